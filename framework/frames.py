@@ -1,0 +1,333 @@
+"""Frames: the immutable values that travel through a pipeline.
+
+Every frame is an attrs class with slots and ``frozen=True``; it gets a process-unique ``id`` and a monotonic
+creation time (``created_ns``) when it is built. A frame has one of three *kinds*, and the kind alone decides
+how the framework treats it:
+
+* :class:`SystemFrame` — out of band. Never queued behind data; handled the moment it arrives (start, cancel,
+  interrupt, errors, speaking events, metrics).
+* :class:`DataFrame` — ordered, and dropped on interruption. Every data frame belongs to an *epoch* (a turn
+  generation); see :mod:`voxline.processor` for the contract.
+* :class:`ControlFrame` — ordered with data, and kept through interruptions (end of stream, response
+  boundaries, settings).
+
+Invalid construction raises ``ValueError``/``TypeError`` naming the field, so a bad frame fails where it is
+built, not three stages later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+__all__ = [
+    "AudioFrame",
+    "BotStartedSpeakingFrame",
+    "BotStoppedSpeakingFrame",
+    "CancelFrame",
+    "ControlFrame",
+    "DataFrame",
+    "EndFrame",
+    "ErrorFrame",
+    "Frame",
+    "InterruptFrame",
+    "LLMResponseEndFrame",
+    "LLMResponseStartFrame",
+    "MetricsFrame",
+    "SettingsFrame",
+    "StartFrame",
+    "SystemFrame",
+    "TTSStartedFrame",
+    "TTSStoppedFrame",
+    "TextFrame",
+    "TranscriptFrame",
+    "UserStartedSpeakingFrame",
+    "UserStoppedSpeakingFrame",
+    "UserTextFrame",
+    "Word",
+]
+
+_ids = itertools.count(1)
+
+
+def _type_check(expected: type | tuple[type, ...]) -> Any:
+    """An attrs validator that names the field in its TypeError (attrs' own message is terse)."""
+
+    def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in _as_tuple(expected)):
+            names = " or ".join(t.__name__ for t in _as_tuple(expected))
+            raise TypeError(f"{type(inst).__name__}.{attribute.name} must be {names}, got {type(value).__name__}")
+
+    return check
+
+
+def _as_tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
+    return t if isinstance(t, tuple) else (t,)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Frame:
+    """Base of every frame. Use one of the three kinds, never this class directly."""
+
+    kind: ClassVar[str] = "frame"
+
+    id: int = attrs.field(init=False, factory=_ids.__next__, eq=False)
+    created_ns: int = attrs.field(init=False, factory=time.monotonic_ns, eq=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{type(self).__name__}#{self.id}"
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SystemFrame(Frame):
+    """Out-of-band frames: delivered at once, never queued behind data, never dropped by an interruption."""
+
+    kind: ClassVar[str] = "system"
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class DataFrame(Frame):
+    """Ordered frames that belong to an epoch and are dropped when a newer epoch starts.
+
+    ``epoch`` may be left as ``None`` when the frame is built; the first :meth:`Processor.push` stamps it with
+    the pushing processor's current epoch. Work that started in an older epoch should pass its epoch
+    explicitly so that its late output is recognised as stale.
+    """
+
+    kind: ClassVar[str] = "data"
+
+    epoch: int | None = attrs.field(default=None, eq=False)
+
+    def with_epoch(self, epoch: int) -> DataFrame:
+        """A copy of this frame (same id and creation time) that belongs to ``epoch``.
+
+        The copy is made before anyone else can see it, so frames stay immutable for every observer.
+        """
+        clone = object.__new__(type(self))
+        for name in _slot_names(type(self)):
+            object.__setattr__(clone, name, getattr(self, name))
+        object.__setattr__(clone, "epoch", epoch)
+        return clone
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    names = _SLOTS.get(cls)
+    if names is None:
+        names = tuple(a.name for a in attrs.fields(cls))
+        _SLOTS[cls] = names
+    return names
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ControlFrame(Frame):
+    """Ordered frames that survive interruptions (end of stream, response boundaries, settings)."""
+
+    kind: ClassVar[str] = "control"
+
+
+# --- system frames -------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class StartFrame(SystemFrame):
+    """Sent first through a pipeline once every processor has started."""
+
+    audio_in_sample_rate: int = attrs.field(default=16000, validator=_type_check(int))
+    audio_out_sample_rate: int = attrs.field(default=24000, validator=_type_check(int))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class CancelFrame(SystemFrame):
+    """Stop now: the task cancels all work without waiting for queued frames to drain."""
+
+    reason: str = ""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class InterruptFrame(SystemFrame):
+    """Starts a new epoch: in-flight work of older epochs is cancelled and their data frames dropped.
+
+    ``epoch`` is stamped by the processor that first pushes it (its own epoch + 1) when left as ``None``.
+    """
+
+    epoch: int | None = None
+    reason: str = ""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ErrorFrame(SystemFrame):
+    """A processor failed. Travels upstream to the task (and the transport, which tells the client).
+
+    ``fatal`` errors end the pipeline; others are reported and the session lives on.
+    """
+
+    message: str = attrs.field(validator=_type_check(str))
+    fatal: bool = False
+    source: str = ""
+    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class UserStartedSpeakingFrame(SystemFrame):
+    """Voice activity began (from a VAD or the STT service)."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class UserStoppedSpeakingFrame(SystemFrame):
+    """Voice activity ended. ``audio_time`` is the end of speech on the input's audio clock, in seconds."""
+
+    audio_time: float | None = None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BotStartedSpeakingFrame(SystemFrame):
+    """The output began sending the bot's audio for a reply."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BotStoppedSpeakingFrame(SystemFrame):
+    """The output finished (or stopped) sending the bot's audio."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class MetricsFrame(SystemFrame):
+    """A measurement: ``name`` (e.g. ``"ttfb"``), ``value`` in ``unit``, from ``source``."""
+
+    name: str = attrs.field(validator=_type_check(str))
+    value: float = attrs.field(validator=_type_check((int, float)))
+    unit: str = "s"
+    source: str = ""
+    epoch: int | None = None
+
+
+# --- data frames ---------------------------------------------------------------------------------------------
+
+
+def _check_pcm(inst: AudioFrame, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"AudioFrame.pcm must be bytes, got {type(value).__name__}")
+    if len(value) % 2:
+        raise ValueError(f"AudioFrame.pcm must hold whole Int16 samples; got an odd length ({len(value)} bytes)")
+
+
+def _check_positive(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{type(inst).__name__}.{attribute.name} must be int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{type(inst).__name__}.{attribute.name} must be positive, got {value}")
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class AudioFrame(DataFrame):
+    """Int16 little-endian PCM. ``pcm`` is interleaved when ``channels`` > 1."""
+
+    pcm: bytes = attrs.field(validator=_check_pcm)
+    sample_rate: int = attrs.field(default=16000, validator=_check_positive)
+    channels: int = attrs.field(default=1, validator=_check_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.pcm) % (2 * self.channels):
+            raise ValueError(
+                f"AudioFrame.pcm length {len(self.pcm)} is not a whole number of {self.channels}-channel frames"
+            )
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per channel."""
+        return len(self.pcm) // (2 * self.channels)
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio."""
+        return len(self.pcm) / (2 * self.channels * self.sample_rate)
+
+
+@attrs.frozen(slots=True)
+class Word:
+    """One recognised word with its timing on the input audio clock (seconds)."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float | None = None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class TranscriptFrame(DataFrame):
+    """Speech recognised from the user. Interim results have ``is_final=False`` and may be revised."""
+
+    text: str = attrs.field(validator=_type_check(str))
+    is_final: bool = attrs.field(default=False, validator=_type_check(bool))
+    confidence: float | None = None
+    words: tuple[Word, ...] = attrs.field(default=(), converter=tuple)
+    language: str | None = None
+    speech_final: bool = False
+    """The user's turn is complete (end of speech), not only this stretch of text."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class TextFrame(DataFrame):
+    """A chunk of the bot's text (from an LLM), in order."""
+
+    text: str = attrs.field(validator=_type_check(str))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class UserTextFrame(DataFrame):
+    """A complete user turn given as text (typed input, or a final transcript turned into a turn)."""
+
+    text: str = attrs.field(validator=_type_check(str))
+
+
+# --- control frames ------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class EndFrame(ControlFrame):
+    """End of stream: once it has drained through every processor, the pipeline stops gracefully."""
+
+    reason: str = ""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class LLMResponseStartFrame(ControlFrame):
+    """A reply begins. ``epoch`` names the turn it answers."""
+
+    epoch: int | None = None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class LLMResponseEndFrame(ControlFrame):
+    """A reply ended. ``interrupted`` is set when an interruption cut it short."""
+
+    epoch: int | None = None
+    interrupted: bool = False
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class TTSStartedFrame(ControlFrame):
+    """Speech synthesis of a reply began."""
+
+    epoch: int | None = None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class TTSStoppedFrame(ControlFrame):
+    """Speech synthesis of a reply finished."""
+
+    epoch: int | None = None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SettingsFrame(ControlFrame):
+    """Change settings of processors downstream, in order with the data (e.g. a new voice)."""
+
+    settings: Mapping[str, Any] = attrs.field(factory=dict)

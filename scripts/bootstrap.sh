@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine for voxline: system packages (only those missing), a .venv, and an
+# editable install. Used by ./start.sh (`bootstrap.sh app`) and ./test.sh (`bootstrap.sh dev`).
+# Safe to run again: it skips whatever is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-app}"
+
+need_apt=()
+if [ "$mode" = "dev" ]; then
+  # flite speaks the test audio, sox measures it, chromium runs the browser tests.
+  command -v flite >/dev/null 2>&1 || need_apt+=(flite)
+  command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "bootstrap: installing ${need_apt[*]} with apt-get" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+extras="local,openai"
+[ "$mode" = "dev" ] && extras="dev"
+stamp=".venv/.voxline-$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)-$extras"
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+  .venv/bin/python -m pip install -q -e ".[$extras]" --config-settings editable_mode=strict
+  rm -f .venv/.voxline-* && touch "$stamp"
+else
+  # Strict editable installs link each file: a re-link picks up modules added since the last install.
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
+fi
