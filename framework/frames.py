@@ -39,8 +39,10 @@ __all__ = [
     "LLMResponseStartFrame",
     "MetricsFrame",
     "SettingsFrame",
+    "SpeakTextFrame",
     "StartFrame",
     "SystemFrame",
+    "TTSAudioFrame",
     "TTSStartedFrame",
     "TTSStoppedFrame",
     "TextFrame",
@@ -282,9 +284,28 @@ class TextFrame(DataFrame):
 
 @attrs.frozen(slots=True, kw_only=True)
 class UserTextFrame(DataFrame):
-    """A complete user turn given as text (typed input, or a final transcript turned into a turn)."""
+    """A complete user turn, as text: what an LLM stage answers.
+
+    Speech-to-text stages emit it when the user's turn ends (all final pieces joined); a transport emits it
+    for typed input.
+    """
 
     text: str = attrs.field(validator=_type_check(str))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SpeakTextFrame(DataFrame):
+    """Text ready to be spoken (a sentence or clause from the aggregator): what a TTS stage consumes.
+
+    LLM :class:`TextFrame`s still flow on unchanged, so the client sees the text as it streams.
+    """
+
+    text: str = attrs.field(validator=_type_check(str))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class TTSAudioFrame(AudioFrame):
+    """Synthesised speech of the bot (as opposed to the user's input audio)."""
 
 
 # --- control frames ------------------------------------------------------------------------------------------
