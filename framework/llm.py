@@ -1,0 +1,336 @@
+"""The base of every LLM stage: a user turn in, a streamed reply out, interruption and retries done once, here.
+
+A provider subclass implements one async generator, :meth:`LLMProcessor.stream`, that turns a
+:class:`~voxline.context.Context` (ending with a user turn) into chunks of reply text. Everything a voice agent
+needs around that lives in this class, so every provider behaves the same:
+
+* A :class:`~voxline.frames.UserTextFrame` is added to the context and answered in a task bound to the current
+  epoch: :class:`~voxline.frames.LLMResponseStartFrame`, :class:`~voxline.frames.TextFrame` chunks,
+  :class:`~voxline.frames.LLMResponseEndFrame`, all carrying that epoch.
+* The HTTP stream is read by its own small *reader* task, so an interruption always cancels an ``await`` inside
+  the SDK — which is what closes the connection. (``break`` or ``aclose()`` on an SDK generator leaves nested
+  generators suspended and the socket open; and the task that pushes frames downstream may be suspended in a
+  push, not in the SDK, when the interrupt lands.)
+* On an interruption the partial reply is recorded in the context as interrupted and an
+  ``LLMResponseEndFrame(interrupted=True)`` follows the interrupt (a control frame: it survives it).
+* Failures before the first token has gone out are retried with exponential backoff and jitter when the
+  subclass says they are retryable (:meth:`LLMProcessor.is_retryable`), and so is an empty reply. After the
+  first token a failure ends the turn with a non-fatal :class:`~voxline.frames.ErrorFrame`; the next turn works.
+* Timeouts: no first token within ``first_token_timeout`` (retryable), no next token within ``stall_timeout``.
+  ``connect_timeout`` is for subclasses to hand to their SDK's HTTP client.
+* ``MetricsFrame("llm.ttft")``: from the moment the turn is answered to its first token (retries included,
+  because that is what the user waits for).
+* A new user turn while a reply still streams means the user spoke again: the processor asks for an
+  interruption (an ``InterruptFrame`` pushed upstream) and, when that interrupt arrives, answers the merged
+  user turn in the new epoch. The superseded partial reply is not kept: it answered half a question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Final
+
+import attrs
+from voxline.context import Context
+from voxline.frames import (
+    EndFrame,
+    Frame,
+    InterruptFrame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    MetricsFrame,
+    TextFrame,
+    UserTextFrame,
+)
+from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
+
+__all__ = ["EmptyReplyError", "LLMProcessor", "LLMTimeoutError", "RetryPolicy"]
+
+logger = logging.getLogger("voxline.llm")
+
+_END: Final = object()
+
+
+class EmptyReplyError(Exception):
+    """The model's stream ended without a single chunk of text."""
+
+
+class LLMTimeoutError(TimeoutError):
+    """No first token, or no next token, within the configured time."""
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How often and how patiently a turn is retried before its first token.
+
+    ``attempts`` counts requests, the first included. The n-th retry waits
+    ``min(max_delay, initial_delay * multiplier**(n-1))`` plus up to ``jitter`` of that again at random, so
+    clients that failed together do not come back together.
+    """
+
+    attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    initial_delay: float = attrs.field(default=0.2, validator=attrs.validators.ge(0))
+    max_delay: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
+    multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
+    jitter: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** max(0, retry - 1))
+        return base + random.uniform(0, self.jitter * base)
+
+
+@attrs.define(slots=True)
+class _Reply:
+    """One reply being generated: its epoch, its text so far, and whether it has been accounted for."""
+
+    epoch: int
+    started: float
+    parts: list[str] = attrs.field(factory=list)
+    finished: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class LLMProcessor(Processor):
+    """Answers user turns with a streamed LLM reply. Subclasses implement :meth:`stream`.
+
+    Subclass contract:
+
+    * ``async def stream(self, context) -> AsyncIterator[str]`` — send ``context`` (system prompt + turns, the
+      last one a user turn) to the model and yield reply text as it arrives. Yield nothing but text; empty
+      strings are ignored. Do not retry, do not catch cancellation: the base does both.
+    * ``is_retryable(exc)`` — whether a failure *before the first token* may be retried (408/429/5xx,
+      connection errors). The default accepts ``ConnectionError`` and ``TimeoutError``.
+    * ``describe_error(exc)`` — the message for the ErrorFrame. Register API keys with :meth:`hide_secret`;
+      the base removes them from every message it reports or logs.
+    """
+
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        system_prompt: str = "",
+        retry: RetryPolicy | None = None,
+        connect_timeout: float = 5.0,
+        first_token_timeout: float = 15.0,
+        stall_timeout: float = 10.0,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.context = context if context is not None else Context(system_prompt)
+        self.retry = retry or RetryPolicy()
+        self.connect_timeout = connect_timeout
+        self.first_token_timeout = first_token_timeout
+        self.stall_timeout = stall_timeout
+        self._reply: _Reply | None = None
+        self._reply_task: asyncio.Task[None] | None = None
+        self._pending: list[str] = []
+        self._secrets: list[str] = []
+
+    # --- what subclasses implement ----------------------------------------------------------------------
+
+    def stream(self, context: Context) -> AsyncIterator[str]:
+        """Yield the reply to ``context`` as text chunks (implement as an ``async def`` generator)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement stream()")
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised before the first token, may be retried."""
+        return isinstance(exc, (ConnectionError, TimeoutError))
+
+    def describe_error(self, exc: BaseException) -> str:
+        """A one-line description of ``exc`` for the ErrorFrame (secrets are removed afterwards)."""
+        return f"{type(exc).__name__}: {exc}"
+
+    # --- helpers for subclasses -------------------------------------------------------------------------
+
+    def hide_secret(self, secret: str | None) -> None:
+        """Never let ``secret`` (an API key) appear in an error message or log line of this processor."""
+        if secret and len(secret) >= 4 and secret not in self._secrets:
+            self._secrets.append(secret)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced by ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    @property
+    def replying(self) -> bool:
+        """A reply is being generated right now."""
+        return self._reply is not None and not self._reply.finished
+
+    # --- frames -----------------------------------------------------------------------------------------
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, UserTextFrame) and direction is DOWNSTREAM:
+            await self._on_user_text(frame.text)
+        elif isinstance(frame, InterruptFrame) and direction is DOWNSTREAM:
+            # The gate has already entered the new epoch and cancelled the reply's tasks.
+            await self.push(frame, direction)
+            await self._on_interrupt()
+        elif isinstance(frame, EndFrame):
+            await self._wait_for_replies()
+            await self.push(frame, direction)
+        else:
+            await self.push(frame, direction)
+
+    async def _on_user_text(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            logger.debug("%s: ignoring an empty user turn", self.name)
+            return
+        if self.replying:
+            # The user spoke again while we answer: stop this reply and answer everything they said. The text
+            # waits here, not in the context, so that the cancelled reply cannot land between its two halves.
+            # The request travels in a task of its own: inline, it would run in the task that delivered this
+            # frame (e.g. the head's queue worker), which the interrupt itself may cancel halfway through.
+            first = not self._pending
+            self._pending.append(text)
+            if first:
+                request = InterruptFrame(reason="user spoke again")
+                self.create_task(self.push(request, UPSTREAM), name=f"{self.name}-barge-in", epoch_bound=False)
+            return
+        self.context.add_user(text)
+        await self._start_reply()
+
+    async def _on_interrupt(self) -> None:
+        reply = self._reply
+        if reply is not None and not reply.finished:
+            superseded = bool(self._pending)
+            self._finish(reply, interrupted=True, record=not superseded)
+            await self.push(LLMResponseEndFrame(epoch=reply.epoch, interrupted=True))
+        if self._pending:
+            text = " ".join(self._pending)
+            self._pending.clear()
+            self.context.add_user(text)
+            await self._start_reply()
+
+    async def _start_reply(self) -> None:
+        if not self.context.ends_with_user():
+            return  # every request ends with a user turn; nothing to answer
+        reply = _Reply(epoch=self.epoch, started=time.monotonic())
+        self._reply = reply
+        await self.push(LLMResponseStartFrame(epoch=reply.epoch))
+        self._reply_task = self.create_task(self._answer(reply), name=f"{self.name}-reply")
+
+    async def _wait_for_replies(self) -> None:
+        """Let the reply in flight finish before the end of stream passes (an interrupt may still cut it)."""
+        while self._reply_task is not None and not self._reply_task.done():
+            await asyncio.wait({self._reply_task})  # wait() does not cancel the reply if we are cancelled
+
+    def _finish(self, reply: _Reply, *, interrupted: bool, record: bool = True) -> None:
+        reply.finished = True
+        if record and reply.parts:
+            self.context.add_assistant(reply.text, interrupted=interrupted)
+        elif not record and reply.parts:
+            logger.info("%s: dropped a superseded partial reply (%d chars)", self.name, len(reply.text))
+
+    async def on_stop(self) -> None:
+        reply = self._reply
+        if reply is not None and not reply.finished:
+            self._finish(reply, interrupted=True)
+
+    # --- one reply ----------------------------------------------------------------------------------------
+
+    async def _answer(self, reply: _Reply) -> None:
+        error = await self._generate(reply)
+        if reply.finished:
+            return
+        self._finish(reply, interrupted=error is not None)
+        if error is not None:
+            await self._report(error)
+        await self.push(LLMResponseEndFrame(epoch=reply.epoch))
+
+    async def _generate(self, reply: _Reply) -> BaseException | None:
+        """Run attempts until one yields text; returns the error that ended the turn, or None."""
+        attempts = self.retry.attempts
+        for attempt in range(1, attempts + 1):
+            error: BaseException
+            try:
+                await self._attempt(reply)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if reply.parts or attempt == attempts or not self.is_retryable(exc):
+                    return exc
+                error = exc
+            else:
+                if reply.parts:
+                    return None
+                error = EmptyReplyError(f"the model returned an empty reply ({attempt} attempt(s))")
+                if attempt == attempts:
+                    return error
+            delay = self.retry.delay(attempt)
+            logger.warning(
+                "%s: attempt %d/%d failed before the first token (%s); retrying in %.2f s",
+                self.name,
+                attempt,
+                attempts,
+                self.redact(self.describe_error(error)),
+                delay,
+            )
+            await asyncio.sleep(delay)
+        return None  # unreachable: the last attempt always returns
+
+    async def _attempt(self, reply: _Reply) -> None:
+        """One request: a reader task pulls the stream into a queue; this task pushes frames from it."""
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        reader = self.create_task(self._read(queue), name=f"{self.name}-reader")
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.first_token_timeout) as deadline:
+                while True:
+                    item = await queue.get()
+                    if item is _END:
+                        return
+                    if isinstance(item, BaseException):
+                        raise item
+                    assert isinstance(item, str)
+                    if not reply.parts:
+                        await self.push(
+                            MetricsFrame(
+                                name="llm.ttft",
+                                value=time.monotonic() - reply.started,
+                                source=self.name,
+                                epoch=reply.epoch,
+                            )
+                        )
+                    reply.parts.append(item)
+                    await self.push(TextFrame(text=item, epoch=reply.epoch))
+                    deadline.reschedule(loop.time() + self.stall_timeout)
+        except TimeoutError as exc:
+            if deadline.expired():
+                if reply.parts:
+                    raise LLMTimeoutError(f"the reply stalled: no token for {self.stall_timeout:g} s") from exc
+                raise LLMTimeoutError(f"no first token within {self.first_token_timeout:g} s") from exc
+            raise
+        finally:
+            if not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader})
+
+    async def _read(self, queue: asyncio.Queue[object]) -> None:
+        """Iterate the subclass's stream. Cancelling this task is what closes the provider's HTTP stream."""
+        try:
+            async for text in self.stream(self.context):
+                if text:
+                    queue.put_nowait(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            queue.put_nowait(exc)
+        else:
+            queue.put_nowait(_END)
+
+    async def _report(self, exc: BaseException) -> None:
+        message = self.redact(self.describe_error(exc))
+        # Attach the exception (logged with its traceback) only when its text is free of secrets.
+        safe = self.redact(str(exc)) == str(exc)
+        await self.push_error(message, exception=exc if safe else None)
