@@ -1,1 +1,12 @@
-"""(placeholder)"""
+"""Text aggregation for TTS: cut a streamed LLM reply into speakable sentences and clauses.
+
+:class:`SentenceSplitter` is the pure, synchronous splitter (documented rules, no I/O);
+:class:`SentenceAggregator` is the pipeline stage that wraps it between an LLM and a TTS stage.
+"""
+
+from __future__ import annotations
+
+from voxline.aggregation.processor import SentenceAggregator
+from voxline.aggregation.splitter import SentenceSplitter, split_text
+
+__all__ = ["SentenceAggregator", "SentenceSplitter", "split_text"]

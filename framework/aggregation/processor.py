@@ -1,0 +1,94 @@
+"""The :class:`SentenceAggregator` stage: turns a streamed LLM reply into speakable chunks for TTS.
+
+It sits between the LLM and the TTS stage. The client still sees every ``TextFrame`` as it streams (they are
+forwarded unchanged); the TTS stage gets ``SpeakTextFrame``s cut by :class:`SentenceSplitter`, the first one
+early so synthesis starts while the LLM is still writing. It runs inline (no queue, no task): splitting a
+delta costs microseconds.
+"""
+
+from __future__ import annotations
+
+from voxline.aggregation.splitter import SentenceSplitter
+from voxline.frames import (
+    EndFrame,
+    Frame,
+    InterruptFrame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    SpeakTextFrame,
+    TextFrame,
+)
+from voxline.processor import DOWNSTREAM, Direction, Processor
+
+__all__ = ["SentenceAggregator"]
+
+
+class SentenceAggregator(Processor):
+    """Forwards ``TextFrame``s and emits a ``SpeakTextFrame`` per sentence (first clause early).
+
+    * ``TextFrame`` (downstream): forwarded unchanged, then the chunks it completes are pushed as
+      ``SpeakTextFrame``s carrying the text's epoch.
+    * ``LLMResponseEndFrame``: the rest is flushed before the end frame is forwarded, so TTS sees the whole
+      reply before its end (an end frame marked ``interrupted`` discards the rest instead: nothing of a cut
+      reply is spoken). ``LLMResponseStartFrame`` and ``EndFrame`` flush leftovers too, so no text is lost.
+    * ``InterruptFrame``: the pending text belongs to the old epoch and is discarded.
+
+    Chunks with no letters or digits (bare whitespace or punctuation) are not sent to TTS: there is nothing
+    to say. Everything else is forwarded untouched.
+    """
+
+    def __init__(self, *, min_first_words: int = 3, long_clause_words: int = 24, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._splitter = SentenceSplitter(min_first_words=min_first_words, long_clause_words=long_clause_words)
+        self._text_epoch: int | None = None
+
+    @property
+    def pending(self) -> str:
+        """Text received but not yet sent on as a ``SpeakTextFrame``."""
+        return self._splitter.pending
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if direction is not DOWNSTREAM:
+            await self.push(frame, direction)
+            return
+        if isinstance(frame, TextFrame):
+            await self.push(frame, direction)
+            await self._on_text(frame)
+        elif isinstance(frame, LLMResponseEndFrame):
+            if frame.interrupted:
+                self._discard()
+            else:
+                await self._flush()
+            await self.push(frame, direction)
+        elif isinstance(frame, (LLMResponseStartFrame, EndFrame)):
+            await self._flush()
+            await self.push(frame, direction)
+        elif isinstance(frame, InterruptFrame):
+            self._discard()
+            await self.push(frame, direction)
+        else:
+            await self.push(frame, direction)
+
+    async def _on_text(self, frame: TextFrame) -> None:
+        epoch = frame.epoch if frame.epoch is not None else self.epoch
+        if self._text_epoch is not None and self._text_epoch != epoch:
+            # Text of another epoch is pending (its interrupt did not reach us): never mix two turns.
+            self._discard()
+        self._text_epoch = epoch
+        for chunk in self._splitter.push(frame.text):
+            await self._speak(chunk, epoch)
+
+    async def _flush(self) -> None:
+        epoch = self._text_epoch
+        rest = self._splitter.flush()
+        self._text_epoch = None
+        if epoch is not None and epoch >= self.epoch:
+            await self._speak(rest, epoch)
+
+    def _discard(self) -> None:
+        self._splitter.reset()
+        self._text_epoch = None
+
+    async def _speak(self, chunk: str, epoch: int) -> None:
+        if any(c.isalnum() for c in chunk):
+            await self.push(SpeakTextFrame(text=chunk, epoch=epoch))
