@@ -1,0 +1,352 @@
+// voxline browser client: wires the microphone, the /ws connection, playback and the page together.
+//
+// Query flags:  ?raw=1     microphone without echo cancellation / noise suppression / auto gain (tests)
+//               ?binary=1  send microphone frames as raw Int16 binary WebSocket messages instead of base64 JSON
+//               ?ws=URL    connect somewhere other than this page's own /ws
+// Test hooks live on window.voxline (counters and Web Audio state; see docs/browser-client.md).
+
+import { Connection } from "./connection.js";
+import { Mic } from "./mic.js";
+import { Player } from "./player.js";
+import { SpeechDetector } from "./speech.js";
+import { Conversation, Waterfall, setAgentState, setMeter, showConnection, showError, showSession } from "./ui.js";
+
+const params = new URLSearchParams(location.search);
+const RAW = params.get("raw") === "1";
+const BINARY = params.get("binary") === "1";
+const WS_URL = params.get("ws") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+const MAX_BUFFERED = 256 * 1024; // bytes queued in the socket before mic frames are dropped
+const DROP_AFTER_INTERRUPT_MS = 1500; // longest wait for the server to confirm an interrupt
+
+const S = {
+  ctx: null,
+  audioReady: null,
+  player: null,
+  mic: null,
+  micRms: 0,
+  botPeak: 0,
+  dropAudio: false,
+  dropTimer: null,
+  typedAt: 0,
+  turn: null,
+  serverStatus: "",
+  lastErrorAt: 0,
+  session: null,
+  errors: [],
+  transcripts: [],
+  replies: [""],
+  meterLog: [],
+  c: {
+    framesSent: 0,
+    framesDropped: 0,
+    bytesSent: 0,
+    audioChunksReceived: 0,
+    audioChunksDropped: 0,
+    interruptsSent: 0,
+    bargeIns: 0,
+    interruptsReceived: 0,
+  },
+  messages: {},
+};
+
+const conversation = new Conversation();
+const waterfall = new Waterfall();
+const detector = new SpeechDetector({
+  onStart: (time, botPlaying) => {
+    setAgentState("Listening…");
+    if (botPlaying) {
+      S.c.bargeIns += 1;
+      interrupt("barge-in");
+    }
+  },
+});
+
+// ---------------------------------------------------------------- audio
+
+/** Create (once) and resume the AudioContext. Call it synchronously from a user gesture. */
+function ensureAudio() {
+  if (!S.ctx) {
+    S.ctx = new AudioContext({ latencyHint: "interactive" });
+    S.audioReady = S.ctx.audioWorklet.addModule(new URL("./worklets.js", import.meta.url)).then(() => {
+      S.player = new Player(S.ctx, { onLevel: onPlaybackLevel, onIdle: () => setAgentState("Your turn.") });
+    });
+  }
+  if (S.ctx.state !== "running") S.ctx.resume();
+  return S.audioReady;
+}
+
+function onPlaybackLevel(rms, time) {
+  S.botPeak = Math.max(rms, S.botPeak * 0.8);
+  S.meterLog.push([time, rms]);
+  if (S.meterLog.length > 500) S.meterLog.splice(0, 100);
+}
+
+function onMicFrame(pcm, rms, time) {
+  S.micRms = rms;
+  const player = S.player;
+  detector.push(rms, time, { playing: Boolean(player && player.playing), level: S.botPeak });
+  if (!S.conn.isOpen) return;
+  if (S.conn.buffered > MAX_BUFFERED) {
+    S.c.framesDropped += 1;
+    return;
+  }
+  const sent = BINARY ? S.conn.send(pcm.buffer) : S.conn.send({ type: "audio", data: toBase64(pcm) });
+  if (sent) {
+    S.c.framesSent += 1;
+    S.c.bytesSent += pcm.byteLength;
+  }
+}
+
+async function startMic() {
+  const talk = document.getElementById("talk");
+  talk.disabled = true;
+  try {
+    await ensureAudio();
+    const mic = new Mic(S.ctx, { raw: RAW, onFrame: onMicFrame });
+    await mic.start();
+    S.mic = mic;
+    talk.setAttribute("aria-pressed", "true");
+    talk.textContent = "Stop talking";
+    setAgentState("Listening… speak now.");
+  } catch (err) {
+    showError(`Microphone unavailable: ${err.message || err}`, false);
+  } finally {
+    talk.disabled = false;
+  }
+}
+
+function stopMic() {
+  if (S.mic) S.mic.stop();
+  S.mic = null;
+  S.micRms = 0;
+  const talk = document.getElementById("talk");
+  talk.setAttribute("aria-pressed", "false");
+  talk.textContent = "Start talking";
+  setAgentState("Microphone off.");
+}
+
+/** Barge-in or the Interrupt button: silence the agent now, tell the server, ignore its in-flight output. */
+function interrupt(reason) {
+  if (S.player) S.player.flush();
+  if (S.conn.send({ type: "interrupt" })) S.c.interruptsSent += 1;
+  S.dropAudio = true;
+  clearTimeout(S.dropTimer);
+  S.dropTimer = setTimeout(() => (S.dropAudio = false), DROP_AFTER_INTERRUPT_MS);
+  S.lastInterrupt = { reason, time: S.ctx ? S.ctx.currentTime : null };
+  conversation.endBot(true);
+  if (S.turn) S.turn.interrupted = true;
+  waterfall.render();
+}
+
+function onAudio(b64) {
+  S.c.audioChunksReceived += 1;
+  if (S.dropAudio || !S.player) {
+    S.c.audioChunksDropped += 1;
+    if (!S.player) setAgentState("The agent is speaking — press “Start talking” to hear it.");
+    return;
+  }
+  const player = S.player;
+  player.enqueue(fromBase64(b64));
+  setAgentState("Speaking… (talk to interrupt)");
+  const turn = S.turn;
+  if (turn && turn.clientV2v === null && player.firstStartTime !== null) {
+    const ref = Math.max(detector.lastVoicedEnd, S.typedAt);
+    const out = S.ctx.outputLatency || S.ctx.baseLatency || 0;
+    if (ref > 0 && player.firstStartTime > ref) {
+      turn.clientV2v = (player.firstStartTime + out - ref) * 1000;
+      waterfall.render();
+    }
+  }
+}
+
+// ---------------------------------------------------------------- protocol
+
+function onMessage(msg) {
+  S.messages[msg.type] = (S.messages[msg.type] || 0) + 1;
+  switch (msg.type) {
+    case "status":
+      return onStatus(msg.data);
+    case "transcript":
+      S.transcripts.push(msg.data);
+      if (S.transcripts.length > 200) S.transcripts.shift();
+      return conversation.transcript(String(msg.data.text || ""), Boolean(msg.data.is_final));
+    case "text_chunk":
+      if (S.dropAudio) return;
+      S.replies[S.replies.length - 1] += msg.data;
+      return conversation.chunk(String(msg.data));
+    case "audio":
+      return onAudio(msg.data);
+    case "error":
+      S.errors.push(msg.data);
+      S.lastErrorAt = performance.now();
+      return showError(String(msg.data), false);
+    case "session":
+      S.session = msg.data;
+      return showSession(msg.data);
+    case "metrics":
+      return onMetrics(msg.data);
+    case "speaking":
+      if (msg.data.who === "user" && msg.data.state === "started") setAgentState("Listening…");
+      return;
+    default:
+  }
+}
+
+function onStatus(status) {
+  S.serverStatus = status;
+  if (status === "generating") {
+    conversation.startBot();
+    S.replies.push("");
+    if (S.player) S.player.newResponse();
+    S.turn = waterfall.add({ label: waterfall.turns.length + 1, metrics: {}, clientV2v: null, serverTurn: null });
+    S.turn.typed = S.typedAt > 0 && S.typedAt >= detector.lastVoicedEnd;
+    setAgentState("Thinking…");
+  } else if (status === "complete") {
+    conversation.endBot(false);
+  } else if (status === "interrupted") {
+    S.c.interruptsReceived += 1;
+    if (S.player) S.player.flush();
+    conversation.endBot(true);
+    clearTimeout(S.dropTimer);
+    S.dropAudio = false;
+  }
+}
+
+function onMetrics(data) {
+  let turn = waterfall.turns.find((t) => t.serverTurn !== null && t.serverTurn === data.turn);
+  turn = turn || [...waterfall.turns].reverse().find((t) => t.serverTurn === null);
+  turn = turn || waterfall.add({ label: waterfall.turns.length + 1, metrics: {}, clientV2v: null, serverTurn: null });
+  if (data.turn !== undefined && data.turn !== null) turn.serverTurn = data.turn;
+  for (const [k, v] of Object.entries(data)) if (v !== null && v !== undefined) turn.metrics[k] = v;
+  waterfall.render();
+}
+
+function onConnState(state, attempt, code, delay) {
+  S.connState = state;
+  if (state === "reconnecting") {
+    // An error followed at once by the server closing the socket means the agent cannot start at all.
+    const lastError = S.errors[S.errors.length - 1];
+    if (lastError && performance.now() - S.lastErrorAt < 2000) showError(String(lastError), true);
+    showConnection(state, `in ${(delay / 1000).toFixed(1)} s (attempt ${attempt})`);
+    if (S.player) S.player.flush();
+    conversation.endBot(false);
+  } else {
+    showConnection(state);
+  }
+}
+
+function onOpen() {
+  if (BINARY) S.conn.send({ type: "config", data: { binary_audio: true } });
+}
+
+// ---------------------------------------------------------------- helpers
+
+function toBase64(int16) {
+  const u8 = new Uint8Array(int16.buffer, int16.byteOffset, int16.byteLength);
+  let s = "";
+  for (let i = 0; i < u8.length; i++) s += String.fromCharCode(u8[i]);
+  return btoa(s);
+}
+
+function fromBase64(b64) {
+  const s = atob(b64);
+  const u8 = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) u8[i] = s.charCodeAt(i);
+  return u8;
+}
+
+function drawMeters() {
+  setMeter("mic-meter", S.micRms);
+  setMeter("bot-meter", S.player ? S.player.level : 0);
+  requestAnimationFrame(drawMeters);
+}
+
+// ---------------------------------------------------------------- page
+
+S.conn = new Connection(WS_URL, { onMessage, onState: onConnState, onOpen });
+
+document.getElementById("talk").addEventListener("click", () => (S.mic ? stopMic() : startMic()));
+document.getElementById("interrupt").addEventListener("click", () => {
+  ensureAudio();
+  interrupt("button");
+});
+document.getElementById("retry").addEventListener("click", () => S.conn.retryNow());
+document.getElementById("typed").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = document.getElementById("typed-input");
+  const text = input.value.trim();
+  if (!text) return;
+  ensureAudio();
+  if (S.player && S.player.playing) interrupt("typed");
+  if (!S.conn.send({ type: "text", data: text })) {
+    showError("Not connected — your message was not sent.", false);
+    return;
+  }
+  S.typedAt = S.ctx.currentTime;
+  conversation.typed(text);
+  input.value = "";
+});
+
+window.voxline = {
+  get state() {
+    return { connection: S.connState, server: S.serverStatus, mic: Boolean(S.mic), audio: S.ctx ? S.ctx.state : "none" };
+  },
+  get counters() {
+    const p = S.player;
+    return {
+      ...S.c,
+      messagesSent: S.conn.stats.sent,
+      connects: S.conn.stats.connects,
+      chunksScheduled: p ? p.stats.chunksScheduled : 0,
+      chunksEnded: p ? p.stats.chunksEnded : 0,
+      samplesScheduled: p ? p.stats.samplesScheduled : 0,
+      underruns: p ? p.stats.underruns : 0,
+      flushes: p ? p.stats.flushes : 0,
+      activeSources: p ? p.active : 0,
+      queuedSeconds: p ? p.queuedSeconds : 0,
+    };
+  },
+  get playbackRms() {
+    return S.player ? S.player.level : 0;
+  },
+  get micRms() {
+    return S.micRms;
+  },
+  get sampleRate() {
+    return S.ctx ? S.ctx.sampleRate : null;
+  },
+  audioTime: () => (S.ctx ? S.ctx.currentTime : null),
+  get meterLog() {
+    return S.meterLog.slice();
+  },
+  get lastInterrupt() {
+    return S.lastInterrupt || null;
+  },
+  get session() {
+    return S.session;
+  },
+  get errors() {
+    return S.errors.slice();
+  },
+  get transcripts() {
+    return S.transcripts.slice();
+  },
+  get replies() {
+    return S.replies.filter((r) => r);
+  },
+  get messages() {
+    return { ...S.messages };
+  },
+  get turns() {
+    return waterfall.turns.map((t) => ({ label: t.label, metrics: { ...t.metrics }, clientV2v: t.clientV2v, interrupted: Boolean(t.interrupted) }));
+  },
+  get speech() {
+    return { speaking: detector.speaking, threshold: detector.threshold, lastVoicedEnd: detector.lastVoicedEnd };
+  },
+  interrupt: () => interrupt("test"),
+  ready: true,
+};
+
+showConnection("connecting");
+requestAnimationFrame(drawMeters);
+S.conn.start();

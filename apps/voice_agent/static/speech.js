@@ -1,0 +1,65 @@
+// Client-side speech detection from the microphone's 20 ms frame energy.
+//
+// Two jobs: (1) barge-in — when the user talks over the agent, the page interrupts at once instead of waiting
+// for the server's speech-to-text round trip; (2) timing — the end of the user's speech is the start of the
+// client-measured voice-to-voice latency.
+//
+// It is deliberately simple: an adaptive noise floor, a start threshold that must hold for a while, and a
+// hangover before "stopped". While the agent is audible the bar is raised: a longer hold, and a level that must
+// clearly exceed what the speaker is playing (the share of the agent's own voice that leaks back into the mic
+// when echo cancellation is off or imperfect).
+
+const MIN_THRESHOLD = 0.02; // linear RMS (about -34 dBFS)
+const NOISE_FACTOR = 3; // speech must be this far above the noise floor
+const HOLD_MS = 100; // voiced time needed to call it speech
+const HOLD_WHILE_BOT_MS = 200; // ... while the agent is speaking (barge-in)
+const HANGOVER_MS = 500; // unvoiced time before the speech is over
+const ECHO_RATIO = 0.5; // while the agent speaks, mic level must exceed this share of the playback level
+const FRAME_MS = 20;
+
+export class SpeechDetector {
+  constructor({ onStart, onEnd } = {}) {
+    this.onStart = onStart || (() => {});
+    this.onEnd = onEnd || (() => {});
+    this.floor = 0.005;
+    this.voicedMs = 0;
+    this.silentMs = 0;
+    this.speaking = false;
+    this.lastVoicedEnd = 0; // audio-clock time at which the last voiced frame ended
+    this.threshold = MIN_THRESHOLD;
+  }
+
+  /**
+   * Feed one frame. `time` is the audio-clock time at the end of the frame; `bot` is {playing, level}
+   * with level the recent peak RMS of the playback meter.
+   */
+  push(rms, time, bot = { playing: false, level: 0 }) {
+    if (!this.speaking) {
+      // The floor follows quiet frames quickly and loud ones very slowly, so speech does not raise it much.
+      const rate = rms < this.floor ? 0.2 : 0.002;
+      this.floor += (rms - this.floor) * rate;
+    }
+    let threshold = Math.max(MIN_THRESHOLD, this.floor * NOISE_FACTOR);
+    if (bot.playing) threshold = Math.max(threshold, bot.level * ECHO_RATIO);
+    this.threshold = threshold;
+    const voiced = rms > threshold;
+    if (voiced) {
+      this.voicedMs += FRAME_MS;
+      this.silentMs = 0;
+      this.lastVoicedEnd = time;
+      const hold = bot.playing ? HOLD_WHILE_BOT_MS : HOLD_MS;
+      if (!this.speaking && this.voicedMs >= hold) {
+        this.speaking = true;
+        this.onStart(time, bot.playing);
+      }
+    } else {
+      this.silentMs += FRAME_MS;
+      if (this.silentMs >= 60) this.voicedMs = 0; // short gaps inside a syllable do not reset the hold
+      if (this.speaking && this.silentMs >= HANGOVER_MS) {
+        this.speaking = false;
+        this.onEnd(this.lastVoicedEnd);
+      }
+    }
+    return voiced;
+  }
+}

@@ -1,0 +1,198 @@
+// DOM rendering for the voxline page: conversation bubbles, latency waterfall, notices and meters.
+// Pure presentation: it never touches audio or the socket, so app.js stays about behaviour.
+
+const $ = (id) => document.getElementById(id);
+
+/** The conversation log: user bubbles (finals + a dimmed interim tail) and streaming agent bubbles. */
+export class Conversation {
+  constructor() {
+    this.log = $("log");
+    this.user = null; // {el, finals, interim} while the user's turn is open
+    this.bot = null; // the agent bubble being streamed into
+  }
+
+  bubble(who) {
+    const li = document.createElement("li");
+    li.className = `msg ${who}`;
+    const label = document.createElement("span");
+    label.className = "who";
+    label.textContent = who === "user" ? "You" : "Agent";
+    const text = document.createElement("span");
+    text.className = "text";
+    li.append(label, text);
+    this.log.append(li);
+    this.log.scrollTop = this.log.scrollHeight;
+    return li;
+  }
+
+  transcript(text, isFinal) {
+    if (!this.user) {
+      const el = this.bubble("user");
+      const interim = document.createElement("span");
+      interim.className = "interim";
+      el.append(interim);
+      this.user = { el, finals: [], interim };
+    }
+    if (isFinal) {
+      if (text.trim()) this.user.finals.push(text.trim());
+      this.user.interim.textContent = "";
+    } else {
+      this.user.interim.textContent = (this.user.finals.length ? " " : "") + text;
+    }
+    this.user.el.querySelector(".text").textContent = this.user.finals.join(" ");
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  typed(text) {
+    this.closeUser();
+    const el = this.bubble("user");
+    el.querySelector(".text").textContent = text;
+  }
+
+  closeUser() {
+    if (this.user && !this.user.finals.length && !this.user.interim.textContent) this.user.el.remove();
+    else if (this.user) this.user.interim.textContent = "";
+    this.user = null;
+  }
+
+  startBot() {
+    this.closeUser();
+    this.bot = this.bubble("bot");
+  }
+
+  chunk(text) {
+    if (!this.bot) this.startBot();
+    this.bot.querySelector(".text").textContent += text;
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  endBot(interrupted) {
+    if (this.bot && interrupted) this.bot.classList.add("interrupted");
+    this.bot = null;
+  }
+}
+
+const ms = (v) => (v === null || v === undefined ? "—" : `${Math.round(v)} ms`);
+
+/** One row per turn: STT, LLM first token and TTS first audio laid end to end, the rest as "other". */
+export class Waterfall {
+  constructor() {
+    this.list = $("turns");
+    this.turns = [];
+  }
+
+  add(turn) {
+    const li = document.createElement("li");
+    li.className = "turn";
+    li.innerHTML =
+      '<div class="head"><span class="name"></span><span class="total"></span></div>' +
+      '<div class="track" aria-hidden="true"></div><div class="nums"></div>';
+    this.list.prepend(li);
+    turn.el = li;
+    this.turns.push(turn);
+    while (this.turns.length > 8) this.turns.shift().el.remove();
+    this.render();
+    return turn;
+  }
+
+  render() {
+    const totals = this.turns.map((t) => Math.max(t.metrics.voice_to_voice_ms || 0, t.clientV2v || 0, sum(t.metrics)));
+    const scale = Math.max(1000, ...totals);
+    for (const t of this.turns) this.renderTurn(t, scale);
+  }
+
+  renderTurn(t, scale) {
+    const m = t.metrics;
+    const el = t.el;
+    el.querySelector(".name").textContent = `Turn ${t.label}${t.typed ? " (typed)" : ""}${t.interrupted ? " · interrupted" : ""}`;
+    const v2v = m.voice_to_voice_ms;
+    el.querySelector(".total").textContent = `voice→voice ${ms(v2v)}`;
+    const track = el.querySelector(".track");
+    track.textContent = "";
+    let at = 0;
+    const parts = [
+      ["stt", m.stt_ms],
+      ["llm", m.llm_ttft_ms],
+      ["tts", m.tts_ttfb_ms],
+    ];
+    for (const [cls, v] of parts) {
+      if (v === null || v === undefined) continue;
+      track.append(seg(cls, at, v, scale));
+      at += v;
+    }
+    if (v2v && v2v > at) track.append(seg("other", at, v2v - at, scale));
+    if (t.clientV2v !== null && t.clientV2v !== undefined) {
+      const mark = document.createElement("div");
+      mark.className = "mark";
+      mark.style.left = `calc(${Math.min(100, (100 * t.clientV2v) / scale)}% - 2px)`;
+      track.append(mark);
+    }
+    el.querySelector(".nums").textContent =
+      `STT ${ms(m.stt_ms)} · LLM ${ms(m.llm_ttft_ms)} · TTS ${ms(m.tts_ttfb_ms)} · ` +
+      `heard after ${ms(t.clientV2v)} (client)`;
+  }
+}
+
+function sum(m) {
+  return (m.stt_ms || 0) + (m.llm_ttft_ms || 0) + (m.tts_ttfb_ms || 0);
+}
+
+function seg(cls, start, width, scale) {
+  const d = document.createElement("div");
+  d.className = `seg ${cls}`;
+  d.style.left = `${(100 * start) / scale}%`;
+  d.style.width = `${Math.max(0.5, (100 * width) / scale)}%`;
+  return d;
+}
+
+/** Level meters: linear RMS mapped onto -60..0 dBFS. */
+export function setMeter(id, rms) {
+  const el = $(id);
+  const db = rms > 0 ? 20 * Math.log10(rms) : -100;
+  const pct = Math.max(0, Math.min(100, ((db + 60) / 60) * 100));
+  el.firstElementChild.style.width = `${pct}%`;
+  el.setAttribute("aria-valuenow", String(Math.round(pct)));
+}
+
+const CONN_TEXT = {
+  connecting: "Connecting…",
+  open: "Connected",
+  reconnecting: "Reconnecting",
+  closed: "Disconnected",
+};
+
+export function showConnection(state, detail = "") {
+  const box = $("conn");
+  box.dataset.state = state;
+  $("conn-text").textContent = CONN_TEXT[state] + (detail ? ` ${detail}` : "");
+  $("retry").hidden = state !== "reconnecting";
+}
+
+export function showError(message, fatal) {
+  const box = $("error");
+  box.hidden = !message;
+  box.classList.toggle("fatal", Boolean(fatal));
+  box.textContent = fatal ? `The agent cannot run: ${message}` : message || "";
+}
+
+export function showSession(session) {
+  const e = session.engines || {};
+  $("engines").textContent = `Engines: speech-to-text ${e.stt || "?"} · language model ${e.llm || "?"} · text-to-speech ${e.tts || "?"}`;
+  const demo = $("demo");
+  demo.hidden = !session.offline_demo;
+  if (session.offline_demo) {
+    const text = $("demo-text");
+    text.textContent = "The agent runs on small local engines, so its replies are simple. For the full agent set ";
+    const missing = session.missing && session.missing.length ? session.missing : ["DEEPGRAM_API_KEY", "GEMINI_API_KEY"];
+    missing.forEach((name, i) => {
+      const code = document.createElement("code");
+      code.textContent = name;
+      text.append(code, i < missing.length - 1 ? (i === missing.length - 2 ? " and " : ", ") : "");
+    });
+    text.append(" in .env and restart the server.");
+  }
+}
+
+export function setAgentState(text) {
+  $("agent-state").textContent = text;
+}

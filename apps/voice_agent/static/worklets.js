@@ -1,0 +1,132 @@
+// AudioWorklet processors for the voxline page. They run on the audio rendering thread, so they only do
+// cheap per-sample arithmetic and post small messages; everything else happens on the main thread.
+//
+// voxline-capture: microphone -> 16 kHz mono Int16 frames of 20 ms (320 samples), plus the frame's RMS.
+//   The context runs at whatever rate the device wants (44100 Hz in headless Chromium, 48000 Hz on most
+//   laptops), so the ratio to 16 kHz is generally not an integer. We low-pass first (two cascaded biquads,
+//   a 4th-order Butterworth at 7 kHz, so little above 8 kHz folds back), then read the filtered signal at
+//   fractional positions with linear interpolation.
+// voxline-meter: passes audio through untouched and posts the RMS of every ~20 ms block with the audio
+//   clock time, so the page (and the tests) can see what is really being played.
+
+const OUT_RATE = 16000;
+const FRAME = 320; // 20 ms at 16 kHz
+const CUTOFF = 7000;
+
+// RBJ cookbook low-pass biquad coefficients, normalised by a0.
+function lowpass(fs, fc, q) {
+  const w0 = (2 * Math.PI * fc) / fs;
+  const alpha = Math.sin(w0) / (2 * q);
+  const cos = Math.cos(w0);
+  const a0 = 1 + alpha;
+  return {
+    b0: (1 - cos) / 2 / a0,
+    b1: (1 - cos) / a0,
+    b2: (1 - cos) / 2 / a0,
+    a1: (-2 * cos) / a0,
+    a2: (1 - alpha) / a0,
+    x1: 0,
+    x2: 0,
+    y1: 0,
+    y2: 0,
+  };
+}
+
+function biquad(f, x) {
+  const y = f.b0 * x + f.b1 * f.x1 + f.b2 * f.x2 - f.a1 * f.y1 - f.a2 * f.y2;
+  f.x2 = f.x1;
+  f.x1 = x;
+  f.y2 = f.y1;
+  f.y1 = y;
+  return y;
+}
+
+class CaptureProcessor extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.step = sampleRate / OUT_RATE; // input samples per output sample, e.g. 2.75625
+    this.passthrough = Math.abs(this.step - 1) < 1e-9;
+    // Q values of the two sections of a 4th-order Butterworth.
+    this.filters = this.passthrough ? [] : [lowpass(sampleRate, CUTOFF, 0.5412), lowpass(sampleRate, CUTOFF, 1.3066)];
+    this.pos = 0; // position of the next output sample, in input samples relative to `prev`
+    this.prev = 0; // last filtered input sample of the previous block
+    this.frame = new Int16Array(FRAME);
+    this.fill = 0;
+    this.energy = 0;
+    this.running = true;
+    this.port.onmessage = (e) => {
+      if (e.data === "stop") this.running = false;
+    };
+  }
+
+  emit(v) {
+    const s = v < -1 ? -1 : v > 1 ? 1 : v;
+    this.energy += s * s;
+    this.frame[this.fill++] = s < 0 ? s * 0x8000 : s * 0x7fff;
+    if (this.fill === FRAME) {
+      const rms = Math.sqrt(this.energy / FRAME);
+      // currentTime is the start of this render quantum; the frame ended within it.
+      this.port.postMessage({ pcm: this.frame.buffer, rms, time: currentTime }, [this.frame.buffer]);
+      this.frame = new Int16Array(FRAME);
+      this.fill = 0;
+      this.energy = 0;
+    }
+  }
+
+  process(inputs) {
+    const input = inputs[0];
+    if (!input || input.length === 0) return this.running;
+    const ch = input[0];
+    const n = ch.length;
+    if (this.passthrough) {
+      for (let i = 0; i < n; i++) this.emit(ch[i]);
+      return this.running;
+    }
+    const y = new Float32Array(n);
+    const [f1, f2] = this.filters;
+    for (let i = 0; i < n; i++) y[i] = biquad(f2, biquad(f1, ch[i]));
+    // Sample index -1 is `prev` (end of last block); pos is measured from index -1.
+    let pos = this.pos;
+    while (pos < n) {
+      const i = Math.floor(pos);
+      const frac = pos - i;
+      const a = i === 0 ? this.prev : y[i - 1];
+      const b = y[i];
+      this.emit(a + (b - a) * frac);
+      pos += this.step;
+    }
+    this.pos = pos - n;
+    this.prev = y[n - 1];
+    return this.running;
+  }
+}
+
+class MeterProcessor extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.energy = 0;
+    this.count = 0;
+    this.block = Math.round(sampleRate * 0.02);
+  }
+
+  process(inputs, outputs) {
+    const input = inputs[0];
+    const output = outputs[0];
+    if (input && input.length > 0) {
+      const ch = input[0];
+      for (let i = 0; i < ch.length; i++) this.energy += ch[i] * ch[i];
+      for (let c = 0; c < output.length; c++) output[c].set(input[Math.min(c, input.length - 1)]);
+    }
+    // No input connected (nothing playing) counts as silence.
+    this.count += 128;
+    if (this.count >= this.block) {
+      this.port.postMessage({ rms: Math.sqrt(this.energy / this.count), time: currentTime });
+      this.energy = 0;
+      this.count = 0;
+    }
+    return true;
+  }
+}
+
+registerProcessor("voxline-capture", CaptureProcessor);
+registerProcessor("voxline-meter", MeterProcessor);
