@@ -1,0 +1,197 @@
+"""The voice agent's WebSocket wire protocol: parsing what a client sends and building what it receives.
+
+The protocol is the seed backend's (``docs/protocol.md``): JSON text messages ``{"type": ..., "data": ...}``.
+Inbound ``audio`` (base64 16 kHz mono Int16) and ``interrupt``; outbound ``status``, ``transcript``,
+``text_chunk``, ``audio`` (base64 24 kHz mono Int16) and ``error``. voxline adds, without changing any of
+those: inbound ``text`` (a typed user turn), ``config`` (opt in to raw binary audio frames), and outbound
+``session``, ``metrics`` and ``speaking``.
+
+Parsing never raises anything but :class:`ProtocolError`, whose message is what the client is told; the
+session carries on. Building outbound messages is plain string work: audio is the hot path (one message per
+TTS chunk), so its JSON is assembled directly instead of going through ``json.dumps``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "AudioIn",
+    "ConfigIn",
+    "Inbound",
+    "InterruptIn",
+    "ProtocolError",
+    "ProtocolParser",
+    "TextIn",
+    "audio_message",
+    "error_message",
+    "event_message",
+    "status_message",
+    "text_chunk_message",
+    "transcript_message",
+]
+
+MAX_MESSAGE_BYTES = 1 << 20
+"""Largest inbound message accepted (1 MiB, about 24 s of base64 16 kHz audio). Bigger ones get an error."""
+
+INBOUND_TYPES = ("audio", "interrupt", "text", "config")
+
+
+class ProtocolError(ValueError):
+    """A client message that cannot be used. ``str(error)`` is sent to the client as an ``error`` message."""
+
+
+@attrs.frozen(slots=True)
+class AudioIn:
+    """Microphone audio: 16 kHz mono Int16 little-endian PCM (an even number of bytes, maybe empty)."""
+
+    pcm: bytes
+
+
+@attrs.frozen(slots=True)
+class InterruptIn:
+    """The user barged in: stop the reply."""
+
+
+@attrs.frozen(slots=True)
+class TextIn:
+    """A typed user turn."""
+
+    text: str
+
+
+@attrs.frozen(slots=True)
+class ConfigIn:
+    """Per-session options. ``binary_audio`` allows raw binary audio frames from then on."""
+
+    binary_audio: bool | None = None
+
+
+Inbound = AudioIn | InterruptIn | TextIn | ConfigIn
+
+
+class ProtocolParser:
+    """Turns one client message into an :data:`Inbound` value, or raises :class:`ProtocolError`.
+
+    One parser per connection: it remembers whether the client opted in to binary audio frames.
+    """
+
+    __slots__ = ("binary_audio", "max_message_bytes")
+
+    def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES, binary_audio: bool = False) -> None:
+        if max_message_bytes <= 0:
+            raise ValueError(f"max_message_bytes must be positive, got {max_message_bytes}")
+        self.max_message_bytes = max_message_bytes
+        self.binary_audio = binary_audio
+
+    def parse_bytes(self, data: bytes) -> Inbound:
+        """A binary WebSocket frame: raw audio, allowed only once the client sent ``config`` binary_audio."""
+        if not self.binary_audio:
+            raise ProtocolError(
+                'binary frames are not enabled; send {"type":"config","data":{"binary_audio":true}} first '
+                'or send audio as {"type":"audio","data":"<base64>"}'
+            )
+        self._check_size(len(data))
+        return AudioIn(_check_pcm(bytes(data)))
+
+    def parse_text(self, text: str) -> Inbound:
+        """A text WebSocket frame: one JSON message."""
+        # A str of n characters holds at most 4n UTF-8 bytes; only count exactly when it could be too big.
+        if len(text) * 4 > self.max_message_bytes:
+            self._check_size(len(text.encode("utf-8", "surrogatepass")))
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise ProtocolError(f"message is not valid JSON: {exc.args[0] if exc.args else exc}") from None
+        if not isinstance(message, dict):
+            raise ProtocolError(f"message must be a JSON object, got {type(message).__name__}")
+        kind = message.get("type")
+        if kind == "audio":
+            return AudioIn(_decode_audio(message.get("data")))
+        if kind == "interrupt":
+            return InterruptIn()
+        if kind == "text":
+            return TextIn(_text(message.get("data")))
+        if kind == "config":
+            config = _config(message.get("data"))
+            if config.binary_audio is not None:
+                self.binary_audio = config.binary_audio
+            return config
+        if not isinstance(kind, str):
+            raise ProtocolError('message needs a "type" string (one of: ' + ", ".join(INBOUND_TYPES) + ")")
+        raise ProtocolError(f"unknown message type {kind[:40]!r}; expected one of: " + ", ".join(INBOUND_TYPES))
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_message_bytes:
+            raise ProtocolError(f"message too large: {size} bytes (the limit is {self.max_message_bytes} bytes)")
+
+
+def _decode_audio(data: Any) -> bytes:
+    if not isinstance(data, str):
+        raise ProtocolError('audio "data" must be a base64 string of 16 kHz mono Int16 PCM')
+    try:
+        pcm = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError('audio "data" is not valid base64') from None
+    return _check_pcm(pcm)
+
+
+def _check_pcm(pcm: bytes) -> bytes:
+    if len(pcm) % 2:
+        raise ProtocolError(f"audio has an odd number of bytes ({len(pcm)}); Int16 PCM needs whole 2-byte samples")
+    return pcm
+
+
+def _text(data: Any) -> str:
+    if not isinstance(data, str) or not data.strip():
+        raise ProtocolError('text "data" must be a non-empty string')
+    return data.strip()
+
+
+def _config(data: Any) -> ConfigIn:
+    if not isinstance(data, dict):
+        raise ProtocolError('config "data" must be an object, e.g. {"binary_audio": true}')
+    binary = data.get("binary_audio")
+    if binary is not None and not isinstance(binary, bool):
+        raise ProtocolError('config "binary_audio" must be true or false')
+    return ConfigIn(binary_audio=binary)
+
+
+# --- outbound --------------------------------------------------------------------------------------------
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def status_message(status: str) -> str:
+    """``{"type":"status","data":"connected"|"generating"|"complete"|"interrupted"}``."""
+    return '{"type":"status","data":' + _dumps(status) + "}"
+
+
+def transcript_message(text: str, is_final: bool) -> str:
+    return _dumps({"type": "transcript", "data": {"text": text, "is_final": is_final}})
+
+
+def text_chunk_message(text: str) -> str:
+    return '{"type":"text_chunk","data":' + _dumps(text) + "}"
+
+
+def audio_message(pcm: bytes) -> str:
+    """Bot audio, base64 24 kHz mono Int16. Base64 needs no JSON escaping, so no encoder runs."""
+    return '{"type":"audio","data":"' + base64.b64encode(pcm).decode("ascii") + '"}'
+
+
+def error_message(message: str) -> str:
+    return '{"type":"error","data":' + _dumps(message) + "}"
+
+
+def event_message(kind: str, data: Any) -> str:
+    """Any other message (``session``, ``metrics``, ``speaking``): ``{"type": kind, "data": data}``."""
+    return _dumps({"type": kind, "data": data})

@@ -1,0 +1,179 @@
+"""The one writer of a WebSocket session: an outbound queue drained by a single task.
+
+Everything a session sends — status, transcripts, text, audio, errors, events — goes through one
+:class:`SocketWriter`, so messages leave in the order they were queued and no two coroutines ever write to the
+socket at once.
+
+Interruption is enforced here, at the last hop before the wire. Each queued message may carry the epoch it
+belongs to. :meth:`SocketWriter.fence` raises the writer's epoch floor: queued messages of older epochs are
+purged at once, and any that arrive later are dropped on arrival. A message the task already handed to the
+socket when the fence went up is the only one that can still leave, and it leaves *before* anything queued
+after the fence (the ``interrupted`` status, say), because sending is serial.
+
+Nothing is paced: a message goes out as soon as the socket takes it (the browser has a jitter buffer). The
+queue is bounded for data: :meth:`put` waits while ``max_pending`` messages are queued — back-pressure on the
+stage producing audio — and a fence frees it at once. Small control messages (:meth:`put_nowait`) never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+__all__ = ["SocketWriter"]
+
+logger = logging.getLogger("voxline.transports.writer")
+
+SendText = Callable[[str], Awaitable[None]]
+
+
+class SocketWriter:
+    """Queues outbound messages and sends them from one task. Create it inside a running event loop."""
+
+    def __init__(self, send_text: SendText, *, max_pending: int = 256, name: str = "writer") -> None:
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
+        self._send_text = send_text
+        self.max_pending = max_pending
+        self.name = name
+        self._queue: deque[tuple[int | None, str]] = deque()
+        self._fence = 0
+        self._wakeup: asyncio.Future[None] | None = None
+        self._space: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.sent = 0
+        """Messages handed to the socket."""
+        self.dropped = 0
+        """Messages discarded: stale (older than the fence) or queued after the socket closed."""
+        self.failed = asyncio.Event()
+        """Set when sending failed (the client went away); the writer then drops everything."""
+
+    # --- state ----------------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    @property
+    def fence_epoch(self) -> int:
+        return self._fence
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- producing ------------------------------------------------------------------------------------
+
+    def put_nowait(self, message: str, epoch: int | None = None) -> bool:
+        """Queue ``message`` without waiting (control messages). False if it was dropped."""
+        if self._closed or (epoch is not None and epoch < self._fence):
+            self.dropped += 1
+            return False
+        self._queue.append((epoch, message))
+        self._wake()
+        return True
+
+    async def put(self, message: str, epoch: int | None = None) -> bool:
+        """Queue ``message``, waiting while the queue is full. False if it was dropped (stale or closed)."""
+        while len(self._queue) >= self.max_pending and not self._closed:
+            if epoch is not None and epoch < self._fence:
+                break
+            if self._space is None or self._space.done():
+                self._space = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._space)
+        return self.put_nowait(message, epoch)
+
+    def fence(self, epoch: int) -> int:
+        """Drop every queued message older than ``epoch`` and refuse such messages from now on.
+
+        Returns how many queued messages were purged. Raising the fence to an epoch at or below the current
+        one changes nothing.
+        """
+        if epoch <= self._fence:
+            return 0
+        self._fence = epoch
+        queue = self._queue
+        if not queue:
+            return 0
+        kept = [item for item in queue if item[0] is None or item[0] >= epoch]
+        purged = len(queue) - len(kept)
+        if purged:
+            queue.clear()
+            queue.extend(kept)
+            self.dropped += purged
+            self._free_space()
+        return purged
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.name}-send")
+
+    async def aclose(self, *, flush_timeout: float = 0.5) -> None:
+        """Stop accepting messages, try to send what is queued within ``flush_timeout``, then stop the task."""
+        self._closed = True
+        self._free_space()
+        task = self._task
+        if task is None:
+            self.dropped += len(self._queue)
+            self._queue.clear()
+            return
+        # The task returns by itself once the queue is empty and the writer closed; give it flush_timeout.
+        self._wake()
+        if not task.done() and not self.failed.is_set() and flush_timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), flush_timeout)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self._task = None
+        self.dropped += len(self._queue)
+        self._queue.clear()
+
+    # --- the one sending task -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        send = self._send_text
+        while True:
+            if not queue:
+                if self._closed:
+                    return
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+                continue
+            epoch, message = queue.popleft()
+            if len(queue) < self.max_pending:
+                self._free_space()
+            if epoch is not None and epoch < self._fence:
+                self.dropped += 1
+                continue
+            try:
+                await send(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.info("%s: the client went away (%s); dropping %d queued messages", self.name, exc, len(queue))
+                self._closed = True
+                self.failed.set()
+                self.dropped += len(queue) + 1
+                queue.clear()
+                self._free_space()
+                return
+            self.sent += 1
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    def _free_space(self) -> None:
+        space = self._space
+        if space is not None and not space.done():
+            space.set_result(None)

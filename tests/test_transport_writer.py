@@ -1,0 +1,110 @@
+"""The session writer: one sending task, an epoch fence, a bounded queue, and no leaks when the client goes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from voxline.transports.writer import SocketWriter
+
+
+class SlowSink:
+    def __init__(self, delay: float = 0.0, fail_after: int | None = None) -> None:
+        self.delay = delay
+        self.fail_after = fail_after
+        self.got: list[str] = []
+        self.concurrent = 0
+        self.max_concurrent = 0
+
+    async def send(self, message: str) -> None:
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            if self.fail_after is not None and len(self.got) >= self.fail_after:
+                raise ConnectionError("client went away")
+            await asyncio.sleep(self.delay)
+            self.got.append(message)
+        finally:
+            self.concurrent -= 1
+
+
+async def test_messages_leave_in_order_from_one_task() -> None:
+    sink = SlowSink(delay=0.001)
+    writer = SocketWriter(sink.send)
+    writer.start()
+    for i in range(20):
+        await writer.put(f"m{i}", epoch=0)
+    writer.put_nowait("control")
+    await writer.aclose(flush_timeout=2)
+    assert sink.got == [f"m{i}" for i in range(20)] + ["control"]
+    assert sink.max_concurrent == 1
+    assert writer.sent == 21
+
+
+async def test_fence_purges_old_epochs_and_refuses_late_ones() -> None:
+    sink = SlowSink(delay=0.02)
+    writer = SocketWriter(sink.send)
+    writer.start()
+    for i in range(5):
+        await writer.put(f"old{i}", epoch=1)
+    writer.put_nowait("status")  # epoch-less messages survive a fence
+    await asyncio.sleep(0.005)  # the task is now sending old0
+    purged = writer.fence(2)
+    assert purged == 4
+    writer.put_nowait("interrupted")
+    assert not await writer.put("late-old", epoch=1)
+    await writer.put("new", epoch=2)
+    await writer.aclose(flush_timeout=2)
+    assert sink.got == ["old0", "status", "interrupted", "new"]
+    assert writer.dropped == 5
+
+
+async def test_full_queue_waits_and_a_fence_frees_the_waiter() -> None:
+    sink = SlowSink(delay=10)  # the client never reads
+    writer = SocketWriter(sink.send, max_pending=3)
+    writer.start()
+    for i in range(4):  # one in flight, three queued
+        await writer.put(f"m{i}", epoch=1)
+        await asyncio.sleep(0)
+    blocked = asyncio.create_task(writer.put("m4", epoch=1))
+    await asyncio.sleep(0.02)
+    assert not blocked.done()
+    assert writer.pending == 3
+    writer.fence(2)
+    assert await asyncio.wait_for(blocked, 1) is False
+    assert writer.pending == 0
+    await writer.aclose(flush_timeout=0)
+
+
+async def test_send_failure_closes_the_writer_and_drops_the_rest() -> None:
+    sink = SlowSink(fail_after=2)
+    writer = SocketWriter(sink.send)
+    writer.start()
+    for i in range(5):
+        writer.put_nowait(f"m{i}")
+    await asyncio.wait_for(writer.failed.wait(), 1)
+    assert sink.got == ["m0", "m1"]
+    assert writer.closed
+    assert writer.put_nowait("after") is False
+    await writer.aclose()
+
+
+async def test_aclose_gives_up_on_a_stuck_socket() -> None:
+    sink = SlowSink(delay=30)
+    writer = SocketWriter(sink.send)
+    writer.start()
+    writer.put_nowait("stuck")
+    writer.put_nowait("never")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await writer.aclose(flush_timeout=0.1)
+    assert loop.time() - t0 < 1
+    assert sink.got == []
+
+
+def test_bad_bound_is_refused() -> None:
+    async def send(message: str) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="max_pending"):
+        SocketWriter(send, max_pending=0)
