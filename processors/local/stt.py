@@ -1,0 +1,279 @@
+"""Streaming speech-to-text with pocketsphinx, offline: its wheel bundles an English acoustic model and LM.
+
+Put a :class:`~voxline.processors.vad.VADProcessor` in front (or use :func:`local_stt`, which does): the VAD
+says when the user starts and stops speaking, this stage recognises what was said. It consumes input
+``AudioFrame``\\ s (not forwarded), keeps the last ``pre_roll_secs`` of audio while the user is quiet (the VAD
+reports a start only after ``start_secs`` of speech, and the decoder needs those first syllables), and while
+the user speaks emits interim ``TranscriptFrame(is_final=False)`` whenever the hypothesis changes. At the
+VAD's end of speech it emits the final ``TranscriptFrame(is_final=True, speech_final=True)``, a
+``UserTextFrame`` with the turn's text, and ``MetricsFrame("stt.latency")``: the time from the end-of-speech
+event reaching this stage to the final (the VAD's ``stop_secs`` of silence come before that, by design).
+
+Decoding runs off the event loop on one thread per session (a single-thread executor), so the utterance is
+decoded in order. Audio is handed over in batches of at least ``batch_secs`` (a start or end of speech flushes
+at once): one thread hop per 20 ms frame would cost the loop about as much as a VAD window, for interim
+results nobody can read that fast. When decoding falls behind, the next batch simply grows.
+
+Interruptions do not touch a user utterance in progress. An interrupt cancels the *bot's* work of older
+epochs; the user's speech is not old work — it is usually the very reason for the barge-in, and it belongs to
+the new turn. So the decoding pump is not epoch-bound, the decoder state survives the interrupt, and the
+transcripts it produces are stamped with the epoch current when they are pushed (the newest), so they reach
+the LLM of the new turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from voxline.frames import (
+    AudioFrame,
+    EndFrame,
+    Frame,
+    MetricsFrame,
+    TranscriptFrame,
+    TTSAudioFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTextFrame,
+)
+from voxline.pipeline import Pipeline
+from voxline.processor import DOWNSTREAM, Direction, Processor
+from voxline.processors.local import require
+from voxline.processors.local.audio import TARGET_RATE, To16kMono
+from voxline.processors.local.pool import ModelPool
+
+__all__ = ["PocketsphinxSTTProcessor", "local_stt"]
+
+_BYTES_PER_SEC = TARGET_RATE * 2
+
+
+def _load_decoder(grammar: str | None) -> Any:
+    """A pocketsphinx decoder with the bundled en-us model (0.4-0.6 s: call it off the loop)."""
+    ps = require("pocketsphinx")
+    decoder = ps.Decoder(samprate=TARGET_RATE, loglevel="FATAL")
+    if grammar is not None:
+        decoder.add_jsgf_string("voxline", grammar)
+        decoder.activate_search("voxline")
+    return decoder
+
+
+def _reset_decoder(decoder: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # no utterance was open
+        decoder.end_utt()
+
+
+# One pool per grammar: a decoder's search is part of its state. Decoders are stateful and not thread-safe,
+# so sessions never share one; they reuse the idle decoders of finished sessions instead of loading anew.
+_POOLS: dict[str | None, ModelPool[Any]] = {}
+
+
+def _pool(grammar: str | None) -> ModelPool[Any]:
+    pool = _POOLS.get(grammar)
+    if pool is None:
+        pool = _POOLS[grammar] = ModelPool(lambda: _load_decoder(grammar), reset=_reset_decoder)
+    return pool
+
+
+class _Start:
+    __slots__ = ()
+
+
+class _End:
+    __slots__ = ("received",)
+
+    def __init__(self, received: float) -> None:
+        self.received = received
+
+
+_Op = bytes | _Start | _End
+
+
+class PocketsphinxSTTProcessor(Processor):
+    """Offline streaming STT. Needs the VAD's speaking frames upstream of it; see the module docstring.
+
+    ``grammar`` is an optional JSGF grammar: recognition is then limited to its phrases (useful for a fixed
+    command set, and for deterministic tests on synthetic speech). ``interim_results=False`` skips interims.
+    """
+
+    def __init__(
+        self,
+        *,
+        pre_roll_secs: float = 0.5,
+        batch_secs: float = 0.1,
+        interim_results: bool = True,
+        grammar: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        if pre_roll_secs < 0 or batch_secs < 0:
+            raise ValueError("PocketsphinxSTTProcessor: pre_roll_secs and batch_secs must be >= 0")
+        self.interim_results = interim_results
+        self.grammar = grammar
+        self._pre_roll_bytes = int(pre_roll_secs * TARGET_RATE) * 2
+        self._batch_bytes = int(batch_secs * TARGET_RATE) * 2
+        self._convert = To16kMono()
+        self._decoder: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pre_roll: collections.deque[bytes] = collections.deque()
+        self._pre_roll_len = 0
+        self._in_speech = False
+        self._ops: list[_Op] = []
+        self._pending_audio = 0
+        self._wake: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._pump: asyncio.Task[None] | None = None
+        # Touched only by the decoding thread:
+        self._last_interim = ""
+        self.decode_seconds = 0.0
+        """CPU-side time spent in the decoder (wall time of the decoding thread's jobs), for benchmarks."""
+        self.audio_seconds = 0.0
+        """Seconds of audio handed to the decoder, for benchmarks (real-time factor = decode / audio)."""
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        self._decoder = await _pool(self.grammar).acquire()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-decode")
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._pump = self.create_task(self._run_pump(), name=f"{self.name}-pump", epoch_bound=False)
+
+    async def on_stop(self) -> None:
+        executor, self._executor = self._executor, None
+        decoder, self._decoder = self._decoder, None
+        if executor is not None:
+            # A decode job may still be running; the decoder goes back to the pool only after it finished.
+            await asyncio.to_thread(executor.shutdown, True)
+        if decoder is not None:
+            _pool(self.grammar).release(decoder)
+
+    # --- frames -------------------------------------------------------------------------------------------
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, AudioFrame) and not isinstance(frame, TTSAudioFrame) and direction is DOWNSTREAM:
+            self._on_audio(self._convert.convert(frame.pcm, frame.sample_rate, frame.channels))
+            return
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._on_started()
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._on_stopped()
+        elif isinstance(frame, EndFrame):
+            # The last words must not be lost: finish the utterance and wait for its final before the end.
+            if self._in_speech:
+                self._on_stopped()
+            if self._idle is not None and self._pump is not None and not self._pump.done():
+                await self._idle.wait()
+        await self.push(frame, direction)
+
+    def _on_audio(self, pcm: bytes) -> None:
+        if self._in_speech:
+            self._queue(pcm)
+            return
+        self._pre_roll.append(pcm)
+        self._pre_roll_len += len(pcm)
+        while self._pre_roll and self._pre_roll_len - len(self._pre_roll[0]) >= self._pre_roll_bytes:
+            self._pre_roll_len -= len(self._pre_roll.popleft())
+
+    def _on_started(self) -> None:
+        if self._in_speech:
+            return
+        self._in_speech = True
+        self._queue(_Start())
+        if self._pre_roll:
+            self._queue(b"".join(self._pre_roll))
+            self._pre_roll.clear()
+            self._pre_roll_len = 0
+
+    def _on_stopped(self) -> None:
+        if not self._in_speech:
+            return
+        self._in_speech = False
+        self._queue(_End(time.perf_counter()))
+
+    def _queue(self, op: _Op) -> None:
+        self._ops.append(op)
+        if isinstance(op, bytes):
+            self._pending_audio += len(op)
+            if self._pending_audio < self._batch_bytes:
+                return
+        if self._wake is not None and self._idle is not None:
+            self._idle.clear()
+            self._wake.set()
+
+    # --- decoding -----------------------------------------------------------------------------------------
+
+    async def _run_pump(self) -> None:
+        """Hands the queued operations to the decoding thread, one batch at a time, and emits what it found."""
+        assert self._wake is not None and self._idle is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                while self._ops:
+                    ops, self._ops, self._pending_audio = self._ops, [], 0
+                    results = await loop.run_in_executor(self._executor, self._decode, ops)
+                    for final, text, received in results:
+                        await self._emit(final, text, received)
+            except Exception as exc:  # a bad batch costs this utterance, not the session
+                await self.push_error(f"pocketsphinx failed: {exc}", exception=exc)
+            finally:
+                self._idle.set()
+
+    def _decode(self, ops: list[_Op]) -> list[tuple[bool, str, float]]:
+        """Runs on the decoding thread: feed audio, read hypotheses. Returns (final, text, end received)."""
+        decoder = self._decoder
+        out: list[tuple[bool, str, float]] = []
+        started = time.perf_counter()
+        fed = False
+        for op in ops:
+            if isinstance(op, bytes):
+                decoder.process_raw(op, False, False)
+                self.audio_seconds += len(op) / _BYTES_PER_SEC
+                fed = True
+            elif isinstance(op, _Start):
+                try:
+                    decoder.start_utt()
+                except RuntimeError:  # an utterance left open by a failed batch
+                    decoder.end_utt()
+                    decoder.start_utt()
+                self._last_interim = ""
+            else:
+                decoder.end_utt()
+                hyp = decoder.hyp()
+                out.append((True, hyp.hypstr if hyp is not None else "", op.received))
+                fed = False
+        if fed and self.interim_results:
+            hyp = decoder.hyp()
+            text = hyp.hypstr if hyp is not None else ""
+            if text and text != self._last_interim:
+                self._last_interim = text
+                out.append((False, text, 0.0))
+        self.decode_seconds += time.perf_counter() - started
+        return out
+
+    async def _emit(self, final: bool, text: str, received: float) -> None:
+        if not final:
+            await self.push(TranscriptFrame(text=text, is_final=False))
+            return
+        text = text.strip()
+        if text:
+            await self.push(TranscriptFrame(text=text, is_final=True, speech_final=True))
+        await self.push(
+            MetricsFrame(name="stt.latency", value=time.perf_counter() - received, unit="s", source=self.name)
+        )
+        if text:
+            await self.push(UserTextFrame(text=text))
+
+
+def local_stt(*, vad: Processor | None = None, stt: PocketsphinxSTTProcessor | None = None) -> Pipeline:
+    """VAD + pocketsphinx as one stage: ``Pipeline([VADProcessor(), PocketsphinxSTTProcessor()])``."""
+    from voxline.processors.vad import VADProcessor
+
+    return Pipeline([vad or VADProcessor(), stt or PocketsphinxSTTProcessor()], name="local-stt")

@@ -1,0 +1,101 @@
+"""pocketsphinx behind the Silero VAD, on real (flite) speech: interims, finals, turns, interrupts, grammar."""
+
+from __future__ import annotations
+
+from audio.speech import Speech, frames, local, paced, silence, speech
+from voxline.frames import (
+    EndFrame,
+    Frame,
+    MetricsFrame,
+    TranscriptFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTextFrame,
+)
+from voxline.processors.local.stt import _POOLS, PocketsphinxSTTProcessor, local_stt
+from voxline.testing import Interrupt, Sleep, run_processor
+
+pytestmark = local
+__all__ = ["speech"]
+
+
+def kinds(downstream: list[Frame]) -> str:
+    """S start, I interim, F final, E end of speech, U user text, in order."""
+    out = []
+    for f in downstream:
+        if isinstance(f, UserStartedSpeakingFrame):
+            out.append("S")
+        elif isinstance(f, UserStoppedSpeakingFrame):
+            out.append("E")
+        elif isinstance(f, TranscriptFrame):
+            out.append("F" if f.is_final else "I")
+        elif isinstance(f, UserTextFrame):
+            out.append("U")
+    return "".join(out)
+
+
+async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech) -> None:
+    pcm = speech.pcm("What is the capital of France?")
+    result = await run_processor(local_stt(), paced(frames(pcm)), timeout=20)
+    assert result.errors == []
+    seq = kinds(result.downstream)
+    assert seq.startswith("SI") and seq.endswith("EFU"), seq
+    assert seq.count("I") >= 2  # the hypothesis grew while the user spoke
+    final = result.downstream_of(TranscriptFrame)[-1]
+    assert final.is_final and final.speech_final
+    assert "capital" in final.text and "france" in final.text
+    assert [u.text for u in result.downstream_of(UserTextFrame)] == [final.text]
+    latency = [m for m in result.metrics if m.name == "stt.latency"]
+    assert len(latency) == 1 and 0 <= latency[0].value < 2.0
+    # The input audio is consumed, not forwarded.
+    assert not [f for f in result.downstream if type(f).__name__ == "AudioFrame"]
+
+
+async def test_each_turn_gets_its_own_final(speech: Speech) -> None:
+    first = speech.pcm("Turn on the kitchen lights.")
+    second = speech.pcm("What time is it?", before=0.5)
+    result = await run_processor(local_stt(), paced(frames(first + second), speed=8), timeout=20)
+    turns = [u.text for u in result.downstream_of(UserTextFrame)]
+    assert len(turns) == 2, turns
+    assert "kitchen" in turns[0] and "lights" in turns[0]
+    assert "time" in turns[1]
+    assert "kitchen" not in turns[1]  # the decoder starts each utterance afresh
+
+
+async def test_end_of_stream_mid_utterance_still_gives_the_final(speech: Speech) -> None:
+    pcm = speech.pcm("What is the capital of France?", after=0.0)
+    result = await run_processor(local_stt(), frames(pcm))
+    assert kinds(result.downstream).endswith("FU")
+    assert "capital" in result.downstream_of(UserTextFrame)[0].text
+    # ... and before the end frame, so nothing is lost when the pipeline stops.
+    assert isinstance(result.downstream[-1], EndFrame)
+
+
+async def test_an_interrupt_does_not_break_the_utterance_in_progress(speech: Speech) -> None:
+    sent = frames(speech.pcm("What is the capital of France?"))
+    middle = len(sent) // 2
+    items = [*paced(sent[:middle], speed=8), Interrupt("barge-in"), Sleep(0.05), *paced(sent[middle:], speed=8)]
+    result = await run_processor(local_stt(), items, timeout=20)
+    assert result.task.epoch == 1
+    (turn,) = result.downstream_of(UserTextFrame)
+    assert "capital" in turn.text and "france" in turn.text
+    assert turn.epoch == 1  # the user's words belong to the new turn, so they reach its LLM
+
+
+async def test_a_grammar_limits_recognition_to_its_phrases(speech: Speech) -> None:
+    grammar = "#JSGF V1.0; grammar cmd; public <cmd> = (turn on | turn off) the (kitchen | bedroom) lights;"
+    pcm = speech.pcm("Turn off the bedroom lights.")
+    stt = PocketsphinxSTTProcessor(grammar=grammar, interim_results=False)
+    result = await run_processor(local_stt(stt=stt), frames(pcm))
+    assert [u.text for u in result.downstream_of(UserTextFrame)] == ["turn off the bedroom lights"]
+    assert [t.is_final for t in result.downstream_of(TranscriptFrame)] == [True]
+
+
+async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> None:
+    await run_processor(local_stt(), frames(silence(0.5)))
+    idle = _POOLS[None].idle
+    assert idle >= 1  # the finished session's decoder went back to the pool
+    result = await run_processor(local_stt(), frames(silence(1.0)))
+    assert kinds(result.downstream) == ""
+    assert not [m for m in result.downstream_of(MetricsFrame) if m.name == "stt.latency"]
+    assert _POOLS[None].idle == idle

@@ -1,0 +1,133 @@
+"""The Silero VAD on real speech: one segment per utterance, hysteresis, any frame size or rate, in order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audio.speech import Speech, frames, local, silence, speech
+from voxline.frames import (
+    AudioFrame,
+    Frame,
+    InterruptFrame,
+    TTSAudioFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from voxline.processors.vad import SileroVADAnalyzer, VADEvent, VADParams, VADProcessor, load_silero
+from voxline.testing import run_processor
+
+pytestmark = local
+__all__ = ["speech"]  # the fixture, imported for pytest
+
+SENTENCE = "What is the capital of France?"
+
+
+def analyse(pcm: bytes, params: VADParams | None = None, chunk: int = 640) -> list[VADEvent]:
+    analyzer = SileroVADAnalyzer(load_silero(), params)
+    events: list[VADEvent] = []
+    for i in range(0, len(pcm), chunk):
+        events += analyzer.feed(pcm[i : i + chunk])
+    return events
+
+
+def speech_bounds(pcm: bytes) -> tuple[float, float]:
+    """Where the samples are not silent: first and last sample louder than -40 dBFS, in seconds."""
+    loud = np.flatnonzero(np.abs(np.frombuffer(pcm, dtype=np.int16)) > 328)
+    return loud[0] / 16000, loud[-1] / 16000
+
+
+def test_params_are_validated() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        VADParams(threshold=1.5)
+    with pytest.raises(ValueError, match="stop_threshold"):
+        VADParams(threshold=0.4, stop_threshold=0.6)
+    with pytest.raises(ValueError, match="stop_secs"):
+        VADParams(stop_secs=-1)
+
+
+def test_one_segment_per_padded_utterance(speech: Speech) -> None:
+    pcm = speech.pcm(SENTENCE)
+    events = analyse(pcm)
+    assert [e.started for e in events] == [True, False]
+    first, last = speech_bounds(pcm)
+    assert abs(events[0].audio_time - first) < 0.15
+    assert abs(events[1].audio_time - last) < 0.25  # end of speech on the audio clock, not when it was noticed
+
+
+def test_silence_and_noise_are_not_speech() -> None:
+    rng = np.random.default_rng(1)
+    noise = (rng.normal(0, 0.02 * 32768, 16000 * 3)).astype(np.int16).tobytes()
+    assert analyse(silence(2.0) + noise) == []
+
+
+def test_a_short_pause_does_not_end_the_turn_but_a_long_one_does(speech: Speech) -> None:
+    a = speech.pcm("Turn on the lights.", before=0.5, after=0.0)
+    b = speech.pcm("Then play some music.", before=0.0, after=1.0)
+    short = analyse(a + silence(0.25) + b)
+    assert [e.started for e in short] == [True, False]
+    long = analyse(a + silence(1.2) + b)
+    assert [e.started for e in long] == [True, False, True, False]
+    # The same audio with a stop time longer than the pause is one turn again: the hysteresis is settable.
+    merged = analyse(a + silence(1.2) + b + silence(1.0), VADParams(stop_secs=1.5))
+    assert [e.started for e in merged] == [True, False]
+
+
+def test_a_blip_shorter_than_start_secs_is_ignored(speech: Speech) -> None:
+    pcm = speech.pcm("Hi.", before=0.5, after=0.5)
+    assert len(analyse(pcm)) == 2
+    assert analyse(pcm, VADParams(start_secs=1.0)) == []
+
+
+@pytest.mark.parametrize("chunk", [2, 320, 1000, 16000])  # 1 sample, 10 ms, odd sizes, 0.5 s
+def test_frame_size_does_not_change_the_result(speech: Speech, chunk: int) -> None:
+    pcm = speech.pcm(SENTENCE)
+    assert analyse(pcm, chunk=chunk) == analyse(pcm)
+
+
+def order(downstream: list[Frame]) -> str:
+    """A for audio, S/E for speech start/end, in the order they left the pipeline."""
+    codes = {AudioFrame: "A", UserStartedSpeakingFrame: "S", UserStoppedSpeakingFrame: "E"}
+    return "".join(codes[type(f)] for f in downstream if type(f) in codes)
+
+
+async def test_processor_forwards_audio_and_adds_events_in_order(speech: Speech) -> None:
+    pcm = speech.pcm(SENTENCE)
+    sent = frames(pcm)
+    result = await run_processor(VADProcessor(), sent)
+    assert result.errors == []
+    audio = result.downstream_of(AudioFrame)
+    assert [f.pcm for f in audio] == [f.pcm for f in sent]
+    seq = order(result.downstream)
+    assert seq.count("S") == 1 and seq.count("E") == 1
+    stop = result.downstream_of(UserStoppedSpeakingFrame)[0]
+    assert stop.audio_time is not None
+    # Each event follows the audio that completed it: the stop comes after stop_secs of silence was received.
+    audio_before_stop = seq.index("E")
+    assert audio_before_stop * 0.02 >= stop.audio_time + VADProcessor().params.stop_secs - 0.05
+
+
+async def test_other_rates_and_channels_are_converted(speech: Speech) -> None:
+    pcm48 = speech.pcm(SENTENCE, rate=48000)
+    stereo = np.repeat(np.frombuffer(pcm48, dtype=np.int16), 2).tobytes()
+    sent = [AudioFrame(pcm=stereo[i : i + 3840], sample_rate=48000, channels=2) for i in range(0, len(stereo), 3840)]
+    result = await run_processor(VADProcessor(), sent)
+    assert order(result.downstream).replace("A", "") == "SE"
+    stop = result.downstream_of(UserStoppedSpeakingFrame)[0]
+    assert abs(stop.audio_time - speech_bounds(speech.pcm(SENTENCE))[1]) < 0.25  # type: ignore[operator]
+
+
+async def test_bot_audio_is_not_analysed(speech: Speech) -> None:
+    pcm = speech.pcm(SENTENCE)
+    result = await run_processor(VADProcessor(), [TTSAudioFrame(pcm=f.pcm) for f in frames(pcm)])
+    assert order(result.downstream) == ""
+    assert len(result.downstream_of(TTSAudioFrame)) == len(frames(pcm))
+
+
+async def test_interrupt_on_speech_asks_for_an_interruption(speech: Speech) -> None:
+    pcm = speech.pcm(SENTENCE)
+    quiet = await run_processor(VADProcessor(), frames(pcm))
+    assert quiet.task.epoch == 0
+    barge = await run_processor(VADProcessor(interrupt_on_speech=True), frames(pcm))
+    assert barge.task.epoch == 1
+    interrupts = barge.downstream_of(InterruptFrame)
+    assert [i.reason for i in interrupts] == ["user started speaking"]
