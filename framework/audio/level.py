@@ -1,0 +1,50 @@
+"""Signal level: RMS and peak, linear and in dBFS (decibels relative to a full-scale sine/square).
+
+Used for level meters, silence checks and tests. Full scale here is Int16 32768, so a full-scale square wave
+is 0 dBFS RMS and a full-scale sine is about -3.01 dBFS RMS. Silence is ``-inf`` dBFS, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from voxline.audio.pcm import pcm_to_int16
+
+__all__ = ["SILENCE_DBFS", "peak", "peak_dbfs", "rms", "rms_dbfs", "to_dbfs"]
+
+SILENCE_DBFS = -math.inf
+
+
+def rms(pcm: bytes | bytearray | memoryview) -> float:
+    """Root mean square of Int16 ``pcm`` as a fraction of full scale (0.0 … 1.0). Empty audio is 0.0."""
+    samples = pcm_to_int16(pcm)
+    if samples.size == 0:
+        return 0.0
+    as_float = samples.astype(np.float64) / 32768.0
+    return float(np.sqrt(np.mean(as_float * as_float)))
+
+
+def peak(pcm: bytes | bytearray | memoryview) -> float:
+    """Largest absolute sample as a fraction of full scale. Empty audio is 0.0."""
+    samples = pcm_to_int16(pcm)
+    if samples.size == 0:
+        return 0.0
+    return float(np.max(np.abs(samples.astype(np.int32)))) / 32768.0
+
+
+def to_dbfs(level: float) -> float:
+    """A linear level (fraction of full scale) in dBFS; 0 is ``-inf``."""
+    if level <= 0.0:
+        return SILENCE_DBFS
+    return 20.0 * math.log10(level)
+
+
+def rms_dbfs(pcm: bytes | bytearray | memoryview) -> float:
+    """RMS level of Int16 ``pcm`` in dBFS."""
+    return to_dbfs(rms(pcm))
+
+
+def peak_dbfs(pcm: bytes | bytearray | memoryview) -> float:
+    """Peak level of Int16 ``pcm`` in dBFS."""
+    return to_dbfs(peak(pcm))
