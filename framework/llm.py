@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 import attrs
-from voxline.context import Context
+from voxline.context import Context, Turn
 from voxline.frames import (
     EndFrame,
     Frame,
@@ -48,11 +48,14 @@ from voxline.frames import (
 )
 from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
 
-__all__ = ["EmptyReplyError", "LLMProcessor", "LLMTimeoutError", "RetryPolicy"]
+__all__ = ["RETRYABLE_STATUS", "EmptyReplyError", "LLMProcessor", "LLMTimeoutError", "RetryPolicy"]
 
 logger = logging.getLogger("voxline.llm")
 
 _END: Final = object()
+
+RETRYABLE_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
+"""HTTP statuses worth another try before the first token: timeout, rate limit, server trouble."""
 
 
 class EmptyReplyError(Exception):
@@ -160,6 +163,13 @@ class LLMProcessor(Processor):
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+    interrupted_marker = " [interrupted]"
+    """Appended to an interrupted assistant turn in requests, so the model knows the user cut it off there."""
+
+    def turn_text(self, turn: Turn) -> str:
+        """The text to send for ``turn``: an interrupted reply carries :attr:`interrupted_marker`."""
+        return turn.text + self.interrupted_marker if turn.interrupted else turn.text
 
     @property
     def replying(self) -> bool:

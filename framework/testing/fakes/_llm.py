@@ -1,0 +1,323 @@
+"""What the fake LLM servers share: scripted replies, token pacing, fault injection, and request records.
+
+A provider fake (:mod:`~voxline.testing.fakes.gemini`, :mod:`~voxline.testing.fakes.openai`) only knows its
+wire format: how a request is parsed and authenticated, and how a token, the final event and an error are
+encoded. Everything a test scripts lives here, so both fakes are scripted the same way:
+
+* replies — one string, a list (the n-th streamed response gets the n-th entry, the last one repeats), or a
+  function of the parsed :class:`ChatRequest`;
+* pacing — :class:`Pacing` (delay before the first token, then tokens per second);
+* faults — queued with :meth:`ScriptedLLM.fail`, :meth:`~ScriptedLLM.error_mid_stream`,
+  :meth:`~ScriptedLLM.drop_mid_stream`, :meth:`~ScriptedLLM.stall` and :meth:`~ScriptedLLM.empty`; each
+  request takes the next queued fault, so ``fail(429, times=2)`` means "the next two requests get 429";
+* records — :attr:`ScriptedLLM.requests`, with the parsed request and when the client went away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import attrs
+from voxline.testing.fakes._http import ClientGone, FakeHttpServer, HttpRequest, HttpResponder
+
+__all__ = ["ChatRequest", "Fault", "Pacing", "RecordedRequest", "Replies", "ScriptedLLM", "split_tokens"]
+
+DEFAULT_REPLY = "Hello! I am a fake language model, and I am glad to help."
+
+
+@attrs.frozen
+class Pacing:
+    """When tokens go out: ``first_token_delay`` seconds after the request, then ``tokens_per_second``.
+
+    ``tokens_per_second=0`` sends the rest as fast as possible. :meth:`realistic` is what the app benchmark
+    uses: a first token after 400 ms, then about 40 tokens per second.
+    """
+
+    first_token_delay: float = 0.0
+    tokens_per_second: float = 0.0
+
+    @classmethod
+    def realistic(cls) -> Pacing:
+        return cls(first_token_delay=0.4, tokens_per_second=40.0)
+
+    @property
+    def gap(self) -> float:
+        return 1.0 / self.tokens_per_second if self.tokens_per_second > 0 else 0.0
+
+
+FaultKind = Literal["status", "error_mid_stream", "drop", "stall", "empty"]
+
+
+@attrs.frozen
+class Fault:
+    """One injected failure for one request. ``after_tokens`` counts the tokens sent before a mid-stream fault."""
+
+    kind: FaultKind
+    status: int = 503
+    after_tokens: int = 1
+    message: str = ""
+
+
+@attrs.frozen
+class ChatRequest:
+    """A provider request reduced to what a reply function needs: model, system prompt and turns."""
+
+    model: str
+    system: str
+    turns: tuple[tuple[str, str], ...]
+    """``(role, text)`` with role ``"user"`` or ``"assistant"`` (Gemini's ``model`` role is mapped)."""
+    body: Any = attrs.field(eq=False, repr=False)
+
+    @property
+    def last_user_text(self) -> str:
+        for role, text in reversed(self.turns):
+            if role == "user":
+                return text
+        return ""
+
+
+@attrs.define(eq=False)
+class RecordedRequest:
+    """One request the fake received, and what became of it. Times are ``time.monotonic()`` seconds."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    received_at: float
+    status: int = 0
+    chat: ChatRequest | None = None
+    fault: Fault | None = None
+    tokens_sent: int = 0
+    first_token_at: float | None = None
+    completed: bool = False
+    """The response was sent to its end (including an error status)."""
+    _responder: HttpResponder | None = attrs.field(default=None, repr=False, alias="responder")
+
+    @property
+    def disconnected_at(self) -> float | None:
+        """When the client closed this request's connection, or None while it is open."""
+        return self._responder.disconnected_at if self._responder is not None else None
+
+    async def wait_disconnected(self, timeout: float = 5.0) -> float:
+        """Wait (in the server's loop) until the client has closed the connection; returns the time."""
+        assert self._responder is not None
+        async with asyncio.timeout(timeout):
+            await self._responder.wait_disconnected()
+        assert self.disconnected_at is not None
+        return self.disconnected_at
+
+
+Replies = str | Sequence[str] | Callable[[ChatRequest], str]
+
+
+def split_tokens(text: str) -> list[str]:
+    """Word-sized tokens that keep their leading whitespace, so joining them gives the text back."""
+    return re.findall(r"\s*\S+\s*$|\s*\S+", text)
+
+
+class RequestError(Exception):
+    """A request the fake rejects with an HTTP error (its handler turns it into the provider's error JSON)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ScriptedLLM:
+    """Base of the fake LLM servers; subclasses implement the wire format (see the module docstring)."""
+
+    def __init__(
+        self, *, api_key: str | None = "test-key", replies: Replies = DEFAULT_REPLY, pacing: Pacing | None = None
+    ) -> None:
+        self.api_key = api_key
+        self.replies = replies
+        self.pacing = pacing or Pacing()
+        self.requests: list[RecordedRequest] = []
+        self._faults: collections.deque[Fault] = collections.deque()
+        self._lock = threading.Lock()
+        self._served = 0
+        self._server = FakeHttpServer(self._handle)
+
+    # --- scripting ------------------------------------------------------------------------------------
+
+    def fail(self, status: int = 503, *, times: int = 1, message: str = "") -> None:
+        """Answer the next ``times`` requests with ``status`` and the provider's error JSON."""
+        self._queue(Fault("status", status=status, message=message), times)
+
+    def error_mid_stream(self, *, after_tokens: int = 1, status: int = 500, times: int = 1) -> None:
+        """Start streaming, then send an error event after ``after_tokens`` tokens and end the response."""
+        self._queue(Fault("error_mid_stream", status=status, after_tokens=after_tokens), times)
+
+    def drop_mid_stream(self, *, after_tokens: int = 1, times: int = 1) -> None:
+        """Start streaming, then reset the TCP connection after ``after_tokens`` tokens."""
+        self._queue(Fault("drop", after_tokens=after_tokens), times)
+
+    def stall(self, *, after_tokens: int = 1, times: int = 1) -> None:
+        """Send ``after_tokens`` tokens (0: none), then nothing until the client gives up."""
+        self._queue(Fault("stall", after_tokens=after_tokens), times)
+
+    def empty(self, *, times: int = 1) -> None:
+        """Answer with a well-formed stream that carries no text."""
+        self._queue(Fault("empty"), times)
+
+    def _queue(self, fault: Fault, times: int) -> None:
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def reply_for(self, chat: ChatRequest) -> str:
+        replies = self.replies
+        if isinstance(replies, str):
+            return replies
+        if callable(replies):
+            return replies(chat)
+        with self._lock:
+            index = min(self._served, len(replies) - 1)
+            self._served += 1
+        return replies[index]
+
+    # --- running ----------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return self._server.url
+
+    async def __aenter__(self) -> ScriptedLLM:
+        await self._server.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._server.stop()
+
+    @contextlib.contextmanager
+    def running_in_thread(self) -> Iterator[ScriptedLLM]:
+        """Serve from a background thread (for code under test that runs its own loop elsewhere)."""
+        with self._server.running_in_thread():
+            yield self
+
+    # --- what a provider fake implements --------------------------------------------------------------
+
+    def route(self, request: HttpRequest) -> ChatRequest:
+        """Authenticate and parse ``request``; raise :class:`RequestError` to reject it."""
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> Any:
+        """The provider's error JSON for an HTTP error."""
+        raise NotImplementedError
+
+    def token_event(self, record: RecordedRequest, token: str, last: bool) -> bytes:
+        raise NotImplementedError
+
+    def final_events(self, record: RecordedRequest, tokens: int) -> bytes:
+        """Sent after the last token (or, for an empty stream, instead of any): finish reason, usage, [DONE]."""
+        raise NotImplementedError
+
+    def error_event(self, record: RecordedRequest, status: int, message: str) -> bytes:
+        raise NotImplementedError
+
+    # --- serving ---------------------------------------------------------------------------------------
+
+    async def _handle(self, request: HttpRequest, responder: HttpResponder) -> None:
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers=request.headers,
+            body=_parse_json(request.body),
+            received_at=request.received_at,
+            responder=responder,
+        )
+        self.requests.append(record)
+        try:
+            record.chat = self.route(request)
+        except RequestError as exc:
+            record.status = exc.status
+            await responder.send_json(exc.status, self.error_body(exc.status, exc.message))
+            record.completed = True
+            return
+        fault = record.fault = self._next_fault()
+        if fault is not None and fault.kind == "status":
+            record.status = fault.status
+            message = fault.message or _default_message(fault.status)
+            await responder.send_json(fault.status, self.error_body(fault.status, message))
+            record.completed = True
+            return
+        record.status = 200
+        await self._stream(record, responder, record.chat, fault)
+
+    async def _stream(
+        self, record: RecordedRequest, out: HttpResponder, chat: ChatRequest, fault: Fault | None
+    ) -> None:
+        tokens = [] if fault is not None and fault.kind == "empty" else split_tokens(self.reply_for(chat))
+        await out.start()
+        try:
+            await self._pause(out, self.pacing.first_token_delay)
+            for i, token in enumerate(tokens):
+                if i:
+                    await self._pause(out, self.pacing.gap)
+                if fault is not None and i == fault.after_tokens:
+                    if fault.kind == "error_mid_stream":
+                        await out.write(self.error_event(record, fault.status, _default_message(fault.status)))
+                        await out.end()
+                        record.completed = True
+                        return
+                    if fault.kind == "drop":
+                        out.abort()
+                        return
+                    if fault.kind == "stall":
+                        await out.wait_disconnected()
+                        return
+                await out.write(self.token_event(record, token, last=i == len(tokens) - 1))
+                record.tokens_sent += 1
+                if record.first_token_at is None:
+                    record.first_token_at = time.monotonic()
+            if fault is not None and fault.kind == "stall":
+                await out.wait_disconnected()  # a stall after every token (or before any)
+                return
+            await out.write(self.final_events(record, len(tokens)))
+            await out.end()
+            record.completed = True
+        except ClientGone:
+            return
+
+    @staticmethod
+    async def _pause(out: HttpResponder, seconds: float) -> None:
+        """Sleep, but notice at once when the client goes away (a disconnect is what barge-in tests time)."""
+        if seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await out.wait_disconnected()
+        if out.disconnected_at is not None:
+            raise ClientGone("the client closed the connection")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _default_message(status: int) -> str:
+    return {
+        408: "The request timed out.",
+        429: "Resource has been exhausted (e.g. check quota).",
+        500: "An internal error has occurred. Please retry or report it.",
+        502: "Bad gateway.",
+        503: "The model is overloaded. Please try again later.",
+        504: "The service is currently unavailable.",
+    }.get(status, f"Error {status}.")

@@ -1,0 +1,171 @@
+"""A fake Gemini API for offline tests: ``streamGenerateContent`` over SSE, as google-genai 3.x speaks it.
+
+>>> async with FakeGemini(api_key="k", replies="Hi there.") as fake:
+...     client = genai.Client(api_key="k", http_options=HttpOptions(base_url=fake.url))
+...     async for chunk in await client.aio.models.generate_content_stream(model="m", contents="Hello"): ...
+
+What it checks, so that a wrong request fails the test instead of passing silently:
+
+* ``POST /{v1|v1beta}/models/{model}:streamGenerateContent?alt=sse`` (both API versions: google-genai 3.x
+  defaults to ``v1``, 1.x/2.x used ``v1beta``); any model name.
+* ``x-goog-api-key`` (or ``?key=``): missing → 403 ``PERMISSION_DENIED``; wrong → 401 ``UNAUTHENTICATED``
+  (the live API answers a malformed key with 400 ``INVALID_ARGUMENT``; both are non-retryable).
+* ``contents`` non-empty, roles ``user``/``model``, the last one ``user``; ``thinkingConfig`` with both
+  ``thinking_budget`` and ``thinking_level`` → 400, as the live API does. Keys inside ``thinkingConfig`` may
+  be snake_case (what the SDK sends) or camelCase.
+
+Responses: ``text/event-stream``, chunked, one ``data: <GenerateContentResponse JSON>\\r\\n\\r\\n`` event per
+token; the last event carries ``finishReason`` and ``usageMetadata``. Errors are Google's
+``{"error": {"code", "message", "status"}}``, as a status response or as a mid-stream event. Scripting
+(replies, pacing, faults) and request records come from :class:`~voxline.testing.fakes._llm.ScriptedLLM`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from voxline.testing.fakes._http import HttpRequest
+from voxline.testing.fakes._llm import (
+    ChatRequest,
+    Fault,
+    Pacing,
+    RecordedRequest,
+    Replies,
+    RequestError,
+    ScriptedLLM,
+)
+
+__all__ = ["FakeGemini", "Fault", "Pacing", "RecordedRequest"]
+
+_PATH = re.compile(r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):streamGenerateContent$")
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "DEADLINE_EXCEEDED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _event(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\r\n\r\n"
+
+
+def _get(mapping: Any, *names: str) -> Any:
+    """The first of ``names`` present in ``mapping`` (camelCase or snake_case spelling)."""
+    if not isinstance(mapping, dict):
+        return None
+    for name in names:
+        if name in mapping:
+            return mapping[name]
+    return None
+
+
+def _text_of(content: Any) -> str:
+    parts = _get(content, "parts") or []
+    return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+
+
+class FakeGemini(ScriptedLLM):
+    """The fake Gemini server. ``api_key=None`` accepts any key. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        replies: Replies = "Hello! I am a fake Gemini.",
+        pacing: Pacing | None = None,
+    ) -> None:
+        super().__init__(api_key=api_key, replies=replies, pacing=pacing)
+
+    def route(self, request: HttpRequest) -> ChatRequest:
+        match = _PATH.match(request.path)
+        if match is None:
+            raise RequestError(404, f"Path {request.path} was not found.")
+        if request.method != "POST":
+            raise RequestError(405, f"Method {request.method} is not allowed.")
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if not key:
+            raise RequestError(403, "Method doesn't allow unregistered callers. Please use an API key.")
+        if self.api_key is not None and key != self.api_key:
+            raise RequestError(401, "API key not valid. Please pass a valid API key.")
+        if request.query.get("alt") != "sse":
+            raise RequestError(400, "This fake only streams with alt=sse.")
+        try:
+            body = json.loads(request.body)
+        except ValueError as exc:
+            raise RequestError(400, f"Invalid JSON payload received. {exc}") from exc
+        return ChatRequest(model=match["model"], system=self._system(body), turns=self._turns(body), body=body)
+
+    @staticmethod
+    def _system(body: Any) -> str:
+        system = _get(body, "systemInstruction", "system_instruction")
+        return _text_of(system) if system is not None else ""
+
+    @staticmethod
+    def _turns(body: Any) -> tuple[tuple[str, str], ...]:
+        contents = _get(body, "contents")
+        if not isinstance(contents, list) or not contents:
+            raise RequestError(400, "* GenerateContentRequest.contents: contents is not specified")
+        turns = []
+        for i, content in enumerate(contents):
+            role = _get(content, "role") or "user"
+            if role not in ("user", "model"):
+                raise RequestError(400, f"* GenerateContentRequest.contents[{i}].role: Please use a valid role.")
+            turns.append(("assistant" if role == "model" else "user", _text_of(content)))
+        if turns[-1][0] != "user":
+            raise RequestError(
+                400, "Please ensure that multiturn requests end with a user role or a function response."
+            )
+        config = _get(_get(body, "generationConfig", "generation_config"), "thinkingConfig", "thinking_config")
+        if isinstance(config, dict):
+            budget = _get(config, "thinking_budget", "thinkingBudget")
+            level = _get(config, "thinking_level", "thinkingLevel")
+            if budget is not None and level is not None:
+                raise RequestError(400, "You can only set only one of thinking budget and thinking level.")
+        return tuple(turns)
+
+    @staticmethod
+    def thinking_config(record: RecordedRequest) -> dict[str, Any]:
+        """The request's ``thinkingConfig`` with snake_case keys (what a test asserts on)."""
+        config = _get(_get(record.body, "generationConfig", "generation_config"), "thinkingConfig", "thinking_config")
+        if not isinstance(config, dict):
+            return {}
+        return {re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): v for k, v in config.items()}
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
+
+    def _response(self, record: RecordedRequest, parts: list[dict[str, Any]], final: bool, tokens: int) -> bytes:
+        chat = record.chat
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        response: dict[str, Any] = {"candidates": [candidate]}
+        if final:
+            candidate["finishReason"] = "STOP"
+            prompt = sum(len(text.split()) for _, text in chat.turns) if chat else 0
+            response["usageMetadata"] = {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": tokens,
+                "totalTokenCount": prompt + tokens,
+            }
+        response["modelVersion"] = chat.model if chat else ""
+        response["responseId"] = f"fake-{id(record):x}"
+        return _event(response)
+
+    def token_event(self, record: RecordedRequest, token: str, last: bool) -> bytes:
+        return self._response(record, [{"text": token}], final=last, tokens=record.tokens_sent + 1)
+
+    def final_events(self, record: RecordedRequest, tokens: int) -> bytes:
+        # The last token's event already carried finishReason and usage; an empty reply still needs one.
+        return b"" if tokens else self._response(record, [], final=True, tokens=0)
+
+    def error_event(self, record: RecordedRequest, status: int, message: str) -> bytes:
+        return _event(self.error_body(status, message))
