@@ -1,0 +1,171 @@
+"""A fake OpenAI-compatible chat-completions server for offline tests (what Ollama, llama.cpp and vLLM speak).
+
+>>> async with FakeOpenAI(api_key="k", replies="Hi there.") as fake:
+...     client = AsyncOpenAI(api_key="k", base_url=fake.base_url, max_retries=0)
+
+* ``POST /v1/chat/completions`` with ``Authorization: Bearer <key>``; a missing or wrong key gets 401 and
+  OpenAI's error JSON ``{"error": {"message", "type", "param", "code"}}`` (without echoing the key).
+* ``messages`` must be a non-empty list of ``system``/``developer``/``user``/``assistant`` messages whose last
+  one is ``user`` — stricter than OpenAI, on purpose: voxline's rule is that every request ends with a user
+  turn, and a fake that accepted anything could not catch a break of it.
+* ``stream: true`` → ``text/event-stream``: ``data: <chat.completion.chunk>\\n\\n`` events (the first delta
+  carries the role), a last chunk with ``finish_reason: "stop"``, a usage chunk when
+  ``stream_options.include_usage`` is set, then ``data: [DONE]``. A mid-stream error is a
+  ``data: {"error": {...}}`` event. ``stream: false`` gets one ``chat.completion`` object.
+
+Scripting (replies, pacing, faults) and records come from :class:`~voxline.testing.fakes._llm.ScriptedLLM`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from voxline.testing.fakes._http import HttpRequest
+from voxline.testing.fakes._llm import (
+    ChatRequest,
+    Fault,
+    Pacing,
+    RecordedRequest,
+    Replies,
+    RequestError,
+    ScriptedLLM,
+    split_tokens,
+)
+
+__all__ = ["FakeOpenAI", "Fault", "Pacing", "RecordedRequest"]
+
+_ERROR_TYPE = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", None),
+    408: ("timeout", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+def _event(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _content_text(content: Any) -> str:
+    """A message's text: a string, or a list of ``{"type": "text", "text": ...}`` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+class FakeOpenAI(ScriptedLLM):
+    """The fake chat-completions server. ``api_key=None`` accepts any key, or none (like Ollama)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        replies: Replies = "Hello! I am a fake chat model.",
+        pacing: Pacing | None = None,
+    ) -> None:
+        super().__init__(api_key=api_key, replies=replies, pacing=pacing)
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``AsyncOpenAI(base_url=...)`` (or ``OPENAI_BASE_URL``): ``http://127.0.0.1:<port>/v1``."""
+        return f"{self.url}/v1"
+
+    def route(self, request: HttpRequest) -> ChatRequest:
+        if request.path.rstrip("/") != "/v1/chat/completions":
+            raise RequestError(404, f"Invalid URL ({request.method} {request.path})")
+        if request.method != "POST":
+            raise RequestError(405, f"Method {request.method} is not allowed.")
+        if self.api_key is not None:
+            auth = request.headers.get("authorization", "")
+            if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ").strip() != self.api_key:
+                raise RequestError(401, "Incorrect API key provided.")
+        try:
+            body = json.loads(request.body)
+        except ValueError as exc:
+            raise RequestError(400, f"We could not parse the JSON body of your request. ({exc})") from exc
+        if not isinstance(body, dict) or not body.get("model"):
+            raise RequestError(400, "you must provide a model parameter")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise RequestError(400, "'messages' must be a non-empty array")
+        system: list[str] = []
+        turns: list[tuple[str, str]] = []
+        for i, message in enumerate(messages):
+            role = _ROLES.get(str(message.get("role"))) if isinstance(message, dict) else None
+            if role is None:
+                raise RequestError(400, f"Invalid value for 'messages[{i}].role'.")
+            text = _content_text(message.get("content"))
+            if role == "system":
+                system.append(text)
+            else:
+                turns.append((role, text))
+        if not turns or turns[-1][0] != "user":
+            raise RequestError(400, "The last message must be a user message (voxline's rule; see the fake's docs).")
+        return ChatRequest(model=str(body["model"]), system="\n".join(system), turns=tuple(turns), body=body)
+
+    def error_body(self, status: int, message: str) -> Any:
+        kind, code = _ERROR_TYPE.get(status, ("server_error", None))
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    # --- streaming ------------------------------------------------------------------------------------
+
+    def _chunk(self, record: RecordedRequest, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-fake{id(record):x}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": record.chat.model if record.chat else "",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    def token_event(self, record: RecordedRequest, token: str, last: bool) -> bytes:
+        out = b""
+        if record.tokens_sent == 0:
+            out = _event(self._chunk(record, {"role": "assistant", "content": ""}))
+        return out + _event(self._chunk(record, {"content": token}))
+
+    def final_events(self, record: RecordedRequest, tokens: int) -> bytes:
+        out = b"" if tokens else _event(self._chunk(record, {"role": "assistant", "content": ""}))
+        out += _event(self._chunk(record, {}, finish="stop"))
+        options = record.body.get("stream_options") if isinstance(record.body, dict) else None
+        if isinstance(options, dict) and options.get("include_usage"):
+            usage = self._usage(record, tokens)
+            out += _event({**self._chunk(record, {}), "choices": [], "usage": usage})
+        return out + b"data: [DONE]\n\n"
+
+    def error_event(self, record: RecordedRequest, status: int, message: str) -> bytes:
+        return _event(self.error_body(status, message))
+
+    @staticmethod
+    def _usage(record: RecordedRequest, tokens: int) -> dict[str, int]:
+        prompt = sum(len(text.split()) for _, text in record.chat.turns) if record.chat else 0
+        return {"prompt_tokens": prompt, "completion_tokens": tokens, "total_tokens": prompt + tokens}
+
+    async def _stream(self, record: RecordedRequest, out: Any, chat: ChatRequest, fault: Fault | None) -> None:
+        if isinstance(record.body, dict) and record.body.get("stream"):
+            await super()._stream(record, out, chat, fault)
+            return
+        # A non-streaming request: one chat.completion object after the whole reply's worth of pacing.
+        text = "" if fault is not None and fault.kind == "empty" else self.reply_for(chat)
+        tokens = split_tokens(text)
+        await self._pause(out, self.pacing.first_token_delay + self.pacing.gap * max(0, len(tokens) - 1))
+        await out.send_json(
+            200,
+            {
+                "id": f"chatcmpl-fake{id(record):x}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": chat.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": self._usage(record, len(tokens)),
+            },
+        )
+        record.tokens_sent = len(tokens)
+        record.completed = True

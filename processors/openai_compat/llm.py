@@ -1,0 +1,141 @@
+"""Any OpenAI-compatible chat-completions server as the LLM stage (OpenAI, Ollama, llama.cpp server, vLLM).
+
+Uses the official ``openai`` SDK: ``AsyncOpenAI.chat.completions.create(stream=True)``. The SDK's own retries
+are switched off (``max_retries=0``): it would retry behind the base's back, including after a partial
+reply, and the base's rule — retry only before the first token has gone out — must be the only one. The
+client gets a connect timeout and no read timeout; first-token and stall timeouts are the base's.
+
+The package is called ``openai_compat`` because a package named ``openai`` would shadow the SDK.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+from voxline.context import Context
+from voxline.llm import RETRYABLE_STATUS, LLMProcessor
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+    from starlette.config import Config
+
+__all__ = ["NO_KEY", "OpenAILLM"]
+
+NO_KEY = "no-key"
+"""Sent as the bearer token when no key is configured: local servers ignore it, and the SDK insists on one."""
+
+
+class OpenAILLM(LLMProcessor):
+    """Streams replies from an OpenAI-compatible server.
+
+    ``base_url`` is the API root including ``/v1`` (e.g. ``http://localhost:11434/v1`` for Ollama); ``None``
+    means api.openai.com. ``extra_body`` is merged into every request, for server-specific options.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        extra_body: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not model:
+            raise ValueError("OpenAILLM needs a model name (OPENAI_MODEL)")
+        if base_url is not None and not re.match(r"^https?://[^/]", base_url):
+            raise ValueError(f"OPENAI_BASE_URL must be an http(s) URL, got {base_url!r}")
+        self.hide_secret(api_key)
+        self.model = model
+        self.base_url = base_url
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.extra_body = extra_body
+        self._api_key = api_key or NO_KEY
+        self._client: AsyncOpenAI | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, **kwargs: Any) -> OpenAILLM:
+        """Build from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and ``OPENAI_MODEL`` (e.g. a Starlette ``Config``)."""
+        return cls(
+            model=config("OPENAI_MODEL", default=""),
+            base_url=config("OPENAI_BASE_URL", default=None) or None,
+            api_key=config("OPENAI_API_KEY", default=None) or None,
+            **kwargs,
+        )
+
+    async def on_start(self) -> None:
+        self._client = AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=openai.Timeout(None, connect=self.connect_timeout),
+        )
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def request_messages(self, context: Context) -> list[ChatCompletionMessageParam]:
+        """System prompt, then the whole conversation, oldest first."""
+        messages: list[ChatCompletionMessageParam] = []
+        if context.system_prompt:
+            messages.append({"role": "system", "content": context.system_prompt})
+        for turn in context:
+            if turn.role == "user":
+                messages.append({"role": "user", "content": turn.text})
+            else:
+                messages.append({"role": "assistant", "content": self.turn_text(turn)})
+        return messages
+
+    async def stream(self, context: Context) -> AsyncIterator[str]:
+        if self._client is None:
+            raise RuntimeError(f"{self.name} is not started")
+        params: dict[str, Any] = {}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        if self.extra_body:
+            params["extra_body"] = self.extra_body
+        stream = await self._client.chat.completions.create(
+            model=self.model, messages=self.request_messages(context), stream=True, **params
+        )
+        async with stream:  # closes the HTTP response however the iteration ends
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    if choice.index == 0 and choice.delta is not None and choice.delta.content:
+                        yield choice.delta.content
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code in RETRYABLE_STATUS
+        return isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, ConnectionError, TimeoutError))
+
+    def describe_error(self, exc: BaseException) -> str:
+        if isinstance(exc, openai.APIStatusError):
+            return f"LLM server error {exc.status_code}: {_message(exc)}"
+        if isinstance(exc, openai.APIConnectionError):
+            return f"LLM server unreachable: {exc.message} ({type(exc.__cause__).__name__ if exc.__cause__ else ''})"
+        if isinstance(exc, openai.APIError):
+            return f"LLM server error mid-stream: {_message(exc)}"
+        return f"LLM: {type(exc).__name__}: {exc}"
+
+
+def _message(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return exc.message
