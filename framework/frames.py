@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -262,6 +262,11 @@ class Word:
     confidence: float | None = None
 
 
+def _to_words(words: Iterable[Word]) -> tuple[Word, ...]:
+    """Typed converter: with a bare ``tuple`` converter mypy rejects every ``words=`` argument."""
+    return tuple(words)
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class TranscriptFrame(DataFrame):
     """Speech recognised from the user. Interim results have ``is_final=False`` and may be revised."""
@@ -269,7 +274,7 @@ class TranscriptFrame(DataFrame):
     text: str = attrs.field(validator=_type_check(str))
     is_final: bool = attrs.field(default=False, validator=_type_check(bool))
     confidence: float | None = None
-    words: tuple[Word, ...] = attrs.field(default=(), converter=tuple)
+    words: tuple[Word, ...] = attrs.field(default=(), converter=_to_words)
     language: str | None = None
     speech_final: bool = False
     """The user's turn is complete (end of speech), not only this stretch of text."""
