@@ -1,0 +1,134 @@
+"""espeak-ng TTS from the wheel: 24 kHz streamed audio, settings, errors, interrupts, and a round trip to STT.
+
+The round trip uses a JSGF grammar on the recogniser: open-vocabulary pocketsphinx gets most words of espeak's
+robotic speech wrong (66-82 % WER, docs/local-engines.md), so asserting on free text would test pocketsphinx,
+not our TTS. With a grammar of similar phrases, the recogniser must still pick the one that was spoken, which
+fails if the audio is garbled, cut, silent or resampled to the wrong rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import soxr
+from audio.speech import frames, local, silence
+from voxline.frames import (
+    EndFrame,
+    Frame,
+    InterruptFrame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    SettingsFrame,
+    SpeakTextFrame,
+    TTSAudioFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    UserTextFrame,
+)
+from voxline.processors.local.stt import PocketsphinxSTTProcessor, local_stt
+from voxline.processors.local.tts import EspeakTTSProcessor
+from voxline.task import PipelineTask
+from voxline.testing import run_processor
+
+pytestmark = local
+
+PHRASES = [
+    "open the front door",
+    "close the back window",
+    "turn on the kitchen lights",
+    "turn off the bedroom radio",
+    "play some music",
+    "what time is it",
+]
+GRAMMAR = "#JSGF V1.0; grammar phrases; public <phrase> = " + " | ".join(f"( {p} )" for p in PHRASES) + ";"
+
+
+def reply(*texts: str) -> list[LLMResponseStartFrame | SpeakTextFrame | LLMResponseEndFrame]:
+    return [LLMResponseStartFrame(), *(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()]
+
+
+def pcm_of(frames_: list[TTSAudioFrame]) -> bytes:
+    return b"".join(f.pcm for f in frames_)
+
+
+async def test_speaks_a_reply_as_streamed_24khz_audio() -> None:
+    result = await run_processor(EspeakTTSProcessor(), reply("Hello there.", "The weather is nice today."))
+    assert result.errors == []
+    audio = result.downstream_of(TTSAudioFrame)
+    assert len(audio) > 10  # streamed in blocks, not one lump per sentence
+    assert {(f.sample_rate, f.channels) for f in audio} == {(24000, 1)}
+    seconds = len(pcm_of(audio)) / 48000
+    assert 1.5 < seconds < 5.0
+    samples = np.frombuffer(pcm_of(audio), dtype=np.int16)
+    assert np.abs(samples).max() > 3000  # speech, not silence
+    names = [type(f).__name__ for f in result.downstream if not isinstance(f, TTSAudioFrame)]
+    assert names.index("TTSStartedFrame") < names.index("TTSStoppedFrame") < names.index("LLMResponseEndFrame")
+    ttfb = [m for m in result.metrics if m.name == "tts.ttfb"]
+    assert len(ttfb) == 2 and all(0 <= m.value < 1 for m in ttfb)
+
+
+@pytest.mark.parametrize("phrase", ["turn on the kitchen lights", "close the back window"])
+async def test_round_trip_through_stt_recognises_the_phrase(phrase: str) -> None:
+    tts = await run_processor(EspeakTTSProcessor(rate=150), reply(phrase))
+    pcm24 = np.frombuffer(pcm_of(tts.downstream_of(TTSAudioFrame)), dtype=np.int16)
+    pcm16 = soxr.resample(pcm24, 24000, 16000).astype(np.int16).tobytes()
+    stt = PocketsphinxSTTProcessor(grammar=GRAMMAR, interim_results=False)
+    heard = await run_processor(local_stt(stt=stt), frames(silence(0.5) + pcm16 + silence(1.0)))
+    assert [u.text for u in heard.downstream_of(UserTextFrame)] == [phrase]
+
+
+async def test_settings_change_the_voice_in_order() -> None:
+    text = "This sentence is spoken twice at two speeds."
+    result = await run_processor(
+        EspeakTTSProcessor(rate=120),
+        [*reply(text), SettingsFrame(settings={"rate": 300}), *reply(text)],
+    )
+    audio = result.downstream_of(TTSAudioFrame)
+    starts = [i for i, f in enumerate(result.downstream) if isinstance(f, TTSStartedFrame)]
+    assert len(starts) == 2
+    split = sum(1 for f in result.downstream[: starts[1]] if isinstance(f, TTSAudioFrame))
+    slow, fast = len(pcm_of(audio[:split])), len(pcm_of(audio[split:]))
+    assert fast < slow * 0.7
+
+
+async def test_an_unknown_voice_fails_at_start_with_a_clear_error() -> None:
+    task = PipelineTask(EspeakTTSProcessor(voice="no-such-voice"))
+    await asyncio.wait_for(task.run(), 5)
+    assert len(task.errors) == 1 and task.errors[0].fatal
+    assert "no voice named 'no-such-voice'" in task.errors[0].message
+
+
+async def test_a_bad_voice_setting_is_reported_and_the_old_voice_kept() -> None:
+    result = await run_processor(
+        EspeakTTSProcessor(), [SettingsFrame(settings={"voice": "klingon-xx"}), *reply("Still talking.")]
+    )
+    assert [e.message for e in result.errors] == ["espeak-ng has no voice named 'klingon-xx'"]
+    assert not result.errors[0].fatal
+    assert result.downstream_of(TTSAudioFrame)
+
+
+async def test_no_old_epoch_audio_after_an_interrupt() -> None:
+    long = " ".join(["This is a long sentence that keeps the synthesiser busy for a while."] * 6)
+    task = PipelineTask(EspeakTTSProcessor())
+    seen: list[Frame] = []
+    pending: list[asyncio.Task[None]] = []
+
+    def on_frame(frame: Frame) -> None:
+        seen.append(frame)
+        if isinstance(frame, TTSAudioFrame) and not pending:  # barge in once the bot has started talking
+            pending.append(asyncio.get_running_loop().create_task(task.interrupt("barge-in")))
+
+    task.on_downstream(on_frame)
+    await task.queue_frames([LLMResponseStartFrame(), SpeakTextFrame(text=long)])
+    runner = asyncio.create_task(task.run())
+    await asyncio.sleep(0.3)
+    await task.queue_frame(EndFrame())
+    await asyncio.wait_for(runner, 5)
+    cut = next(i for i, f in enumerate(seen) if isinstance(f, InterruptFrame))
+    assert any(isinstance(f, TTSAudioFrame) for f in seen[:cut])
+    assert [f for f in seen[cut:] if isinstance(f, TTSAudioFrame)] == []
+    assert any(isinstance(f, TTSStoppedFrame) for f in seen[cut:])
+    # The synthesis was cut short: far less than the ~22 s of the whole text went out.
+    assert len(pcm_of([f for f in seen if isinstance(f, TTSAudioFrame)])) / 48000 < 10
