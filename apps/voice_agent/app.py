@@ -1,0 +1,139 @@
+"""The voice agent's Starlette app: the browser page, ``/ws`` and ``/health``.
+
+``create_app(config)`` builds the whole app from a Starlette ``Config`` (tests pass their own); the package's
+module-level ``app`` is ``create_app()`` over the environment and ``.env``, for
+``uvicorn voxline.apps.voice_agent:app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import voxline
+from starlette.applications import Starlette
+from starlette.config import Config
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+from voxline.apps.voice_agent.config import Settings, load_config
+from voxline.apps.voice_agent.engines import EnginePlan, plan_engines
+from voxline.apps.voice_agent.logs import configure_logging
+from voxline.apps.voice_agent.session import run_session
+from voxline.task import PipelineTask
+
+__all__ = ["STATIC_DIR", "AgentState", "create_app"]
+
+logger = logging.getLogger("voxline.apps.voice_agent")
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+PLACEHOLDER = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>voxline voice agent</title></head>
+<body><h1>voxline voice agent</h1>
+<p>The server is running, but the browser client (<code>static/index.html</code>) is not installed.</p>
+<p>Connect a WebSocket client to <code>/ws</code>; see <code>/health</code> for the configured engines.</p>
+</body></html>"""
+
+
+class AgentState:
+    """What the app's handlers share: settings, the engine plan, and the live sessions."""
+
+    def __init__(self, settings: Settings, plan: EnginePlan, static_dir: Path) -> None:
+        self.settings = settings
+        self.plan = plan
+        self.static_dir = static_dir
+        self.sessions = 0
+        self.tasks: set[PipelineTask] = set()
+
+
+def create_app(
+    config: Config | None = None, *, static_dir: Path | None = None, setup_logging: bool = True
+) -> Starlette:
+    """The voice agent, configured from ``config`` (default: the environment and ``.env``)."""
+    settings = Settings.from_config(config if config is not None else load_config())
+    plan = plan_engines(settings)
+    state = AgentState(settings, plan, static_dir or STATIC_DIR)
+    if setup_logging:
+        configure_logging(settings.log_level, settings.log_dir, settings.secrets())
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(_health(state))
+
+    async def index(request: Request) -> Response:
+        page = state.static_dir / "index.html"
+        if page.is_file():
+            return FileResponse(page, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(PLACEHOLDER)
+
+    async def ws(websocket: WebSocket) -> None:
+        await run_session(websocket, state)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logger.info(
+            "voxline %s voice agent: engines %s%s%s",
+            voxline.__version__,
+            plan.engines,
+            " (offline demo)" if plan.offline_demo else "",
+            f"; problems: {'; '.join(plan.problems)}" if plan.problems else "",
+        )
+        yield
+        if state.tasks:
+            logger.info("shutting down: cancelling %d sessions", len(state.tasks))
+            await asyncio.gather(*(t.cancel("server shutdown") for t in list(state.tasks)), return_exceptions=True)
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET"]))
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        WebSocketRoute("/ws", ws),
+        Route("/", index, methods=["GET"]),
+        Mount("/", StaticFiles(directory=state.static_dir, check_dir=False), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.agent = state
+    return app
+
+
+def _health(state: AgentState) -> dict[str, Any]:
+    s, plan = state.settings, state.plan
+    stages: dict[str, dict[str, Any]] = {
+        "stt": {"engine": plan.stt},
+        "llm": {"engine": plan.llm},
+        "tts": {"engine": plan.tts},
+    }
+    if plan.stt == "deepgram":
+        stages["stt"].update(provider="deepgram", model=s.deepgram_stt_model, language=s.stt_language)
+    else:
+        stages["stt"].update(provider="local", model="silero-vad + pocketsphinx")
+    if plan.llm == "gemini":
+        stages["llm"].update(provider="gemini", model=s.gemini_model)
+    elif plan.llm == "openai":
+        stages["llm"].update(provider="openai", model=s.openai_model)
+    else:
+        stages["llm"].update(provider="local", model="echo")
+    if plan.tts == "deepgram":
+        stages["tts"].update(provider="deepgram", model=s.deepgram_tts_voice)
+    else:
+        stages["tts"].update(provider="local", model="espeak-ng")
+    return {
+        "status": "ok" if not plan.problems else "degraded",
+        "version": voxline.__version__,
+        "engines": plan.engines,
+        "stages": stages,
+        "offline_demo": plan.offline_demo,
+        "missing": list(plan.missing),
+        "problems": list(plan.problems),
+        "keys": s.public(),
+        "sessions": state.sessions,
+    }

@@ -1,0 +1,164 @@
+"""The voice agent's settings, read with Starlette's ``Config`` from the environment and ``.env``.
+
+Every setting has an environment variable of the same name in upper case (``docs/configuration.md`` has the
+table). Keys are held as Starlette ``Secret`` values, whose ``repr`` is masked, so printing or logging the
+settings never shows them. Build settings from any ``Config`` — tests pass ``Config(environ={...})`` — so
+nothing here reads the process environment behind your back.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+from starlette.config import Config
+from starlette.datastructures import CommaSeparatedStrings, Secret
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "LLM_PROVIDERS",
+    "STT_PROVIDERS",
+    "TTS_PROVIDERS",
+    "ConfigError",
+    "Settings",
+    "load_config",
+]
+
+STT_PROVIDERS = ("auto", "deepgram", "local")
+LLM_PROVIDERS = ("auto", "gemini", "openai", "echo")
+TTS_PROVIDERS = ("auto", "deepgram", "local")
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a friendly voice assistant. Your replies are spoken aloud, so answer in one to three short "
+    "conversational sentences, without lists, markdown or emoji."
+)
+
+
+class ConfigError(ValueError):
+    """A setting has a value the agent cannot use (named in the message)."""
+
+
+def _secret(config: Config, name: str) -> Secret | None:
+    value = config(name, default=None)
+    return Secret(value) if value else None
+
+
+def _choice(config: Config, name: str, choices: tuple[str, ...]) -> str:
+    value = str(config(name, default="auto")).strip().lower() or "auto"
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def _int(config: Config, name: str, default: int, *, low: int, high: int) -> int:
+    raw = config(name, default=None)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _str(config: Config, name: str, default: str) -> str:
+    value = config(name, default=None)
+    return default if value is None or not str(value).strip() else str(value).strip()
+
+
+def _opt(config: Config, name: str) -> str | None:
+    value = config(name, default=None)
+    return str(value).strip() or None if value is not None else None
+
+
+def _default(cls: type, name: str) -> str:
+    return str(getattr(attrs.fields(cls), name).default)
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything the app reads from its configuration. Build with :meth:`from_config`."""
+
+    # provider choice per stage
+    stt_provider: str = "auto"
+    llm_provider: str = "auto"
+    tts_provider: str = "auto"
+    # keys (masked) and endpoints (None: the SDK's default, the real service)
+    deepgram_api_key: Secret | None = None
+    gemini_api_key: Secret | None = None
+    openai_api_key: Secret | None = None
+    deepgram_base_url: str | None = None
+    gemini_base_url: str | None = None
+    openai_base_url: str | None = None
+    # models and voice
+    deepgram_stt_model: str = "nova-3"
+    stt_language: str = "en"
+    deepgram_tts_voice: str = "aura-2-thalia-en"
+    gemini_model: str = "gemini-2.5-flash"
+    openai_model: str = "gpt-4o-mini"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    # server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_dir: Path | None = Path("logs")
+    cors_origins: tuple[str, ...] = ()
+    max_message_bytes: int = 1 << 20
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        log_dir = config("LOG_DIR", default="logs")
+        level = _str(config, "LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"LOG_LEVEL={level!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return cls(
+            stt_provider=_choice(config, "STT_PROVIDER", STT_PROVIDERS),
+            llm_provider=_choice(config, "LLM_PROVIDER", LLM_PROVIDERS),
+            tts_provider=_choice(config, "TTS_PROVIDER", TTS_PROVIDERS),
+            deepgram_api_key=_secret(config, "DEEPGRAM_API_KEY"),
+            gemini_api_key=_secret(config, "GEMINI_API_KEY"),
+            openai_api_key=_secret(config, "OPENAI_API_KEY"),
+            deepgram_base_url=_opt(config, "DEEPGRAM_BASE_URL"),
+            gemini_base_url=_opt(config, "GEMINI_BASE_URL"),
+            openai_base_url=_opt(config, "OPENAI_BASE_URL"),
+            deepgram_stt_model=_str(config, "DEEPGRAM_STT_MODEL", _default(cls, "deepgram_stt_model")),
+            stt_language=_str(config, "STT_LANGUAGE", _default(cls, "stt_language")),
+            deepgram_tts_voice=_str(config, "DEEPGRAM_TTS_VOICE", _default(cls, "deepgram_tts_voice")),
+            gemini_model=_str(config, "GEMINI_MODEL", _default(cls, "gemini_model")),
+            openai_model=_str(config, "OPENAI_MODEL", _default(cls, "openai_model")),
+            system_prompt=_str(config, "SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+            host=_str(config, "HOST", "127.0.0.1"),
+            port=_int(config, "PORT", 8000, low=0, high=65535),
+            log_level=level,
+            log_dir=Path(log_dir) if str(log_dir).strip() else None,
+            cors_origins=tuple(o for o in CommaSeparatedStrings(config("CORS_ORIGINS", default="")) if o),
+            max_message_bytes=_int(config, "MAX_MESSAGE_BYTES", 1 << 20, low=1024, high=16 << 20),
+        )
+
+    def secrets(self) -> list[str]:
+        """The key values, for the log filter that makes sure none is ever written out."""
+        return [str(s) for s in (self.deepgram_api_key, self.gemini_api_key, self.openai_api_key) if s]
+
+    def public(self) -> dict[str, Any]:
+        """The settings without keys (only whether each is set), for /health and the startup log line."""
+        return {
+            "deepgram_api_key_set": self.deepgram_api_key is not None,
+            "gemini_api_key_set": self.gemini_api_key is not None,
+            "openai_api_key_set": self.openai_api_key is not None,
+        }
+
+
+def load_config(env_file: str | Path | None = None) -> Config:
+    """Starlette ``Config`` over the process environment and ``env_file`` (if it exists).
+
+    The default file is ``$VOXLINE_ENV_FILE`` (set by ``voxline serve --env-file``), else ``.env``.
+    """
+    if env_file is None:
+        env_file = os.environ.get("VOXLINE_ENV_FILE", ".env")
+    if env_file is not None and Path(env_file).is_file():
+        return Config(env_file)
+    return Config()

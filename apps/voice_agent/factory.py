@@ -1,0 +1,153 @@
+"""Builds the processors of one session's pipeline for the engines the plan chose.
+
+``STT → LLM → SentenceAggregator → TTS`` (the transport's input and output go around them). Every engine is
+imported here, lazily, only when a session needs it: the app starts, serves the page and answers /health
+whatever is installed, and a session whose engine cannot be built tells its client exactly what is missing
+(:class:`EngineUnavailable`) instead of dying with a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from voxline.apps.voice_agent.config import Settings
+from voxline.apps.voice_agent.engines import EnginePlan
+from voxline.processor import Processor
+
+__all__ = ["EngineUnavailable", "build_processors"]
+
+logger = logging.getLogger("voxline.apps.voice_agent.factory")
+
+
+class EngineUnavailable(RuntimeError):
+    """An engine cannot be built; the message says which and what to install or set."""
+
+
+def build_processors(settings: Settings, plan: EnginePlan) -> list[Processor]:
+    """The middle of the pipeline, in order. Raises :class:`EngineUnavailable`."""
+    if plan.problems:
+        raise EngineUnavailable("; ".join(plan.problems))
+    stt = _build("speech-to-text", plan.stt, _STT, settings)
+    llm = _build("language model", plan.llm, _LLM, settings)
+    aggregator = _aggregator()
+    tts = _build("text-to-speech", plan.tts, _TTS, settings)
+    return [*stt, *llm, aggregator, *tts]
+
+
+Builder = Callable[[Settings], list[Processor]]
+
+
+def _build(stage: str, engine: str, builders: dict[str, Builder], settings: Settings) -> list[Processor]:
+    builder = builders.get(engine)
+    if builder is None:
+        raise EngineUnavailable(f"no {stage} engine called {engine!r}")
+    try:
+        return builder(settings)
+    except ImportError as exc:
+        hint = "pip install 'voxline[local]'" if engine in ("local", "echo") else "pip install voxline"
+        if engine == "openai":
+            hint = "pip install 'voxline[openai]'"
+        raise EngineUnavailable(f"the {engine} {stage} engine is not installed ({exc}); {hint}") from exc
+    except EngineUnavailable:
+        raise
+    except Exception as exc:
+        logger.exception("building the %s %s engine failed", engine, stage)
+        raise EngineUnavailable(f"the {engine} {stage} engine could not be built: {exc}") from exc
+
+
+def _load(module: str, name: str) -> Any:
+    """Import ``module.name`` now (engines are optional; an ImportError becomes EngineUnavailable)."""
+    return getattr(importlib.import_module(module), name)
+
+
+def _key(secret: Any) -> str:
+    return str(secret) if secret is not None else ""
+
+
+# --- speech to text ------------------------------------------------------------------------------------------
+
+
+def _deepgram_stt(s: Settings) -> list[Processor]:
+    DeepgramSTTProcessor = _load("voxline.processors.deepgram", "DeepgramSTTProcessor")
+
+    return [
+        DeepgramSTTProcessor(
+            api_key=_key(s.deepgram_api_key),
+            base_url=s.deepgram_base_url,
+            model=s.deepgram_stt_model,
+            language=s.stt_language,
+        )
+    ]
+
+
+def _local_stt(s: Settings) -> list[Processor]:
+    PocketsphinxSTTProcessor = _load("voxline.processors.local", "PocketsphinxSTTProcessor")
+    VADProcessor = _load("voxline.processors.vad", "VADProcessor")
+
+    return [VADProcessor(), PocketsphinxSTTProcessor()]
+
+
+# --- language model ------------------------------------------------------------------------------------------
+
+
+def _gemini(s: Settings) -> list[Processor]:
+    GeminiLLMProcessor = _load("voxline.processors.gemini", "GeminiLLMProcessor")
+
+    return [
+        GeminiLLMProcessor(
+            api_key=_key(s.gemini_api_key),
+            base_url=s.gemini_base_url,
+            model=s.gemini_model,
+            system_prompt=s.system_prompt,
+        )
+    ]
+
+
+def _openai(s: Settings) -> list[Processor]:
+    OpenAILLMProcessor = _load("voxline.processors.openai_compat", "OpenAILLMProcessor")
+
+    return [
+        OpenAILLMProcessor(
+            api_key=_key(s.openai_api_key) or "not-needed",
+            base_url=s.openai_base_url,
+            model=s.openai_model,
+            system_prompt=s.system_prompt,
+        )
+    ]
+
+
+def _echo(s: Settings) -> list[Processor]:
+    EchoLLMProcessor = _load("voxline.processors.local", "EchoLLMProcessor")
+
+    return [EchoLLMProcessor()]
+
+
+# --- text to speech ------------------------------------------------------------------------------------------
+
+
+def _deepgram_tts(s: Settings) -> list[Processor]:
+    DeepgramTTSProcessor = _load("voxline.processors.deepgram", "DeepgramTTSProcessor")
+
+    return [
+        DeepgramTTSProcessor(api_key=_key(s.deepgram_api_key), base_url=s.deepgram_base_url, voice=s.deepgram_tts_voice)
+    ]
+
+
+def _local_tts(s: Settings) -> list[Processor]:
+    EspeakTTSProcessor = _load("voxline.processors.local", "EspeakTTSProcessor")
+
+    return [EspeakTTSProcessor()]
+
+
+def _aggregator() -> Processor:
+    from voxline.aggregation import SentenceAggregator
+
+    return SentenceAggregator()
+
+
+_STT: dict[str, Builder] = {"deepgram": _deepgram_stt, "local": _local_stt}
+_LLM: dict[str, Builder] = {"gemini": _gemini, "openai": _openai, "echo": _echo}
+_TTS: dict[str, Builder] = {"deepgram": _deepgram_tts, "local": _local_tts}

@@ -1,0 +1,219 @@
+"""The voice agent app: configuration, engine choice, /health, the page, logging, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from starlette.config import Config
+from starlette.testclient import TestClient
+from voxline.apps.cli import main as cli_main
+from voxline.apps.voice_agent import create_app
+from voxline.apps.voice_agent.config import ConfigError, Settings
+from voxline.apps.voice_agent.engines import plan_engines
+from voxline.apps.voice_agent.logs import LOG_FILE_NAME, configure_logging, session_id
+
+DG, GM = "dg-secret-key-123", "gm-secret-key-456"
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_config(Config(environ=env))
+
+
+def app_for(tmp_path: Path, static: Path | None = None, **env: str) -> TestClient:
+    env.setdefault("LOG_DIR", str(tmp_path / "logs"))
+    return TestClient(create_app(Config(environ=env), static_dir=static or tmp_path / "static"))
+
+
+# --- engine choice -----------------------------------------------------------------------------------------
+
+
+def test_auto_picks_cloud_providers_when_keys_are_set() -> None:
+    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM))
+    assert plan.engines == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
+    assert not plan.offline_demo
+    assert plan.missing == ()
+    assert plan.problems == ()
+
+
+def test_auto_without_keys_is_the_offline_demo_and_names_the_missing_keys() -> None:
+    plan = plan_engines(settings())
+    assert plan.engines == {"stt": "local", "llm": "echo", "tts": "local"}
+    assert plan.offline_demo
+    assert plan.missing == ("DEEPGRAM_API_KEY", "GEMINI_API_KEY")
+
+
+def test_auto_with_one_key_mixes_engines() -> None:
+    plan = plan_engines(settings(GEMINI_API_KEY=GM))
+    assert plan.engines == {"stt": "local", "llm": "gemini", "tts": "local"}
+    assert plan.offline_demo and plan.missing == ("DEEPGRAM_API_KEY",)
+    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, OPENAI_BASE_URL="http://127.0.0.1:9/v1"))
+    assert plan.engines == {"stt": "deepgram", "llm": "openai", "tts": "deepgram"}
+    assert not plan.offline_demo and plan.missing == ()
+
+
+def test_explicit_engines_win_and_missing_keys_are_problems() -> None:
+    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, STT_PROVIDER="local", LLM_PROVIDER="echo"))
+    assert plan.engines == {"stt": "local", "llm": "echo", "tts": "deepgram"}
+    assert plan.offline_demo and plan.problems == ()
+    plan = plan_engines(settings(STT_PROVIDER="deepgram", LLM_PROVIDER="gemini", TTS_PROVIDER="Deepgram"))
+    assert plan.engines == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
+    assert plan.problems == (
+        "STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY",
+        "LLM_PROVIDER=gemini needs GEMINI_API_KEY",
+        "TTS_PROVIDER=deepgram needs DEEPGRAM_API_KEY",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"STT_PROVIDER": "whisper"}, "STT_PROVIDER='whisper' is not one of"),
+        ({"LLM_PROVIDER": "claude"}, "LLM_PROVIDER='claude'"),
+        ({"PORT": "http"}, "PORT must be an integer"),
+        ({"PORT": "70000"}, "PORT must be between"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='CHATTY'"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=None) as info:
+        settings(**env)
+    assert needle in str(info.value)
+
+
+def test_settings_never_show_keys() -> None:
+    s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, CORS_ORIGINS="https://a.example, https://b.example")
+    assert DG not in repr(s) and GM not in repr(s)
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    assert sorted(s.secrets()) == sorted([DG, GM])
+
+
+# --- HTTP ----------------------------------------------------------------------------------------------------
+
+
+def test_health_says_which_engine_runs_each_stage_and_never_shows_keys(tmp_path: Path) -> None:
+    with app_for(tmp_path, DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test-model") as client:
+        response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["version"] == "0.1.0"
+    assert body["engines"] == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
+    assert body["stages"]["llm"] == {"engine": "gemini", "provider": "gemini", "model": "gemini-test-model"}
+    assert body["stages"]["stt"]["model"] == "nova-3"
+    assert body["stages"]["tts"]["model"] == "aura-2-thalia-en"
+    assert body["offline_demo"] is False and body["missing"] == []
+    assert body["keys"] == {"deepgram_api_key_set": True, "gemini_api_key_set": True, "openai_api_key_set": False}
+    assert DG not in response.text and GM not in response.text
+
+
+def test_health_of_a_misconfigured_agent_is_degraded(tmp_path: Path) -> None:
+    with app_for(tmp_path, STT_PROVIDER="deepgram") as client:
+        body = client.get("/health").json()
+    assert body["status"] == "degraded"
+    assert body["problems"] == ["STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY"]
+    assert body["stages"]["llm"]["engine"] == "echo"
+
+
+def test_page_is_served_from_the_static_dir_or_a_placeholder(tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    with app_for(tmp_path, static) as client:
+        response = client.get("/")
+        assert response.status_code == 200
+        assert "browser client" in response.text and "/ws" in response.text
+    static.mkdir()
+    (static / "index.html").write_text("<html>the page</html>")
+    (static / "app.js").write_text("console.log('hi')")
+    with app_for(tmp_path, static) as client:
+        assert client.get("/").text == "<html>the page</html>"
+        js = client.get("/app.js")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+        assert client.get("/missing.js").status_code == 404
+
+
+def test_the_bundled_page_is_served(tmp_path: Path) -> None:
+    from voxline.apps.voice_agent.app import STATIC_DIR
+
+    if not (STATIC_DIR / "index.html").is_file():
+        pytest.skip("the browser client is not in this checkout")
+    with TestClient(create_app(Config(environ={"LOG_DIR": str(tmp_path)}))) as client:
+        page = client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+def test_cors_origins_are_applied(tmp_path: Path) -> None:
+    with app_for(tmp_path, CORS_ORIGINS="https://ok.example") as client:
+        ok = client.get("/health", headers={"Origin": "https://ok.example"})
+        bad = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert ok.headers.get("access-control-allow-origin") == "https://ok.example"
+    assert "access-control-allow-origin" not in bad.headers
+
+
+# --- sessions that cannot start ------------------------------------------------------------------------------
+
+
+def test_a_session_whose_engine_cannot_be_built_is_told_what_is_missing(tmp_path: Path) -> None:
+    with app_for(tmp_path, STT_PROVIDER="deepgram") as client, client.websocket_connect("/ws") as ws:
+        assert ws.receive_json() == {"type": "status", "data": "connected"}
+        session = ws.receive_json()
+        assert session["type"] == "session"
+        data = session["data"]
+        assert data["engines"] == {"stt": "deepgram", "llm": "echo", "tts": "local"}
+        assert data["offline_demo"] is True
+        assert data["missing"] == ["DEEPGRAM_API_KEY", "GEMINI_API_KEY"]
+        assert data["audio_in_rate"] == 16000 and data["audio_out_rate"] == 24000
+        assert len(data["id"]) == 12
+        error = ws.receive_json()
+        assert error["type"] == "error"
+        assert "DEEPGRAM_API_KEY" in error["data"]
+        ws.send_json({"type": "interrupt"})  # the socket stays open until the client leaves
+
+
+# --- logging -------------------------------------------------------------------------------------------------
+
+
+def test_log_lines_carry_the_session_id_and_never_a_key(tmp_path: Path) -> None:
+    configure_logging("INFO", tmp_path, secrets=[DG])
+    log = logging.getLogger("voxline.test")
+    token = session_id.set("abc123")
+    try:
+        log.info("connecting with key %s", DG)
+    finally:
+        session_id.reset(token)
+    log.info("outside any session")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    lines = (tmp_path / LOG_FILE_NAME).read_text().splitlines()
+    mine = [line for line in lines if "voxline.test" in line]
+    assert len(mine) == 2
+    assert "- INFO - [abc123] voxline.test - connecting with key ***" in mine[0]
+    assert mine[0][:4].isdigit() and mine[0][10] == " "  # a timestamp first
+    assert "[-]" in mine[1]
+    assert DG not in "\n".join(lines)
+    configure_logging("INFO", None)
+
+
+# --- CLI -----------------------------------------------------------------------------------------------------
+
+
+def test_cli_refuses_a_bad_configuration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = tmp_path / "bad.env"
+    env.write_text("LLM_PROVIDER=telepathy\n")
+    assert cli_main(["serve", "--env-file", str(env)]) == 2
+    assert "LLM_PROVIDER='telepathy'" in capsys.readouterr().err
+
+
+def test_cli_help_lists_the_serve_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--host", "--port", "--workers", "--reload"):
+        assert flag in out
+
+
+def test_health_json_is_plain_json(tmp_path: Path) -> None:
+    with app_for(tmp_path) as client:
+        text = client.get("/health").text
+    assert json.loads(text)["engines"] == {"stt": "local", "llm": "echo", "tts": "local"}
