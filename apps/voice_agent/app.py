@@ -98,7 +98,7 @@ def create_app(
         Route("/health", health, methods=["GET"]),
         WebSocketRoute("/ws", ws),
         Route("/", index, methods=["GET"]),
-        Mount("/", StaticFiles(directory=state.static_dir, check_dir=False), name="static"),
+        Mount("/", StaticFiles(directory=state.static_dir, check_dir=False, follow_symlink=True), name="static"),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.agent = state
