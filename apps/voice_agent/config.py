@@ -98,7 +98,7 @@ class Settings:
     deepgram_stt_model: str = "nova-3"
     stt_language: str = "en"
     deepgram_tts_voice: str = "aura-2-thalia-en"
-    gemini_model: str = "gemini-2.5-flash"
+    gemini_model: str = "gemini-3.8-flash"
     openai_model: str = "gpt-4o-mini"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     # server

@@ -94,10 +94,10 @@ def _local_stt(s: Settings) -> list[Processor]:
 
 
 def _gemini(s: Settings) -> list[Processor]:
-    GeminiLLMProcessor = _load("voxline.processors.gemini", "GeminiLLMProcessor")
+    GeminiLLM = _load("voxline.processors.gemini", "GeminiLLM")
 
     return [
-        GeminiLLMProcessor(
+        GeminiLLM(
             api_key=_key(s.gemini_api_key),
             base_url=s.gemini_base_url,
             model=s.gemini_model,
@@ -107,11 +107,11 @@ def _gemini(s: Settings) -> list[Processor]:
 
 
 def _openai(s: Settings) -> list[Processor]:
-    OpenAILLMProcessor = _load("voxline.processors.openai_compat", "OpenAILLMProcessor")
+    OpenAILLM = _load("voxline.processors.openai_compat", "OpenAILLM")
 
     return [
-        OpenAILLMProcessor(
-            api_key=_key(s.openai_api_key) or "not-needed",
+        OpenAILLM(
+            api_key=_key(s.openai_api_key) or None,
             base_url=s.openai_base_url,
             model=s.openai_model,
             system_prompt=s.system_prompt,
