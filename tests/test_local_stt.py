@@ -99,3 +99,17 @@ async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> 
     assert kinds(result.downstream) == ""
     assert not [m for m in result.downstream_of(MetricsFrame) if m.name == "stt.latency"]
     assert _POOLS[None].idle == idle
+
+
+async def test_preload_parks_warm_models_for_the_first_session() -> None:
+    from voxline.processors.local import preload
+    from voxline.processors.vad import _MODELS
+
+    await preload()
+    assert _POOLS[None].idle >= 1 and _MODELS.idle >= 1
+    before = _POOLS[None].idle
+    stt = PocketsphinxSTTProcessor()
+    await stt.on_start()  # takes the parked decoder instead of loading one
+    assert _POOLS[None].idle == before - 1
+    await stt._stop()  # cancels its decoding pump, then on_stop returns the decoder
+    assert _POOLS[None].idle == before

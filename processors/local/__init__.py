@@ -17,7 +17,7 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["EchoLLMProcessor", "EspeakTTSProcessor", "PocketsphinxSTTProcessor", "require"]
+__all__ = ["EchoLLMProcessor", "EspeakTTSProcessor", "PocketsphinxSTTProcessor", "preload", "require"]
 
 _EXPORTS = {
     "EchoLLMProcessor": "voxline.processors.local.echo",
@@ -39,6 +39,29 @@ def require(module: str) -> ModuleType:
         raise ImportError(
             f"the local speech engines need the package providing {module!r}: pip install 'voxline[local]'"
         ) from exc
+
+
+async def preload(*, stt: bool = True, vad: bool = True, tts: bool = True) -> None:
+    """Load the local engines now (e.g. when a server starts), so the first session does not wait for them.
+
+    Each model is loaded in a worker thread and parked in its pool, where the first session picks it up:
+    pocketsphinx takes about 0.5 s to load, Silero 0.1-0.2 s, espeak-ng a few milliseconds.
+    """
+    if stt:
+        from voxline.processors.local.stt import _pool
+
+        pool = _pool(None)
+        if not pool.idle:
+            pool.release(await pool.acquire())
+    if vad:
+        from voxline.processors.vad import _MODELS
+
+        if not _MODELS.idle:
+            _MODELS.release(await _MODELS.acquire())
+    if tts:
+        from voxline.processors.local.espeak import ENGINE
+
+        await ENGINE.run(ENGINE.set_voice, "en-us", 175, 50)
 
 
 def __getattr__(name: str) -> Any:
