@@ -102,6 +102,7 @@ async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> 
 
 
 async def test_preload_parks_warm_models_for_the_first_session() -> None:
+    from voxline.processor import EpochClock
     from voxline.processors.local import preload
     from voxline.processors.vad import _MODELS
 
@@ -109,7 +110,7 @@ async def test_preload_parks_warm_models_for_the_first_session() -> None:
     assert _POOLS[None].idle >= 1 and _MODELS.idle >= 1
     before = _POOLS[None].idle
     stt = PocketsphinxSTTProcessor()
-    await stt.on_start()  # takes the parked decoder instead of loading one
+    await stt._start(EpochClock(), ())  # on_start takes the parked decoder instead of loading one
     assert _POOLS[None].idle == before - 1
     await stt._stop()  # cancels its decoding pump, then on_stop returns the decoder
     assert _POOLS[None].idle == before
