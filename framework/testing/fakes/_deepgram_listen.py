@@ -103,6 +103,10 @@ class ListenSession:
                 error = {"type": "Error", "variant": "SchemaError", "description": f"Unknown message: {kind!r}"}
                 self._emit(error)
 
+    def inject(self, payload: dict[str, Any] | str) -> None:
+        """Queue an arbitrary message (a dict is sent as JSON, a str as is) after what is already queued."""
+        self._emit(payload if isinstance(payload, dict) else {"__raw__": payload})
+
     async def shutdown(self) -> None:
         if self.sender is not None:
             self.sender.cancel()
@@ -124,7 +128,8 @@ class ListenSession:
 
     async def _send_now(self, payload: dict[str, Any]) -> None:
         await while_stalled(self.fake)
-        await self.conn.send(json.dumps(payload))
+        raw = payload.get("__raw__")
+        await self.conn.send(raw if isinstance(raw, str) else json.dumps(payload))
         self.record.sent.append(payload)
 
     def _emit(self, payload: dict[str, Any], due: float | None = None) -> None:
@@ -160,8 +165,14 @@ class ListenSession:
                 count = min(len(words), 1 + int((end - self.seg_start) / 0.3))
                 self._emit(self._results(" ".join(words[:count]), self.seg_start, end, is_final=False))
         elif self.in_speech:
-            if self.endpointing is not None and end - self.last_voiced_end >= self.endpointing - 1e-9:
+            silence = end - self.last_voiced_end + 1e-9
+            if self.endpointing is not None and silence >= self.endpointing:
                 self._end_utterance(speech_final=True, from_finalize=False)
+            elif self.endpointing is None and self.utterance_end is not None and silence >= self.utterance_end:
+                # Endpointing off: Deepgram still finalises the words, but only UtteranceEnd marks the gap.
+                self._end_utterance(speech_final=False, from_finalize=False)
+                self._emit({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(self.last_voiced_end, 3)})
+                self.word_end_for_ue = None
         elif self._utterance_end_due(end):
             ue = {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(self.word_end_for_ue or 0.0, 3)}
             self._emit(ue)

@@ -145,6 +145,7 @@ class FakeDeepgram(FakeServer):
         """Every WebSocket handshake: ``(path, status)`` — 101 accepted, else the rejection status."""
         self.rest_requests: list[HttpRequest] = []
         self._utterances_done = 0
+        self._listen_sessions: list[ListenSession] = []
 
     # --- what tests read ----------------------------------------------------------------------------------
 
@@ -162,6 +163,13 @@ class FakeDeepgram(FakeServer):
     def tts_audio_bytes(self, text: str, sample_rate: int = 24000) -> int:
         """How many bytes of audio the fake makes for ``text`` (for exact assertions)."""
         return 2 * round(len(text) * self.tts_seconds_per_char * sample_rate)
+
+    def inject(self, payload: dict[str, Any] | str) -> int:
+        """Send ``payload`` (a JSON object, or a raw text frame) on every open listen socket, in order with the
+        results already queued there. Returns how many sockets it went to. For messages the SDK does not know."""
+        for session in self._listen_sessions:
+            session.inject(payload)
+        return len(self._listen_sessions)
 
     # --- the script, used by the sessions -----------------------------------------------------------------
 
@@ -215,12 +223,15 @@ class FakeDeepgram(FakeServer):
         session: ListenSession | SpeakSession
         if record.kind == "listen":
             session = ListenSession(self, connection, record)
+            self._listen_sessions.append(session)
         else:
             session = SpeakSession(self, connection, record)
         try:
             await session.run()
         finally:
             await session.shutdown()
+            if isinstance(session, ListenSession):
+                self._listen_sessions.remove(session)
             record.close_code = connection.close_code if connection.close_code is not None else 1006
             record.close_reason = connection.close_reason or ""
             rcvd, sent = connection.protocol.close_rcvd, connection.protocol.close_sent

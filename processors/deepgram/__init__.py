@@ -1,0 +1,32 @@
+"""Deepgram providers: Nova-3 live speech-to-text and Aura text-to-speech (WebSocket, or REST as a fallback).
+
+* :class:`DeepgramSTT` — live STT over ``listen.v1.connect`` with keepalive, reconnect and replay.
+* :class:`DeepgramTTS` — Aura over one speak WebSocket per session (Speak/Flush/Clear/Close).
+* :class:`DeepgramRESTTTS` — Aura over streaming REST, one request per sentence: the fallback.
+
+Configuration: ``api_key=`` / ``DEEPGRAM_API_KEY`` and ``base_url=`` / ``DEEPGRAM_BASE_URL`` (see
+``docs/providers.md``). Offline tests run these against :class:`voxline.testing.fakes.deepgram.FakeDeepgram`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["DeepgramSTT"]
+
+_EXPORTS = {
+    "DeepgramSTT": "voxline.processors.deepgram.stt",
+}
+
+if TYPE_CHECKING:
+    from voxline.processors.deepgram.stt import DeepgramSTT
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'voxline.processors.deepgram' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,87 @@
+"""The audio a live STT connection might still need: everything Deepgram has not finalised yet, bounded.
+
+A dropped socket loses what the server had heard but not finalised, and what arrives while reconnecting was
+never sent. Keeping the audio after the end of the last ``is_final`` result covers both: on reconnect it is
+replayed from there, so the new connection hears the whole unfinished utterance. Arrival times are kept for a
+while longer so the STT latency metric can map an audio time back to the moment that audio arrived.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+
+__all__ = ["Chunk", "ReplayBuffer"]
+
+
+@attrs.frozen(slots=True)
+class Chunk:
+    seq: int
+    start: float
+    end: float
+    pcm: bytes
+
+
+class ReplayBuffer:
+    """Chunks of session audio (times in seconds since the session's first sample), oldest first."""
+
+    def __init__(self, max_seconds: float, history: int = 4096) -> None:
+        self.max_seconds = max_seconds
+        self.audio_time = 0.0
+        """End of the newest audio appended, in session audio time."""
+        self.lost_seconds = 0.0
+        """Audio dropped by the bound before it was ever sent (it never reached Deepgram)."""
+        self.sent_seq = 0
+        """Chunks with a smaller ``seq`` have been sent on the current connection."""
+        self._chunks: deque[Chunk] = deque()
+        self._next_seq = 0
+        self._arrivals: deque[tuple[float, float]] = deque(maxlen=history)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    @property
+    def buffered_seconds(self) -> float:
+        return self._chunks[-1].end - self._chunks[0].start if self._chunks else 0.0
+
+    @property
+    def replay_start(self) -> float:
+        """Session time of the first audio a new connection will receive."""
+        return self._chunks[0].start if self._chunks else self.audio_time
+
+    def append(self, pcm: bytes, duration: float, wall: float) -> Chunk:
+        start = self.audio_time
+        self.audio_time = start + duration
+        chunk = Chunk(self._next_seq, start, self.audio_time, pcm)
+        self._next_seq += 1
+        self._chunks.append(chunk)
+        self._arrivals.append((self.audio_time, wall))
+        while self._chunks and self.buffered_seconds > self.max_seconds:
+            old = self._chunks.popleft()
+            if old.seq >= self.sent_seq:
+                self.lost_seconds += old.end - old.start
+        return chunk
+
+    def finalized_until(self, t: float) -> None:
+        """Deepgram will not revise audio before ``t``: it need not be replayed."""
+        while self._chunks and self._chunks[0].end <= t + 1e-6:
+            self._chunks.popleft()
+
+    def first_unsent(self, seq: int) -> Chunk | None:
+        """The first chunk with ``seq`` ≥ ``seq`` still held, or None when caught up."""
+        if not self._chunks:
+            return None
+        index = max(0, seq - self._chunks[0].seq)
+        return self._chunks[index] if index < len(self._chunks) else None
+
+    @property
+    def first_seq(self) -> int:
+        return self._chunks[0].seq if self._chunks else self._next_seq
+
+    def arrival(self, t: float) -> float | None:
+        """Monotonic time at which the audio containing session time ``t`` arrived, if still remembered."""
+        for end, wall in self._arrivals:
+            if end >= t - 1e-6:
+                return wall
+        return None

@@ -1,0 +1,304 @@
+"""DeepgramSTT: the real deepgram-sdk against FakeDeepgram over loopback (no mocks, no key needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from voxline.frames import AudioFrame, Frame, TranscriptFrame, UserTextFrame
+from voxline.processors.deepgram import DeepgramSTT
+from voxline.processors.deepgram._common import Backoff
+from voxline.task import PipelineTask
+from voxline.testing import RunResult, Sleep, run_processor
+from voxline.testing.fakes.deepgram import FakeDeepgram
+
+RATE = 16000
+KEY = "test-key"
+FAST = Backoff(initial=0.02, maximum=0.1)
+
+
+def voiced(seconds: float) -> bytes:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (np.sin(2 * np.pi * 220 * t) * 5000).astype("<i2").tobytes()
+
+
+def quiet(seconds: float) -> bytes:
+    return b"\x00\x00" * int(seconds * RATE)
+
+
+def feed(pcm: bytes, *, chunk: float = 0.02, pace: float = 0.0) -> list[Frame | Sleep]:
+    """AudioFrames of ``chunk`` seconds; with ``pace`` a Sleep between them (pace < chunk: faster than real time)."""
+    step = int(chunk * RATE) * 2
+    items: list[Frame | Sleep] = []
+    for i in range(0, len(pcm), step):
+        items.append(AudioFrame(pcm=pcm[i : i + step], sample_rate=RATE))
+        if pace:
+            items.append(Sleep(pace))
+    return items
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll a condition on state the fake and the stage expose (they have no events for tests to await)."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
+def stt_for(fake: FakeDeepgram, **kwargs: object) -> DeepgramSTT:
+    kwargs.setdefault("api_key", KEY)
+    kwargs.setdefault("backoff", FAST)
+    return DeepgramSTT(base_url=fake.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+def turns(result: RunResult) -> list[str]:
+    return [f.text for f in result.downstream_of(UserTextFrame)]
+
+
+async def test_happy_path_interims_finals_words_and_one_turn() -> None:
+    async with FakeDeepgram(transcripts=["Hello there."]) as fake:
+        stt = stt_for(fake)
+        result = await run_processor(stt, [*feed(quiet(0.3) + voiced(1.2) + quiet(0.6)), Sleep(0.3)])
+        await fake.listen_connections[0].closed.wait()
+
+    transcripts = result.downstream_of(TranscriptFrame)
+    interims = [t for t in transcripts if not t.is_final]
+    finals = [t for t in transcripts if t.is_final]
+    assert interims and all(not t.speech_final for t in interims)
+    assert [f.text for f in finals] == ["Hello there."]
+    final = finals[0]
+    assert final.speech_final and final.confidence == pytest.approx(0.99)
+    assert [w.text for w in final.words] == ["Hello", "there."]
+    assert final.words[0].start == pytest.approx(0.3, abs=0.02)
+    assert final.words[-1].end == pytest.approx(1.5, abs=0.02)
+    assert turns(result) == ["Hello there."]
+    assert [m.name for m in result.metrics] == ["stt.latency"]
+    assert result.downstream.index(final) < result.downstream.index(result.downstream_of(UserTextFrame)[0])
+    assert not any(isinstance(f, AudioFrame) for f in result.downstream)
+    assert result.errors == []
+
+    conn = fake.listen_connections[0]
+    assert conn.query == {
+        "model": "nova-3",
+        "encoding": "linear16",
+        "sample_rate": "16000",
+        "channels": "1",
+        "interim_results": "true",
+        "endpointing": "300",
+        "utterance_end_ms": "1000",
+        "smart_format": "true",
+        "punctuate": "true",
+        "language": "en",
+    }
+    assert conn.headers["authorization"] == f"Token {KEY}"
+    assert conn.audio_seconds == pytest.approx(2.1, abs=0.01)
+    assert conn.message_types() == ["CloseStream"]  # the stage closed the stream on EndFrame ...
+    assert conn.close_code == 1000  # ... and the server closed normally after its Metadata
+    assert conn.sent[-1]["type"] == "Metadata"
+
+
+async def test_every_option_is_settable_and_interims_can_be_off() -> None:
+    async with FakeDeepgram(transcripts=["Hola."]) as fake:
+        stt = stt_for(
+            fake,
+            model="nova-2",
+            language="es",
+            interim_results=False,
+            endpointing=100,
+            utterance_end_ms=None,
+            smart_format=False,
+            punctuate=False,
+            options={"numerals": "true"},
+        )
+        result = await run_processor(stt, [*feed(voiced(0.8) + quiet(0.3)), Sleep(0.2)])
+    query = fake.listen_connections[0].query
+    assert query["model"] == "nova-2" and query["language"] == "es" and query["endpointing"] == "100"
+    assert query["interim_results"] == "false" and "utterance_end_ms" not in query
+    assert query["smart_format"] == "false" and query["punctuate"] == "false" and query["numerals"] == "true"
+    assert all(t.is_final for t in result.downstream_of(TranscriptFrame))
+    assert turns(result) == ["Hola."]
+
+
+async def test_a_long_utterance_is_joined_into_one_turn() -> None:
+    script = [["So first I went to the shop,", "then I bought some bread,", "and then I came home."]]
+    async with FakeDeepgram(transcripts=script, segment_seconds=1.0) as fake:
+        result = await run_processor(stt_for(fake), [*feed(voiced(3.4) + quiet(0.5)), Sleep(0.3)])
+    finals = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]
+    assert [f.text for f in finals] == script[0]
+    assert [f.speech_final for f in finals] == [False, False, True]
+    assert turns(result) == [" ".join(script[0])]
+    assert len(result.metrics) == 1
+
+
+async def test_utterance_end_closes_the_turn_when_endpointing_is_off() -> None:
+    async with FakeDeepgram(transcripts=["No endpointing here."]) as fake:
+        stt = stt_for(fake, endpointing=False, utterance_end_ms=1000)
+        result = await run_processor(stt, [*feed(voiced(0.8) + quiet(1.2)), Sleep(0.3)])
+    assert fake.listen_connections[0].query["endpointing"] == "false"
+    finals = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]
+    assert [f.speech_final for f in finals] == [False]
+    assert turns(result) == ["No endpointing here."]
+    assert [m["type"] for m in fake.listen_connections[0].sent].count("UtteranceEnd") == 1
+
+
+async def test_finalize_ends_the_turn_on_local_end_of_speech() -> None:
+    async with FakeDeepgram(transcripts=["Finalize me."]) as fake:
+        stt = stt_for(fake)
+        assert await stt.finalize() is False  # not connected yet: says so instead of raising
+
+        async def end_of_speech() -> None:
+            await until(lambda: stt.connected and bool(fake.listen_connections))
+            await until(lambda: fake.listen_connections[0].audio_seconds > 0.9)
+            assert await stt.finalize() is True
+
+        helper = asyncio.create_task(end_of_speech())
+        result = await run_processor(stt, [*feed(voiced(1.0)), Sleep(0.4)])
+        await helper
+    assert "Finalize" in fake.listen_connections[0].message_types()
+    finals = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]
+    assert [f.text for f in finals] == ["Finalize me."] and not finals[0].speech_final
+    assert turns(result) == ["Finalize me."]
+
+
+async def test_reconnect_mid_utterance_replays_audio_and_loses_no_transcript() -> None:
+    async with FakeDeepgram(transcripts=["First turn.", "Second turn survives."]) as fake:
+        fake.faults.stt_drop_after_audio = 2.0  # in the middle of the second utterance (1.6 s .. 2.6 s)
+        audio = quiet(0.2) + voiced(0.8) + quiet(0.6) + voiced(1.0) + quiet(0.6)
+        result = await run_processor(stt_for(fake), [*feed(audio, pace=0.004), Sleep(0.5)])
+        await fake.listen_connections[-1].closed.wait()
+
+    assert turns(result) == ["First turn.", "Second turn survives."]
+    first, second = fake.listen_connections
+    assert first.close_code == 1006  # dropped without a close frame
+    # The new connection got the unfinished utterance again (from the end of the first final) and the rest.
+    assert second.audio_seconds == pytest.approx(3.2 - 1.0, abs=0.03)
+    finals = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]
+    assert finals[1].words[0].start == pytest.approx(1.6, abs=0.03)  # session clock, not the new socket's
+    assert result.errors == []
+
+
+async def test_refused_connections_are_retried_and_audio_meanwhile_is_kept() -> None:
+    async with FakeDeepgram(transcripts=["Kept while waiting."]) as fake:
+        fake.faults.refuse_listen = 2
+        result = await run_processor(stt_for(fake), [*feed(voiced(0.8) + quiet(0.5)), Sleep(0.5)])
+    assert fake.attempts == [("/v1/listen", 503), ("/v1/listen", 503), ("/v1/listen", 101)]
+    assert turns(result) == ["Kept while waiting."]
+    assert result.errors == []
+
+
+async def test_after_n_failed_attempts_an_error_reaches_the_client_without_the_key() -> None:
+    secret = "sk-very-secret-deepgram-key"
+    async with FakeDeepgram(api_key=secret) as fake:
+        fake.faults.refuse_listen = 1000
+        stt = stt_for(fake, api_key=secret, max_retries=3)
+        result = await run_processor(stt, [Sleep(0.6)])
+    assert fake.attempts_on("/v1/listen") >= 3
+    assert len(result.errors) == 1
+    assert "unavailable after 3 attempts" in result.errors[0].message and "503" in result.errors[0].message
+    assert secret not in result.errors[0].message
+
+
+async def test_auth_failure_is_not_retried_and_the_key_never_shows(caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "wrong-secret-key-123456"
+    caplog.set_level(logging.DEBUG)
+    async with FakeDeepgram(api_key=KEY) as fake:
+        stt = stt_for(fake, api_key=wrong)
+        result = await run_processor(stt, [*feed(voiced(0.3)), Sleep(0.4)])
+    assert fake.attempts == [("/v1/listen", 401)]
+    assert len(result.errors) == 1
+    error = result.errors[0]
+    assert "rejected the API key (HTTP 401)" in error.message and not error.fatal
+    assert "Token" in caplog.text  # the websockets handshake DEBUG lines were captured ...
+    everything = caplog.text + repr(result.upstream) + repr(result.downstream) + str(error.exception)
+    assert wrong not in everything  # ... and the key is not in them, nor in any frame
+
+
+async def test_keepalive_keeps_a_silent_socket_open() -> None:
+    async with FakeDeepgram(idle_timeout=0.5) as fake:
+        stt = stt_for(fake, keepalive_interval=0.15)
+        await run_processor(stt, [*feed(quiet(0.1)), Sleep(1.2)])
+    conn = fake.listen_connections[0]
+    assert conn.message_types().count("KeepAlive") >= 5
+    assert len(fake.listen_connections) == 1 and conn.close_code == 1000  # never closed for idleness
+    assert stt.keepalives_sent == conn.message_types().count("KeepAlive")
+
+
+async def test_without_keepalive_the_fake_times_out_and_the_stage_reconnects() -> None:
+    async with FakeDeepgram(idle_timeout=0.3) as fake:
+        stt = stt_for(fake, keepalive_interval=5.0)
+        await run_processor(stt, [*feed(quiet(0.1)), Sleep(0.8)])
+    first = fake.listen_connections[0]
+    assert (first.close_code, first.close_reason) == (1011, "NET-0001")
+    assert len(fake.listen_connections) >= 2
+
+
+async def test_unknown_and_malformed_messages_do_not_crash() -> None:
+    async with FakeDeepgram(transcripts=["Still fine."]) as fake:
+        stt = stt_for(fake)
+
+        async def inject() -> None:
+            await until(lambda: stt.connected)
+            for payload in ({"type": "SomethingNew", "x": 1}, {"no_type": True}, '{"type": "Results"}'):
+                fake.inject(payload)
+
+        helper = asyncio.create_task(inject())
+        result = await run_processor(stt, [Sleep(0.2), *feed(voiced(0.6) + quiet(0.4)), Sleep(0.3)])
+        await helper
+    assert turns(result) == ["Still fine."]
+    assert result.errors == []
+
+
+async def test_a_deepgram_error_message_is_reported_and_the_stage_recovers() -> None:
+    async with FakeDeepgram(transcripts=["After the error."]) as fake:
+        fake.faults.stt_error_after_audio = 0.1
+        result = await run_processor(stt_for(fake), [*feed(voiced(0.8) + quiet(0.5), pace=0.004), Sleep(0.5)])
+    assert [e.message for e in result.errors] == ["Deepgram STT error: Injected."]
+    assert fake.listen_connections[0].close_code == 1011
+    assert turns(result) == ["After the error."]
+
+
+async def test_wrong_audio_format_is_a_clear_error_and_the_session_goes_on() -> None:
+    async with FakeDeepgram(transcripts=["Right rate."]) as fake:
+        bad = AudioFrame(pcm=b"\x00\x00" * 480, sample_rate=48000)
+        result = await run_processor(stt_for(fake), [bad, bad, *feed(voiced(0.6) + quiet(0.4)), Sleep(0.3)])
+    assert len(result.errors) == 1 and "48000 Hz" in result.errors[0].message
+    assert turns(result) == ["Right rate."]
+
+
+async def test_cancel_closes_the_socket_from_the_client_side() -> None:
+    async with FakeDeepgram() as fake:
+        stt = stt_for(fake)
+        task = PipelineTask(stt)
+        runner = asyncio.create_task(task.run())
+        await task.wait_until_running()
+        for frame in feed(voiced(0.2)):
+            assert isinstance(frame, AudioFrame)
+            await task.queue_frame(frame)
+        await until(lambda: stt.connected)
+        await task.cancel()
+        await runner
+        conn = fake.listen_connections[0]
+        await asyncio.wait_for(conn.closed.wait(), 2)
+    assert conn.closed_by_client and conn.close_code == 1000
+    assert len(fake.listen_connections) == 1  # and no reconnect after the stop
+
+
+@pytest.fixture
+def no_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.delenv("DEEPGRAM_BASE_URL", raising=False)
+
+
+def test_configuration_errors_are_clear(no_key_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="DEEPGRAM_API_KEY"):
+        DeepgramSTT()
+    with pytest.raises(ValueError, match="http:// or https://"):
+        DeepgramSTT(api_key="k", base_url="ftp://example")
+    with pytest.raises(ValueError, match="keepalive_interval"):
+        DeepgramSTT(api_key="k", keepalive_interval=8)
+    monkeypatch.setenv("DEEPGRAM_API_KEY", "env-key")
+    monkeypatch.setenv("DEEPGRAM_BASE_URL", "https://eu.example.com/")
+    stt = DeepgramSTT()
+    assert stt.base_url == "https://eu.example.com"
