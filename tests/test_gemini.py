@@ -1,0 +1,196 @@
+"""Gemini specifics: request shape (thinking, model path, API versions), configuration, secrets, and the fake itself.
+
+The shared LLM contract (retries, interruption, stalls, TTFT) is in test_llm_providers.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import httpx
+import pytest
+from google import genai
+from google.genai import errors, types
+from starlette.config import Config
+from voxline.frames import UserTextFrame
+from voxline.llm import RetryPolicy
+from voxline.processors.gemini import DEFAULT_MODEL, GeminiLLM, thinking_config_for
+from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing.fakes.gemini import FakeGemini, Pacing
+
+KEY = "AIzaFakeKey-abcdefghijklmnop"
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gemini-2.5-flash", {"thinking_budget": 0}),
+        ("gemini-2.5-flash-lite", {"thinking_budget": 0}),
+        ("gemini-2.5-pro", {"thinking_budget": 128}),
+        ("gemini-3.8-flash", {"thinking_level": "MINIMAL"}),
+        ("models/gemini-3.5-flash-lite", {"thinking_level": "MINIMAL"}),
+        ("gemini-3.1-pro-preview", {"thinking_level": "LOW"}),
+        ("gemini-flash-latest", {"thinking_level": "MINIMAL"}),
+    ],
+)
+async def test_thinking_is_minimised_in_the_form_the_family_accepts(model: str, expected: dict[str, object]) -> None:
+    async with FakeGemini(api_key=KEY, replies="Ok.") as fake:
+        result = await run_processor(GeminiLLM(api_key=KEY, base_url=fake.url, model=model), [UserTextFrame(text="Hi")])
+        assert result.errors == []
+        [request] = fake.requests
+        assert FakeGemini.thinking_config(request) == expected
+        assert request.path == f"/v1/models/{model.removeprefix('models/')}:streamGenerateContent"
+
+
+def test_thinking_config_never_sets_both() -> None:
+    for model in ("gemini-2.5-flash", "gemini-3.8-flash", "gemini-4-argon", "something-else"):
+        config = thinking_config_for(model)
+        assert (config.thinking_budget is None) != (config.thinking_level is None)
+
+
+async def test_fake_rejects_both_thinking_fields_like_the_api() -> None:
+    async with FakeGemini(api_key=KEY) as fake:
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.url))
+        config = types.GenerateContentConfig(
+            thinking_config=types.ThinkingConfig(thinking_budget=0, thinking_level=types.ThinkingLevel.MINIMAL)
+        )
+        # google-genai 3.4 sends the request on the first iteration (its continuation wrapper), not on the await.
+        stream = await client.aio.models.generate_content_stream(model="gemini-3.8-flash", contents="Hi", config=config)
+        with pytest.raises(errors.ClientError) as info:
+            async for _ in stream:
+                pass
+        assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
+        await client.aio.aclose()
+
+
+async def test_default_model_and_request_body() -> None:
+    assert DEFAULT_MODEL == "gemini-3.8-flash"
+    async with FakeGemini(api_key=KEY, replies="Sure.") as fake:
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url, system_prompt="Be brief.", max_output_tokens=200)
+        await run_processor(llm, [UserTextFrame(text="Hello")])
+        [request] = fake.requests
+        assert request.headers["x-goog-api-key"] == KEY
+        assert request.body["contents"] == [{"parts": [{"text": "Hello"}], "role": "user"}]
+        assert request.body["systemInstruction"]["parts"] == [{"text": "Be brief."}]
+        assert request.body["generationConfig"]["maxOutputTokens"] == 200
+        assert "temperature" not in request.body["generationConfig"]  # deprecated for 3.x: not sent by default
+
+
+async def test_v1beta_and_a_base_url_path_prefix_are_served() -> None:
+    async with FakeGemini(api_key=KEY, replies="Fine.") as fake:
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url, api_version="v1beta")
+        result = await run_processor(llm, [UserTextFrame(text="Hi")])
+        assert result.text() == "Fine." and fake.requests[0].path.startswith("/v1beta/models/")
+
+
+async def test_interrupted_reply_is_sent_back_marked() -> None:
+    async with FakeGemini(api_key=KEY, replies=["One two three four five six.", "Ok."]) as fake:
+        fake.pacing = Pacing(tokens_per_second=20)
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url)
+        await run_processor(llm, [UserTextFrame(text="Count"), Sleep(0.12), Interrupt(), UserTextFrame(text="Stop")])
+        contents = fake.requests[1].body["contents"]
+        assert [c["role"] for c in contents] == ["user", "model", "user"]
+        assert contents[1]["parts"][0]["text"].endswith(" [interrupted]")
+
+
+async def test_api_key_never_reaches_logs_or_error_messages(caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeGemini(api_key="the-right-key") as fake:
+        with caplog.at_level(logging.DEBUG):
+            llm = GeminiLLM(api_key=KEY, base_url=fake.url)
+            result = await run_processor(llm, [UserTextFrame(text="Hi")])
+            [error] = result.errors
+            assert "401" in error.message and not error.fatal
+            assert len(fake.requests) == 1  # an auth failure is not retried
+
+            # A server that echoes the key back: it is redacted from what we report.
+            fake.api_key = KEY
+            fake.fail(500, times=3, message=f"backend rejected key {KEY}")
+            llm = GeminiLLM(api_key=KEY, base_url=fake.url, retry=RetryPolicy(initial_delay=0.001))
+            result = await run_processor(llm, [UserTextFrame(text="Hi")])
+            [error] = result.errors
+            assert "backend rejected key ***" in error.message
+        assert KEY not in caplog.text
+        assert all(KEY not in e.message for e in result.errors)
+
+
+def test_configuration_from_env_and_validation() -> None:
+    llm = GeminiLLM.from_config(
+        Config(environ={"GEMINI_API_KEY": KEY, "GEMINI_MODEL": "gemini-2.5-flash", "GEMINI_BASE_URL": "http://x:1"})
+    )
+    assert llm.model == "gemini-2.5-flash" and llm.thinking.thinking_budget == 0
+    assert GeminiLLM.from_config(Config(environ={"GEMINI_API_KEY": KEY})).model == DEFAULT_MODEL
+    with pytest.raises(ValueError, match="GEMINI_API_KEY"):
+        GeminiLLM.from_config(Config(environ={}))
+    with pytest.raises(ValueError, match="http") as info:
+        GeminiLLM(api_key=KEY, base_url="ftp://example")
+    assert KEY not in str(info.value)
+
+
+# --- the fake's wire format ---------------------------------------------------------------------------
+
+
+async def test_fake_sse_framing_is_exact() -> None:
+    async with FakeGemini(api_key=KEY, replies="Hello there, friend.") as fake:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{fake.url}/v1beta/models/any-model:streamGenerateContent?alt=sse",
+                headers={"x-goog-api-key": KEY},
+                json={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]},
+            )
+        assert response.status_code == 200 and response.headers["content-type"] == "text/event-stream"
+        assert response.headers["transfer-encoding"] == "chunked"
+        raw = response.content
+        assert raw.endswith(b"\r\n\r\n")
+        events = raw.split(b"\r\n\r\n")[:-1]
+        assert all(e.startswith(b"data: {") for e in events)
+        bodies = [json.loads(e.removeprefix(b"data: ")) for e in events]
+        assert "".join(b["candidates"][0]["content"]["parts"][0]["text"] for b in bodies) == "Hello there, friend."
+        assert bodies[-1]["candidates"][0]["finishReason"] == "STOP" and "usageMetadata" in bodies[-1]
+        assert all("finishReason" not in b["candidates"][0] for b in bodies[:-1])
+
+
+async def test_fake_rejects_missing_and_wrong_keys_with_google_errors() -> None:
+    async with FakeGemini(api_key=KEY) as fake, httpx.AsyncClient() as client:
+        url = f"{fake.url}/v1/models/m:streamGenerateContent?alt=sse"
+        body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+        missing = await client.post(url, json=body)
+        wrong = await client.post(url, json=body, headers={"x-goog-api-key": "nope"})
+        model_last = await client.post(
+            url, json={"contents": [{"role": "model", "parts": [{"text": "x"}]}]}, headers={"x-goog-api-key": KEY}
+        )
+        assert missing.status_code == 403 and missing.json()["error"]["status"] == "PERMISSION_DENIED"
+        assert wrong.status_code == 401 and wrong.json()["error"]["status"] == "UNAUTHENTICATED"
+        assert model_last.status_code == 400 and set(model_last.json()["error"]) == {"code", "message", "status"}
+
+
+async def test_fake_observes_the_sdk_closing_a_cancelled_stream() -> None:
+    async with FakeGemini(api_key=KEY, replies="a b c d e f g h i j", pacing=Pacing(tokens_per_second=10)) as fake:
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.url))
+
+        async def consume() -> None:
+            async for _ in await client.aio.models.generate_content_stream(model="m", contents="Hi"):
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.15)
+        cancelled_at = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        disconnected_at = await fake.requests[0].wait_disconnected(timeout=1.0)
+        assert disconnected_at - cancelled_at <= 0.1
+        assert not fake.requests[0].completed
+        await client.aio.aclose()
+
+
+def test_fake_runs_in_a_background_thread_for_sync_code() -> None:
+    fake = FakeGemini(api_key=KEY, replies="From a thread.", pacing=Pacing(first_token_delay=0.01))
+    with fake.running_in_thread():
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.url))
+        chunks = list(client.models.generate_content_stream(model="gemini-3.8-flash", contents="Hi"))
+        client.close()
+    assert "".join(c.text or "" for c in chunks) == "From a thread."
+    assert fake.requests[0].completed
