@@ -69,6 +69,11 @@ def test_a_long_sentence_splits_at_a_clause() -> None:
     assert split_text(text, long_clause_words=24) == ["Start here. ", f"{words}, ", "tail words. ", "Done"]
 
 
+def test_a_closing_quote_after_a_cjk_stop_is_not_taken_for_the_next_sentence() -> None:
+    assert stream(["你好。", "\u300d", "世界"]) == ["你好。\u300d", "世界"]
+    assert stream(["你好。\u300d", "世界"]) == split_text("你好。\u300d世界")
+
+
 def test_a_sentence_end_split_across_deltas() -> None:
     splitter = SentenceSplitter()
     assert splitter.push("Hello") == []
@@ -104,6 +109,11 @@ def test_bad_options() -> None:
 # --- properties ----------------------------------------------------------------------------------------------
 
 _PIECES = [
+    "\u00a0",
+    "\u3000",
+    "\u3002",
+    "\u300d",
+    "\u201d",
     "Hello",
     "world",
     "Dr.",

@@ -7,7 +7,8 @@ it has a few words, so synthesis can start), and afterwards releases whole sente
 The rules, precisely
 --------------------
 A *boundary candidate* is a run of punctuation, then any closing quotes/brackets, then whitespace, and it is
-only decided when the first non-space character after it has arrived (that character is the *lookahead*):
+only decided when the first character after all of that has arrived (the *lookahead*: not whitespace, and
+not a closer either when no whitespace is required):
 
 * sentence end: ``.`` ``!`` ``?`` ``…`` (and runs of them, e.g. ``?!`` or ``...``) + closers + whitespace;
   the full-width CJK stops (ideographic full stop, exclamation and question marks) need no whitespace;
@@ -49,10 +50,11 @@ _CJK_STOPS = "\u3002\uff01\uff1f"
 _DASHES = "\u2014\u2013"
 _CANDIDATE = re.compile(
     rf"(?P<term>[.!?…]+)[{_CLOSERS}]*(?P<ws>\s+)(?=\S)"
-    rf"|(?P<cjk>[{_CJK_STOPS}]+)[{_CLOSERS}]*(?P<cws>\s*)(?=\S)"
+    rf"|(?P<cjk>[{_CJK_STOPS}]+)[{_CLOSERS}]*(?P<cws>\s*)(?=[^\s{_CLOSERS}])"
     rf"|(?P<clause>[,;:{_DASHES}])[{_CLOSERS}]*(?P<kws>\s+)(?=\S)"
     r"|(?P<nl>\s*\n\s*)(?=\S)"
 )
+_CANDIDATE_CHARS = frozenset(".!?\u2026,;:" + _CJK_STOPS + _DASHES + _CLOSERS)
 _OPENERS = "\"'([{\u201c\u2018\u00ab"
 _ALNUM = re.compile(r"\w")
 _ACRONYM = re.compile(r"(?:[A-Z]\.)+[A-Z]")
@@ -126,6 +128,10 @@ class SentenceSplitter:
             if self._is_boundary(m, buf[cut]):
                 return cut
             self._scan = cut
+        # Nothing decided. A candidate still waiting for its lookahead can only lie in the trailing run of
+        # punctuation, closers and whitespace, so the next scan starts there: a long text with no boundary
+        # (a code block, a URL list) costs linear time, not quadratic.
+        self._scan = max(self._scan, _tail_start(buf))
         return None
 
     def _is_boundary(self, m: re.Match[str], lookahead: str) -> bool:
@@ -146,6 +152,14 @@ class SentenceSplitter:
         if not self._released:
             return words >= self.min_first_words
         return words >= self.long_clause_words
+
+
+def _tail_start(buf: str) -> int:
+    """Where the trailing run of characters that may belong to a boundary candidate begins."""
+    i = len(buf)
+    while i > 0 and (buf[i - 1] in _CANDIDATE_CHARS or buf[i - 1].isspace()):
+        i -= 1
+    return i
 
 
 def _ends_sentence(head: str, lookahead: str) -> bool:
