@@ -1,0 +1,151 @@
+"""OpenAI-compatible specifics: no SDK retries, request shape, keys, configuration, and the fake's wire format.
+
+The shared LLM contract (retries, interruption, stalls, TTFT) is in test_llm_providers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+from openai import OpenAI
+from starlette.config import Config
+from voxline.frames import UserTextFrame
+from voxline.llm import RetryPolicy
+from voxline.processors.openai_compat import NO_KEY, OpenAILLM
+from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing.fakes.openai import FakeOpenAI, Pacing
+
+KEY = "sk-fake-0123456789abcdef"
+
+
+async def test_the_sdk_does_not_retry_on_its_own() -> None:
+    async with FakeOpenAI(api_key=KEY) as fake:
+        fake.fail(429, times=5)
+        llm = OpenAILLM(model="m", api_key=KEY, base_url=fake.base_url, retry=RetryPolicy(attempts=1))
+        result = await run_processor(llm, [UserTextFrame(text="Hi")])
+        assert len(fake.requests) == 1  # the SDK's default would have been 3 requests
+        [error] = result.errors
+        assert "429" in error.message and not error.fatal
+
+
+async def test_request_shape_and_options() -> None:
+    async with FakeOpenAI(api_key=KEY, replies=["One two three four five six.", "Second."]) as fake:
+        fake.pacing = Pacing(tokens_per_second=20)
+        llm = OpenAILLM(
+            model="llama3.2",
+            api_key=KEY,
+            base_url=fake.base_url,
+            system_prompt="Be brief.",
+            temperature=0.3,
+            max_tokens=100,
+            extra_body={"keep_alive": "5m"},
+        )
+        await run_processor(llm, [UserTextFrame(text="Hi"), Sleep(0.1), Interrupt(), UserTextFrame(text="Again")])
+        first, second = (r.body for r in fake.requests)
+        assert first["model"] == "llama3.2" and first["stream"] is True
+        assert first["temperature"] == 0.3 and first["max_tokens"] == 100 and first["keep_alive"] == "5m"
+        assert fake.requests[0].headers["authorization"] == f"Bearer {KEY}"
+        assert first["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+        assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "user"]
+        assert second["messages"][2]["content"].startswith("One")
+        assert second["messages"][2]["content"].endswith(" [interrupted]")
+
+
+async def test_no_key_sends_a_placeholder_that_local_servers_ignore() -> None:
+    async with FakeOpenAI(api_key=None, replies="Local.") as fake:
+        result = await run_processor(OpenAILLM(model="m", base_url=fake.base_url), [UserTextFrame(text="Hi")])
+        assert result.text() == "Local."
+        assert fake.requests[0].headers["authorization"] == f"Bearer {NO_KEY}"
+
+
+async def test_api_key_never_reaches_logs_or_error_messages(caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeOpenAI(api_key="the-right-key") as fake:
+        with caplog.at_level(logging.DEBUG):
+            result = await run_processor(
+                OpenAILLM(model="m", api_key=KEY, base_url=fake.base_url), [UserTextFrame(text="Hi")]
+            )
+            [error] = result.errors
+            assert "401" in error.message and len(fake.requests) == 1
+            fake.api_key = KEY
+            fake.fail(400, message=f"Incorrect API key provided: {KEY}")
+            result = await run_processor(
+                OpenAILLM(model="m", api_key=KEY, base_url=fake.base_url), [UserTextFrame(text="Hi")]
+            )
+            assert "Incorrect API key provided: ***" in result.errors[0].message
+        assert KEY not in caplog.text
+
+
+async def test_unreachable_server_is_a_clear_retryable_error() -> None:
+    async with FakeOpenAI() as fake:
+        url = fake.base_url
+    llm = OpenAILLM(model="m", base_url=url, retry=RetryPolicy(attempts=2, initial_delay=0.001))
+    result = await run_processor(llm, [UserTextFrame(text="Hi")])
+    [error] = result.errors
+    assert "unreachable" in error.message and not error.fatal
+
+
+def test_configuration_from_env_and_validation() -> None:
+    env = {"OPENAI_MODEL": "qwen2.5", "OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_API_KEY": KEY}
+    llm = OpenAILLM.from_config(Config(environ=env))
+    assert (llm.model, llm.base_url) == ("qwen2.5", "http://localhost:11434/v1")
+    with pytest.raises(ValueError, match="OPENAI_MODEL"):
+        OpenAILLM.from_config(Config(environ={}))
+    with pytest.raises(ValueError, match="http"):
+        OpenAILLM(model="m", base_url="localhost:11434")
+
+
+# --- the fake's wire format ---------------------------------------------------------------------------
+
+
+async def test_fake_sse_chunks_and_done() -> None:
+    async with FakeOpenAI(api_key=KEY, replies="Hi there.") as fake, httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{fake.base_url}/chat/completions",
+            headers={"authorization": f"Bearer {KEY}"},
+            json={
+                "model": "m",
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "Hello"}],
+            },
+        )
+        assert response.status_code == 200 and response.headers["content-type"] == "text/event-stream"
+        events = response.text.split("\n\n")
+        assert events[-1] == "" and events[-2] == "data: [DONE]"
+        chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-2]]
+        assert all(e.startswith("data: ") for e in events[:-1])
+        assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        assert text == "Hi there."
+        assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 2
+        assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+
+
+async def test_fake_rejects_bad_auth_and_a_request_not_ending_with_the_user() -> None:
+    async with FakeOpenAI(api_key=KEY) as fake, httpx.AsyncClient() as client:
+        url = f"{fake.base_url}/chat/completions"
+        ok = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+        unauth = await client.post(url, json=ok)
+        wrong_last = await client.post(
+            url,
+            json={"model": "m", "messages": [{"role": "assistant", "content": "x"}]},
+            headers={"authorization": f"Bearer {KEY}"},
+        )
+        plain = await client.post(url, json=ok, headers={"authorization": f"Bearer {KEY}"})
+        assert unauth.status_code == 401 and unauth.json()["error"]["code"] == "invalid_api_key"
+        assert wrong_last.status_code == 400 and set(wrong_last.json()["error"]) == {"message", "type", "param", "code"}
+        assert plain.json()["choices"][0]["message"]["content"] == "Hello! I am a fake chat model."
+
+
+def test_fake_runs_in_a_background_thread_for_sync_code() -> None:
+    fake = FakeOpenAI(api_key=KEY, replies="From a thread.")
+    with fake.running_in_thread():
+        client = OpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0)
+        stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        client.close()
+    assert text == "From a thread."
