@@ -142,10 +142,14 @@ async def test_fake_rejects_bad_auth_and_a_request_not_ending_with_the_user() ->
 
 
 def test_fake_runs_in_a_background_thread_for_sync_code() -> None:
-    fake = FakeOpenAI(api_key=KEY, replies="From a thread.")
-    with fake.running_in_thread():
+    fake = FakeOpenAI(api_key=KEY, replies="From a thread.").start_in_thread()
+    try:
         client = OpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0)
         stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         client.close()
+    finally:
+        fake.stop_thread()
     assert text == "From a thread."
+    with pytest.raises(httpx.ConnectError):  # stopped means stopped
+        httpx.post(f"{fake.base_url}/chat/completions", json={})

@@ -147,6 +147,7 @@ class ScriptedLLM:
         self._lock = threading.Lock()
         self._served = 0
         self._server = FakeHttpServer(self._handle)
+        self._thread_stack: contextlib.ExitStack | None = None
 
     # --- scripting ------------------------------------------------------------------------------------
 
@@ -208,6 +209,18 @@ class ScriptedLLM:
         """Serve from a background thread (for code under test that runs its own loop elsewhere)."""
         with self._server.running_in_thread():
             yield self
+
+    def start_in_thread(self) -> ScriptedLLM:
+        """Like :meth:`running_in_thread`, without a ``with`` block; end it with :meth:`stop_thread`."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._server.running_in_thread())
+        self._thread_stack = stack
+        return self
+
+    def stop_thread(self) -> None:
+        stack, self._thread_stack = self._thread_stack, None
+        if stack is not None:
+            stack.close()
 
     # --- what a provider fake implements --------------------------------------------------------------
 

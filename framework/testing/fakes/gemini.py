@@ -86,6 +86,11 @@ class FakeGemini(ScriptedLLM):
     ) -> None:
         super().__init__(api_key=api_key, replies=replies, pacing=pacing)
 
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``HttpOptions(base_url=...)`` (or ``GEMINI_BASE_URL``): the same as :attr:`url`."""
+        return self.url
+
     def route(self, request: HttpRequest) -> ChatRequest:
         match = _PATH.match(request.path)
         if match is None:
