@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from audio.speech import Speech, frames, local, paced, silence, speech
 from voxline.frames import (
     EndFrame,
@@ -34,9 +35,11 @@ def kinds(downstream: list[Frame]) -> str:
     return "".join(out)
 
 
-async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech) -> None:
+@pytest.mark.parametrize("second_pass", [True, False])
+async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech, second_pass: bool) -> None:
     pcm = speech.pcm("What is the capital of France?")
-    result = await run_processor(local_stt(), paced(frames(pcm)), timeout=20)
+    stt = PocketsphinxSTTProcessor(second_pass=second_pass)
+    result = await run_processor(local_stt(stt=stt), paced(frames(pcm)), timeout=20)
     assert result.errors == []
     seq = kinds(result.downstream)
     assert seq.startswith("SI") and seq.endswith("EFU"), seq
@@ -93,12 +96,12 @@ async def test_a_grammar_limits_recognition_to_its_phrases(speech: Speech) -> No
 
 async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> None:
     await run_processor(local_stt(), frames(silence(0.5)))
-    idle = _POOLS[None].idle
+    idle = _POOLS[None, True].idle
     assert idle >= 1  # the finished session's decoder went back to the pool
     result = await run_processor(local_stt(), frames(silence(1.0)))
     assert kinds(result.downstream) == ""
     assert not [m for m in result.downstream_of(MetricsFrame) if m.name == "stt.latency"]
-    assert _POOLS[None].idle == idle
+    assert _POOLS[None, True].idle == idle
 
 
 async def test_preload_parks_warm_models_for_the_first_session() -> None:
@@ -107,10 +110,10 @@ async def test_preload_parks_warm_models_for_the_first_session() -> None:
     from voxline.processors.vad import _MODELS
 
     await preload()
-    assert _POOLS[None].idle >= 1 and _MODELS.idle >= 1
-    before = _POOLS[None].idle
+    assert _POOLS[None, True].idle >= 1 and _MODELS.idle >= 1
+    before = _POOLS[None, True].idle
     stt = PocketsphinxSTTProcessor()
     await stt._start(EpochClock(), ())  # on_start takes the parked decoder instead of loading one
-    assert _POOLS[None].idle == before - 1
+    assert _POOLS[None, True].idle == before - 1
     await stt._stop()  # cancels its decoding pump, then on_stop returns the decoder
-    assert _POOLS[None].idle == before
+    assert _POOLS[None, True].idle == before

@@ -50,7 +50,7 @@ async def preload(*, stt: bool = True, vad: bool = True, tts: bool = True) -> No
     if stt:
         from voxline.processors.local.stt import _pool
 
-        pool = _pool(None)
+        pool = _pool()
         if not pool.idle:
             pool.release(await pool.acquire())
     if vad:

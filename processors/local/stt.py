@@ -52,10 +52,10 @@ __all__ = ["PocketsphinxSTTProcessor", "local_stt"]
 _BYTES_PER_SEC = TARGET_RATE * 2
 
 
-def _load_decoder(grammar: str | None) -> Any:
+def _load_decoder(grammar: str | None, second_pass: bool) -> Any:
     """A pocketsphinx decoder with the bundled en-us model (0.4-0.6 s: call it off the loop)."""
     ps = require("pocketsphinx")
-    decoder = ps.Decoder(samprate=TARGET_RATE, loglevel="FATAL")
+    decoder = ps.Decoder(samprate=TARGET_RATE, loglevel="FATAL", fwdflat=second_pass)
     if grammar is not None:
         decoder.add_jsgf_string("voxline", grammar)
         decoder.activate_search("voxline")
@@ -67,15 +67,16 @@ def _reset_decoder(decoder: Any) -> None:
         decoder.end_utt()
 
 
-# One pool per grammar: a decoder's search is part of its state. Decoders are stateful and not thread-safe,
+# One pool per configuration: a decoder's search is part of its state. Decoders are stateful and not thread-safe,
 # so sessions never share one; they reuse the idle decoders of finished sessions instead of loading anew.
-_POOLS: dict[str | None, ModelPool[Any]] = {}
+_POOLS: dict[tuple[str | None, bool], ModelPool[Any]] = {}
 
 
-def _pool(grammar: str | None) -> ModelPool[Any]:
-    pool = _POOLS.get(grammar)
+def _pool(grammar: str | None = None, second_pass: bool = True) -> ModelPool[Any]:
+    key = (grammar, second_pass)
+    pool = _POOLS.get(key)
     if pool is None:
-        pool = _POOLS[grammar] = ModelPool(lambda: _load_decoder(grammar), reset=_reset_decoder)
+        pool = _POOLS[key] = ModelPool(lambda: _load_decoder(grammar, second_pass), reset=_reset_decoder)
     return pool
 
 
@@ -96,8 +97,10 @@ _Op = bytes | _Start | _End
 class PocketsphinxSTTProcessor(Processor):
     """Offline streaming STT. Needs the VAD's speaking frames upstream of it; see the module docstring.
 
-    ``grammar`` is an optional JSGF grammar: recognition is then limited to its phrases (useful for a fixed
-    command set, and for deterministic tests on synthetic speech). ``interim_results=False`` skips interims.
+        ``grammar`` is an optional JSGF grammar: recognition is then limited to its phrases (useful for a fixed
+        command set, and for deterministic tests on synthetic speech). ``interim_results=False`` skips interims.
+    ``second_pass=False`` skips pocketsphinx's second (flat-lexicon) search at the end of an utterance: the final
+    comes 30-100 ms sooner, at a small cost in accuracy.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class PocketsphinxSTTProcessor(Processor):
         batch_secs: float = 0.1,
         interim_results: bool = True,
         grammar: str | None = None,
+        second_pass: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -114,6 +118,7 @@ class PocketsphinxSTTProcessor(Processor):
             raise ValueError("PocketsphinxSTTProcessor: pre_roll_secs and batch_secs must be >= 0")
         self.interim_results = interim_results
         self.grammar = grammar
+        self.second_pass = second_pass
         self._pre_roll_bytes = int(pre_roll_secs * TARGET_RATE) * 2
         self._batch_bytes = int(batch_secs * TARGET_RATE) * 2
         self._convert = To16kMono()
@@ -137,7 +142,7 @@ class PocketsphinxSTTProcessor(Processor):
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        self._decoder = await _pool(self.grammar).acquire()
+        self._decoder = await _pool(self.grammar, self.second_pass).acquire()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-decode")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -147,7 +152,7 @@ class PocketsphinxSTTProcessor(Processor):
     async def on_stop(self) -> None:
         executor, self._executor = self._executor, None
         decoder, self._decoder = self._decoder, None
-        pool = _pool(self.grammar)
+        pool = _pool(self.grammar, self.second_pass)
 
         def retire() -> None:
             # A decode job may still be running: the decoder goes back to the pool only after it finished.

@@ -107,8 +107,8 @@ async def bench_hop() -> None:
         emit("executor_hop", (time.perf_counter() - started) / 500 * 1e6, "us")
 
 
-async def bench_pipeline(utterances: list[bytes]) -> None:
-    stt = PocketsphinxSTTProcessor()
+async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
+    stt = PocketsphinxSTTProcessor(second_pass=second_pass)
     vad = VADProcessor()
     tts = EspeakTTSProcessor()
     task = PipelineTask(Pipeline([vad, stt, EchoLLMProcessor(), SentenceAggregator(), tts]), name="bench")
@@ -163,7 +163,7 @@ async def bench_pipeline(utterances: list[bytes]) -> None:
     await task.queue_frame(EndFrame())
     await runner
 
-    percentiles("endpoint_to_first_audio", endpoint_lat, target_p50_ms=500, target_p95_ms=800)
+    percentiles("endpoint_to_first_audio", endpoint_lat, target_p50_ms=500, target_p95_ms=800, second_pass=second_pass)
     percentiles("speech_end_to_first_audio", speech_end_lat, vad_stop_secs=vad.params.stop_secs)
     percentiles("stt.latency", metrics.get("stt.latency", []))
     percentiles("tts.ttfb", metrics.get("tts.ttfb", []))
@@ -174,6 +174,7 @@ async def bench_pipeline(utterances: list[bytes]) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 turns instead of 10")
+    parser.add_argument("--no-second-pass", action="store_true", help="PocketsphinxSTTProcessor(second_pass=False)")
     args = parser.parse_args()
     missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
     if missing:
@@ -184,7 +185,7 @@ async def main() -> None:
         utterances = [speak(Path(tmp), q, n) for n, q in enumerate(questions)]
     bench_vad(b"".join(utterances))
     await bench_hop()
-    await bench_pipeline(utterances)
+    await bench_pipeline(utterances, second_pass=not args.no_second_pass)
 
 
 if __name__ == "__main__":
