@@ -17,6 +17,7 @@ const BINARY = params.get("binary") === "1";
 const WS_URL = params.get("ws") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
 const MAX_BUFFERED = 256 * 1024; // bytes queued in the socket before mic frames are dropped
 const DROP_AFTER_INTERRUPT_MS = 1500; // longest wait for the server to confirm an interrupt
+const ONSET_S = 0.4; // start of each reply during which the speech detector measures the echo coupling
 
 const S = {
   ctx: null,
@@ -25,6 +26,7 @@ const S = {
   mic: null,
   micRms: 0,
   botPeak: 0,
+  playStartedAt: 0,
   dropAudio: false,
   dropTimer: null,
   typedAt: 0,
@@ -68,7 +70,11 @@ function ensureAudio() {
   if (!S.ctx) {
     S.ctx = new AudioContext({ latencyHint: "interactive" });
     S.audioReady = S.ctx.audioWorklet.addModule(new URL("./worklets.js", import.meta.url)).then(() => {
-      S.player = new Player(S.ctx, { onLevel: onPlaybackLevel, onIdle: () => setAgentState("Your turn.") });
+      S.player = new Player(S.ctx, {
+        onLevel: onPlaybackLevel,
+        onStart: (at) => (S.playStartedAt = at),
+        onIdle: () => setAgentState("Your turn."),
+      });
     });
   }
   if (S.ctx.state !== "running") S.ctx.resume();
@@ -84,7 +90,9 @@ function onPlaybackLevel(rms, time) {
 function onMicFrame(pcm, rms, time) {
   S.micRms = rms;
   const player = S.player;
-  detector.push(rms, time, { playing: Boolean(player && player.playing), level: S.botPeak });
+  const playing = Boolean(player && player.playing);
+  const onset = playing && time - S.playStartedAt < ONSET_S;
+  detector.push(rms, time, { playing, level: S.botPeak, onset });
   if (!S.conn.isOpen) return;
   if (S.conn.buffered > MAX_BUFFERED) {
     S.c.framesDropped += 1;
@@ -127,14 +135,15 @@ function stopMic() {
 
 /** Barge-in or the Interrupt button: silence the agent now, tell the server, ignore its in-flight output. */
 function interrupt(reason) {
-  if (S.player) S.player.flush();
+  const cut = S.player ? S.player.flush() : 0;
+  const replying = cut > 0 || S.serverStatus === "generating";
   if (S.conn.send({ type: "interrupt" })) S.c.interruptsSent += 1;
   S.dropAudio = true;
   clearTimeout(S.dropTimer);
   S.dropTimer = setTimeout(() => (S.dropAudio = false), DROP_AFTER_INTERRUPT_MS);
   S.lastInterrupt = { reason, time: S.ctx ? S.ctx.currentTime : null };
-  conversation.endBot(true);
-  if (S.turn) S.turn.interrupted = true;
+  conversation.endBot(replying);
+  if (S.turn && replying) S.turn.interrupted = true;
   waterfall.render();
 }
 
@@ -163,6 +172,7 @@ function onAudio(b64) {
 
 function onMessage(msg) {
   S.messages[msg.type] = (S.messages[msg.type] || 0) + 1;
+  if (msg.type === "transcript" || msg.type === "text_chunk" || msg.type === "audio") S.activeSinceOpen = true;
   switch (msg.type) {
     case "status":
       return onStatus(msg.data);
@@ -177,9 +187,7 @@ function onMessage(msg) {
     case "audio":
       return onAudio(msg.data);
     case "error":
-      S.errors.push(msg.data);
-      S.lastErrorAt = performance.now();
-      return showError(String(msg.data), false);
+      return onError(String(msg.data));
     case "session":
       S.session = msg.data;
       return showSession(msg.data);
@@ -193,6 +201,7 @@ function onMessage(msg) {
 }
 
 function onStatus(status) {
+  S.wasGenerating = S.serverStatus === "generating";
   S.serverStatus = status;
   if (status === "generating") {
     conversation.startBot();
@@ -205,11 +214,29 @@ function onStatus(status) {
     conversation.endBot(false);
   } else if (status === "interrupted") {
     S.c.interruptsReceived += 1;
-    if (S.player) S.player.flush();
-    conversation.endBot(true);
+    const cut = S.player ? S.player.flush() : 0;
+    const replying = cut > 0 || S.wasGenerating;
+    conversation.endBot(replying);
+    if (S.turn && replying) S.turn.interrupted = true;
+    waterfall.render();
     clearTimeout(S.dropTimer);
     S.dropAudio = false;
   }
+}
+
+/**
+ * An error straight after connecting, before anything happened, means the session could not start (e.g. an
+ * engine is not installed or a key is missing): shown as "cannot run" and kept. Other errors are shown for a
+ * while; the session goes on.
+ */
+function onError(text) {
+  S.errors.push(text);
+  S.lastErrorAt = performance.now();
+  const fresh = S.openedAt && S.lastErrorAt - S.openedAt < 3000 && !S.activeSinceOpen;
+  S.fatal = fresh;
+  showError(text, fresh);
+  clearTimeout(S.errorTimer);
+  if (!fresh) S.errorTimer = setTimeout(() => showError("", false), 10000);
 }
 
 function onMetrics(data) {
@@ -226,7 +253,10 @@ function onConnState(state, attempt, code, delay) {
   if (state === "reconnecting") {
     // An error followed at once by the server closing the socket means the agent cannot start at all.
     const lastError = S.errors[S.errors.length - 1];
-    if (lastError && performance.now() - S.lastErrorAt < 2000) showError(String(lastError), true);
+    if (lastError && performance.now() - S.lastErrorAt < 2000) {
+      S.fatal = true;
+      showError(String(lastError), true);
+    }
     showConnection(state, `in ${(delay / 1000).toFixed(1)} s (attempt ${attempt})`);
     if (S.player) S.player.flush();
     conversation.endBot(false);
@@ -236,6 +266,16 @@ function onConnState(state, attempt, code, delay) {
 }
 
 function onOpen() {
+  S.openedAt = performance.now();
+  S.activeSinceOpen = false;
+  if (!S.fatal) showError("", false);
+  // A "cannot run" from an earlier connection stays up until this one has started cleanly.
+  setTimeout(() => {
+    if (S.fatal && S.lastErrorAt < S.openedAt && S.conn.isOpen) {
+      S.fatal = false;
+      showError("", false);
+    }
+  }, 3000);
   if (BINARY) S.conn.send({ type: "config", data: { binary_audio: true } });
 }
 
@@ -341,7 +381,8 @@ window.voxline = {
     return waterfall.turns.map((t) => ({ label: t.label, metrics: { ...t.metrics }, clientV2v: t.clientV2v, interrupted: Boolean(t.interrupted) }));
   },
   get speech() {
-    return { speaking: detector.speaking, threshold: detector.threshold, lastVoicedEnd: detector.lastVoicedEnd };
+    const d = detector;
+    return { speaking: d.speaking, threshold: d.threshold, lastVoicedEnd: d.lastVoicedEnd, coupling: d.coupling };
   },
   interrupt: () => interrupt("test"),
   ready: true,

@@ -58,6 +58,7 @@ export class Conversation {
   startBot() {
     this.closeUser();
     this.bot = this.bubble("bot");
+    this.lastBot = this.bot;
   }
 
   chunk(text) {
@@ -66,8 +67,10 @@ export class Conversation {
     this.log.scrollTop = this.log.scrollHeight;
   }
 
+  /** The reply is over; `interrupted` marks it (its text may have ended already while its audio was cut). */
   endBot(interrupted) {
-    if (this.bot && interrupted) this.bot.classList.add("interrupted");
+    const el = this.bot || this.lastBot;
+    if (el && interrupted) el.classList.add("interrupted");
     this.bot = null;
   }
 }
@@ -182,8 +185,15 @@ export function showSession(session) {
   demo.hidden = !session.offline_demo;
   if (session.offline_demo) {
     const text = $("demo-text");
-    text.textContent = "The agent runs on small local engines, so its replies are simple. For the full agent set ";
-    const missing = session.missing && session.missing.length ? session.missing : ["DEEPGRAM_API_KEY", "GEMINI_API_KEY"];
+    text.textContent =
+      e.llm === "echo"
+        ? "The agent runs on local engines and repeats what it hears. For the full agent set "
+        : "Some stages run on small local engines. For the full agent set ";
+    const missing = session.missing || [];
+    if (!missing.length) {
+      text.textContent = "Some stages run on small local engines because STT_PROVIDER / LLM_PROVIDER / TTS_PROVIDER ask for them.";
+      return;
+    }
     missing.forEach((name, i) => {
       const code = document.createElement("code");
       code.textContent = name;

@@ -1,0 +1,241 @@
+"""The browser client in real headless Chromium against the real app.
+
+The microphone is a flite-spoken WAV (Chromium's fake capture device), the app runs in a uvicorn thread, and
+the providers are voxline's fake Deepgram and Gemini servers in their own threads. The tests assert on what the
+servers received, on what the page shows, and on Web Audio itself (scheduled/ended sources, the playback meter
+on the audio clock). Screenshots land in artifacts/.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from browser_support import (
+    ServerThread,
+    browser_page,
+    counters,
+    envelope_match,
+    read_wav,
+    require_tools,
+    screenshot,
+    segment_correlation,
+    speech_wav,
+)
+from starlette.config import Config
+from voxline.apps.voice_agent.app import create_app
+
+pytestmark = pytest.mark.browser
+TTS = "local"
+
+QUESTION = "What is the weather like in Paris today?"
+REPLY = "It is sunny in Paris today, with a light breeze and about twenty degrees."
+LONG_REPLY = " ".join(
+    [
+        "Once upon a time a small boat sailed out across the quiet grey sea before the sun came up.",
+        "The fisherman on board sang an old song about the wind, the waves and the long road home.",
+        "By noon the boat was far from land, and the water all around was blue and calm and deep.",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    require_tools("flite", "sox")
+    d = tmp_path_factory.mktemp("speech")
+    question = speech_wav(d, QUESTION, "question")
+    story = speech_wav(d, "Please tell me a long story about the sea.", "story", pad=(0.5, 0.0))
+    stop = speech_wav(d, "Stop, stop, wait a moment please.", "stop", pad=(0.0, 1.5))
+    # First utterance, then 4 s of silence (the reply starts playing), then the user talks over it.
+    barge = d / "barge.wav"
+    subprocess.run(["sox", str(story), str(barge), "pad", "0", "4.0"], check=True, capture_output=True)
+    joined = d / "barge-in.wav"
+    subprocess.run(["sox", str(barge), str(stop), str(joined)], check=True, capture_output=True)
+    return {"question": question, "barge": joined}
+
+
+@contextmanager
+def agent_on_fakes(
+    *, transcripts: list[str], replies: str | list[str], tts_seconds_per_char: float = 0.05
+) -> Iterator[tuple[ServerThread, Any, Any]]:
+    """The real app with Deepgram (STT + TTS) and Gemini pointed at the fakes, served on a free port."""
+    from voxline.testing.fakes.deepgram import FakeDeepgram
+    from voxline.testing.fakes.gemini import FakeGemini
+
+    deepgram = FakeDeepgram(transcripts=transcripts, tts_seconds_per_char=tts_seconds_per_char).start_in_thread()
+    gemini = FakeGemini(replies=replies)
+    try:
+        with gemini.running_in_thread():
+            env = {
+                "DEEPGRAM_API_KEY": "test-key",
+                "GEMINI_API_KEY": "test-key",
+                "DEEPGRAM_BASE_URL": deepgram.base_url,
+                "GEMINI_BASE_URL": gemini.url,
+                "LOG_DIR": "",
+                "TTS_PROVIDER": TTS,
+            }
+            with ServerThread(create_app(Config(environ=env), setup_logging=False)) as server:
+                yield server, deepgram, gemini
+    finally:
+        deepgram.stop_thread()
+
+
+def open_page(page: Any, server: ServerThread, query: str = "?raw=1") -> None:
+    page.goto(server.url + "/" + query)
+    page.wait_for_function("window.voxline && window.voxline.state.connection === 'open'", timeout=10000)
+    page.wait_for_function("window.voxline.session !== null", timeout=10000)
+
+
+def log_text(page: Any) -> str:
+    return str(page.inner_text("#log"))
+
+
+def played_rms(page: Any, since: float = 0.0) -> float:
+    """Loudest 20 ms block the playback meter saw (after audio time ``since``)."""
+    log = page.evaluate("window.voxline.meterLog")
+    return max((rms for t, rms in log if t >= since), default=0.0)
+
+
+# ------------------------------------------------------------------------------------------------------- tests
+
+
+def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
+    """Speech reaches the STT in real time and intact; the transcript, reply and its audio reach the user."""
+    reference, rate = read_wav(wavs["question"])
+    assert rate == 16000
+    with agent_on_fakes(transcripts=["what is the weather like in paris today"], replies=REPLY) as (server, dg, _):
+        with browser_page(wavs["question"]) as page:
+            open_page(page, server)
+            assert page.evaluate("window.voxline.session.engines") == {"stt": "deepgram", "llm": "gemini", "tts": TTS}
+            assert page.is_hidden("#demo") == (TTS == "deepgram")
+            page.click("#talk")
+            page.wait_for_function("window.voxline.counters.framesSent > 0", timeout=5000)
+            assert page.get_attribute("#talk", "aria-pressed") == "true"
+
+            page.wait_for_function("document.querySelector('#log').innerText.includes('paris today')", timeout=15000)
+            page.wait_for_function("document.querySelector('#log').innerText.includes('light breeze')", timeout=10000)
+            page.wait_for_function("window.voxline.counters.chunksEnded >= 3", timeout=10000)
+            c = counters(page)
+            assert c["audioChunksReceived"] >= c["chunksScheduled"] >= c["chunksEnded"] >= 3
+            assert c["audioChunksDropped"] == 0
+            assert played_rms(page) > 0.05, "the reply's audio was scheduled but never rendered"
+
+            # Real time: the mic keeps streaming (silence after the WAV); ~1 s of audio per wall-clock second.
+            listen = dg.listen_connections[0]
+            t0, a0 = time.monotonic(), listen.audio_seconds
+            time.sleep(2.0)
+            t1, a1 = time.monotonic(), listen.audio_seconds
+            assert 0.85 < (a1 - a0) / (t1 - t0) < 1.15
+
+            # The per-turn waterfall: server figures plus the client's own voice-to-voice.
+            page.wait_for_function(
+                "window.voxline.turns.length > 0 && window.voxline.turns[0].metrics.turn", timeout=10000
+            )
+            turn = page.evaluate("window.voxline.turns[0]")
+            assert turn["metrics"]["voice_to_voice_ms"] is not None
+            assert 0 < turn["clientV2v"] < 5000
+            screenshot(page, "fake-providers")
+            assert page.errors == []
+
+        received = np.frombuffer(bytes(listen.audio), "<i2")
+        assert np.abs(received).max() > 1000, "the server received only silence (is the fake-capture path right?)"
+        env_corr, lag = envelope_match(reference, received)
+        assert env_corr > 0.95, env_corr
+        assert segment_correlation(reference, received, lag) > 0.9
+
+
+def test_interrupt_flushes_playback_within_300_ms() -> None:
+    """Interrupt while the reply plays: silence on the audio clock within 300 ms, the server stops, and the
+    next turn plays again."""
+    with agent_on_fakes(transcripts=[], replies=[LONG_REPLY, REPLY]) as (server, _, gemini):
+        with browser_page(None) as page:
+            open_page(page, server)
+            page.fill("#typed-input", "Tell me a story about the sea")
+            page.press("#typed-input", "Enter")  # a trusted gesture: the AudioContext may start
+            assert "Tell me a story about the sea" in log_text(page)
+            page.wait_for_function(
+                "window.voxline.counters.activeSources > 0 && window.voxline.playbackRms > 0.05", timeout=10000
+            )
+            page.wait_for_function("window.voxline.counters.queuedSeconds > 1.0", timeout=10000)
+
+            page.click("#interrupt")
+            at = page.evaluate("window.voxline.lastInterrupt.time")
+            c = counters(page)
+            assert c["activeSources"] == 0 and c["queuedSeconds"] == 0 and c["interruptsSent"] == 1
+            page.wait_for_function(f"window.voxline.meterLog.some(([t, rms]) => t > {at} && rms === 0)", timeout=2000)
+            silent_at = min(t for t, rms in page.evaluate("window.voxline.meterLog") if t > at and rms == 0)
+            assert silent_at - at < 0.3, f"playback went silent {1000 * (silent_at - at):.0f} ms after the interrupt"
+
+            # The server confirms, and sends nothing more of the interrupted reply.
+            page.wait_for_function("window.voxline.counters.interruptsReceived >= 1", timeout=3000)
+            received = counters(page)["audioChunksReceived"]
+            time.sleep(0.8)
+            after = counters(page)
+            assert after["audioChunksReceived"] == received
+            assert after["activeSources"] == 0
+            assert played_rms(page, since=silent_at) == 0.0
+            assert "interrupted" in page.get_attribute("#log li.bot", "class")
+
+            # The next turn plays normally.
+            scheduled = after["chunksScheduled"]
+            page.fill("#typed-input", "How is the weather?")
+            page.click("#typed button[type=submit]")
+            page.wait_for_function(f"window.voxline.counters.chunksScheduled > {scheduled}", timeout=10000)
+            page.wait_for_function("window.voxline.playbackRms > 0.05", timeout=5000)
+            assert "light breeze" in log_text(page)
+            assert page.errors == []
+        assert len(gemini.requests) == 2
+
+
+def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
+    """The user talks over the reply: the page interrupts by itself (client-side speech detection)."""
+    transcripts = ["please tell me a long story about the sea", "stop stop wait a moment please"]
+    fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY])
+    with fakes as (server, _, _g), browser_page(wavs["barge"]) as page:
+        open_page(page, server)
+        page.click("#talk")
+        page.wait_for_function("window.voxline.counters.activeSources > 0", timeout=15000)
+        page.wait_for_function("window.voxline.counters.bargeIns >= 1", timeout=10000)
+        c = counters(page)
+        assert c["interruptsSent"] >= 1
+        page.wait_for_function("window.voxline.counters.interruptsReceived >= 1", timeout=3000)
+        # The long reply never finished: it was cut, and its bubble says so.
+        assert page.evaluate("window.voxline.turns[0].interrupted")
+        assert "interrupted" in page.get_attribute("#log li.bot", "class")
+        # ...and the words that interrupted it are the user's next turn.
+        page.wait_for_function("document.querySelector('#log').innerText.includes('stop stop')", timeout=5000)
+        assert page.errors == []
+
+
+def test_cannot_run_error_and_reconnect() -> None:
+    """A session that cannot start shows it plainly; a server restart is survived by reconnecting."""
+    env = {"STT_PROVIDER": "deepgram", "LOG_DIR": ""}  # asked for Deepgram without a key
+    app = create_app(Config(environ=env), setup_logging=False)
+    with browser_page(None) as page:
+        with ServerThread(app) as server:
+            port = server.port
+            open_page(page, server)
+            page.wait_for_selector("#error:not([hidden])", timeout=5000)
+            text = page.inner_text("#error")
+            assert "cannot run" in text and "DEEPGRAM_API_KEY" in text
+            assert "fatal" in page.get_attribute("#error", "class")
+            assert page.get_attribute("#error", "role") == "alert"
+            screenshot(page, "cannot-run")
+        page.wait_for_function("window.voxline.state.connection === 'reconnecting'", timeout=5000)
+        assert "Reconnecting" in page.inner_text("#conn")
+        # The same port again, now configured correctly (offline demo).
+        app2 = create_app(Config(environ={"LOG_DIR": "", "PORT": str(port)}), setup_logging=False)
+        restarted = ServerThread(app2, port=port)
+        with restarted:
+            page.wait_for_function("window.voxline.counters.connects >= 2", timeout=15000)
+            page.wait_for_function("window.voxline.session && window.voxline.session.offline_demo", timeout=5000)
+            assert page.inner_text("#conn-text") == "Connected"
+            assert page.is_visible("#demo")
+            page.wait_for_selector("#error", state="hidden", timeout=5000)
+        assert page.errors == []
