@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 from voxline.aggregation import SentenceAggregator
 from voxline.frames import (
     EndFrame,
@@ -128,3 +132,16 @@ async def test_other_frames_pass_through_both_ways() -> None:
     assert settings in result.downstream
     assert [e.message for e in result.errors] == ["from below"]
     assert result.downstream_of(SpeakTextFrame) == []
+
+
+async def test_text_of_a_newer_epoch_never_joins_older_pending_text(caplog: pytest.LogCaptureFixture) -> None:
+    frames = [TextFrame(text="Old words here", epoch=0), TextFrame(text="New. Go", epoch=1), LLMResponseEndFrame()]
+    result = await run_processor(SentenceAggregator(), frames)
+    assert [(f.text, f.epoch) for f in result.downstream_of(SpeakTextFrame)] == [("New. ", 1), ("Go", 1)]
+    assert "dropping 14 pending chars of epoch 0" in caplog.text
+
+
+def test_importing_the_aggregator_does_not_import_numpy() -> None:
+    code = "import sys, voxline.aggregation; print('numpy' in sys.modules, 'soxr' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -72,6 +72,7 @@ def test_a_long_sentence_splits_at_a_clause() -> None:
 def test_a_closing_quote_after_a_cjk_stop_is_not_taken_for_the_next_sentence() -> None:
     assert stream(["你好。", "\u300d", "世界"]) == ["你好。\u300d", "世界"]
     assert stream(["你好。\u300d", "世界"]) == split_text("你好。\u300d世界")
+    assert stream(["好。。", "。", "世"]) == ["好。。。", "世"]
 
 
 def test_a_sentence_end_split_across_deltas() -> None:

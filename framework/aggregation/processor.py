@@ -8,6 +8,8 @@ delta costs microseconds.
 
 from __future__ import annotations
 
+import logging
+
 from voxline.aggregation.splitter import SentenceSplitter
 from voxline.frames import (
     EndFrame,
@@ -21,6 +23,8 @@ from voxline.frames import (
 from voxline.processor import DOWNSTREAM, Direction, Processor
 
 __all__ = ["SentenceAggregator"]
+
+logger = logging.getLogger("voxline.aggregation")
 
 
 class SentenceAggregator(Processor):
@@ -73,6 +77,13 @@ class SentenceAggregator(Processor):
         epoch = frame.epoch if frame.epoch is not None else self.epoch
         if self._text_epoch is not None and self._text_epoch != epoch:
             # Text of another epoch is pending (its interrupt did not reach us): never mix two turns.
+            logger.warning(
+                "%s: dropping %d pending chars of epoch %s: text of epoch %s arrived without an interrupt",
+                self.name,
+                len(self._splitter.pending),
+                self._text_epoch,
+                epoch,
+            )
             self._discard()
         self._text_epoch = epoch
         for chunk in self._splitter.push(frame.text):

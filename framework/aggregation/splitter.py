@@ -8,7 +8,7 @@ The rules, precisely
 --------------------
 A *boundary candidate* is a run of punctuation, then any closing quotes/brackets, then whitespace, and it is
 only decided when the first character after all of that has arrived (the *lookahead*: not whitespace, and
-not a closer either when no whitespace is required):
+when no whitespace is required, not a closer or another stop either):
 
 * sentence end: ``.`` ``!`` ``?`` ``…`` (and runs of them, e.g. ``?!`` or ``...``) + closers + whitespace;
   the full-width CJK stops (ideographic full stop, exclamation and question marks) need no whitespace;
@@ -50,7 +50,7 @@ _CJK_STOPS = "\u3002\uff01\uff1f"
 _DASHES = "\u2014\u2013"
 _CANDIDATE = re.compile(
     rf"(?P<term>[.!?…]+)[{_CLOSERS}]*(?P<ws>\s+)(?=\S)"
-    rf"|(?P<cjk>[{_CJK_STOPS}]+)[{_CLOSERS}]*(?P<cws>\s*)(?=[^\s{_CLOSERS}])"
+    rf"|(?P<cjk>[{_CJK_STOPS}]+)[{_CLOSERS}]*(?P<cws>\s*)(?=[^\s{_CLOSERS}{_CJK_STOPS}])"
     rf"|(?P<clause>[,;:{_DASHES}])[{_CLOSERS}]*(?P<kws>\s+)(?=\S)"
     r"|(?P<nl>\s*\n\s*)(?=\S)"
 )
