@@ -97,8 +97,8 @@ _Op = bytes | _Start | _End
 class PocketsphinxSTTProcessor(Processor):
     """Offline streaming STT. Needs the VAD's speaking frames upstream of it; see the module docstring.
 
-        ``grammar`` is an optional JSGF grammar: recognition is then limited to its phrases (useful for a fixed
-        command set, and for deterministic tests on synthetic speech). ``interim_results=False`` skips interims.
+    ``grammar`` is an optional JSGF grammar: recognition is then limited to its phrases (useful for a fixed
+    command set, and for deterministic tests on synthetic speech). ``interim_results=False`` skips interims.
     ``second_pass=False`` skips pocketsphinx's second (flat-lexicon) search at the end of an utterance: the final
     comes 30-100 ms sooner, at a small cost in accuracy.
     """
@@ -135,7 +135,7 @@ class PocketsphinxSTTProcessor(Processor):
         # Touched only by the decoding thread:
         self._last_interim = ""
         self.decode_seconds = 0.0
-        """CPU-side time spent in the decoder (wall time of the decoding thread's jobs), for benchmarks."""
+        """Wall time the decoding thread spent in its jobs, for benchmarks."""
         self.audio_seconds = 0.0
         """Seconds of audio handed to the decoder, for benchmarks (real-time factor = decode / audio)."""
 
