@@ -32,7 +32,6 @@ from starlette.config import Config
 from voxline.apps.voice_agent.app import create_app
 
 pytestmark = pytest.mark.browser
-TTS = "local"
 
 QUESTION = "What is the weather like in Paris today?"
 REPLY = "It is sunny in Paris today, with a light breeze and about twenty degrees."
@@ -78,7 +77,6 @@ def agent_on_fakes(
                 "DEEPGRAM_BASE_URL": deepgram.base_url,
                 "GEMINI_BASE_URL": gemini.url,
                 "LOG_DIR": "",
-                "TTS_PROVIDER": TTS,
             }
             with ServerThread(create_app(Config(environ=env), setup_logging=False)) as server:
                 yield server, deepgram, gemini
@@ -112,8 +110,9 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
     with agent_on_fakes(transcripts=["what is the weather like in paris today"], replies=REPLY) as (server, dg, _):
         with browser_page(wavs["question"]) as page:
             open_page(page, server)
-            assert page.evaluate("window.voxline.session.engines") == {"stt": "deepgram", "llm": "gemini", "tts": TTS}
-            assert page.is_hidden("#demo") == (TTS == "deepgram")
+            engines = page.evaluate("window.voxline.session.engines")
+            assert engines == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
+            assert page.is_hidden("#demo")  # the full agent: no offline-demo notice
             page.click("#talk")
             page.wait_for_function("window.voxline.counters.framesSent > 0", timeout=5000)
             assert page.get_attribute("#talk", "aria-pressed") == "true"
