@@ -20,12 +20,14 @@ audio. So the analysis runs inline on the loop; the model load (0.1-0.2 s) does 
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import numpy as np
 from voxline.frames import (
     AudioFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     Frame,
     InterruptFrame,
     TTSAudioFrame,
@@ -37,7 +39,7 @@ from voxline.processors.local import require
 from voxline.processors.local.audio import TARGET_RATE, To16kMono
 from voxline.processors.local.pool import ModelPool
 
-__all__ = ["SileroVADAnalyzer", "VADEvent", "VADParams", "VADProcessor"]
+__all__ = ["BargeIn", "SileroVADAnalyzer", "VADEvent", "VADParams", "VADProcessor"]
 
 WINDOW = 512  # samples per Silero window at 16 kHz
 
@@ -171,20 +173,28 @@ class SileroVADAnalyzer:
         return None
 
 
+BargeIn = Literal["off", "while_bot_speaking", "always"]
+
+
 class VADProcessor(Processor):
     """Forwards everything; adds user started/stopped speaking frames found in the input ``AudioFrame``\\ s.
 
-    ``interrupt_on_speech`` asks for an interruption (an upstream ``InterruptFrame``) whenever the user starts
-    speaking: server-side barge-in. It is off by default because a pipeline usually wants to interrupt only
-    while the bot is talking, which this stage cannot see.
+    ``barge_in`` makes the start of the user's speech ask for an interruption (an ``InterruptFrame`` pushed
+    upstream, which the task turns into a new epoch from the head): server-side barge-in.
+
+    * ``"off"`` (default): never; the client or another stage decides.
+    * ``"while_bot_speaking"``: only while the bot is audible, as told by the ``BotStartedSpeakingFrame`` /
+      ``BotStoppedSpeakingFrame`` the output transport sends upstream.
+    * ``"always"``: on every start of speech (harmless when nothing is in flight: the new epoch is empty).
     """
 
-    def __init__(
-        self, *, params: VADParams | None = None, interrupt_on_speech: bool = False, name: str | None = None
-    ) -> None:
+    def __init__(self, *, params: VADParams | None = None, barge_in: BargeIn = "off", name: str | None = None) -> None:
         super().__init__(name=name)
+        if barge_in not in ("off", "while_bot_speaking", "always"):
+            raise ValueError(f"VADProcessor.barge_in must be off, while_bot_speaking or always, got {barge_in!r}")
         self.params = params or VADParams()
-        self.interrupt_on_speech = interrupt_on_speech
+        self.barge_in = barge_in
+        self._bot_speaking = False
         self._model: Any = None
         self._analyzer: SileroVADAnalyzer | None = None
         self._convert = To16kMono()
@@ -205,6 +215,10 @@ class VADProcessor(Processor):
     async def process(self, frame: Frame, direction: Direction) -> None:
         # Audio first: the speaking events it completes must reach the next stage after the audio they cover.
         await self.push(frame, direction)
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
         if not isinstance(frame, AudioFrame) or isinstance(frame, TTSAudioFrame):
             return
         if direction is not Direction.DOWNSTREAM or self._analyzer is None:
@@ -213,7 +227,7 @@ class VADProcessor(Processor):
         for event in self._analyzer.feed(pcm):
             if event.started:
                 await self.push(UserStartedSpeakingFrame(), Direction.DOWNSTREAM)
-                if self.interrupt_on_speech:
+                if self.barge_in == "always" or (self.barge_in == "while_bot_speaking" and self._bot_speaking):
                     await self.push(InterruptFrame(reason="user started speaking"), Direction.UPSTREAM)
             else:
                 await self.push(UserStoppedSpeakingFrame(audio_time=event.audio_time), Direction.DOWNSTREAM)

@@ -65,7 +65,7 @@ async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech) -> None:
     answered."""
     pipeline = Pipeline(
         [
-            VADProcessor(interrupt_on_speech=True),
+            VADProcessor(barge_in="always"),
             local_stt().processors[1],
             EchoLLMProcessor(word_delay=0.15),  # a slow reply, so it is still streaming when the user barges in
             SentenceAggregator(),

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from audio.speech import Speech, frames, local, silence, speech
 from voxline.frames import (
     AudioFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
     Frame,
     InterruptFrame,
     TTSAudioFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
+from voxline.processor import Direction
 from voxline.processors.vad import SileroVADAnalyzer, VADEvent, VADParams, VADProcessor, load_silero
+from voxline.task import PipelineTask
 from voxline.testing import run_processor
 
 pytestmark = local
@@ -123,11 +130,35 @@ async def test_bot_audio_is_not_analysed(speech: Speech) -> None:
     assert len(result.downstream_of(TTSAudioFrame)) == len(frames(pcm))
 
 
-async def test_interrupt_on_speech_asks_for_an_interruption(speech: Speech) -> None:
+async def test_barge_in_asks_for_an_interruption(speech: Speech) -> None:
     pcm = speech.pcm(SENTENCE)
     quiet = await run_processor(VADProcessor(), frames(pcm))
     assert quiet.task.epoch == 0
-    barge = await run_processor(VADProcessor(interrupt_on_speech=True), frames(pcm))
+    barge = await run_processor(VADProcessor(barge_in="always"), frames(pcm))
     assert barge.task.epoch == 1
-    interrupts = barge.downstream_of(InterruptFrame)
-    assert [i.reason for i in interrupts] == ["user started speaking"]
+    assert [i.reason for i in barge.downstream_of(InterruptFrame)] == ["user started speaking"]
+
+
+@pytest.mark.parametrize(("bot", "interrupts"), [([], 0), ([BotStartedSpeakingFrame()], 1), (["both"], 0)])
+async def test_barge_in_while_bot_speaking_follows_the_output(
+    speech: Speech, bot: list[Frame | str], interrupts: int
+) -> None:
+    """The output transport reports the bot's speech upstream; the VAD interrupts only while it is audible."""
+    vad = VADProcessor(barge_in="while_bot_speaking")
+    task = PipelineTask(vad)
+    runner = asyncio.create_task(task.run())
+    await task.wait_until_running()
+    if bot == ["both"]:
+        bot = [BotStartedSpeakingFrame(), BotStoppedSpeakingFrame()]
+    for frame in bot:
+        await vad._deliver(frame, Direction.UPSTREAM)  # as the stage after it would send them
+    for frame in frames(speech.pcm(SENTENCE)):
+        await task.queue_frame(frame)
+    await task.queue_frame(EndFrame())
+    await asyncio.wait_for(runner, 10)
+    assert task.epoch == interrupts
+
+
+def test_barge_in_mode_is_validated() -> None:
+    with pytest.raises(ValueError, match="barge_in"):
+        VADProcessor(barge_in="sometimes")  # type: ignore[arg-type]
