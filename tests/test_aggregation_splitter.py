@@ -33,6 +33,10 @@ def stream(deltas: list[str], **options: int) -> list[str]:
         ('He said "Stop." Then left.', ['He said "Stop." ', "Then left."]),
         ("(It works.) Next", ["(It works.) ", "Next"]),
         ("Really?! Yes", ["Really?! ", "Yes"]),
+        ('He asked "why?" and left. Ok', ['He asked "why?" and left. ', "Ok"]),
+        ("Wow! 42 is it. Ok", ["Wow! ", "42 is it. ", "Ok"]),
+        ("I said no. Then", ["I said no. ", "Then"]),
+        ("Room No. 5 is free. Ok", ["Room No. 5 is free. ", "Ok"]),
         ("J. K. Rowling wrote it. Then", ["J. K. Rowling wrote it. ", "Then"]),
         ("Apples etc. are fruit. Pears etc. Bananas", ["Apples etc. are fruit. ", "Pears etc. ", "Bananas"]),
         ("We met at 5 p.m. and ate. Ok", ["We met at 5 p.m. and ate. ", "Ok"]),
@@ -174,8 +178,9 @@ sentence = st.tuples(
     st.sampled_from([".", "!", "?", "...", ",", "", '."', "?)"]),
     st.sampled_from([" ", "  ", "", " \n"]),
 ).map("".join)
-# A word of 5+ letters (none of them an abbreviation) + . ! or ? + optional closers + whitespace + a character.
-_SENTENCE_END = re.compile(r"[A-Za-z]{5}[.!?][\")]*\s+\S")
+# A word of 5+ letters (never an abbreviation) + a single . + closers + whitespace + any character, or + any run of
+# . ! ? + closers + whitespace + a character that is not a lowercase letter.
+_SENTENCE_END = re.compile(r"[A-Za-z]{5}(?:\.[\")]*\s+\S|[.!?]+[\")]*\s+[^\sa-z])")
 
 
 @settings(max_examples=300, deadline=None)

@@ -19,9 +19,9 @@ A decided candidate becomes a *boundary* — the chunk ends right before the loo
 trailing punctuation, closers and whitespace — when:
 
 * the chunk would contain at least one letter or digit (never a chunk of bare punctuation), and
-* it is a line break, ``!``, ``?`` or CJK terminator — always; or
-* it is an ellipsis (``..``, ``...``, ``…``) and the lookahead is not a lowercase letter ("Well... maybe"
-  goes on); or
+* it is a line break or a CJK terminator — always; or
+* it is a run with ``!`` or ``?``, or an ellipsis (``..``, ``...``, ``…``), and the lookahead is not a
+  lowercase letter ("Well... maybe" and 'He asked "why?" and left' go on); or
 * it is a single ``.`` whose word is not an abbreviation: titles and Latin short forms (``Dr.`` ``Mr.``
   ``e.g.`` ``i.e.`` ``vs.`` …), single-letter initials (``J.``) and upper-case dotted acronyms (``U.S.``)
   never end a sentence; ``etc.`` ``Inc.`` ``a.m.`` ``p.m.`` … end one only before an upper-case letter; a
@@ -143,8 +143,6 @@ class SentenceSplitter:
             return True
         term = m.group("term")
         if term is not None:
-            if "!" in term or "?" in term:
-                return True
             if term != ".":
                 return not lookahead.islower()
             return _ends_sentence(head, lookahead)
