@@ -7,6 +7,7 @@ test's thread (Playwright's sync API refuses to run inside one).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import threading
@@ -121,6 +122,13 @@ def screenshot(page: Any, name: str) -> Path:
     page.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
     page.set_viewport_size(original)
     return desktop
+
+
+def record(test: str, **values: Any) -> None:
+    """Append what a test measured to artifacts/browser-measurements.jsonl (for people, not for asserts)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (ARTIFACTS / "browser-measurements.jsonl").open("a") as f:
+        f.write(json.dumps({"test": test, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), **values}) + "\n")
 
 
 def counters(page: Any) -> dict[str, Any]:

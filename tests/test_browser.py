@@ -23,6 +23,7 @@ from browser_support import (
     counters,
     envelope_match,
     read_wav,
+    record,
     require_tools,
     screenshot,
     segment_correlation,
@@ -130,7 +131,8 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
             t0, a0 = time.monotonic(), listen.audio_seconds
             time.sleep(2.0)
             t1, a1 = time.monotonic(), listen.audio_seconds
-            assert 0.85 < (a1 - a0) / (t1 - t0) < 1.15
+            realtime = (a1 - a0) / (t1 - t0)
+            assert 0.85 < realtime < 1.15
 
             # The per-turn waterfall: server figures plus the client's own voice-to-voice.
             page.wait_for_function(
@@ -139,14 +141,26 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
             turn = page.evaluate("window.voxline.turns[0]")
             assert turn["metrics"]["voice_to_voice_ms"] is not None
             assert 0 < turn["clientV2v"] < 5000
+            page_rate = page.evaluate("window.voxline.sampleRate")
             screenshot(page, "fake-providers")
             assert page.errors == []
 
         received = np.frombuffer(bytes(listen.audio), "<i2")
         assert np.abs(received).max() > 1000, "the server received only silence (is the fake-capture path right?)"
         env_corr, lag = envelope_match(reference, received)
+        seg_corr = segment_correlation(reference, received, lag)
+        record(
+            "spoken_turn",
+            audio_per_wall_second=round(realtime, 3),
+            envelope_corr=round(env_corr, 4),
+            segment_corr=round(seg_corr, 4),
+            lag_ms=lag / 16,
+            server_metrics=turn["metrics"],
+            client_v2v_ms=round(turn["clientV2v"]),
+            sample_rate=page_rate,
+        )
         assert env_corr > 0.95, env_corr
-        assert segment_correlation(reference, received, lag) > 0.9
+        assert seg_corr > 0.9, seg_corr
 
 
 def test_interrupt_flushes_playback_within_300_ms() -> None:
@@ -169,6 +183,7 @@ def test_interrupt_flushes_playback_within_300_ms() -> None:
             assert c["activeSources"] == 0 and c["queuedSeconds"] == 0 and c["interruptsSent"] == 1
             page.wait_for_function(f"window.voxline.meterLog.some(([t, rms]) => t > {at} && rms === 0)", timeout=2000)
             silent_at = min(t for t, rms in page.evaluate("window.voxline.meterLog") if t > at and rms == 0)
+            record("interrupt", silent_after_ms=round(1000 * (silent_at - at), 1))
             assert silent_at - at < 0.3, f"playback went silent {1000 * (silent_at - at):.0f} ms after the interrupt"
 
             # The server confirms, and sends nothing more of the interrupted reply.
@@ -193,11 +208,14 @@ def test_interrupt_flushes_playback_within_300_ms() -> None:
 
 
 def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
-    """The user talks over the reply: the page interrupts by itself (client-side speech detection)."""
+    """The user talks over the reply: the page interrupts by itself (client-side speech detection).
+
+    The microphone goes out as raw binary frames here (``?binary=1``), so that path is covered end to end too.
+    """
     transcripts = ["please tell me a long story about the sea", "stop stop wait a moment please"]
     fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY])
-    with fakes as (server, _, _g), browser_page(wavs["barge"]) as page:
-        open_page(page, server)
+    with fakes as (server, dg, _g), browser_page(wavs["barge"]) as page:
+        open_page(page, server, "?raw=1&binary=1")
         page.click("#talk")
         page.wait_for_function("window.voxline.counters.activeSources > 0", timeout=15000)
         page.wait_for_function("window.voxline.counters.bargeIns >= 1", timeout=10000)
@@ -210,6 +228,9 @@ def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
         # ...and the words that interrupted it are the user's next turn.
         page.wait_for_function("document.querySelector('#log').innerText.includes('stop stop')", timeout=5000)
         assert page.errors == []
+        speech = page.evaluate("window.voxline.speech")
+        record("barge_in", interrupt_audio_time=page.evaluate("window.voxline.lastInterrupt.time"), **speech)
+    assert dg.listen_connections[0].audio_seconds > 5
 
 
 def test_cannot_run_error_and_reconnect() -> None:
@@ -225,6 +246,11 @@ def test_cannot_run_error_and_reconnect() -> None:
             assert "cannot run" in text and "DEEPGRAM_API_KEY" in text
             assert "fatal" in page.get_attribute("#error", "class")
             assert page.get_attribute("#error", "role") == "alert"
+            # Keyboard only: the first Tab stop is the talk button, Space toggles it.
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.id") == "talk"
+            page.keyboard.press("Space")
+            page.wait_for_function("document.querySelector('#talk').getAttribute('aria-pressed') === 'true'")
             screenshot(page, "cannot-run")
         page.wait_for_function("window.voxline.state.connection === 'reconnecting'", timeout=5000)
         assert "Reconnecting" in page.inner_text("#conn")
