@@ -11,6 +11,7 @@ Prints one JSON object per line. ``--quick`` runs fewer repetitions (a smoke run
   agent meets; ``realtime_factor`` is audio time over CPU time.
 * ``resampler.first_output_ms``: how much audio soxr holds back before its first output, and the largest gap
   between outputs (soxr releases output in blocks): the latency the resampler adds.
+* ``resampler.held_ms``: audio held inside the resampler at steady state, for each soxr quality.
 * ``chunker.per_push_us``: :class:`PcmChunker` cost per arbitrary-sized push.
 
 Run: ``python tests/bench/bench_building_blocks.py [--quick]``.
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 from voxline.aggregation import SentenceAggregator, SentenceSplitter
 from voxline.audio import PcmChunker, StreamResampler, float32_to_pcm
+from voxline.audio.resample import QUALITIES
 from voxline.frames import TextFrame
 from voxline.testing import run_processor
 
@@ -111,6 +113,18 @@ def bench_resampler(seconds: float) -> None:
         )
 
 
+def bench_resampler_latency() -> None:
+    """Audio held back inside the resampler at steady state (16 -> 24 kHz, 20 ms chunks), per soxr quality."""
+    pcm = float32_to_pcm(0.5 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000))
+    for quality in QUALITIES:
+        resampler = StreamResampler(16000, 24000, quality=quality)
+        held = []
+        for i in range(0, 32000, 320):
+            resampler.process(pcm[2 * i : 2 * (i + 320)])
+            held.append(resampler.samples_in / 16000 - resampler.samples_out / 24000)
+        emit("resampler.held_ms", quality=quality, value=round(1000 * max(held[len(held) // 2 :]), 1), unit="ms")
+
+
 def bench_chunker(reps: int) -> None:
     rng = random.Random(7)
     data = bytes(rng.getrandbits(8) for _ in range(64_000))
@@ -132,6 +146,7 @@ def main() -> None:
     bench_splitter(reps)
     bench_aggregator(reps)
     bench_resampler(2.0 if args.quick else 30.0)
+    bench_resampler_latency()
     bench_chunker(2_000 if args.quick else 50_000)
 
 
