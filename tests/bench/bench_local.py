@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -168,7 +169,10 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
     percentiles("stt.latency", metrics.get("stt.latency", []))
     percentiles("tts.ttfb", metrics.get("tts.ttfb", []))
     percentiles("llm.ttft", metrics.get("llm.ttft", []))
-    emit("stt.rtf", stt.decode_seconds / max(stt.audio_seconds, 1e-9), "x", audio_s=round(stt.audio_seconds, 2))
+    audio = max(stt.audio_seconds, 1e-9)
+    cpu_rtf = round(stt.decode_cpu_seconds / audio, 4)
+    emit("stt.rtf", stt.decode_seconds / audio, "x", cpu_rtf=cpu_rtf, audio_s=round(audio, 2))
+    emit("load_average_1min", os.getloadavg()[0], "", cores=os.cpu_count())
 
 
 async def main() -> None:
