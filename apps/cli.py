@@ -56,6 +56,8 @@ def serve(args: argparse.Namespace) -> int:
         log_config=None,  # the app's own logging setup (timestamps, session ids, logs/voice-backend.log)
         log_level=settings.log_level.lower(),
         ws_max_size=max(16 * 1024 * 1024, settings.max_message_bytes * 2),
+        # Compression costs CPU on every audio message and buys little: base64 PCM hardly compresses.
+        ws_per_message_deflate=False,
     )
     return 0
 

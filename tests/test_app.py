@@ -24,7 +24,7 @@ def settings(**env: str) -> Settings:
 
 def app_for(tmp_path: Path, static: Path | None = None, **env: str) -> TestClient:
     env.setdefault("LOG_DIR", str(tmp_path / "logs"))
-    return TestClient(create_app(Config(environ=env), static_dir=static or tmp_path / "static"))
+    return TestClient(create_app(Config(environ=env), static_dir=static or tmp_path / "static", preload=False))
 
 
 # --- engine choice -----------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_the_bundled_page_is_served(tmp_path: Path) -> None:
 
     if not (STATIC_DIR / "index.html").is_file():
         pytest.skip("the browser client is not in this checkout")
-    with TestClient(create_app(Config(environ={"LOG_DIR": str(tmp_path)}))) as client:
+    with TestClient(create_app(Config(environ={"LOG_DIR": str(tmp_path)}), preload=False)) as client:
         page = client.get("/")
     assert page.status_code == 200 and "<html" in page.text.lower()
 

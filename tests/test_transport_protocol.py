@@ -29,6 +29,28 @@ def test_seed_messages_parse() -> None:
     assert parser.parse_text('{"type": "interrupt"}') == InterruptIn()
 
 
+def test_the_audio_fast_path_agrees_with_the_full_parser() -> None:
+    parser = ProtocolParser()
+    pcm = bytes(range(256)) * 4
+    b64 = base64.b64encode(pcm).decode()
+    compact = '{"type":"audio","data":"' + b64 + '"}'
+    spaced = json.dumps({"type": "audio", "data": b64})
+    assert parser.parse_text(compact) == parser.parse_text(spaced) == AudioIn(pcm)
+    # look-alikes of the fast path's shape fall through to the full parser and its precise errors
+    assert parser.parse_text('{"type":"audio","data":"AAAAAA==", "x":"y"}') == AudioIn(bytes(4))
+    for text, needle in [
+        ('{"type":"audio","data":"AA\\"=="}', "not valid base64"),  # an escaped quote inside the data
+        ('{"type":"audio","data":"AA=="}', "odd number of bytes (1)"),
+        ('{"type":"audio","data":"A==="}', "not valid base64"),
+        ('{"type":"audio","data":"AA AA"}', "not valid base64"),
+        ('{"type":"audio","data":"\u00e9"}', "not valid base64"),
+        ('{"type":"audio","data":"AAAA"} trailing"}', "not valid JSON"),
+    ]:
+        with pytest.raises(ProtocolError) as info:
+            parser.parse_text(text)
+        assert needle in str(info.value), text
+
+
 def test_extensions_parse() -> None:
     parser = ProtocolParser()
     assert parser.parse_text('{"type":"text","data":"  hello there "}') == TextIn("hello there")

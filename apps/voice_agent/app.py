@@ -56,9 +56,16 @@ class AgentState:
 
 
 def create_app(
-    config: Config | None = None, *, static_dir: Path | None = None, setup_logging: bool = True
+    config: Config | None = None,
+    *,
+    static_dir: Path | None = None,
+    setup_logging: bool = True,
+    preload: bool = True,
 ) -> Starlette:
-    """The voice agent, configured from ``config`` (default: the environment and ``.env``)."""
+    """The voice agent, configured from ``config`` (default: the environment and ``.env``).
+
+    ``preload`` loads the local engines in the background at startup (when a stage uses them).
+    """
     settings = Settings.from_config(config if config is not None else load_config())
     plan = plan_engines(settings)
     state = AgentState(settings, plan, static_dir or STATIC_DIR)
@@ -86,7 +93,11 @@ def create_app(
             " (offline demo)" if plan.offline_demo else "",
             f"; problems: {'; '.join(plan.problems)}" if plan.problems else "",
         )
+        local = plan.stt == "local" or plan.tts == "local"
+        warm = asyncio.create_task(_preload_local(plan)) if preload and local else None
         yield
+        if warm is not None and not warm.done():
+            warm.cancel()
         if state.tasks:
             logger.info("shutting down: cancelling %d sessions", len(state.tasks))
             await asyncio.gather(*(t.cancel("server shutdown") for t in list(state.tasks)), return_exceptions=True)
@@ -103,6 +114,19 @@ def create_app(
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.agent = state
     return app
+
+
+async def _preload_local(plan: EnginePlan) -> None:
+    """Load the local models in the background at startup, so the first session does not wait for them."""
+    try:
+        from voxline.processors.local import preload
+
+        await preload(stt=plan.stt == "local", vad=plan.stt == "local", tts=plan.tts == "local")
+        logger.info("local engines loaded")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # not installed, say: the session that needs them reports it to its client
+        logger.warning("could not preload the local engines: %s", exc)
 
 
 def _health(state: AgentState) -> dict[str, Any]:

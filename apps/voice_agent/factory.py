@@ -71,14 +71,18 @@ def _key(secret: Any) -> str:
 
 
 def _deepgram_stt(s: Settings) -> list[Processor]:
-    DeepgramSTTProcessor = _load("voxline.processors.deepgram", "DeepgramSTTProcessor")
+    DeepgramSTT = _load("voxline.processors.deepgram", "DeepgramSTT")
 
+    # No local VAD runs in front of Deepgram, so its results drive the user's speaking events (and the
+    # end-of-speech time the voice-to-voice metric starts from).
     return [
-        DeepgramSTTProcessor(
+        DeepgramSTT(
             api_key=_key(s.deepgram_api_key),
             base_url=s.deepgram_base_url,
             model=s.deepgram_stt_model,
             language=s.stt_language,
+            vad_events=True,
+            speaking_frames=True,
         )
     ]
 
@@ -129,11 +133,9 @@ def _echo(s: Settings) -> list[Processor]:
 
 
 def _deepgram_tts(s: Settings) -> list[Processor]:
-    DeepgramTTSProcessor = _load("voxline.processors.deepgram", "DeepgramTTSProcessor")
+    DeepgramTTS = _load("voxline.processors.deepgram", "DeepgramTTS")
 
-    return [
-        DeepgramTTSProcessor(api_key=_key(s.deepgram_api_key), base_url=s.deepgram_base_url, voice=s.deepgram_tts_voice)
-    ]
+    return [DeepgramTTS(api_key=_key(s.deepgram_api_key), base_url=s.deepgram_base_url, voice=s.deepgram_tts_voice)]
 
 
 def _local_tts(s: Settings) -> list[Processor]:

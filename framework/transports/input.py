@@ -105,7 +105,9 @@ class WebSocketInput(Processor):
             if not pcm:
                 return  # an empty chunk carries nothing (and would upset a streaming STT)
             self.transport.audio_clock.note(len(pcm) // 2)
-            await self.push(AudioFrame(pcm=pcm, sample_rate=self.transport.params.audio_in_rate), DOWNSTREAM)
+            # Stamped with the epoch here, so that push() need not copy the frame to stamp it.
+            frame = AudioFrame(pcm=pcm, sample_rate=self.transport.params.audio_in_rate, epoch=self.epoch)
+            await self.push(frame, DOWNSTREAM)
         elif type(item) is InterruptIn:
             logger.info("client interrupt")
             await self.push(InterruptFrame(reason="client interrupt"), DOWNSTREAM)

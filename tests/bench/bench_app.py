@@ -1,0 +1,419 @@
+"""Benchmark of the voice agent server: what voxline adds to voice-to-voice latency, how fast an interrupt
+silences the bot, and how many real-time sessions one process holds.
+
+Prints one JSON object per line. ``--quick`` runs a short smoke version. ``--only NAME`` runs one part
+(``v2v``, ``interrupt`` or ``sessions``).
+
+1. ``v2v_overhead`` — the real app (``create_app``) under uvicorn on loopback, pointed at the fake Deepgram and
+   Gemini servers with fixed delays: STT final 150 ms after the last voiced audio reaches the fake (fake
+   endpointing 100 ms), LLM first token 400 ms after the request then 40 tokens/s, TTS first byte 250 ms
+   after Flush. A WebSocket client streams a 0.5 s tone + 0.6 s silence in real-time 20 ms chunks and times
+   from sending the last voiced chunk to receiving the first ``audio`` message. Subtracting the providers'
+   own time — 150 + 400 + 250 ms, plus the token time the sentence aggregator must wait for the first
+   speakable clause of the scripted reply (computed with the real ``SentenceSplitter``) — leaves what the
+   whole server path adds: the client and provider WebSocket hops on loopback, the official SDKs, and every
+   voxline stage. Target p95 <= 5 ms.
+2. ``interrupt_to_status`` — same setup with a TTS that streams 50 ms of audio every 20 ms. Mid-reply the
+   client sends ``interrupt`` and times until ``status: interrupted`` arrives; the writer sends nothing of
+   the old reply after that status (checked on every trial), so this bounds "interrupt received → last audio
+   message sent" from above (it also includes two loopback hops). Target p95 <= 20 ms.
+3. ``sessions`` — a server process (uvicorn, one worker, the voxline transport) whose session pipeline is
+   ``WebSocketInput → LoopbackBot → WebSocketOutput``: each 20 ms of 16 kHz input (JSON + base64, as the seed
+   client sends it) is parsed into an AudioFrame and every 100 ms the bot answers with 100 ms of 24 kHz audio
+   (base64 JSON out). It does NOT include STT/LLM/TTS work or provider sockets: it measures the transport and
+   the framework per session. A client process opens N sessions and streams real-time audio into all of
+   them; the server samples its event-loop lag (a 10 ms sleep's overshoot). Reported per N; the result is
+   the largest N with lag p99 <= 20 ms and >= 95 % of the expected audio delivered. Target >= 300.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+REPLY = "Sure thing, here is the forecast. It will be sunny all day, with a light breeze in the afternoon."
+STT_DELAY, LLM_FIRST, TOKENS_PER_S, TTS_FIRST = 0.15, 0.4, 40.0, 0.25
+
+
+def emit(name: str, **fields: Any) -> None:
+    print(json.dumps({"bench": "app", "name": name, **fields}), flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def first_clause_token_time() -> float:
+    """Seconds after the first token until the token that lets the aggregator release the first chunk."""
+    from voxline.aggregation.splitter import SentenceSplitter
+    from voxline.testing.fakes._llm import split_tokens
+
+    splitter = SentenceSplitter()
+    for i, token in enumerate(split_tokens(REPLY)):
+        if splitter.push(token):
+            return i / TOKENS_PER_S
+    return (len(split_tokens(REPLY)) - 1) / TOKENS_PER_S
+
+
+# --- 1 and 2: the real app on the fake providers ---------------------------------------------------------
+
+
+async def _agent(tmp: Path, **deepgram: Any) -> Any:
+    from app_helpers import serve_app
+    from starlette.config import Config
+    from voxline.apps.voice_agent import create_app
+    from voxline.testing.fakes._llm import Pacing
+    from voxline.testing.fakes.deepgram import FakeDeepgram
+    from voxline.testing.fakes.gemini import FakeGemini
+
+    dg = FakeDeepgram(stt_final_delay=STT_DELAY, endpointing=0.1, tts_first_byte_delay=TTS_FIRST, **deepgram)
+    gm = FakeGemini(replies=REPLY, pacing=Pacing(first_token_delay=LLM_FIRST, tokens_per_second=TOKENS_PER_S))
+    env = {
+        "DEEPGRAM_API_KEY": "test-key",
+        "GEMINI_API_KEY": "test-key",
+        "DEEPGRAM_BASE_URL": "",
+        "GEMINI_BASE_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "LOG_DIR": str(tmp),
+    }
+    await dg.start()
+    await gm.__aenter__()
+    env["DEEPGRAM_BASE_URL"], env["GEMINI_BASE_URL"] = dg.base_url, gm.url
+    app = create_app(Config(environ=env), static_dir=tmp, preload=False)
+    serving = serve_app(app)
+    url = await serving.__aenter__()
+
+    async def close() -> None:
+        await serving.__aexit__(None, None, None)
+        await gm.__aexit__(None, None, None)
+        await dg.stop()
+
+    return url, close
+
+
+async def _speak(client: Any) -> float:
+    """Stream 0.5 s of tone then 0.6 s of silence in real time; returns when the last voiced chunk was sent."""
+    from app_helpers import silence, tone
+
+    voiced, quiet = tone(0.5), silence(0.6)
+    start = time.monotonic()
+    sent = 0
+    end_of_speech = 0.0
+    for pcm, is_voice in ((voiced, True), (quiet, False)):
+        for i in range(0, len(pcm), 640):
+            await client.send({"type": "audio", "data": base64.b64encode(pcm[i : i + 640]).decode()})
+            sent += 1
+            if is_voice:
+                end_of_speech = time.monotonic()
+            await asyncio.sleep(max(0.0, start + sent * 0.02 - time.monotonic()))
+    return end_of_speech
+
+
+async def bench_v2v(turns: int, tmp: Path) -> None:
+    from app_helpers import Client
+
+    url, close = await _agent(tmp)
+    provider = STT_DELAY + LLM_FIRST + first_clause_token_time() + TTS_FIRST
+    v2v: list[float] = []
+    reported: list[float] = []
+    try:
+        async with Client.connect(url) as client:
+            for turn in range(1, turns + 2):  # the first turn warms connections and imports; not counted
+                spoken = asyncio.create_task(_speak(client))
+                await client.wait_message("status", "complete", count=turn, timeout=20)
+                end_of_speech = await spoken
+                first_audio = next(t for t, m in client.log if m["type"] == "audio" and t > end_of_speech)
+                metrics = client.of_type("metrics")[-1]
+                if turn > 1:
+                    v2v.append(first_audio - end_of_speech)
+                    if metrics.get("voice_to_voice_ms") is not None:
+                        reported.append(metrics["voice_to_voice_ms"])
+                await asyncio.sleep(0.1)
+    finally:
+        await close()
+    overhead = [(v - provider) * 1000 for v in v2v]
+    emit(
+        "v2v_overhead",
+        unit="ms",
+        p50=round(pct(overhead, 50), 2),
+        p95=round(pct(overhead, 95), 2),
+        max=round(max(overhead), 2),
+        target_p95=5.0,
+        turns=len(v2v),
+        v2v_p50_ms=round(pct(v2v, 50) * 1000, 1),
+        provider_ms=round(provider * 1000, 1),
+        server_reported_v2v_p50_ms=round(pct(reported, 50), 1) if reported else None,
+    )
+
+
+async def bench_interrupt(trials: int, tmp: Path) -> None:
+    from app_helpers import Client
+
+    url, close = await _agent(tmp, tts_chunk_bytes=2400, tts_chunk_interval=0.02, tts_seconds_per_char=0.08)
+    delays: list[float] = []
+    late_audio = 0
+    try:
+        async with Client.connect(url) as client:
+            for trial in range(1, trials + 2):
+                await _speak(client)
+                before = len(client.of_type("audio"))
+                await client.wait_for(lambda ms, n=before: sum(m["type"] == "audio" for m in ms) >= n + 3, 20)
+                t0 = time.monotonic()
+                await client.send({"type": "interrupt"})
+                await client.wait_message("status", "interrupted", count=trial, timeout=5)
+                t1 = [t for t, m in client.log if m == {"type": "status", "data": "interrupted"}][-1]
+                if trial > 1:
+                    delays.append((t1 - t0) * 1000)
+                await asyncio.sleep(0.3)
+                after = [m for t, m in client.log if t > t1 and m["type"] == "audio"]
+                late_audio += len(after)
+                client.log.clear()
+    finally:
+        await close()
+    emit(
+        "interrupt_to_status",
+        unit="ms",
+        p50=round(pct(delays, 50), 2),
+        p95=round(pct(delays, 95), 2),
+        max=round(max(delays), 2),
+        target_p95=20.0,
+        trials=len(delays),
+        old_audio_after_status=late_audio,
+    )
+
+
+# --- 3: sessions per process ----------------------------------------------------------------------------
+
+
+def light_app() -> Any:
+    """The server of part 3: the voxline transport around a loopback bot, plus /lag."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket
+    from voxline.frames import AudioFrame, Frame, TTSAudioFrame
+    from voxline.pipeline import Pipeline
+    from voxline.processor import Direction, Processor
+    from voxline.task import PipelineTask
+    from voxline.transports import WebSocketTransport
+
+    reply = b"\x01\x00" * 2400  # 100 ms at 24 kHz
+
+    class LoopbackBot(Processor):
+        """Answers every 100 ms of input audio with 100 ms of 24 kHz output audio."""
+
+        def __init__(self) -> None:
+            super().__init__(name="LoopbackBot")
+            self.samples = 0
+
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if type(frame) is AudioFrame:
+                self.samples += frame.num_samples
+                if self.samples >= 1600:
+                    self.samples -= 1600
+                    await self.push(TTSAudioFrame(pcm=reply, sample_rate=24000))
+                return
+            await self.push(frame, direction)
+
+    lags: list[float] = []
+
+    async def monitor() -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - t - 0.01)
+
+    async def lag(request: Request) -> JSONResponse:
+        data = {"n": len(lags), "p50": pct(lags, 50) * 1000, "p99": pct(lags, 99) * 1000, "max": max(lags) * 1000}
+        if request.query_params.get("reset"):
+            lags.clear()
+        return JSONResponse(data)
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        transport = WebSocketTransport(websocket)
+        task = PipelineTask(Pipeline([transport.input(), LoopbackBot(), transport.output()]))
+        try:
+            await task.run()
+        finally:
+            await transport.aclose()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        watcher = asyncio.create_task(monitor())
+        yield
+        watcher.cancel()
+
+    return Starlette(routes=[Route("/lag", lag), WebSocketRoute("/ws", ws)], lifespan=lifespan)
+
+
+def serve_light(port: int, ws_impl: str) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        light_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws=ws_impl,  # type: ignore[arg-type]
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,  # as `voxline serve` runs: base64 audio does not compress
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _get(url: str) -> Any:
+    def fetch() -> Any:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+
+    return await asyncio.to_thread(fetch)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _load_level(base: str, n: int, seconds: float, server_pid: int) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    chunk = json.dumps({"type": "audio", "data": base64.b64encode(b"\x02\x00" * 320).decode()})
+    received = [0]
+    conns: list[Any] = []
+    readers: list[asyncio.Task[None]] = []
+
+    async def read(ws: Any) -> None:
+        async for message in ws:
+            if message.startswith('{"type":"audio"'):
+                received[0] += 1
+
+    try:
+        for i in range(0, n, 25):
+            batch = await asyncio.gather(
+                *(connect(base.replace("http", "ws") + "/ws", ping_interval=None) for _ in range(min(25, n - i)))
+            )
+            conns += batch
+            readers += [asyncio.create_task(read(ws)) for ws in batch]
+        ticks = 0
+        start = time.monotonic()
+        measure_from = start + 1.0  # one second of warm-up
+        counted_from = 0
+        late_ticks = 0
+        reset = False
+        while time.monotonic() < measure_from + seconds:
+            for ws in conns:
+                await ws.send(chunk)
+            ticks += 1
+            now = time.monotonic()
+            if not reset and now >= measure_from:
+                await _get(base + "/lag?reset=1")
+                cpu_from, wall_from = _cpu_seconds(server_pid), time.monotonic()
+                counted_from = received[0]
+                measured_ticks_from = ticks
+                reset = True
+            delay = start + ticks * 0.02 - now
+            if delay < -0.02:
+                late_ticks += 1
+            await asyncio.sleep(max(0.0, delay))
+        lag = await _get(base + "/lag?reset=1")
+        cpu = (_cpu_seconds(server_pid) - cpu_from) / (time.monotonic() - wall_from)
+        got = received[0] - counted_from
+        expected = n * (ticks - measured_ticks_from) / 5
+        return {
+            "sessions": n,
+            "loop_lag_p50_ms": round(lag["p50"], 2),
+            "loop_lag_p99_ms": round(lag["p99"], 2),
+            "loop_lag_max_ms": round(lag["max"], 2),
+            "audio_delivered": round(got / expected, 3) if expected else None,
+            "server_cpu": round(cpu, 3),
+            "server_cpu_ms_per_session_s": round(cpu * 1000 / n, 3),
+            "client_late_ticks": late_ticks,
+            "load_avg_1m": os.getloadavg()[0],
+        }
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
+        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.sleep(0.5)
+
+
+def run_sessions(levels: list[int], seconds: float, ws_impl: str) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-light", str(port), "--ws", ws_impl],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        asyncio.run(bench_sessions(f"http://127.0.0.1:{port}", server.pid, levels, seconds, ws_impl))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+async def bench_sessions(base: str, server_pid: int, levels: list[int], seconds: float, ws_impl: str) -> None:
+    for _ in range(100):
+        try:
+            await _get(base + "/lag")
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    best = 0
+    for n in levels:
+        result = await _load_level(base, n, seconds, server_pid)
+        ok = result["loop_lag_p99_ms"] <= 20 and (result["audio_delivered"] or 0) >= 0.95
+        emit("sessions_level", ws=ws_impl, ok=ok, **result)
+        if not ok:
+            break
+        best = n
+    emit("sessions", unit="sessions", value=best, target=300, ws=ws_impl, levels=levels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["v2v", "interrupt", "sessions"])
+    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn WebSocket implementation (part 3)")
+    parser.add_argument("--serve-light", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_light:
+        serve_light(args.serve_light, args.ws)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "v2v"):
+            asyncio.run(bench_v2v(3 if args.quick else 20, Path(tmp)))
+        if args.only in (None, "interrupt"):
+            asyncio.run(bench_interrupt(3 if args.quick else 20, Path(tmp)))
+    if args.only in (None, "sessions"):
+        levels = [50, 150] if args.quick else [100, 200, 300, 400, 500, 600, 800]
+        run_sessions(levels, 2.0 if args.quick else 5.0, args.ws)
+
+
+if __name__ == "__main__":
+    main()
