@@ -33,6 +33,8 @@ def stream(deltas: list[str], **options: int) -> list[str]:
         ('He said "Stop." Then left.', ['He said "Stop." ', "Then left."]),
         ("(It works.) Next", ["(It works.) ", "Next"]),
         ("Really?! Yes", ["Really?! ", "Yes"]),
+        ("**Sure!** Here it is. _Done._ Ok", ["**Sure!** ", "Here it is. ", "_Done._ ", "Ok"]),
+        ("Ask *Dr. Smith* now. Ok", ["Ask *Dr. Smith* now. ", "Ok"]),
         ('He asked "why?" and left. Ok', ['He asked "why?" and left. ', "Ok"]),
         ("Wow! 42 is it. Ok", ["Wow! ", "42 is it. ", "Ok"]),
         ("I said no. Then", ["I said no. ", "Then"]),

@@ -9,6 +9,7 @@ delta costs microseconds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from voxline.aggregation.splitter import SentenceSplitter
 from voxline.frames import (
@@ -37,12 +38,22 @@ class SentenceAggregator(Processor):
       reply is spoken). ``LLMResponseStartFrame`` and ``EndFrame`` flush leftovers too, so no text is lost.
     * ``InterruptFrame``: the pending text belongs to the old epoch and is discarded.
 
+    ``speech_filter`` rewrites each chunk before it goes to TTS (e.g.
+    :func:`~voxline.aggregation.clean_for_speech` strips Markdown); the ``TextFrame``s stay as they were.
     Chunks with no letters or digits (bare whitespace or punctuation) are not sent to TTS: there is nothing
     to say. Everything else is forwarded untouched.
     """
 
-    def __init__(self, *, min_first_words: int = 3, long_clause_words: int = 24, name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        min_first_words: int = 3,
+        long_clause_words: int = 24,
+        speech_filter: Callable[[str], str] | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name=name)
+        self.speech_filter = speech_filter
         self._splitter = SentenceSplitter(min_first_words=min_first_words, long_clause_words=long_clause_words)
         self._text_epoch: int | None = None
 
@@ -101,5 +112,7 @@ class SentenceAggregator(Processor):
         self._text_epoch = None
 
     async def _speak(self, chunk: str, epoch: int) -> None:
+        if self.speech_filter is not None:
+            chunk = self.speech_filter(chunk)
         if any(c.isalnum() for c in chunk):
             await self.push(SpeakTextFrame(text=chunk, epoch=epoch))

@@ -44,8 +44,9 @@ import re
 
 __all__ = ["SentenceSplitter", "split_text"]
 
-# Closing quotes and brackets that may follow the punctuation: " ' ) ] } and their typographic/CJK forms.
-_CLOSERS = "\"')\\]}\u201d\u2019\u00bb\u300d\u300f\uff09"
+# Closing quotes and brackets that may follow the punctuation: " ' ) ] } and their typographic/CJK forms, and
+# Markdown emphasis (``**Sure!** Here``).
+_CLOSERS = "\"')\\]}*_\u201d\u2019\u00bb\u300d\u300f\uff09"
 _CJK_STOPS = "\u3002\uff01\uff1f"
 _DASHES = "\u2014\u2013"
 _CANDIDATE = re.compile(
@@ -55,7 +56,7 @@ _CANDIDATE = re.compile(
     r"|(?P<nl>\s*\n\s*)(?=\S)"
 )
 _CANDIDATE_CHARS = frozenset(".!?\u2026,;:" + _CJK_STOPS + _DASHES + _CLOSERS)
-_OPENERS = "\"'([{\u201c\u2018\u00ab"
+_OPENERS = "\"'([{*_\u201c\u2018\u00ab"
 _ALNUM = re.compile(r"\w")
 _ACRONYM = re.compile(r"(?:[A-Z]\.)+[A-Z]")
 _INITIAL = re.compile(r"[A-Za-z]")
