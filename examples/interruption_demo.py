@@ -20,6 +20,7 @@ Run it::
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -175,7 +176,9 @@ async def main_async() -> int:
     return 0 if all(checks.values()) else 1
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.parse_args(argv)
     return asyncio.run(main_async())
 
 

@@ -42,6 +42,13 @@ def test_every_example_is_a_documented_script_with_a_test() -> None:
         )
 
 
+@pytest.mark.parametrize("name", sorted(TESTED))
+def test_every_example_has_help(name: str) -> None:
+    result = run(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
+
+
 def test_chat_loop_scripted_turns() -> None:
     result = run("chat_loop.py", "--chunks", "--script", "hi", "what can you do?", "bye", "never sent")
     assert result.returncode == 0, result.stderr
