@@ -145,3 +145,14 @@ def test_importing_the_aggregator_does_not_import_numpy() -> None:
     code = "import sys, voxline.aggregation; print('numpy' in sys.modules, 'soxr' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+async def test_the_end_of_an_older_reply_leaves_a_newer_reply_alone() -> None:
+    frames = [
+        TextFrame(text="Fresh reply here", epoch=1),
+        LLMResponseEndFrame(epoch=0, interrupted=True),
+        TextFrame(text=" and more.", epoch=1),
+        LLMResponseEndFrame(epoch=1),
+    ]
+    result = await run_processor(SentenceAggregator(), frames)
+    assert [(f.text, f.epoch) for f in result.downstream_of(SpeakTextFrame)] == [("Fresh reply here and more.", 1)]

@@ -70,7 +70,9 @@ class SentenceAggregator(Processor):
             await self.push(frame, direction)
             await self._on_text(frame)
         elif isinstance(frame, LLMResponseEndFrame):
-            if frame.interrupted:
+            if self._belongs_to_newer_reply(frame.epoch):
+                pass  # the end of an older reply must not cut the pending text of a newer one
+            elif frame.interrupted:
                 self._discard()
             else:
                 await self._flush()
@@ -83,6 +85,9 @@ class SentenceAggregator(Processor):
             await self.push(frame, direction)
         else:
             await self.push(frame, direction)
+
+    def _belongs_to_newer_reply(self, epoch: int | None) -> bool:
+        return epoch is not None and self._text_epoch is not None and self._text_epoch > epoch
 
     async def _on_text(self, frame: TextFrame) -> None:
         epoch = frame.epoch if frame.epoch is not None else self.epoch
