@@ -196,7 +196,7 @@ class LLMProcessor(Processor):
         if not text:
             logger.debug("%s: ignoring an empty user turn", self.name)
             return
-        if self.replying:
+        if self.replying or self._pending:
             # The user spoke again while we answer: stop this reply and answer everything they said. The text
             # waits here, not in the context, so that the cancelled reply cannot land between its two halves.
             # The request travels in a task of its own: inline, it would run in the task that delivered this
@@ -254,9 +254,13 @@ class LLMProcessor(Processor):
         if reply.finished:
             return
         self._finish(reply, interrupted=error is not None)
-        if error is not None:
-            await self._report(error)
-        await self.push(LLMResponseEndFrame(epoch=reply.epoch))
+        try:
+            if error is not None:
+                await self._report(error)
+        finally:
+            # The reply is marked finished, so an interrupt landing during the report will not end it:
+            # the end frame must go out even then, or a Start would stay unmatched.
+            await self.push(LLMResponseEndFrame(epoch=reply.epoch))
 
     async def _generate(self, reply: _Reply) -> BaseException | None:
         """Run attempts until one yields text; returns the error that ended the turn, or None."""

@@ -234,3 +234,17 @@ def test_retry_delays_grow_exponentially_with_bounded_jitter() -> None:
 async def test_metrics_frame_is_a_system_frame_that_travels_downstream() -> None:
     result = await run_processor(ScriptedLLM([Script(["x"])]), [UserTextFrame(text="Hi")])
     assert [m.name for m in result.downstream_of(MetricsFrame)] == ["llm.ttft"]
+
+
+async def test_several_user_turns_during_a_reply_merge_in_order_with_one_interrupt_request() -> None:
+    llm = ScriptedLLM([Script(["a", "b", "c", "d", "e"], delay=0.05), Script(["Got it all."])])
+    result = await run_processor(
+        llm,
+        [UserTextFrame(text="one"), Sleep(0.08), UserTextFrame(text="two"), UserTextFrame(text="three"), Sleep(0.1)],
+    )
+    assert len(result.upstream_of(InterruptFrame)) == 1
+    assert len(result.downstream_of(InterruptFrame)) == 1
+    assert llm.requests[-1][-1] == {"role": "user", "content": "one two three"}
+    starts = result.downstream_of(LLMResponseStartFrame)
+    ends = result.downstream_of(LLMResponseEndFrame)
+    assert [s.epoch for s in starts] == [e.epoch for e in ends] == [0, 1]
