@@ -59,16 +59,79 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def first_clause_token_time() -> float:
-    """Seconds after the first token until the token that lets the aggregator release the first chunk."""
+def first_clause_token() -> int:
+    """Index of the LLM token whose arrival lets the sentence aggregator release the first chunk to speak."""
     from voxline.aggregation.splitter import SentenceSplitter
     from voxline.testing.fakes._llm import split_tokens
 
     splitter = SentenceSplitter()
-    for i, token in enumerate(split_tokens(REPLY)):
+    tokens = split_tokens(REPLY)
+    for i, token in enumerate(tokens):
         if splitter.push(token):
-            return i / TOKENS_PER_S
-    return (len(split_tokens(REPLY)) - 1) / TOKENS_PER_S
+            return i
+    return len(tokens) - 1
+
+
+class Probe:
+    """Timestamps of what the fake providers did, taken inside them (same process, same monotonic clock).
+
+    Bench-only instrumentation: it wraps the fakes' own send paths to note *when* they acted, so the
+    providers' hold times can be subtracted exactly (timer overshoot and token pacing drift included) and
+    what remains is the path through voxline, the SDKs and loopback sockets.
+    """
+
+    def __init__(self) -> None:
+        from voxline.testing.fakes import _deepgram_listen, _deepgram_speak
+        from voxline.testing.fakes.gemini import FakeGemini
+
+        self.voiced_arrival: list[float] = []  # last voiced audio reached the fake STT
+        self.final_sent: list[float] = []  # the fake STT sent the final result
+        self.tokens: dict[int, list[float]] = {}  # per Gemini request: when each token was sent
+        self.synth_start: list[float] = []  # the fake TTS began a Flush (its first-byte delay starts)
+        self.first_byte: list[float] = []  # ... and sent that Flush's first audio
+        probe = self
+
+        listen_send = _deepgram_listen.ListenSession._send_now
+        end_utterance = _deepgram_listen.ListenSession._end_utterance
+
+        async def send_now(session: Any, payload: dict[str, Any]) -> None:
+            await listen_send(session, payload)
+            if payload.get("type") == "Results" and payload.get("is_final"):
+                probe.final_sent.append(time.monotonic())
+
+        def end(session: Any, **kwargs: Any) -> None:
+            probe.voiced_arrival.append(session.voiced_wall)
+            end_utterance(session, **kwargs)
+
+        synthesise = _deepgram_speak.SpeakSession._synthesise
+
+        async def synth(session: Any, text: str) -> bool:
+            probe.synth_start.append(time.monotonic())
+            send = session.conn.send
+            first = [True]
+
+            async def timed_send(message: Any) -> None:
+                await send(message)
+                if first[0] and isinstance(message, bytes):
+                    first[0] = False
+                    probe.first_byte.append(time.monotonic())
+
+            session.conn.send = timed_send
+            try:
+                return bool(await synthesise(session, text))
+            finally:
+                session.conn.send = send
+
+        token_event = FakeGemini.token_event
+
+        def token(fake: Any, record: Any, text: str, last: bool) -> bytes:
+            probe.tokens.setdefault(id(record), []).append(time.monotonic())
+            return bytes(token_event(fake, record, text, last))
+
+        _deepgram_listen.ListenSession._send_now = send_now  # type: ignore[method-assign]
+        _deepgram_listen.ListenSession._end_utterance = end  # type: ignore[method-assign]
+        _deepgram_speak.SpeakSession._synthesise = synth  # type: ignore[method-assign]
+        FakeGemini.token_event = token  # type: ignore[method-assign]
 
 
 # --- 1 and 2: the real app on the fake providers ---------------------------------------------------------
@@ -104,7 +167,7 @@ async def _agent(tmp: Path, **deepgram: Any) -> Any:
         await gm.__aexit__(None, None, None)
         await dg.stop()
 
-    return url, close
+    return url, close, gm
 
 
 async def _speak(client: Any) -> float:
@@ -128,44 +191,67 @@ async def _speak(client: Any) -> float:
 async def bench_v2v(turns: int, tmp: Path) -> None:
     from app_helpers import Client
 
-    url, close = await _agent(tmp)
-    provider = STT_DELAY + LLM_FIRST + first_clause_token_time() + TTS_FIRST
-    v2v: list[float] = []
+    probe = Probe()
+    url, close, gemini = await _agent(tmp)
+    clause = first_clause_token()
+    rows: list[dict[str, float]] = []
     reported: list[float] = []
     try:
         async with Client.connect(url) as client:
             for turn in range(1, turns + 2):  # the first turn warms connections and imports; not counted
+                marks = (len(probe.final_sent), len(probe.synth_start))
                 spoken = asyncio.create_task(_speak(client))
                 await client.wait_message("status", "complete", count=turn, timeout=20)
-                end_of_speech = await spoken
-                first_audio = next(t for t, m in client.log if m["type"] == "audio" and t > end_of_speech)
-                metrics = client.of_type("metrics")[-1]
+                t0 = await spoken
+                first_audio = next(t for t, m in client.log if m["type"] == "audio" and t > t0)
+                request = gemini.requests[-1]
+                tokens = probe.tokens[id(request)]
+                voiced, final = probe.voiced_arrival[marks[0]], probe.final_sent[marks[0]]
+                synth, first_byte = probe.synth_start[marks[1]], probe.first_byte[marks[1]]
+                held = (final - voiced) + (tokens[clause] - request.received_at) + (first_byte - synth)
                 if turn > 1:
-                    v2v.append(first_audio - end_of_speech)
+                    rows.append(
+                        {
+                            "v2v": (first_audio - t0) * 1000,
+                            "held": held * 1000,
+                            "overhead": (first_audio - t0 - held) * 1000,
+                            "audio_in": (voiced - t0) * 1000,
+                            "final_to_llm": (request.received_at - final) * 1000,
+                            "token_to_tts": (synth - tokens[clause]) * 1000,
+                            "audio_out": (first_audio - first_byte) * 1000,
+                        }
+                    )
+                    metrics = client.of_type("metrics")[-1]
                     if metrics.get("voice_to_voice_ms") is not None:
                         reported.append(metrics["voice_to_voice_ms"])
                 await asyncio.sleep(0.1)
     finally:
         await close()
-    overhead = [(v - provider) * 1000 for v in v2v]
+
+    def col(name: str, q: float) -> float:
+        return round(pct([r[name] for r in rows], q), 2)
+
     emit(
         "v2v_overhead",
         unit="ms",
-        p50=round(pct(overhead, 50), 2),
-        p95=round(pct(overhead, 95), 2),
-        max=round(max(overhead), 2),
+        p50=col("overhead", 50),
+        p95=col("overhead", 95),
+        max=round(max(r["overhead"] for r in rows), 2),
         target_p95=5.0,
-        turns=len(v2v),
-        v2v_p50_ms=round(pct(v2v, 50) * 1000, 1),
-        provider_ms=round(provider * 1000, 1),
+        turns=len(rows),
+        legs_p50={k: col(k, 50) for k in ("audio_in", "final_to_llm", "token_to_tts", "audio_out")},
+        v2v_p50_ms=col("v2v", 50),
+        providers_held_p50_ms=col("held", 50),
+        providers_nominal_ms=round((STT_DELAY + LLM_FIRST + clause / TOKENS_PER_S + TTS_FIRST) * 1000, 1),
         server_reported_v2v_p50_ms=round(pct(reported, 50), 1) if reported else None,
+        load_avg_1m=os.getloadavg()[0],
     )
 
 
 async def bench_interrupt(trials: int, tmp: Path) -> None:
     from app_helpers import Client
 
-    url, close = await _agent(tmp, tts_chunk_bytes=2400, tts_chunk_interval=0.02, tts_seconds_per_char=0.08)
+    url, close, _ = await _agent(tmp, tts_chunk_bytes=2400, tts_chunk_interval=0.02, tts_seconds_per_char=0.08)
     delays: list[float] = []
     late_audio = 0
     try:
@@ -176,7 +262,7 @@ async def bench_interrupt(trials: int, tmp: Path) -> None:
                 await client.wait_for(lambda ms, n=before: sum(m["type"] == "audio" for m in ms) >= n + 3, 20)
                 t0 = time.monotonic()
                 await client.send({"type": "interrupt"})
-                await client.wait_message("status", "interrupted", count=trial, timeout=5)
+                await client.wait_message("status", "interrupted", timeout=5)
                 t1 = [t for t, m in client.log if m == {"type": "status", "data": "interrupted"}][-1]
                 if trial > 1:
                     delays.append((t1 - t0) * 1000)
