@@ -217,3 +217,26 @@ def test_health_json_is_plain_json(tmp_path: Path) -> None:
     with app_for(tmp_path) as client:
         text = client.get("/health").text
     assert json.loads(text)["engines"] == {"stt": "local", "llm": "echo", "tts": "local"}
+
+
+def test_a_stage_that_fails_to_start_is_reported_and_the_socket_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.websockets import WebSocketDisconnect
+    from voxline.apps.voice_agent import session as session_module
+    from voxline.processor import Processor
+
+    class Unreachable(Processor):
+        async def on_start(self) -> None:
+            raise ConnectionError("provider refused the connection (HTTP 401)")
+
+    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [Unreachable()])
+    with app_for(tmp_path) as client, client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["data"] == "connected"
+        assert ws.receive_json()["type"] == "session"
+        error = ws.receive_json()
+        assert error["type"] == "error"
+        assert "HTTP 401" in error["data"] and "stopped" in error["data"]
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()
+        assert info.value.code == 1011

@@ -64,6 +64,10 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
         fatal = [e for e in task.errors if e.fatal]
         if fatal and not transport.disconnected.is_set():
             logger.error("session ended by a fatal error: %s", fatal[-1].message)
+            # A stage that failed to start never had its error pass the input: tell the client here.
+            for error in fatal:
+                if error.message not in transport.input().errors_reported:
+                    transport.send_error(f"The voice pipeline stopped: {error.message}")
             await transport.aclose(flush_timeout=1.0)
             with contextlib.suppress(Exception):
                 await websocket.close(code=1011, reason="pipeline failed")

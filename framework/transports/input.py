@@ -49,10 +49,13 @@ class WebSocketInput(Processor):
         """Messages received from the client (good and bad)."""
         self.rejected = 0
         """Messages answered with an error."""
+        self.errors_reported: list[str] = []
+        """Pipeline errors (ErrorFrames travelling upstream) this input passed on to the client."""
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if direction is UPSTREAM:
             if isinstance(frame, ErrorFrame):
+                self.errors_reported.append(frame.message)
                 self.transport.send_error(frame.message)
             await self.push(frame, direction)
             return
