@@ -194,3 +194,22 @@ def test_fake_runs_in_a_background_thread_for_sync_code() -> None:
         client.close()
     assert "".join(c.text or "" for c in chunks) == "From a thread."
     assert fake.requests[0].completed
+
+
+async def test_fake_turns_a_broken_reply_function_into_a_500_not_a_hang() -> None:
+    def broken(chat: object) -> str:
+        raise ZeroDivisionError("oops")
+
+    async with FakeGemini(api_key=KEY, replies=broken) as fake:
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url, retry=RetryPolicy(attempts=1))
+        result = await run_processor(llm, [UserTextFrame(text="Hi")], timeout=5)
+        [error] = result.errors
+        assert "500" in error.message and "ZeroDivisionError" in error.message
+
+
+async def test_a_processor_can_run_again_after_it_stopped() -> None:
+    async with FakeGemini(api_key=KEY, replies="Again.") as fake:
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url)
+        for _ in range(2):
+            result = await run_processor(llm, [UserTextFrame(text="Hi")])
+            assert result.errors == [] and result.text() == "Again."

@@ -87,11 +87,8 @@ class GeminiLLM(LLMProcessor):
         self.temperature = temperature
         self.max_output_tokens = max_output_tokens
         self._api_key = api_key
-        self._http_options = types.HttpOptions(
-            base_url=base_url,
-            api_version=api_version,
-            async_client_args={"transport": _ConnectTimeoutTransport(self.connect_timeout)},
-        )
+        self.base_url = base_url
+        self.api_version = api_version
         self._client: genai.Client | None = None
 
     @classmethod
@@ -105,7 +102,13 @@ class GeminiLLM(LLMProcessor):
         )
 
     async def on_start(self) -> None:
-        self._client = genai.Client(api_key=self._api_key, http_options=self._http_options)
+        # A fresh transport per start: a restarted processor never relies on the transport of a closed client.
+        options = types.HttpOptions(
+            base_url=self.base_url,
+            api_version=self.api_version,
+            async_client_args={"transport": _ConnectTimeoutTransport(self.connect_timeout)},
+        )
+        self._client = genai.Client(api_key=self._api_key, http_options=options)
 
     async def on_stop(self) -> None:
         await super().on_stop()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,6 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 
 __all__ = ["ClientGone", "FakeHttpServer", "HttpRequest", "HttpResponder"]
+
+logger = logging.getLogger("voxline.testing.fakes")
 
 _REASONS = {
     200: "OK",
@@ -225,6 +228,13 @@ class _Connection(asyncio.Protocol):
                     await self._handler(request, responder)
                 except ClientGone:
                     return
+                except Exception as exc:
+                    # A bug in a scripted reply function must fail the request loudly, not hang the client.
+                    logger.error("fake server: the handler failed on %s %s", request.method, request.path, exc_info=exc)
+                    if responder.started:
+                        self.abort()
+                        return
+                    await responder.send_json(500, {"error": {"code": 500, "message": f"fake handler failed: {exc!r}"}})
                 if not responder.finished or not keep_alive:
                     self.close()
                     return
