@@ -134,6 +134,7 @@ class LLMProcessor(Processor):
         self.stall_timeout = stall_timeout
         self._reply: _Reply | None = None
         self._reply_task: asyncio.Task[None] | None = None
+        self._barge_in: asyncio.Task[None] | None = None
         self._pending: list[str] = []
         self._secrets: list[str] = []
 
@@ -205,7 +206,9 @@ class LLMProcessor(Processor):
             self._pending.append(text)
             if first:
                 request = InterruptFrame(reason="user spoke again")
-                self.create_task(self.push(request, UPSTREAM), name=f"{self.name}-barge-in", epoch_bound=False)
+                self._barge_in = self.create_task(
+                    self.push(request, UPSTREAM), name=f"{self.name}-barge-in", epoch_bound=False
+                )
             return
         self.context.add_user(text)
         await self._start_reply()
@@ -231,9 +234,12 @@ class LLMProcessor(Processor):
         self._reply_task = self.create_task(self._answer(reply), name=f"{self.name}-reply")
 
     async def _wait_for_replies(self) -> None:
-        """Let the reply in flight finish before the end of stream passes (an interrupt may still cut it)."""
-        while self._reply_task is not None and not self._reply_task.done():
-            await asyncio.wait({self._reply_task})  # wait() does not cancel the reply if we are cancelled
+        """Let the reply in flight (and a merged turn asked for) finish before the end of stream passes."""
+        while True:
+            busy = {t for t in (self._barge_in, self._reply_task) if t is not None and not t.done()}
+            if not busy:
+                return
+            await asyncio.wait(busy)  # wait() does not cancel them if we are cancelled
 
     def _finish(self, reply: _Reply, *, interrupted: bool, record: bool = True) -> None:
         reply.finished = True

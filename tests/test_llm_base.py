@@ -248,3 +248,10 @@ async def test_several_user_turns_during_a_reply_merge_in_order_with_one_interru
     starts = result.downstream_of(LLMResponseStartFrame)
     ends = result.downstream_of(LLMResponseEndFrame)
     assert [s.epoch for s in starts] == [e.epoch for e in ends] == [0, 1]
+
+
+async def test_end_of_stream_right_behind_a_barge_in_still_answers_the_merged_turn() -> None:
+    llm = ScriptedLLM([Script(["a", "b", "c", "d"], delay=0.05), Script(["merged"])])
+    result = await run_processor(llm, [UserTextFrame(text="one"), Sleep(0.07), UserTextFrame(text="two")])
+    assert llm.requests[-1][-1] == {"role": "user", "content": "one two"}
+    assert result.downstream[-1] == EndFrame() and result.downstream[-2] == LLMResponseEndFrame(epoch=1)
