@@ -27,7 +27,6 @@ from voxline.transports.protocol import (
     InterruptIn,
     ProtocolError,
     TextIn,
-    transcript_message,
 )
 
 if TYPE_CHECKING:
@@ -120,9 +119,9 @@ class WebSocketInput(Processor):
             logger.info("client config: binary_audio=%s", self.transport.parser.binary_audio)
 
     async def _typed_turn(self, text: str) -> None:
-        """A typed turn barges in like speech would, shows up as the user's final transcript, and is answered."""
+        """A typed turn barges in like speech would and is answered. It is not echoed back: the client that
+        typed it already shows it."""
         if self.transport.bot_active:
             await self.push(InterruptFrame(reason="typed turn"), DOWNSTREAM)
         self.transport.typed_turn_ns = time.monotonic_ns()
-        await self.transport.writer.put(transcript_message(text, True), self.epoch)
         await self.push(UserTextFrame(text=text), DOWNSTREAM)
