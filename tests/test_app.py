@@ -151,6 +151,20 @@ def test_cors_origins_are_applied(tmp_path: Path) -> None:
     assert "access-control-allow-origin" not in bad.headers
 
 
+def test_cors_origins_also_guard_the_websocket(tmp_path: Path) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with app_for(tmp_path, CORS_ORIGINS="https://ok.example") as client:
+        for origin in ("https://ok.example", "http://testserver"):  # an allowed site, and the agent's own page
+            with client.websocket_connect("/ws", headers={"origin": origin}) as ws:
+                assert ws.receive_json() == {"type": "status", "data": "connected"}
+        with (
+            pytest.raises(WebSocketDisconnect),
+            client.websocket_connect("/ws", headers={"origin": "https://evil.example"}),
+        ):
+            pass
+
+
 # --- sessions that cannot start ------------------------------------------------------------------------------
 
 

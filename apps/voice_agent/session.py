@@ -37,6 +37,10 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
     """Serve one client from accept to disconnect."""
     sid = uuid.uuid4().hex[:12]
     session_id.set(sid)  # this coroutine runs in its own context: every task made below inherits the id
+    if not _origin_allowed(websocket, state.settings.cors_origins):
+        logger.warning("refused a WebSocket from origin %s", websocket.headers.get("origin"))
+        await websocket.close(code=1008)  # before accept: the handshake is answered with HTTP 403
+        return
     await websocket.accept()
     state.sessions += 1
     started = time.monotonic()
@@ -99,6 +103,17 @@ async def _wait_for_disconnect(websocket: WebSocket) -> None:
         if message.get("type") == "websocket.disconnect":
             return
         await asyncio.sleep(0)
+
+
+def _origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
+    """With ``CORS_ORIGINS`` set, a browser page from another site may not open a session (browsers do not
+    apply CORS to WebSockets, so the server checks ``Origin``). The agent's own page and non-browser clients
+    (no ``Origin``) are always allowed."""
+    origin = websocket.headers.get("origin")
+    if not allowed or origin is None or "*" in allowed or origin in allowed:
+        return True
+    host = websocket.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
 
 
 def _peer(websocket: WebSocket) -> str:
