@@ -52,6 +52,14 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         return np.frombuffer(w.readframes(w.getnframes()), "<i2"), w.getframerate()
 
 
+def write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
 class ServerThread:
     """uvicorn serving an ASGI app on 127.0.0.1:<free port> in a daemon thread (sync tests, own event loop)."""
 

@@ -28,6 +28,7 @@ from browser_support import (
     screenshot,
     segment_correlation,
     speech_wav,
+    write_wav,
 )
 from starlette.config import Config
 from voxline.apps.voice_agent.app import create_app
@@ -52,9 +53,9 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     question = speech_wav(d, QUESTION, "question")
     story = speech_wav(d, "Please tell me a long story about the sea.", "story", pad=(0.5, 0.0))
     stop = speech_wav(d, "Stop, stop, wait a moment please.", "stop", pad=(0.0, 1.5))
-    # First utterance, then 4 s of silence (the reply starts playing), then the user talks over it.
+    # First utterance, then 3 s of silence (the reply starts playing), then the user talks over it.
     barge = d / "barge.wav"
-    subprocess.run(["sox", str(story), str(barge), "pad", "0", "4.0"], check=True, capture_output=True)
+    subprocess.run(["sox", str(story), str(barge), "pad", "0", "3.0"], check=True, capture_output=True)
     joined = d / "barge-in.wav"
     subprocess.run(["sox", str(barge), str(stop), str(joined)], check=True, capture_output=True)
     return {"question": question, "barge": joined}
@@ -119,6 +120,8 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
             assert page.get_attribute("#talk", "aria-pressed") == "true"
 
             page.wait_for_function("document.querySelector('#log').innerText.includes('paris today')", timeout=15000)
+            listen = dg.listen_connections[0]
+            t0, a0 = time.monotonic(), listen.audio_seconds
             page.wait_for_function("document.querySelector('#log').innerText.includes('light breeze')", timeout=10000)
             page.wait_for_function("window.voxline.counters.chunksEnded >= 3", timeout=10000)
             c = counters(page)
@@ -127,9 +130,7 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
             assert played_rms(page) > 0.05, "the reply's audio was scheduled but never rendered"
 
             # Real time: the mic keeps streaming (silence after the WAV); ~1 s of audio per wall-clock second.
-            listen = dg.listen_connections[0]
-            t0, a0 = time.monotonic(), listen.audio_seconds
-            time.sleep(2.0)
+            time.sleep(max(0.0, 2.0 - (time.monotonic() - t0)))
             t1, a1 = time.monotonic(), listen.audio_seconds
             realtime = (a1 - a0) / (t1 - t0)
             assert 0.85 < realtime < 1.15
@@ -161,6 +162,36 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
         )
         assert env_corr > 0.95, env_corr
         assert seg_corr > 0.9, seg_corr
+
+
+def test_capture_resamples_44100_to_16000_without_aliasing(tmp_path: Path) -> None:
+    """Headless Chromium captures at 44.1 kHz: a 1 kHz tone must arrive at exactly 1 kHz (no 48 kHz assumption,
+    which would put it at 919 Hz) and a 12 kHz tone must be filtered out, not folded down to 4 kHz."""
+    rate = 44100
+    t = np.arange(int(1.6 * rate)) / rate
+    tones = 0.3 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 12000 * t)
+    wav = tmp_path / "tones.wav"
+    write_wav(wav, (tones * 32767).astype("<i2"), rate)
+    with agent_on_fakes(transcripts=[], replies=REPLY) as (server, dg, _), browser_page(wav) as page:
+        open_page(page, server)
+        page.click("#talk")
+        assert page.evaluate("window.voxline.sampleRate") == rate  # the case this test is about
+        page.wait_for_function("window.voxline.counters.framesSent >= 100", timeout=10000)
+        deadline = time.monotonic() + 5
+        while dg.listen_connections[0].audio_seconds < 2.0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    received = np.frombuffer(bytes(dg.listen_connections[0].audio), "<i2").astype(np.float64) / 32768
+    loud = np.flatnonzero(np.abs(received) > 0.05)
+    assert len(loud) > 16000, "the tones never arrived"
+    segment = received[loud[0] + 1600 : loud[0] + 1600 + 16000]  # 1 s, away from the onset
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment))))
+    freqs = np.fft.rfftfreq(len(segment), 1 / 16000)
+    peak = freqs[np.argmax(spectrum)]
+    assert abs(peak - 1000) <= 2, f"the 1 kHz tone arrived at {peak} Hz"
+    alias = spectrum[(freqs > 3950) & (freqs < 4050)].max()
+    alias_db = 20 * np.log10(alias / spectrum.max())
+    record("resampler", tone_hz=float(peak), alias_of_12k_db=round(float(alias_db), 1))
+    assert alias_db < -35, f"12 kHz folded down to 4 kHz at {alias_db:.1f} dB"
 
 
 def test_interrupt_flushes_playback_within_300_ms() -> None:

@@ -3,9 +3,9 @@
 //
 // voxline-capture: microphone -> 16 kHz mono Int16 frames of 20 ms (320 samples), plus the frame's RMS.
 //   The context runs at whatever rate the device wants (44100 Hz in headless Chromium, 48000 Hz on most
-//   laptops), so the ratio to 16 kHz is generally not an integer. We low-pass first (two cascaded biquads,
-//   a 4th-order Butterworth at 7 kHz, so little above 8 kHz folds back), then read the filtered signal at
-//   fractional positions with linear interpolation.
+//   laptops), so the ratio to 16 kHz is generally not an integer. We low-pass first (three cascaded biquads,
+//   a 6th-order Butterworth at 7 kHz: a 12 kHz tone, which would fold to 4 kHz, comes out ~40 dB down), then
+//   read the filtered signal at fractional positions with linear interpolation.
 // voxline-meter: passes audio through untouched and posts the RMS of every ~20 ms block with the audio
 //   clock time, so the page (and the tests) can see what is really being played.
 
@@ -46,8 +46,8 @@ class CaptureProcessor extends AudioWorkletProcessor {
     super();
     this.step = sampleRate / OUT_RATE; // input samples per output sample, e.g. 2.75625
     this.passthrough = Math.abs(this.step - 1) < 1e-9;
-    // Q values of the two sections of a 4th-order Butterworth.
-    this.filters = this.passthrough ? [] : [lowpass(sampleRate, CUTOFF, 0.5412), lowpass(sampleRate, CUTOFF, 1.3066)];
+    // Q values of the three sections of a 6th-order Butterworth.
+    this.filters = this.passthrough ? [] : [0.5176, 0.7071, 1.9319].map((q) => lowpass(sampleRate, CUTOFF, q));
     this.pos = 0; // position of the next output sample, in input samples relative to `prev`
     this.prev = 0; // last filtered input sample of the previous block
     this.frame = new Int16Array(FRAME);
@@ -83,8 +83,8 @@ class CaptureProcessor extends AudioWorkletProcessor {
       return this.running;
     }
     const y = new Float32Array(n);
-    const [f1, f2] = this.filters;
-    for (let i = 0; i < n; i++) y[i] = biquad(f2, biquad(f1, ch[i]));
+    const [f1, f2, f3] = this.filters;
+    for (let i = 0; i < n; i++) y[i] = biquad(f3, biquad(f2, biquad(f1, ch[i])));
     // Sample index -1 is `prev` (end of last block); pos is measured from index -1.
     let pos = this.pos;
     while (pos < n) {
