@@ -22,8 +22,11 @@ Prints one JSON object per line. ``--quick`` runs a short smoke version. ``--onl
    client sends it) is parsed into an AudioFrame and every 100 ms the bot answers with 100 ms of 24 kHz audio
    (base64 JSON out). It does NOT include STT/LLM/TTS work or provider sockets: it measures the transport and
    the framework per session. A client process opens N sessions and streams real-time audio into all of
-   them; the server samples its event-loop lag (a 10 ms sleep's overshoot). Reported per N; the result is
-   the largest N with lag p99 <= 20 ms and >= 95 % of the expected audio delivered. Target >= 300.
+   them; the server samples its event-loop lag (a 10 ms sleep's overshoot) and its CPU time is read from
+   /proc. Reported per N; the result is the largest N with lag p99 <= 20 ms and >= 95 % of the expected audio
+   delivered. Target >= 300. It runs twice: audio in as seed JSON, then as binary frames (``config``
+   ``binary_audio``). A baseline level runs the same traffic through a bare Starlette endpoint (no voxline),
+   which shows how much of the per-session CPU is the ASGI server's WebSocket stack.
 """
 
 from __future__ import annotations
@@ -341,13 +344,30 @@ def light_app() -> Any:
         finally:
             await transport.aclose()
 
+    reply_message = '{"type":"audio","data":"' + base64.b64encode(reply).decode() + '"}'
+
+    async def raw(websocket: WebSocket) -> None:
+        """The baseline: the same traffic through Starlette and uvicorn with no voxline at all."""
+        await websocket.accept()
+        count = 0
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if (message.get("text") or "").startswith('{"type":"config"'):
+                continue
+            count += 1
+            if count % 5 == 0:
+                await websocket.send_text(reply_message)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         watcher = asyncio.create_task(monitor())
         yield
         watcher.cancel()
 
-    return Starlette(routes=[Route("/lag", lag), WebSocketRoute("/ws", ws)], lifespan=lifespan)
+    routes = [Route("/lag", lag), WebSocketRoute("/ws", ws), WebSocketRoute("/raw", raw)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def serve_light(port: int, ws_impl: str) -> None:
@@ -384,10 +404,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _load_level(base: str, n: int, seconds: float, server_pid: int) -> dict[str, Any]:
+async def _load_level(
+    base: str, n: int, seconds: float, server_pid: int, *, path: str = "/ws", binary: bool = False
+) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
-    chunk = json.dumps({"type": "audio", "data": base64.b64encode(b"\x02\x00" * 320).decode()})
+    pcm = b"\x02\x00" * 320  # 20 ms at 16 kHz
+    chunk: str | bytes = pcm if binary else json.dumps({"type": "audio", "data": base64.b64encode(pcm).decode()})
     received = [0]
     conns: list[Any] = []
     readers: list[asyncio.Task[None]] = []
@@ -400,8 +423,11 @@ async def _load_level(base: str, n: int, seconds: float, server_pid: int) -> dic
     try:
         for i in range(0, n, 25):
             batch = await asyncio.gather(
-                *(connect(base.replace("http", "ws") + "/ws", ping_interval=None) for _ in range(min(25, n - i)))
+                *(connect(base.replace("http", "ws") + path, ping_interval=None) for _ in range(min(25, n - i)))
             )
+            if binary:
+                for ws in batch:
+                    await ws.send('{"type":"config","data":{"binary_audio":true}}')
             conns += batch
             readers += [asyncio.create_task(read(ws)) for ws in batch]
         ticks = 0
@@ -431,6 +457,7 @@ async def _load_level(base: str, n: int, seconds: float, server_pid: int) -> dic
         expected = n * (ticks - measured_ticks_from) / 5
         return {
             "sessions": n,
+            "audio_in": "binary" if binary else "json",
             "loop_lag_p50_ms": round(lag["p50"], 2),
             "loop_lag_p99_ms": round(lag["p99"], 2),
             "loop_lag_max_ms": round(lag["max"], 2),
@@ -448,35 +475,40 @@ async def _load_level(base: str, n: int, seconds: float, server_pid: int) -> dic
         await asyncio.sleep(0.5)
 
 
-def run_sessions(levels: list[int], seconds: float, ws_impl: str) -> None:
+def run_sessions(levels: list[int], seconds: float, ws_impl: str, binary: bool) -> None:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve-light", str(port), "--ws", ws_impl],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        asyncio.run(bench_sessions(f"http://127.0.0.1:{port}", server.pid, levels, seconds, ws_impl))
+        asyncio.run(bench_sessions(f"http://127.0.0.1:{port}", server.pid, levels, seconds, ws_impl, binary))
     finally:
         server.terminate()
         server.wait(10)
 
 
-async def bench_sessions(base: str, server_pid: int, levels: list[int], seconds: float, ws_impl: str) -> None:
+async def bench_sessions(
+    base: str, server_pid: int, levels: list[int], seconds: float, ws_impl: str, binary: bool
+) -> None:
     for _ in range(100):
         try:
             await _get(base + "/lag")
             break
         except OSError:
             await asyncio.sleep(0.1)
+    baseline = await _load_level(base, levels[0], seconds, server_pid, path="/raw", binary=binary)
+    emit("sessions_baseline_no_voxline", ws=ws_impl, **baseline)
     best = 0
     for n in levels:
-        result = await _load_level(base, n, seconds, server_pid)
+        result = await _load_level(base, n, seconds, server_pid, binary=binary)
         ok = result["loop_lag_p99_ms"] <= 20 and (result["audio_delivered"] or 0) >= 0.95
         emit("sessions_level", ws=ws_impl, ok=ok, **result)
         if not ok:
             break
         best = n
-    emit("sessions", unit="sessions", value=best, target=300, ws=ws_impl, levels=levels)
+    audio_in = "binary" if binary else "json"
+    emit("sessions", unit="sessions", value=best, target=300, ws=ws_impl, audio_in=audio_in, levels=levels)
 
 
 def main() -> None:
@@ -498,7 +530,8 @@ def main() -> None:
             asyncio.run(bench_interrupt(3 if args.quick else 20, Path(tmp)))
     if args.only in (None, "sessions"):
         levels = [50, 150] if args.quick else [100, 200, 300, 400, 500, 600, 800]
-        run_sessions(levels, 2.0 if args.quick else 5.0, args.ws)
+        for binary in (False, True):
+            run_sessions(levels, 2.0 if args.quick else 5.0, args.ws, binary)
 
 
 if __name__ == "__main__":
