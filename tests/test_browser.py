@@ -226,6 +226,9 @@ def test_interrupt_flushes_playback_within_300_ms() -> None:
             assert after["activeSources"] == 0
             assert played_rms(page, since=silent_at) == 0.0
             assert "interrupted" in page.get_attribute("#log li.bot", "class")
+            turn = page.evaluate("window.voxline.turns[0]")
+            assert turn["interrupted"] and 0 < turn["clientV2v"] < 5000  # typed turn: from send to first sound
+            screenshot(page, "interrupted")
 
             # The next turn plays normally.
             scheduled = after["chunksScheduled"]

@@ -29,7 +29,7 @@ const S = {
   playStartedAt: 0,
   dropAudio: false,
   dropTimer: null,
-  typedAt: 0,
+  typedAt: null, // audio-clock time of the last typed turn
   turn: null,
   serverStatus: "",
   lastErrorAt: 0,
@@ -147,6 +147,13 @@ function interrupt(reason) {
   waterfall.render();
 }
 
+/** When the user's latest turn ended on the audio clock: their last voiced frame, or a typed send. */
+function userTurnEnd() {
+  const voiced = detector.voicedSeen ? detector.lastVoicedEnd : null;
+  if (voiced === null) return S.typedAt;
+  return S.typedAt === null ? voiced : Math.max(voiced, S.typedAt);
+}
+
 function onAudio(b64) {
   S.c.audioChunksReceived += 1;
   if (S.dropAudio || !S.player) {
@@ -159,9 +166,9 @@ function onAudio(b64) {
   setAgentState("Speaking… (talk to interrupt)");
   const turn = S.turn;
   if (turn && turn.clientV2v === null && player.firstStartTime !== null) {
-    const ref = Math.max(detector.lastVoicedEnd, S.typedAt);
+    const ref = userTurnEnd();
     const out = S.ctx.outputLatency || S.ctx.baseLatency || 0;
-    if (ref > 0 && player.firstStartTime > ref) {
+    if (ref !== null && player.firstStartTime > ref) {
       turn.clientV2v = (player.firstStartTime + out - ref) * 1000;
       waterfall.render();
     }
@@ -208,7 +215,7 @@ function onStatus(status) {
     S.replies.push("");
     if (S.player) S.player.newResponse();
     S.turn = waterfall.add({ label: waterfall.turns.length + 1, metrics: {}, clientV2v: null, serverTurn: null });
-    S.turn.typed = S.typedAt > 0 && S.typedAt >= detector.lastVoicedEnd;
+    S.turn.typed = S.typedAt !== null && S.typedAt === userTurnEnd();
     setAgentState("Thinking…");
   } else if (status === "complete") {
     conversation.endBot(false);

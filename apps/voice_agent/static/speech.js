@@ -30,6 +30,7 @@ export class SpeechDetector {
     this.silentMs = 0;
     this.speaking = false;
     this.lastVoicedEnd = 0; // audio-clock time at which the last voiced frame ended
+    this.voicedSeen = false;
     this.threshold = MIN_THRESHOLD;
     this.coupling = 0; // mic RMS / playback RMS seen at reply onsets
     this.onsetSeen = false;
@@ -60,6 +61,7 @@ export class SpeechDetector {
       this.voicedMs += FRAME_MS;
       this.silentMs = 0;
       this.lastVoicedEnd = time;
+      this.voicedSeen = true;
       const hold = bot.playing ? HOLD_WHILE_BOT_MS : HOLD_MS;
       if (!this.speaking && this.voicedMs >= hold) {
         this.speaking = true;
