@@ -254,3 +254,39 @@ def test_a_stage_that_fails_to_start_is_reported_and_the_socket_closed(
         with pytest.raises(WebSocketDisconnect) as info:
             ws.receive_json()
         assert info.value.code == 1011
+
+
+def test_voxline_serve_runs_the_agent(tmp_path: Path) -> None:
+    """The CLI end to end: a real uvicorn process serving /health, stopped with SIGTERM."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LOG_DIR": str(tmp_path / "logs"), "STT_PROVIDER": "local", "LLM_PROVIDER": "echo"}
+    env.pop("DEEPGRAM_API_KEY", None)
+    env.pop("GEMINI_API_KEY", None)
+    cmd = [sys.executable, "-m", "voxline.apps.cli", "serve", "--port", str(port), "--env-file", str(tmp_path / "none")]
+    server = subprocess.Popen(cmd, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.1)
+        assert body["engines"] == {"stt": "local", "llm": "echo", "tts": "local"}
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=10)
+    assert "Uvicorn running on" in stderr and " - INFO - [-] " in stderr
+    assert (tmp_path / "logs" / LOG_FILE_NAME).is_file()
