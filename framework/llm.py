@@ -228,6 +228,11 @@ class LLMProcessor(Processor):
     async def _start_reply(self) -> None:
         if not self.context.ends_with_user():
             return  # every request ends with a user turn; nothing to answer
+        previous = self._reply_task
+        if previous is not None and not previous.done() and previous is not asyncio.current_task():
+            # The last reply is finished but may still be pushing its end frame (or unwinding a cancel): let
+            # it, so that downstream always sees Start, End, Start, End — never a Start overtaking an End.
+            await asyncio.wait({previous})
         reply = _Reply(epoch=self.epoch, started=time.monotonic())
         self._reply = reply
         await self.push(LLMResponseStartFrame(epoch=reply.epoch))
