@@ -30,6 +30,7 @@ export class Conversation {
       const el = this.bubble("user");
       const interim = document.createElement("span");
       interim.className = "interim";
+      interim.setAttribute("aria-hidden", "true"); // screen readers get the final words, not every guess
       el.append(interim);
       this.user = { el, finals: [], interim };
     }
@@ -59,6 +60,7 @@ export class Conversation {
     this.closeUser();
     this.bot = this.bubble("bot");
     this.lastBot = this.bot;
+    this.log.setAttribute("aria-busy", "true"); // announce the reply once, when it is complete
   }
 
   chunk(text) {
@@ -72,6 +74,7 @@ export class Conversation {
     const el = this.bot || this.lastBot;
     if (el && interrupted) el.classList.add("interrupted");
     this.bot = null;
+    this.log.setAttribute("aria-busy", "false");
   }
 }
 
