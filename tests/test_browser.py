@@ -126,7 +126,7 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
             page.wait_for_function("window.voxline.counters.chunksEnded >= 3", timeout=10000)
             c = counters(page)
             assert c["audioChunksReceived"] >= c["chunksScheduled"] >= c["chunksEnded"] >= 3
-            assert c["audioChunksDropped"] == 0
+            assert c["audioChunksDropped"] == 0 and c["underruns"] == 0
             assert played_rms(page) > 0.05, "the reply's audio was scheduled but never rendered"
 
             # Real time: the mic keeps streaming (silence after the WAV); ~1 s of audio per wall-clock second.
@@ -285,6 +285,7 @@ def test_cannot_run_error_and_reconnect() -> None:
             assert page.evaluate("document.activeElement.id") == "talk"
             page.keyboard.press("Space")
             page.wait_for_function("document.querySelector('#talk').getAttribute('aria-pressed') === 'true'")
+            assert page.evaluate("document.activeElement.id") == "talk"  # focus stays put
             screenshot(page, "cannot-run")
         page.wait_for_function("window.voxline.state.connection === 'reconnecting'", timeout=5000)
         assert "Reconnecting" in page.inner_text("#conn")

@@ -107,7 +107,10 @@ function onMicFrame(pcm, rms, time) {
 
 async function startMic() {
   const talk = document.getElementById("talk");
-  talk.disabled = true;
+  // Not `disabled`: that would drop keyboard focus from the button while the permission prompt is up.
+  if (S.micStarting) return;
+  S.micStarting = true;
+  talk.setAttribute("aria-busy", "true");
   try {
     await ensureAudio();
     const mic = new Mic(S.ctx, { raw: RAW, onFrame: onMicFrame });
@@ -119,7 +122,8 @@ async function startMic() {
   } catch (err) {
     showError(`Microphone unavailable: ${err.message || err}`, false);
   } finally {
-    talk.disabled = false;
+    S.micStarting = false;
+    talk.removeAttribute("aria-busy");
   }
 }
 
