@@ -267,6 +267,53 @@ def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
     assert dg.listen_connections[0].audio_seconds > 5
 
 
+DETECTOR_SCENARIOS = """async () => {
+  const { SpeechDetector } = await import("/speech.js");
+  // frames: [seconds, mic rms, bot playing level or 0]; each scenario runs from t = 0 in 20 ms steps.
+  const run = (segments) => {
+    const events = [];
+    const d = new SpeechDetector({
+      onStart: (t, bot) => events.push(["start", +t.toFixed(2), bot]),
+      onEnd: (t) => events.push(["end", +t.toFixed(2)]),
+    });
+    let t = 0;
+    for (const [seconds, rms, level] of segments) {
+      for (let i = 0; i < Math.round(seconds / 0.02); i++) {
+        t += 0.02;
+        const playing = level > 0;
+        d.push(rms, t, { playing, level, onset: playing && t - segments.botStart < 0.4 });
+      }
+    }
+    return { events, coupling: d.coupling };
+  };
+  const quiet = 0.001;
+  const withBot = (segments, botStart) => Object.assign(segments, { botStart });
+  return {
+    plain: run(withBot([[1, quiet, 0], [0.5, 0.1, 0], [1, quiet, 0]], 99)),
+    echoOnly: run(withBot([[3, 0.15, 0.3]], 0)),
+    userOverEcho: run(withBot([[2, 0.15, 0.3], [0.5, 0.45, 0.3]], 0)),
+    headphones: run(withBot([[2, quiet, 0.3], [0.5, 0.05, 0.3]], 0)),
+  };
+}"""
+
+
+def test_speech_detector_ignores_echo_but_not_the_user() -> None:
+    """The barge-in detector (the page's own module): speech start/end, and while the agent plays, its measured
+    echo does not trigger a barge-in but the user talking over it does — at normal sensitivity with headphones."""
+    app = create_app(Config(environ={"LOG_DIR": "", "STT_PROVIDER": "deepgram"}), setup_logging=False)
+    with ServerThread(app) as server, browser_page(None) as page:
+        page.goto(server.url + "/")
+        r = page.evaluate(DETECTOR_SCENARIOS)
+    # Speech from 1.0 to 1.5 s: starts after the 100 ms hold, ends at its last voiced frame (after the hangover).
+    assert r["plain"]["events"] == [["start", 1.1, False], ["end", 1.5]]
+    # The agent's own voice at half its level (coupling 0.5) is not the user.
+    assert r["echoOnly"]["events"] == [] and r["echoOnly"]["coupling"] == pytest.approx(0.5)
+    # The user at 0.45 beats 2 x 0.5 x 0.3 = 0.3: barge-in after the 200 ms hold used while the agent speaks.
+    assert r["userOverEcho"]["events"][:1] == [["start", 2.2, True]]
+    # No echo measured: a quiet 0.05 voice barges in.
+    assert r["headphones"]["events"][:1] == [["start", 2.2, True]]
+
+
 def test_cannot_run_error_and_reconnect() -> None:
     """A session that cannot start shows it plainly; a server restart is survived by reconnecting."""
     env = {"STT_PROVIDER": "deepgram", "LOG_DIR": ""}  # asked for Deepgram without a key
