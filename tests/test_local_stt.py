@@ -42,14 +42,20 @@ async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech, s
     result = await run_processor(local_stt(stt=stt), paced(frames(pcm)), timeout=20)
     assert result.errors == []
     seq = kinds(result.downstream)
-    assert seq.startswith("SI") and seq.endswith("EFU"), seq
+    # Interims come between the start and the final; the VAD's end of speech may overtake interims of audio
+    # still being decoded (on a busy machine), but never the final.
+    assert seq.startswith("SI") and seq.endswith("FU") and seq.index("E") < seq.index("F"), seq
     assert seq.count("I") >= 2  # the hypothesis grew while the user spoke
     final = result.downstream_of(TranscriptFrame)[-1]
     assert final.is_final and final.speech_final
     assert "capital" in final.text and "france" in final.text
     assert [u.text for u in result.downstream_of(UserTextFrame)] == [final.text]
-    latency = [m for m in result.metrics if m.name == "stt.latency"]
-    assert len(latency) == 1 and 0 <= latency[0].value < 2.0
+    (latency,) = [m.value for m in result.metrics if m.name == "stt.latency"]
+    (finalize,) = [m.value for m in result.metrics if m.name == "stt.finalize"]
+    assert 0 <= finalize < latency  # no speed bound here: speed lives in tests/bench/bench_local.py
+    # stt.latency counts from when the end of speech arrived, so it also covers the VAD's 0.5 s of silence
+    # (fed here at 4x real time: 0.125 s of wall time).
+    assert latency - finalize > 0.08
     # The input audio is consumed, not forwarded.
     assert not [f for f in result.downstream if type(f).__name__ == "AudioFrame"]
 
@@ -100,7 +106,7 @@ async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> 
     assert idle >= 1  # the finished session's decoder went back to the pool
     result = await run_processor(local_stt(), frames(silence(1.0)))
     assert kinds(result.downstream) == ""
-    assert not [m for m in result.downstream_of(MetricsFrame) if m.name == "stt.latency"]
+    assert not [m for m in result.downstream_of(MetricsFrame) if m.name.startswith("stt.")]
     assert _POOLS[None, True].idle == idle
 
 

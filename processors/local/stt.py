@@ -6,13 +6,15 @@ says when the user starts and stops speaking, this stage recognises what was sai
 reports a start only after ``start_secs`` of speech, and the decoder needs those first syllables), and while
 the user speaks emits interim ``TranscriptFrame(is_final=False)`` whenever the hypothesis changes. At the
 VAD's end of speech it emits the final ``TranscriptFrame(is_final=True, speech_final=True)``, a
-``UserTextFrame`` with the turn's text, and ``MetricsFrame("stt.latency")``: the time from the end-of-speech
-event reaching this stage to the final (the VAD's ``stop_secs`` of silence come before that, by design).
+``UserTextFrame`` with the turn's text, and two metrics: ``stt.latency``, from the arrival of the audio at the
+end of the user's speech to the final (as for the cloud STT: it includes the VAD's ``stop_secs`` of silence),
+and ``stt.finalize``, from the VAD's end-of-speech event to the final (the decoder's own share).
 
 Decoding runs off the event loop on one thread per session (a single-thread executor), so the utterance is
 decoded in order. Audio is handed over in batches of at least ``batch_secs`` (a start or end of speech flushes
 at once): one thread hop per 20 ms frame would cost the loop about as much as a VAD window, for interim
-results nobody can read that fast. When decoding falls behind, the next batch simply grows.
+results nobody can read that fast. When decoding falls behind, batches grow, up to 0.5 s of audio each, so
+interim results still come while the decoder catches up.
 
 Interruptions do not touch a user utterance in progress. An interrupt cancels the *bot's* work of older
 epochs; the user's speech is not old work — it is usually the very reason for the barge-in, and it belongs to
@@ -50,6 +52,7 @@ from voxline.processors.local.pool import ModelPool
 __all__ = ["PocketsphinxSTTProcessor", "local_stt"]
 
 _BYTES_PER_SEC = TARGET_RATE * 2
+_MAX_BATCH_BYTES = _BYTES_PER_SEC // 2  # 0.5 s of audio per decoding job at most
 
 
 def _load_decoder(grammar: str | None, second_pass: bool) -> Any:
@@ -85,10 +88,13 @@ class _Start:
 
 
 class _End:
-    __slots__ = ("received",)
+    """End of an utterance: when the VAD's event came, and when the audio at the end of speech had arrived."""
 
-    def __init__(self, received: float) -> None:
+    __slots__ = ("received", "speech_end")
+
+    def __init__(self, received: float, speech_end: float) -> None:
         self.received = received
+        self.speech_end = speech_end
 
 
 _Op = bytes | _Start | _End
@@ -127,6 +133,8 @@ class PocketsphinxSTTProcessor(Processor):
         self._pre_roll: collections.deque[bytes] = collections.deque()
         self._pre_roll_len = 0
         self._in_speech = False
+        self._samples = 0  # 16 kHz samples received: the input's audio clock, as the VAD counts it
+        self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1000)
         self._ops: list[_Op] = []
         self._pending_audio = 0
         self._wake: asyncio.Event | None = None
@@ -175,7 +183,7 @@ class PocketsphinxSTTProcessor(Processor):
         if isinstance(frame, UserStartedSpeakingFrame):
             self._on_started()
         elif isinstance(frame, UserStoppedSpeakingFrame):
-            self._on_stopped()
+            self._on_stopped(frame.audio_time)
         elif isinstance(frame, EndFrame):
             # The last words must not be lost: finish the utterance and wait for its final before the end.
             if self._in_speech:
@@ -185,6 +193,8 @@ class PocketsphinxSTTProcessor(Processor):
         await self.push(frame, direction)
 
     def _on_audio(self, pcm: bytes) -> None:
+        self._samples += len(pcm) // 2
+        self._arrivals.append((self._samples / TARGET_RATE, time.perf_counter()))  # (audio clock, wall clock)
         if self._in_speech:
             self._queue(pcm)
             return
@@ -203,11 +213,16 @@ class PocketsphinxSTTProcessor(Processor):
             self._pre_roll.clear()
             self._pre_roll_len = 0
 
-    def _on_stopped(self) -> None:
+    def _on_stopped(self, audio_time: float | None = None) -> None:
         if not self._in_speech:
             return
         self._in_speech = False
-        self._queue(_End(time.perf_counter()))
+        now = time.perf_counter()
+        speech_end = now
+        if audio_time is not None:
+            # When did the audio at the end of speech arrive? The first frame that reached past it.
+            speech_end = next((wall for clock, wall in self._arrivals if clock >= audio_time), now)
+        self._queue(_End(now, speech_end))
 
     def _queue(self, op: _Op) -> None:
         self._ops.append(op)
@@ -230,19 +245,33 @@ class PocketsphinxSTTProcessor(Processor):
             self._wake.clear()
             try:
                 while self._ops:
-                    ops, self._ops, self._pending_audio = self._ops, [], 0
+                    ops = self._take_batch()
                     results = await loop.run_in_executor(self._executor, self._decode, ops)
-                    for final, text, received in results:
-                        await self._emit(final, text, received)
+                    for text, end in results:
+                        await self._emit(text, end)
             except Exception as exc:  # a bad batch costs this utterance, not the session
                 await self.push_error(f"pocketsphinx failed: {exc}", exception=exc)
             finally:
                 self._idle.set()
 
-    def _decode(self, ops: list[_Op]) -> list[tuple[bool, str, float]]:
-        """Runs on the decoding thread: feed audio, read hypotheses. Returns (final, text, end received)."""
+    def _take_batch(self) -> list[_Op]:
+        """The queued operations up to ``_MAX_BATCH_SECS`` of audio. When decoding has fallen behind, the
+        backlog is decoded in slices, so interim results keep coming while it catches up."""
+        audio = 0
+        for i, op in enumerate(self._ops):
+            if isinstance(op, bytes):
+                audio += len(op)
+                if audio >= _MAX_BATCH_BYTES:
+                    batch, self._ops = self._ops[: i + 1], self._ops[i + 1 :]
+                    self._pending_audio = sum(len(o) for o in self._ops if isinstance(o, bytes))
+                    return batch
+        batch, self._ops, self._pending_audio = self._ops, [], 0
+        return batch
+
+    def _decode(self, ops: list[_Op]) -> list[tuple[str, _End | None]]:
+        """Runs on the decoding thread: feed audio, read hypotheses. Returns (text, end of utterance or None)."""
         decoder = self._decoder
-        out: list[tuple[bool, str, float]] = []
+        out: list[tuple[str, _End | None]] = []
         started, cpu = time.perf_counter(), time.thread_time()
         fed = False
         for op in ops:
@@ -260,28 +289,28 @@ class PocketsphinxSTTProcessor(Processor):
             else:
                 decoder.end_utt()
                 hyp = decoder.hyp()
-                out.append((True, hyp.hypstr if hyp is not None else "", op.received))
+                out.append((hyp.hypstr if hyp is not None else "", op))
                 fed = False
         if fed and self.interim_results:
             hyp = decoder.hyp()
             text = hyp.hypstr if hyp is not None else ""
             if text and text != self._last_interim:
                 self._last_interim = text
-                out.append((False, text, 0.0))
+                out.append((text, None))
         self.decode_seconds += time.perf_counter() - started
         self.decode_cpu_seconds += time.thread_time() - cpu
         return out
 
-    async def _emit(self, final: bool, text: str, received: float) -> None:
-        if not final:
+    async def _emit(self, text: str, end: _End | None) -> None:
+        if end is None:
             await self.push(TranscriptFrame(text=text, is_final=False))
             return
+        now = time.perf_counter()
         text = text.strip()
         if text:
             await self.push(TranscriptFrame(text=text, is_final=True, speech_final=True))
-        await self.push(
-            MetricsFrame(name="stt.latency", value=time.perf_counter() - received, unit="s", source=self.name)
-        )
+        await self.push(MetricsFrame(name="stt.latency", value=now - end.speech_end, unit="s", source=self.name))
+        await self.push(MetricsFrame(name="stt.finalize", value=now - end.received, unit="s", source=self.name))
         if text:
             await self.push(UserTextFrame(text=text))
 

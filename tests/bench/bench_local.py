@@ -14,7 +14,7 @@ real time* (as a microphone would deliver them) through ``VAD + pocketsphinx -> 
   of silence. This is what the user waits for.
 
 Also: Silero's CPU per 32 ms window, the cost of one executor hop (why STT batches audio), the STT real-time
-factor and ``stt.latency``, and espeak's time to first audio.
+factor, ``stt.latency`` and ``stt.finalize``, and espeak's time to first audio.
 
 Needs ``voxline[local]``, flite and sox. Run: ``python tests/bench/bench_local.py [--quick]``.
 """
@@ -166,7 +166,8 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
 
     percentiles("endpoint_to_first_audio", endpoint_lat, target_p50_ms=500, target_p95_ms=800, second_pass=second_pass)
     percentiles("speech_end_to_first_audio", speech_end_lat, vad_stop_secs=vad.params.stop_secs)
-    percentiles("stt.latency", metrics.get("stt.latency", []))
+    percentiles("stt.latency", metrics.get("stt.latency", []), note="speech end arrived -> final")
+    percentiles("stt.finalize", metrics.get("stt.finalize", []), note="VAD end event -> final")
     percentiles("tts.ttfb", metrics.get("tts.ttfb", []))
     percentiles("llm.ttft", metrics.get("llm.ttft", []))
     audio = max(stt.audio_seconds, 1e-9)
