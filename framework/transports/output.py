@@ -93,20 +93,18 @@ class WebSocketOutput(Processor):
         if direction is UPSTREAM:
             await self.push(frame, direction)
             return
-        writer = self.transport.writer
-        kind = type(frame)
-        if kind is TTSAudioFrame:
-            await self._audio(frame)  # type: ignore[arg-type]
-        elif kind is TextFrame:
-            await writer.put(text_chunk_message(frame.text), frame.epoch)  # type: ignore[attr-defined]
-        elif kind is TranscriptFrame:
-            await self._transcript(frame)  # type: ignore[arg-type]
-        elif isinstance(frame, DataFrame):
-            if not isinstance(frame, AudioFrame):  # the user's own audio is not echoed back
+        if isinstance(frame, DataFrame):
+            if isinstance(frame, TTSAudioFrame):
+                await self._audio(frame)
+            elif isinstance(frame, TextFrame):
+                await self.transport.writer.put(text_chunk_message(frame.text), frame.epoch)
+            elif isinstance(frame, TranscriptFrame):
+                await self._transcript(frame)
+            elif not isinstance(frame, AudioFrame):  # the user's own audio is not echoed back
                 logger.debug("%s: no message for %s", self.name, frame.name)
-        else:
-            await self._system_or_control(frame)
-            await self.push(frame, direction)
+            return
+        await self._system_or_control(frame)
+        await self.push(frame, direction)
 
     async def _system_or_control(self, frame: Frame) -> None:
         writer = self.transport.writer
