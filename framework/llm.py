@@ -183,9 +183,11 @@ class LLMProcessor(Processor):
         if isinstance(frame, UserTextFrame) and direction is DOWNSTREAM:
             await self._on_user_text(frame.text)
         elif isinstance(frame, InterruptFrame) and direction is DOWNSTREAM:
-            # The gate has already entered the new epoch and cancelled the reply's tasks.
+            # The gate has already entered the new epoch and cancelled the reply's tasks. The context is
+            # updated before the interrupt goes on, so whatever reacts to it downstream sees the cut reply.
+            cut = self._cut_reply()
             await self.push(frame, direction)
-            await self._on_interrupt()
+            await self._after_interrupt(cut)
         elif isinstance(frame, EndFrame):
             await self._wait_for_replies()
             await self.push(frame, direction)
@@ -213,12 +215,17 @@ class LLMProcessor(Processor):
         self.context.add_user(text)
         await self._start_reply()
 
-    async def _on_interrupt(self) -> None:
+    def _cut_reply(self) -> _Reply | None:
+        """Record the reply an interrupt cut short (unless the user's next words supersede it); return it."""
         reply = self._reply
-        if reply is not None and not reply.finished:
-            superseded = bool(self._pending)
-            self._finish(reply, interrupted=True, record=not superseded)
-            await self.push(LLMResponseEndFrame(epoch=reply.epoch, interrupted=True))
+        if reply is None or reply.finished:
+            return None
+        self._finish(reply, interrupted=True, record=not self._pending)
+        return reply
+
+    async def _after_interrupt(self, cut: _Reply | None) -> None:
+        if cut is not None:
+            await self.push(LLMResponseEndFrame(epoch=cut.epoch, interrupted=True))
         if self._pending:
             text = " ".join(self._pending)
             self._pending.clear()

@@ -87,7 +87,7 @@ async def test_v1beta_and_a_base_url_path_prefix_are_served() -> None:
 
 
 async def test_interrupted_reply_is_sent_back_marked() -> None:
-    async with FakeGemini(api_key=KEY, replies=["One two three four five six.", "Ok."]) as fake:
+    async with FakeGemini(api_key=KEY, replies=[" ".join(["One two three four five six."] * 8), "Ok."]) as fake:
         fake.pacing = Pacing(tokens_per_second=20)
         llm = GeminiLLM(api_key=KEY, base_url=fake.url)
         await run_processor(llm, [UserTextFrame(text="Count"), Sleep(0.12), Interrupt(), UserTextFrame(text="Stop")])

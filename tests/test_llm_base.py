@@ -170,7 +170,8 @@ async def test_no_first_token_is_a_retryable_timeout() -> None:
 
 
 async def test_interrupt_cancels_the_stream_and_records_the_partial_reply() -> None:
-    llm = ScriptedLLM([Script(["one", " two", " three", " four"], delay=0.05)])
+    tokens = ["one", " two", " three", " four", *[" more"] * 40]
+    llm = ScriptedLLM([Script(tokens, delay=0.05)])
     result = await run_processor(llm, [UserTextFrame(text="Count"), Sleep(0.12), Interrupt(), Sleep(0.1)])
     assert llm.cancelled == 1
     out = result.downstream
@@ -179,12 +180,12 @@ async def test_interrupt_cancels_the_stream_and_records_the_partial_reply() -> N
     end = next(f for f in out[cut:] if isinstance(f, LLMResponseEndFrame))
     assert end.interrupted and end.epoch == 0
     heard = "".join(f.text for f in out[:cut] if isinstance(f, TextFrame))
-    assert heard and "one two three four".startswith(heard) and heard != "one two three four"
+    assert heard and "".join(tokens).startswith(heard) and heard != "".join(tokens)
     assert llm.context.turns[-1].text == heard and llm.context.turns[-1].interrupted
 
 
 async def test_user_speaking_again_interrupts_and_answers_the_merged_turn() -> None:
-    llm = ScriptedLLM([Script(["It", " is", " sunny", " today", "."], delay=0.04), Script(["In Paris, rain."])])
+    llm = ScriptedLLM([Script(["It", " is", " sunny", *[" today"] * 40], delay=0.04), Script(["In Paris, rain."])])
     result = await run_processor(
         llm, [UserTextFrame(text="What's the weather"), Sleep(0.1), UserTextFrame(text="in Paris?"), Sleep(0.1)]
     )
@@ -237,7 +238,7 @@ async def test_metrics_frame_is_a_system_frame_that_travels_downstream() -> None
 
 
 async def test_several_user_turns_during_a_reply_merge_in_order_with_one_interrupt_request() -> None:
-    llm = ScriptedLLM([Script(["a", "b", "c", "d", "e"], delay=0.05), Script(["Got it all."])])
+    llm = ScriptedLLM([Script(["a", "b", "c", *["d"] * 40], delay=0.05), Script(["Got it all."])])
     result = await run_processor(
         llm,
         [UserTextFrame(text="one"), Sleep(0.08), UserTextFrame(text="two"), UserTextFrame(text="three"), Sleep(0.1)],
@@ -251,7 +252,7 @@ async def test_several_user_turns_during_a_reply_merge_in_order_with_one_interru
 
 
 async def test_end_of_stream_right_behind_a_barge_in_still_answers_the_merged_turn() -> None:
-    llm = ScriptedLLM([Script(["a", "b", "c", "d"], delay=0.05), Script(["merged"])])
+    llm = ScriptedLLM([Script(["a", "b", "c", *["d"] * 40], delay=0.05), Script(["merged"])])
     result = await run_processor(llm, [UserTextFrame(text="one"), Sleep(0.07), UserTextFrame(text="two")])
     assert llm.requests[-1][-1] == {"role": "user", "content": "one two"}
     assert result.downstream[-1] == EndFrame() and result.downstream[-2] == LLMResponseEndFrame(epoch=1)

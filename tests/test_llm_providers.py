@@ -23,7 +23,8 @@ from voxline.testing.fakes.openai import FakeOpenAI
 
 KEY = "test-key-0123456789"
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.005, jitter=0)
-LONG_REPLY = "One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen."
+# 60 words at 20 tokens/s: three seconds of margin for a test that interrupts after 0.15 s on a loaded machine.
+LONG_REPLY = " ".join(["One two three four five six seven eight nine ten."] * 6)
 
 
 @attrs.define

@@ -32,7 +32,7 @@ async def test_the_sdk_does_not_retry_on_its_own() -> None:
 
 
 async def test_request_shape_and_options() -> None:
-    async with FakeOpenAI(api_key=KEY, replies=["One two three four five six.", "Second."]) as fake:
+    async with FakeOpenAI(api_key=KEY, replies=[" ".join(["One two three four five six."] * 8), "Second."]) as fake:
         fake.pacing = Pacing(tokens_per_second=20)
         llm = OpenAILLM(
             model="llama3.2",
