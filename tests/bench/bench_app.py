@@ -330,7 +330,12 @@ def light_app() -> Any:
             lags.append(time.perf_counter() - t - 0.01)
 
     async def lag(request: Request) -> JSONResponse:
-        data = {"n": len(lags), "p50": pct(lags, 50) * 1000, "p99": pct(lags, 99) * 1000, "max": max(lags) * 1000}
+        data = {
+            "n": len(lags),
+            "p50": pct(lags, 50) * 1000,
+            "p99": pct(lags, 99) * 1000,
+            "max": max(lags, default=0.0) * 1000,
+        }
         if request.query_params.get("reset"):
             lags.clear()
         return JSONResponse(data)
