@@ -102,7 +102,8 @@ def chromium_args(wav: Path | None) -> list[str]:
 def browser_page(wav: Path | None, viewport: dict[str, int] = DESKTOP) -> Iterator[Any]:
     """A fresh headless chromium (one per WAV: the fake-capture file is a per-process flag) and one page.
 
-    Page errors are collected on ``page.errors`` so tests can assert the client threw nothing.
+    Uncaught exceptions are collected on ``page.errors`` and console errors (failed loads, ...) on
+    ``page.console_errors``, so tests can assert the client threw and logged nothing.
     """
     from playwright.sync_api import sync_playwright
 
@@ -112,8 +113,11 @@ def browser_page(wav: Path | None, viewport: dict[str, int] = DESKTOP) -> Iterat
         try:
             page = browser.new_page(viewport=viewport)
             errors: list[str] = []
+            console: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
             page.errors = errors
+            page.console_errors = console
             yield page
         finally:
             browser.close()

@@ -144,7 +144,7 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
             assert 0 < turn["clientV2v"] < 5000
             page_rate = page.evaluate("window.voxline.sampleRate")
             screenshot(page, "fake-providers")
-            assert page.errors == []
+            assert page.errors == [] and page.console_errors == []
 
         received = np.frombuffer(bytes(listen.audio), "<i2")
         assert np.abs(received).max() > 1000, "the server received only silence (is the fake-capture path right?)"
