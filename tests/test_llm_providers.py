@@ -6,8 +6,9 @@ and not after, empty streams, interruption (the fake sees the HTTP stream close 
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import attrs
@@ -43,6 +44,25 @@ class Provider:
         chat = self.fake.requests[index].chat
         assert chat is not None
         return chat.turns
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A loopback port whose accept queue is full: new connections get no SYN-ACK, so connecting hangs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.05)
+    yield port
+    for sock in [*fillers, server]:
+        sock.close()
 
 
 @pytest.fixture(params=["gemini", "openai"])
@@ -180,3 +200,19 @@ async def test_ttft_metric_measures_request_start_to_first_token(provider: Provi
     [ttft] = [m for m in result.metrics if m.name == "llm.ttft"]
     assert 0.2 <= ttft.value <= time.monotonic() - started
     assert ttft.unit == "s" and ttft.epoch == 0
+
+
+@pytest.mark.parametrize("name", ["gemini", "openai"])
+async def test_connect_timeout_is_retried_then_reported(name: str, unanswered_port: int) -> None:
+    base = f"http://127.0.0.1:{unanswered_port}"
+    options: dict[str, Any] = {"connect_timeout": 0.2, "retry": RetryPolicy(attempts=2, initial_delay=0.001)}
+    llm: LLMProcessor = (
+        GeminiLLM(api_key=KEY, base_url=base, **options)
+        if name == "gemini"
+        else OpenAILLM(model="m", api_key=KEY, base_url=f"{base}/v1", **options)
+    )
+    started = time.monotonic()
+    result = await run_processor(llm, [UserTextFrame(text="Hi")])
+    [error] = result.errors
+    assert "ConnectTimeout" in error.message and not error.fatal
+    assert 0.4 <= time.monotonic() - started < 5.0  # two attempts of 0.2 s each, not the 15 s first-token timeout

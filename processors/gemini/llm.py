@@ -157,9 +157,10 @@ class GeminiLLM(LLMProcessor):
     def describe_error(self, exc: BaseException) -> str:
         if isinstance(exc, errors.APIError):
             return f"Gemini error {exc.code} {exc.status or ''}: {exc.message or 'no message'}".replace("  ", " ")
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if isinstance(exc, httpx2.TransportError):
-            return f"Gemini connection failed: {type(exc).__name__}: {exc}"
-        return f"Gemini: {type(exc).__name__}: {exc}"
+            return f"Gemini connection failed: {detail}"
+        return f"Gemini: {detail}"
 
 
 class GeminiBlockedError(Exception):
