@@ -213,3 +213,11 @@ async def test_a_processor_can_run_again_after_it_stopped() -> None:
         for _ in range(2):
             result = await run_processor(llm, [UserTextFrame(text="Hi")])
             assert result.errors == [] and result.text() == "Again."
+
+
+async def test_thought_parts_are_not_part_of_the_reply() -> None:
+    async with FakeGemini(api_key=KEY, replies="The answer.", thought="Let me think about this...") as fake:
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url)
+        result = await run_processor(llm, [UserTextFrame(text="Hi")])
+        assert result.text() == "The answer."
+        assert llm.context.turns[-1].text == "The answer."

@@ -83,8 +83,12 @@ class FakeGemini(ScriptedLLM):
         api_key: str | None = "test-key",
         replies: Replies = "Hello! I am a fake Gemini.",
         pacing: Pacing | None = None,
+        thought: str = "",
     ) -> None:
         super().__init__(api_key=api_key, replies=replies, pacing=pacing)
+        self.thought = thought
+        """If set, the first event also carries this as a thought-summary part (``"thought": true``), which a
+        client must not read out as part of the reply."""
 
     @property
     def base_url(self) -> str:
@@ -166,7 +170,10 @@ class FakeGemini(ScriptedLLM):
         return _event(response)
 
     def token_event(self, record: RecordedRequest, token: str, last: bool) -> bytes:
-        return self._response(record, [{"text": token}], final=last, tokens=record.tokens_sent + 1)
+        parts: list[dict[str, Any]] = [{"text": token}]
+        if self.thought and record.tokens_sent == 0:
+            parts.insert(0, {"text": self.thought, "thought": True})
+        return self._response(record, parts, final=last, tokens=record.tokens_sent + 1)
 
     def final_events(self, record: RecordedRequest, tokens: int) -> bytes:
         # The last token's event already carried finishReason and usage; an empty reply still needs one.
