@@ -42,6 +42,7 @@ from voxline.frames import (
     Frame,
     LLMResponseEndFrame,
     MetricsFrame,
+    SpeakTextFrame,
     TTSAudioFrame,
     UserStoppedSpeakingFrame,
 )
@@ -112,8 +113,17 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
     stt = PocketsphinxSTTProcessor(second_pass=second_pass)
     vad = VADProcessor()
     tts = EspeakTTSProcessor()
-    task = PipelineTask(Pipeline([vad, stt, EchoLLMProcessor(), SentenceAggregator(), tts]), name="bench")
-    state: dict[str, Any] = {"endpoint": None, "first_audio": None, "done": asyncio.Event()}
+    state: dict[str, Any] = {"endpoint": None, "first_audio": None, "first_speak": None, "done": asyncio.Event()}
+
+    class FirstSentence:
+        """Notes when the aggregator hands the reply's first sentence to TTS (SpeakTextFrame never leaves it)."""
+
+        def on_push(self, source: Any, destination: Any, frame: Frame, direction: Any) -> None:
+            if isinstance(frame, SpeakTextFrame) and state["first_speak"] is None:
+                state["first_speak"] = time.perf_counter()
+
+    pipeline = Pipeline([vad, stt, EchoLLMProcessor(), SentenceAggregator(), tts])
+    task = PipelineTask(pipeline, name="bench", observers=[FirstSentence()])
     metrics: dict[str, list[float]] = {}
 
     def on_frame(frame: Frame) -> None:
@@ -131,11 +141,13 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
     runner = asyncio.create_task(task.run())
     await task.wait_until_running()
     endpoint_lat: list[float] = []
+    to_sentence: list[float] = []
+    sentence_to_audio: list[float] = []
     speech_end_lat: list[float] = []
     clock = 0.0  # seconds of audio fed so far
     fed_at: list[tuple[float, float]] = []  # (audio clock at the end of a frame, wall time it was fed)
     for pcm in utterances:
-        state.update(endpoint=None, first_audio=None)
+        state.update(endpoint=None, first_audio=None, first_speak=None)
         state["done"].clear()
         start = time.perf_counter()
         fed = 0.0
@@ -157,6 +169,9 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
         if state["endpoint"] is None or state["first_audio"] is None:
             continue
         endpoint_lat.append(state["first_audio"] - state["endpoint"])
+        if state["first_speak"] is not None:
+            to_sentence.append(state["first_speak"] - state["endpoint"])
+            sentence_to_audio.append(state["first_audio"] - state["first_speak"])
         spoken_until = state["audio_time"]
         wall = next(t for c, t in fed_at if c >= spoken_until)
         speech_end_lat.append(state["first_audio"] - wall)
@@ -165,6 +180,8 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
     await runner
 
     percentiles("endpoint_to_first_audio", endpoint_lat, target_p50_ms=500, target_p95_ms=800, second_pass=second_pass)
+    percentiles("endpoint_to_first_sentence", to_sentence, note="STT final + echo streams until the 1st sentence")
+    percentiles("first_sentence_to_first_audio", sentence_to_audio, note="TTS queue + espeak + soxr")
     percentiles("speech_end_to_first_audio", speech_end_lat, vad_stop_secs=vad.params.stop_secs)
     percentiles("stt.latency", metrics.get("stt.latency", []), note="speech end arrived -> final")
     percentiles("stt.finalize", metrics.get("stt.finalize", []), note="VAD end event -> final")
