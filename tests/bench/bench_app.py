@@ -13,6 +13,10 @@ Prints one JSON object per line. ``--quick`` runs a short smoke version. ``--onl
    speakable clause of the scripted reply (computed with the real ``SentenceSplitter``) — leaves what the
    whole server path adds: the client and provider WebSocket hops on loopback, the official SDKs, and every
    voxline stage. Target p95 <= 5 ms.
+1b. ``v2v_overhead_framework`` — the same app, transport, session code and client, but the session's stages
+   are scripted on voxline's real bases (Processor, LLMProcessor, SentenceAggregator, TTSProcessor) with the
+   same delays built in and no SDK or provider socket; each stage stamps when it actually acted, and those
+   hold times are subtracted. What remains is voxline alone (plus the client's loopback hop in and out).
 2. ``interrupt_to_status`` — same setup with a TTS that streams 50 ms of audio every 20 ms. Mid-reply the
    client sends ``interrupt`` and times until ``status: interrupted`` arrives; the writer sends nothing of
    the old reply after that status (checked on every trial), so this bounds "interrupt received → last audio
@@ -251,6 +255,122 @@ async def bench_v2v(turns: int, tmp: Path) -> None:
     )
 
 
+class Stamps:
+    """When the scripted stages of ``v2v_framework`` actually acted (their own hold times, measured)."""
+
+    def __init__(self) -> None:
+        self.voiced_arrival: list[float] = []
+        self.final_emitted: list[float] = []
+        self.llm_started: list[float] = []
+        self.clause_token: list[float] = []
+        self.synth_started: list[float] = []
+        self.first_chunk: list[float] = []
+
+
+def scripted_stages(stamps: Stamps) -> list[Any]:
+    """STT, LLM and TTS stages with the providers' fixed delays built in, on voxline's real bases
+    (Processor, LLMProcessor, SentenceAggregator, TTSProcessor) and without any SDK or provider socket."""
+    from voxline.aggregation import SentenceAggregator
+    from voxline.context import Context
+    from voxline.frames import AudioFrame, Frame, TranscriptFrame, UserTextFrame
+    from voxline.llm import LLMProcessor
+    from voxline.processor import Direction, Processor
+    from voxline.testing.fakes._llm import split_tokens
+    from voxline.tts import TTSProcessor
+
+    clause = first_clause_token()
+
+    class TimedSTT(Processor):
+        """Final transcript 150 ms after the last voiced chunk arrived (silence is all-zero PCM here)."""
+
+        def __init__(self) -> None:
+            super().__init__(name="TimedSTT")
+            self.last_voiced: float | None = None
+            self.pending = False
+
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, AudioFrame) and direction is Direction.DOWNSTREAM:
+                if frame.pcm.strip(b"\x00"):
+                    self.last_voiced = time.monotonic()
+                elif self.last_voiced is not None and not self.pending:
+                    self.pending = True
+                    self.create_task(self._final(self.last_voiced), epoch_bound=False)
+                return
+            await self.push(frame, direction)
+
+        async def _final(self, voiced: float) -> None:
+            await asyncio.sleep(max(0.0, voiced + STT_DELAY - time.monotonic()))
+            stamps.voiced_arrival.append(voiced)
+            stamps.final_emitted.append(time.monotonic())
+            self.last_voiced, self.pending = None, False
+            await self.push(TranscriptFrame(text="what is the weather", is_final=True))
+            await self.push(UserTextFrame(text="what is the weather"))
+
+    class TimedLLM(LLMProcessor):
+        async def stream(self, context: Context) -> Any:
+            start = time.monotonic()
+            stamps.llm_started.append(start)
+            for i, token in enumerate(split_tokens(REPLY)):
+                await asyncio.sleep(max(0.0, start + LLM_FIRST + i / TOKENS_PER_S - time.monotonic()))
+                if i == clause:
+                    stamps.clause_token.append(time.monotonic())
+                yield token
+
+    class TimedTTS(TTSProcessor):
+        async def synthesize(self, text: str) -> Any:
+            start = time.monotonic()
+            first = True
+            for _ in range(3):
+                await asyncio.sleep(max(0.0, start + TTS_FIRST - time.monotonic()))
+                if first:
+                    first = False
+                    stamps.synth_started.append(start)
+                    stamps.first_chunk.append(time.monotonic())
+                yield b"\x01\x00" * 2400
+
+    return [TimedSTT(), TimedLLM(), SentenceAggregator(), TimedTTS()]
+
+
+async def bench_v2v_framework(turns: int, tmp: Path) -> None:
+    """Part 1b: the real app and transport, with scripted stages instead of SDKs and provider sockets."""
+    from app_helpers import Client, serve_app
+    from starlette.config import Config
+    from voxline.apps.voice_agent import create_app
+    from voxline.apps.voice_agent import session as session_module
+
+    stamps = Stamps()
+    session_module.build_processors = lambda settings, plan: scripted_stages(stamps)  # type: ignore[assignment]
+    app = create_app(Config(environ={"LOG_LEVEL": "WARNING", "LOG_DIR": str(tmp)}), static_dir=tmp, preload=False)
+    rows: list[float] = []
+    async with serve_app(app) as url, Client.connect(url) as client:
+        for turn in range(1, turns + 2):
+            n = len(stamps.final_emitted)
+            spoken = asyncio.create_task(_speak(client))
+            await client.wait_message("status", "complete", count=turn, timeout=20)
+            t0 = await spoken
+            first_audio = next(t for t, m in client.log if m["type"] == "audio" and t > t0)
+            synth = next(i for i, t in enumerate(stamps.synth_started) if t > stamps.clause_token[n])
+            held = (
+                (stamps.final_emitted[n] - stamps.voiced_arrival[n])
+                + (stamps.clause_token[n] - stamps.llm_started[n])
+                + (stamps.first_chunk[synth] - stamps.synth_started[synth])
+            )
+            if turn > 1:
+                rows.append((first_audio - t0 - held) * 1000)
+            await asyncio.sleep(0.1)
+    emit(
+        "v2v_overhead_framework",
+        unit="ms",
+        p50=round(pct(rows, 50), 2),
+        p95=round(pct(rows, 95), 2),
+        max=round(max(rows), 2),
+        target_p95=5.0,
+        turns=len(rows),
+        includes="client WS hop in and out (loopback, same process), uvicorn, the transport, every voxline stage base",
+        load_avg_1m=os.getloadavg()[0],
+    )
+
+
 async def bench_interrupt(trials: int, tmp: Path) -> None:
     from app_helpers import Client
 
@@ -413,9 +533,16 @@ async def _load_level(
     base: str, n: int, seconds: float, server_pid: int, *, path: str = "/ws", binary: bool = False
 ) -> dict[str, Any]:
     from websockets.asyncio.client import connect
+    from websockets.frames import Frame, Opcode
 
     pcm = b"\x02\x00" * 320  # 20 ms at 16 kHz
-    chunk: str | bytes = pcm if binary else json.dumps({"type": "audio", "data": base64.b64encode(pcm).decode()})
+    if binary:
+        frame = Frame(Opcode.BINARY, pcm)
+    else:
+        frame = Frame(Opcode.TEXT, json.dumps({"type": "audio", "data": base64.b64encode(pcm).decode()}).encode())
+    # The load generator must not be what saturates the 2 cores: each tick writes one pre-built (masked) frame
+    # straight to every connection's transport instead of going through the client library's send path.
+    wire = frame.serialize(mask=True)
     received = [0]
     conns: list[Any] = []
     readers: list[asyncio.Task[None]] = []
@@ -428,13 +555,17 @@ async def _load_level(
     try:
         for i in range(0, n, 25):
             batch = await asyncio.gather(
-                *(connect(base.replace("http", "ws") + path, ping_interval=None) for _ in range(min(25, n - i)))
+                *(
+                    connect(base.replace("http", "ws") + path, ping_interval=None, compression=None)
+                    for _ in range(min(25, n - i))
+                )
             )
             if binary:
                 for ws in batch:
                     await ws.send('{"type":"config","data":{"binary_audio":true}}')
             conns += batch
             readers += [asyncio.create_task(read(ws)) for ws in batch]
+        transports = [ws.transport for ws in conns]
         ticks = 0
         start = time.monotonic()
         measure_from = start + 1.0  # one second of warm-up
@@ -442,8 +573,8 @@ async def _load_level(
         late_ticks = 0
         reset = False
         while time.monotonic() < measure_from + seconds:
-            for ws in conns:
-                await ws.send(chunk)
+            for transport in transports:
+                transport.write(wire)
             ticks += 1
             now = time.monotonic()
             if not reset and now >= measure_from:
@@ -531,6 +662,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "v2v"):
             asyncio.run(bench_v2v(3 if args.quick else 20, Path(tmp)))
+            asyncio.run(bench_v2v_framework(3 if args.quick else 20, Path(tmp)))
         if args.only in (None, "interrupt"):
             asyncio.run(bench_interrupt(3 if args.quick else 20, Path(tmp)))
     if args.only in (None, "sessions"):
