@@ -18,7 +18,7 @@ from voxline.llm import LLMProcessor, RetryPolicy
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
 from voxline.testing import Interrupt, Sleep, run_processor
-from voxline.testing.fakes._llm import ScriptedLLM
+from voxline.testing.fakes._llm import FakeLLMServer
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 from voxline.testing.fakes.openai import FakeOpenAI
 
@@ -31,7 +31,7 @@ LONG_REPLY = " ".join(["One two three four five six seven eight nine ten."] * 6)
 @attrs.define
 class Provider:
     name: str
-    fake: ScriptedLLM
+    fake: FakeLLMServer
     make: Callable[..., LLMProcessor]
 
     def llm(self, **kwargs: Any) -> LLMProcessor:

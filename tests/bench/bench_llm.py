@@ -27,7 +27,7 @@ from voxline.llm import LLMProcessor
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
 from voxline.task import PipelineTask
-from voxline.testing.fakes._llm import ScriptedLLM
+from voxline.testing.fakes._llm import FakeLLMServer
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 from voxline.testing.fakes.openai import FakeOpenAI
 
@@ -43,7 +43,7 @@ def ms(seconds: float) -> float:
     return round(1000 * seconds, 2)
 
 
-async def run_turns(provider: str, fake: ScriptedLLM, llm: LLMProcessor, turns: int) -> None:
+async def run_turns(provider: str, fake: FakeLLMServer, llm: LLMProcessor, turns: int) -> None:
     """Answer ``turns`` user turns in one running pipeline, then interrupt a few replies mid-stream."""
     task = PipelineTask(llm, name="bench")
     frames: list[Any] = []
@@ -119,7 +119,7 @@ async def run_turns(provider: str, fake: ScriptedLLM, llm: LLMProcessor, turns: 
 
 async def bench(turns: int) -> None:
     pacing = Pacing(first_token_delay=FIRST_TOKEN, tokens_per_second=40)
-    makers: list[tuple[str, ScriptedLLM, Callable[[ScriptedLLM], LLMProcessor]]] = [
+    makers: list[tuple[str, FakeLLMServer, Callable[[FakeLLMServer], LLMProcessor]]] = [
         (
             "gemini",
             FakeGemini(api_key="k", replies=REPLY, pacing=pacing),

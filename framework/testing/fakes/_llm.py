@@ -7,10 +7,10 @@ encoded. Everything a test scripts lives here, so both fakes are scripted the sa
 * replies — one string, a list (the n-th streamed response gets the n-th entry, the last one repeats), or a
   function of the parsed :class:`ChatRequest`;
 * pacing — :class:`Pacing` (delay before the first token, then tokens per second);
-* faults — queued with :meth:`ScriptedLLM.fail`, :meth:`~ScriptedLLM.error_mid_stream`,
-  :meth:`~ScriptedLLM.drop_mid_stream`, :meth:`~ScriptedLLM.stall` and :meth:`~ScriptedLLM.empty`; each
+* faults — queued with :meth:`FakeLLMServer.fail`, :meth:`~FakeLLMServer.error_mid_stream`,
+  :meth:`~FakeLLMServer.drop_mid_stream`, :meth:`~FakeLLMServer.stall` and :meth:`~FakeLLMServer.empty`; each
   request takes the next queued fault, so ``fail(429, times=2)`` means "the next two requests get 429";
-* records — :attr:`ScriptedLLM.requests`, with the parsed request and when the client went away.
+* records — :attr:`FakeLLMServer.requests`, with the parsed request and when the client went away.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import attrs
 from voxline.testing.fakes._http import ClientGone, FakeHttpServer, HttpRequest, HttpResponder
 
-__all__ = ["ChatRequest", "Fault", "Pacing", "RecordedRequest", "Replies", "ScriptedLLM", "split_tokens"]
+__all__ = ["ChatRequest", "FakeLLMServer", "Fault", "Pacing", "RecordedRequest", "Replies", "split_tokens"]
 
 DEFAULT_REPLY = "Hello! I am a fake language model, and I am glad to help."
 
@@ -133,7 +133,7 @@ class RequestError(Exception):
         self.message = message
 
 
-class ScriptedLLM:
+class FakeLLMServer:
     """Base of the fake LLM servers; subclasses implement the wire format (see the module docstring)."""
 
     def __init__(
@@ -197,7 +197,7 @@ class ScriptedLLM:
         """``http://127.0.0.1:<port>``."""
         return self._server.url
 
-    async def __aenter__(self) -> ScriptedLLM:
+    async def __aenter__(self) -> Self:
         await self._server.start()
         return self
 
@@ -205,12 +205,12 @@ class ScriptedLLM:
         await self._server.stop()
 
     @contextlib.contextmanager
-    def running_in_thread(self) -> Iterator[ScriptedLLM]:
+    def running_in_thread(self) -> Iterator[Self]:
         """Serve from a background thread (for code under test that runs its own loop elsewhere)."""
         with self._server.running_in_thread():
             yield self
 
-    def start_in_thread(self) -> ScriptedLLM:
+    def start_in_thread(self) -> Self:
         """Like :meth:`running_in_thread`, without a ``with`` block; end it with :meth:`stop_thread`."""
         stack = contextlib.ExitStack()
         stack.enter_context(self._server.running_in_thread())

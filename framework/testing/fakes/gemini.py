@@ -17,7 +17,7 @@ What it checks, so that a wrong request fails the test instead of passing silent
 Responses: ``text/event-stream``, chunked, one ``data: <GenerateContentResponse JSON>\\r\\n\\r\\n`` event per
 token; the last event carries ``finishReason`` and ``usageMetadata``. Errors are Google's
 ``{"error": {"code", "message", "status"}}``, as a status response or as a mid-stream event. Scripting
-(replies, pacing, faults) and request records come from :class:`~voxline.testing.fakes._llm.ScriptedLLM`.
+(replies, pacing, faults) and request records come from :class:`~voxline.testing.fakes._llm.FakeLLMServer`.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from typing import Any
 from voxline.testing.fakes._http import HttpRequest
 from voxline.testing.fakes._llm import (
     ChatRequest,
+    FakeLLMServer,
     Fault,
     Pacing,
     RecordedRequest,
     Replies,
     RequestError,
-    ScriptedLLM,
 )
 
 __all__ = ["FakeGemini", "Fault", "Pacing", "RecordedRequest"]
@@ -74,7 +74,7 @@ def _text_of(content: Any) -> str:
     return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
 
 
-class FakeGemini(ScriptedLLM):
+class FakeGemini(FakeLLMServer):
     """The fake Gemini server. ``api_key=None`` accepts any key. See the module docstring."""
 
     def __init__(

@@ -13,7 +13,7 @@
   ``stream_options.include_usage`` is set, then ``data: [DONE]``. A mid-stream error is a
   ``data: {"error": {...}}`` event. ``stream: false`` gets one ``chat.completion`` object.
 
-Scripting (replies, pacing, faults) and records come from :class:`~voxline.testing.fakes._llm.ScriptedLLM`.
+Scripting (replies, pacing, faults) and records come from :class:`~voxline.testing.fakes._llm.FakeLLMServer`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 from voxline.testing.fakes._http import HttpRequest
 from voxline.testing.fakes._llm import (
     ChatRequest,
+    FakeLLMServer,
     Fault,
     Pacing,
     RecordedRequest,
     Replies,
     RequestError,
-    ScriptedLLM,
     split_tokens,
 )
 
@@ -60,7 +60,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-class FakeOpenAI(ScriptedLLM):
+class FakeOpenAI(FakeLLMServer):
     """The fake chat-completions server. ``api_key=None`` accepts any key, or none (like Ollama)."""
 
     def __init__(
