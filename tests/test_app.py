@@ -290,3 +290,50 @@ def test_voxline_serve_runs_the_agent(tmp_path: Path) -> None:
         _, stderr = server.communicate(timeout=10)
     assert "Uvicorn running on" in stderr and " - INFO - [-] " in stderr
     assert (tmp_path / "logs" / LOG_FILE_NAME).is_file()
+
+
+def test_a_missing_engine_package_is_named_with_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxline.apps.voice_agent import factory
+
+    real_load = factory._load
+
+    def load(module: str, name: str) -> object:
+        if module.startswith("voxline.processors.local"):
+            raise ImportError("No module named 'pocketsphinx'")
+        return real_load(module, name)
+
+    monkeypatch.setattr(factory, "_load", load)
+    s = settings(GEMINI_API_KEY=GM, TTS_PROVIDER="local")
+    with pytest.raises(factory.EngineUnavailable) as info:
+        factory.build_processors(s, plan_engines(s))
+    message = str(info.value)
+    assert "local speech-to-text engine is not installed" in message
+    assert "pocketsphinx" in message and "pip install 'voxline[local]'" in message
+
+
+def test_the_offline_pipeline_is_built_from_the_local_engines() -> None:
+    pytest.importorskip("pocketsphinx")
+    from voxline.apps.voice_agent.factory import build_processors
+
+    s = settings()
+    names = [type(p).__name__ for p in build_processors(s, plan_engines(s))]
+    assert names == [
+        "VADProcessor",
+        "PocketsphinxSTTProcessor",
+        "EchoLLMProcessor",
+        "SentenceAggregator",
+        "EspeakTTSProcessor",
+    ]
+
+
+def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
+    from voxline.apps.voice_agent.factory import build_processors
+
+    try:
+        from voxline.processors.deepgram import DeepgramTTS  # noqa: F401
+    except ImportError:
+        pytest.skip("the Deepgram TTS processor is not in this checkout")
+
+    s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test")
+    stages = build_processors(s, plan_engines(s))
+    assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
