@@ -99,7 +99,9 @@ def chromium_args(wav: Path | None) -> list[str]:
 
 
 @contextmanager
-def browser_page(wav: Path | None, viewport: dict[str, int] = DESKTOP) -> Iterator[Any]:
+def browser_page(
+    wav: Path | None, viewport: dict[str, int] = DESKTOP, extra_args: tuple[str, ...] = ()
+) -> Iterator[Any]:
     """A fresh headless chromium (one per WAV: the fake-capture file is a per-process flag) and one page.
 
     Uncaught exceptions are collected on ``page.errors`` and console errors (failed loads, ...) on
@@ -109,7 +111,8 @@ def browser_page(wav: Path | None, viewport: dict[str, int] = DESKTOP) -> Iterat
 
     require_tools(CHROMIUM)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(wav))
+        args = chromium_args(wav) + list(extra_args)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             page = browser.new_page(viewport=viewport)
             errors: list[str] = []

@@ -314,6 +314,30 @@ def test_speech_detector_ignores_echo_but_not_the_user() -> None:
     assert r["headphones"]["events"][:1] == [["start", 2.2, True]]
 
 
+def test_insecure_page_explains_and_typed_turns_still_work() -> None:
+    """Opened by a name that is not localhost over http, the browser hides the microphone and AudioWorklet: the
+    page says why and how to fix it, and typed turns still get their text reply."""
+    insecure = ("--host-resolver-rules=MAP voxline.test 127.0.0.1",)  # still our loopback server
+    with (
+        agent_on_fakes(transcripts=[], replies=REPLY) as (server, _, _g),
+        browser_page(None, extra_args=insecure) as page,
+    ):
+        page.goto(f"http://voxline.test:{server.port}/")
+        page.wait_for_function("window.voxline && window.voxline.state.connection === 'open'", timeout=10000)
+        assert page.evaluate("window.isSecureContext") is False
+        assert "secure page" in page.inner_text("#insecure") and f"localhost:{server.port}" in page.inner_text(
+            "#insecure"
+        )
+        page.fill("#typed-input", "How is the weather?")
+        page.press("#typed-input", "Enter")
+        page.wait_for_function("window.voxline.state.server === 'complete'", timeout=10000)
+        assert "light breeze" in log_text(page)
+        page.click("#talk")
+        page.wait_for_selector("#error:has-text('Microphone unavailable')", timeout=5000)
+        assert page.get_attribute("#talk", "aria-pressed") == "false"
+        assert page.errors == []
+
+
 def test_cannot_run_error_and_reconnect() -> None:
     """A session that cannot start shows it plainly; a server restart is survived by reconnecting."""
     env = {"STT_PROVIDER": "deepgram", "LOG_DIR": ""}  # asked for Deepgram without a key

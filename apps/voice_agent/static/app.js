@@ -69,13 +69,17 @@ const detector = new SpeechDetector({
 function ensureAudio() {
   if (!S.ctx) {
     S.ctx = new AudioContext({ latencyHint: "interactive" });
-    S.audioReady = S.ctx.audioWorklet.addModule(new URL("./worklets.js", import.meta.url)).then(() => {
+    const worklets = S.ctx.audioWorklet
+      ? S.ctx.audioWorklet.addModule(new URL("./worklets.js", import.meta.url))
+      : Promise.reject(new Error("this browser offers no AudioWorklet here (is the page secure?)"));
+    S.audioReady = worklets.then(() => {
       S.player = new Player(S.ctx, {
         onLevel: onPlaybackLevel,
         onStart: (at) => (S.playStartedAt = at),
         onIdle: () => setAgentState("Your turn."),
       });
     });
+    S.audioReady.catch((err) => showError(`Audio unavailable: ${err.message || err}`, false));
   }
   if (S.ctx.state !== "running") S.ctx.resume();
   return S.audioReady;
@@ -400,5 +404,13 @@ window.voxline = {
 };
 
 showConnection("connecting");
+if (!window.isSecureContext) {
+  // Browsers expose the microphone and AudioWorklet only to https:// and localhost pages.
+  const box = document.getElementById("insecure");
+  box.textContent =
+    `Voice needs a secure page: open http://localhost:${location.port || 80}/ on the machine running the agent, ` +
+    "or serve it over https://. Typed messages still get text replies.";
+  box.hidden = false;
+}
 requestAnimationFrame(drawMeters);
 S.conn.start();
