@@ -404,6 +404,7 @@ async def bench_interrupt(trials: int, tmp: Path) -> None:
         target_p95=20.0,
         trials=len(delays),
         old_audio_after_status=late_audio,
+        load_avg_1m=os.getloadavg()[0],
     )
 
 
