@@ -185,6 +185,20 @@ def test_a_session_whose_engine_cannot_be_built_is_told_what_is_missing(tmp_path
         ws.send_json({"type": "interrupt"})  # the socket stays open until the client leaves
 
 
+def test_session_log_lines_carry_the_session_id(tmp_path: Path) -> None:
+    with app_for(tmp_path, STT_PROVIDER="deepgram") as client, client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        sid = ws.receive_json()["data"]["id"]
+        ws.receive_json()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    lines = (tmp_path / "logs" / LOG_FILE_NAME).read_text().splitlines()
+    tagged = [line for line in lines if f"[{sid}]" in line]
+    assert any("client connected" in line for line in tagged)
+    assert any("cannot build the pipeline" in line and "DEEPGRAM_API_KEY" in line for line in tagged)
+    assert any("session closed" in line for line in tagged)
+
+
 # --- logging -------------------------------------------------------------------------------------------------
 
 

@@ -72,6 +72,9 @@ async def test_full_turn_in_seed_order(session: Session) -> None:
     assert {"who": "bot", "state": "started"} in speaking
     # the bot "stops speaking" when its audio (3 x 20 ms) has played, not when it was sent
     await sock.wait_message("speaking", {"who": "bot", "state": "stopped"}, timeout=1)
+    first_audio = sock.times[next(i for i, m in enumerate(sock.sent) if m["type"] == "audio")]
+    stopped = sock.times[sock.sent.index({"type": "speaking", "data": {"who": "bot", "state": "stopped"}})]
+    assert stopped - first_audio >= 0.06 - 0.005
 
 
 async def test_interrupt_mid_reply_sends_nothing_old_after_the_status() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ class MemorySocket:
     def __init__(self, *, send_delay: float = 0.0) -> None:
         self.inbound: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.sent: list[dict[str, Any]] = []
+        self.times: list[float] = []
         self.send_delay = send_delay
         self.closed = False
         self._changed = asyncio.Event()
@@ -43,6 +45,7 @@ class MemorySocket:
         if self.send_delay:
             await asyncio.sleep(self.send_delay)
         self.sent.append(json.loads(data))
+        self.times.append(time.monotonic())
         self._changed.set()
 
     # --- the client's side ----------------------------------------------------------------------------
