@@ -13,9 +13,14 @@ starts a new one (numbers come from one :class:`EpochClock` per pipeline task). 
 (:meth:`Processor._deliver`) every processor:
 
 * drops data frames of an epoch older than its own — nothing stale reaches it or anything after it;
-* on an interrupt of a newer epoch, adopts that epoch and cancels the tasks it started with
-  :meth:`Processor.create_task` for older epochs, *before* its ``process`` sees the interrupt;
-* ignores an interrupt it has already seen, so each interrupt reaches each processor exactly once.
+* on an interrupt of a newer epoch, adopts that epoch and aborts the work it started for older ones (see
+  :mod:`voxline._scope`), *before* its ``process`` sees the interrupt;
+* ignores an interrupt it has already seen, so each interrupt reaches each processor exactly once;
+* while a downstream system frame is inside it, holds back data and control frames arriving behind it, so a
+  system frame that suspends in some stage's ``process`` is still never overtaken by what came after it.
+
+An interrupt always starts at the head of the pipeline: one pushed downstream from the middle is handed to the
+task's head, which numbers it and sends it through every stage in order (the pushing stage included).
 
 System frames are never queued: they reach ``process`` the moment they are delivered.
 """
@@ -23,13 +28,16 @@ System frames are never queued: they reach ``process`` the moment they are deliv
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import itertools
 import logging
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from voxline.frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptFrame
+from voxline._scope import abort, current_scope, register, unregister
+from voxline.frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, SystemFrame
 
 if TYPE_CHECKING:
     from voxline.observers import Observer
@@ -37,6 +45,16 @@ if TYPE_CHECKING:
 __all__ = ["DOWNSTREAM", "UPSTREAM", "Direction", "EpochClock", "Processor", "link"]
 
 logger = logging.getLogger("voxline.processor")
+
+_WORK_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar("voxline_work_epoch", default=None)
+"""The epoch of the data frame whose processing is running in this task (None outside data processing).
+
+Output made while processing a frame belongs to that frame's epoch, even if an interrupt passed the stage
+meanwhile: so a stage still busy with old work when the interrupt went by cannot pass it off as new.
+"""
+
+STOP_TIMEOUT = 5.0
+"""Seconds a processor's tasks (and its ``on_stop``) get to finish once cancelled before we log and move on."""
 
 
 class Direction(enum.IntEnum):
@@ -51,12 +69,16 @@ UPSTREAM = Direction.UPSTREAM
 
 
 class EpochClock:
-    """Hands out epoch numbers for one pipeline; shared by all its processors so epochs never collide."""
+    """Hands out epoch numbers for one pipeline; shared by all its processors so epochs never collide.
 
-    __slots__ = ("current",)
+    ``head`` is the processor where interrupts start (the task's source); ``None`` outside a task.
+    """
+
+    __slots__ = ("current", "head")
 
     def __init__(self) -> None:
         self.current = 0
+        self.head: Processor | None = None
 
     def advance(self) -> int:
         self.current += 1
@@ -74,7 +96,23 @@ class Processor:
     frames above all: an interrupt that is not forwarded never reaches the stages after this one.
     """
 
-    __slots__ = ("__dict__", "_clock", "_dropped", "_epoch", "_next", "_observers", "_prev", "_tasks", "name")
+    __slots__ = (
+        "__dict__",
+        "_clock",
+        "_dropped",
+        "_epoch",
+        "_in_interrupt",
+        "_interrupt_waiters",
+        "_last_end",
+        "_next",
+        "_observers",
+        "_prev",
+        "_started",
+        "_sys_busy",
+        "_sys_waiters",
+        "_tasks",
+        "name",
+    )
 
     def __init__(self, *, name: str | None = None) -> None:
         self.name = name or type(self).__name__
@@ -85,6 +123,12 @@ class Processor:
         self._tasks: dict[asyncio.Task[Any], bool] | None = None
         self._observers: tuple[Observer, ...] = ()
         self._dropped = 0
+        self._sys_busy: list[asyncio.Task[Any] | None] = []  # tasks inside process() with a downstream system frame
+        self._in_interrupt: list[asyncio.Task[Any] | None] = []  # ... with an interrupt
+        self._sys_waiters: list[asyncio.Future[None]] = []
+        self._interrupt_waiters: deque[tuple[asyncio.Task[Any] | None, asyncio.Future[None]]] = deque()
+        self._last_end: Frame | None = None
+        self._started = False
 
     def __repr__(self) -> str:
         return f"<{self.name} epoch={self._epoch}>"
@@ -117,23 +161,54 @@ class Processor:
         """Send ``frame`` to the next processor in ``direction``.
 
         A data frame without an epoch is stamped with this processor's epoch. An interrupt pushed downstream
-        without an epoch gets a fresh one from the pipeline's clock, and this processor enters that epoch
-        itself first. An interrupt pushed *upstream* is a request: the task turns it into a new interrupt at
-        the head of the pipeline, so every stage sees it once, in order.
+        without an epoch starts a new epoch: it goes to the head of the pipeline, which sends it through every
+        stage in order, this one included, before ``push`` returns (the task that pushed it is not cancelled by
+        it: what it pushes afterwards belongs to the new epoch). An interrupt pushed *upstream* is a request
+        that travels to the head and does the same from there.
         """
         if isinstance(frame, DataFrame):
-            if frame.epoch is None:
-                frame = frame.with_epoch(self._epoch)
-        elif type(frame) is InterruptFrame and frame.epoch is None and direction is DOWNSTREAM:
-            frame = InterruptFrame(epoch=self._clock.advance(), reason=frame.reason)
-            self._enter_epoch(frame.epoch)  # type: ignore[arg-type]
+            epoch = frame.epoch
+            if epoch is None:
+                epoch = _WORK_EPOCH.get()
+                if epoch is None:
+                    epoch = self._epoch
+                frame = frame.with_epoch(epoch)
+            if epoch < self._epoch:
+                self._dropped += 1  # stale already here: the next stage may not have seen the interrupt yet
+                return
+            target = self._next if direction is DOWNSTREAM else self._prev
+            if target is None:
+                return
+            if self._observers:
+                for observer in self._observers:
+                    observer.on_push(self, target, frame, direction)
+            await target._deliver(frame, direction)
+            return
+        if direction is DOWNSTREAM and type(frame) is InterruptFrame and frame.epoch is None:
+            started = await self._start_interrupt(frame)
+            if started is None:
+                return
+            frame = started
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            self._last_end = frame
         target = self._next if direction is DOWNSTREAM else self._prev
         if target is None:
             return
         if self._observers:
             for observer in self._observers:
                 observer.on_push(self, target, frame, direction)
-        await target._deliver(frame, direction)
+        scope = current_scope()
+        if scope is None:
+            await target._deliver(frame, direction)
+            return
+        # A control or system frame is delivered whole: an interrupt that aborts the work of this task waits
+        # until the frame has gone through, so no stage after this one misses it.
+        scope.shield += 1
+        try:
+            await target._deliver(frame, direction)
+        finally:
+            scope.shield -= 1
+        scope.check_deferred_abort()
 
     def create_task(
         self, coro: Coroutine[Any, Any, Any], *, name: str | None = None, epoch_bound: bool = True
@@ -144,10 +219,22 @@ class Processor:
         Every task is cancelled and awaited when the pipeline stops, and an exception in one becomes an
         :class:`ErrorFrame`, never a silent death.
         """
-        task = asyncio.get_running_loop().create_task(self._guard(coro), name=name or f"{self.name}-task")
+        context = None
+        if not epoch_bound and _WORK_EPOCH.get() is not None:
+            # Work that outlives turns is not part of the frame being processed now.
+            context = contextvars.copy_context()
+            context.run(_WORK_EPOCH.set, None)
+        task = asyncio.get_running_loop().create_task(
+            self._guard(coro), name=name or f"{self.name}-task", context=context
+        )
+        task.add_done_callback(lambda _: coro.close())  # a task cancelled before it ran never awaited its coroutine
         if self._tasks is None:
             self._tasks = {}
         self._tasks[task] = epoch_bound
+        if epoch_bound:
+            work_epoch = _WORK_EPOCH.get()
+            if work_epoch is not None and work_epoch < self._epoch:
+                task.cancel()  # made for a frame whose epoch an interrupt has already ended
         task.add_done_callback(self._forget_task)
         return task
 
@@ -169,36 +256,144 @@ class Processor:
             if frame.epoch is not None and frame.epoch < self._epoch:
                 self._dropped += 1
                 return
-        elif type(frame) is InterruptFrame and direction is DOWNSTREAM:
-            if frame.epoch is None or frame.epoch <= self._epoch:
-                return
-            self._enter_epoch(frame.epoch)
+            if self._sys_busy and direction is DOWNSTREAM:
+                await self._after_system_frames()
+                if frame.epoch is not None and frame.epoch < self._epoch:
+                    self._dropped += 1
+                    return
+            token = _WORK_EPOCH.set(frame.epoch)
+            try:
+                await self.process(frame, direction)
+            except Exception as exc:
+                await self._on_process_error(frame, direction, exc)
+            finally:
+                _WORK_EPOCH.reset(token)
+            return
+        if isinstance(frame, SystemFrame):
+            await self._deliver_system(frame, direction)
+            return
+        if self._sys_busy and direction is DOWNSTREAM:
+            await self._after_system_frames()
         try:
             await self.process(frame, direction)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             await self._on_process_error(frame, direction, exc)
 
+    async def _deliver_system(self, frame: Frame, direction: Direction) -> None:
+        if direction is not DOWNSTREAM:
+            try:
+                await self.process(frame, direction)
+            except Exception as exc:
+                await self._on_process_error(frame, direction, exc)
+            return
+        task = asyncio.current_task()
+        if type(frame) is InterruptFrame:
+            await self._deliver_interrupt(frame, direction, task)
+            return
+        self._sys_busy.append(task)
+        try:
+            await self.process(frame, direction)
+        except Exception as exc:
+            await self._on_process_error(frame, direction, exc)
+        finally:
+            self._system_frame_done(task)
+
+    async def _deliver_interrupt(self, frame: InterruptFrame, direction: Direction, task: Any) -> None:
+        """Interrupts pass each stage one at a time, first come first served, so none overtakes another.
+
+        From the moment it arrives (even while it waits for its turn) the interrupt counts as a system frame
+        inside this stage, so data and control frames arriving behind it wait.
+        """
+        self._sys_busy.append(task)
+        try:
+            if task in self._in_interrupt or not (self._in_interrupt or self._interrupt_waiters):
+                self._in_interrupt.append(task)
+            else:
+                turn = asyncio.get_running_loop().create_future()
+                self._interrupt_waiters.append((task, turn))
+                try:
+                    await turn  # when it resolves, the previous interrupt has put us in _in_interrupt
+                except asyncio.CancelledError:
+                    if turn.done() and not turn.cancelled():
+                        self._interrupt_done(task)
+                    raise
+            try:
+                epoch = frame.epoch
+                if epoch is None or epoch <= self._epoch:
+                    return
+                self._enter_epoch(epoch)
+                try:
+                    await self.process(frame, direction)
+                except Exception as exc:
+                    await self._on_process_error(frame, direction, exc)
+            finally:
+                self._interrupt_done(task)
+        finally:
+            self._system_frame_done(task)
+
+    def _interrupt_done(self, task: Any) -> None:
+        self._in_interrupt.remove(task)
+        while self._interrupt_waiters:
+            waiter, turn = self._interrupt_waiters.popleft()
+            if not turn.done():
+                self._in_interrupt.append(waiter)
+                turn.set_result(None)
+                break
+
+    def _system_frame_done(self, task: Any) -> None:
+        self._sys_busy.remove(task)
+        if self._sys_waiters:
+            waiters, self._sys_waiters = self._sys_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _after_system_frames(self) -> None:
+        """Wait until no downstream system frame is inside this processor (rare: only if ``process`` awaits)."""
+        task = asyncio.current_task()
+        while self._sys_busy and task not in self._sys_busy:
+            waiter = asyncio.get_running_loop().create_future()
+            self._sys_waiters.append(waiter)
+            await waiter
+
+    async def _start_interrupt(self, frame: InterruptFrame) -> InterruptFrame | None:
+        """Number a new interrupt pushed by this processor; ``None`` when the head has already sent it through."""
+        if self._in_interrupt and asyncio.current_task() in self._in_interrupt:
+            # Pushed while this stage handles an interrupt: it is that interrupt (and must not start a loop).
+            return InterruptFrame(epoch=self._epoch, reason=frame.reason)
+        head = self._clock.head
+        if head is not None and head is not self:
+            await head.push(frame, DOWNSTREAM)
+            return None
+        epoch = self._clock.advance()
+        scope = current_scope()
+        if scope is not None and scope.exempt < epoch:
+            scope.exempt = epoch  # the task that starts an epoch is not aborted by it
+        self._enter_epoch(epoch)
+        _WORK_EPOCH.set(epoch)  # what the pushing stage does next, in this frame's processing, is new work
+        return InterruptFrame(epoch=epoch, reason=frame.reason)
+
     def _enter_epoch(self, epoch: int) -> None:
-        """Adopt ``epoch`` and cancel this processor's work for older ones."""
+        """Adopt ``epoch`` and abort this processor's epoch-bound work for older ones."""
         self._epoch = epoch
         if self._clock.current < epoch:
             self._clock.current = epoch
         if self._tasks:
             for task, bound in list(self._tasks.items()):
                 if bound:
-                    task.cancel()
+                    abort(task, epoch)
 
     async def _on_process_error(self, frame: Frame, direction: Direction, exc: Exception) -> None:
         await self.push_error(f"{type(exc).__name__} while processing {frame.name}: {exc}", exception=exc)
-        if isinstance(frame, (EndFrame, InterruptFrame, CancelFrame)):
+        must_pass = isinstance(frame, (EndFrame, CancelFrame)) and self._last_end is not frame
+        if must_pass or isinstance(frame, InterruptFrame):
             # These must get through even when a stage fails on them, or the pipeline would wait for its end
-            # forever or stages after this one would miss the interrupt. Pushing them twice is harmless: the
-            # sink ends once, and each processor ignores an interrupt it has already seen.
+            # forever or stages after this one would miss the interrupt. A stage that already forwarded the
+            # interrupt is safe: each processor ignores an interrupt it has seen.
             await self.push(frame, direction)
 
     async def _guard(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        scope = register()
         try:
             return await coro
         except asyncio.CancelledError:
@@ -206,6 +401,8 @@ class Processor:
         except Exception as exc:
             await self.push_error(f"{type(exc).__name__} in a task of {self.name}: {exc}", exception=exc)
             return None
+        finally:
+            unregister(scope)
 
     def _forget_task(self, task: asyncio.Task[Any]) -> None:
         if self._tasks is not None:
@@ -215,20 +412,29 @@ class Processor:
         self._clock = clock
         self._observers = observers
         await self.on_start()
+        self._started = True
 
     async def _stop(self) -> None:
-        """Cancel and await every task this processor owns, then run :meth:`on_stop`."""
+        """Cancel and await every task this processor owns, then run :meth:`on_stop` (once, if started)."""
         await self._cancel_tasks()
-        await self.on_stop()
+        if self._started:
+            self._started = False
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self.on_stop()
+            finally:
+                await self._cancel_tasks()
 
     async def _cancel_tasks(self) -> None:
         while self._tasks:
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             for task in tasks:
                 self._tasks.pop(task, None)
+            for task in pending:
+                logger.error("%s: task %s ignored cancellation for %g s", self.name, task.get_name(), STOP_TIMEOUT)
 
     def _leaves(self) -> list[Processor]:
         """The processors that actually handle frames (a pipeline returns its flattened children)."""
@@ -238,6 +444,11 @@ class Processor:
 def link(processors: Sequence[Processor]) -> list[Processor]:
     """Flatten nested pipelines and connect the leaves in order; returns the leaves."""
     leaves = [leaf for p in processors for leaf in p._leaves()]
+    seen: set[int] = set()
+    for leaf in leaves:
+        if id(leaf) in seen:
+            raise ValueError(f"processor {leaf.name!r} appears twice in one pipeline; create a second instance")
+        seen.add(id(leaf))
     for a, b in itertools.pairwise(leaves):
         a._next = b
         b._prev = a

@@ -5,8 +5,10 @@ it. Data and control frames go through the queue in order; system frames skip it
 the caller's context, so an interrupt is never delayed behind queued data.
 
 On an interrupt of a newer epoch the processor drops every queued data frame of older epochs, keeps the
-queued control frames in order, and — if the worker was busy with a data frame — cancels the worker and
-starts a fresh one, so in-flight work of the old epoch stops where it was.
+queued control frames in order, and — if the worker is busy with an old data frame — aborts that frame's
+processing where it is (the worker catches the cancellation and goes on with the next frame; see
+:mod:`voxline._scope`). A worker busy with a control frame is left alone: if your ``process`` awaits something
+for a control frame, make that wait end on interrupt yourself.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING
 
-from voxline.frames import DataFrame, Frame, SystemFrame
-from voxline.processor import EpochClock, Processor
+from voxline._scope import Scope, current_scope, register
+from voxline.frames import CancelFrame, DataFrame, Frame, SystemFrame
+from voxline.processor import _WORK_EPOCH, DOWNSTREAM, EpochClock, Processor
 
 if TYPE_CHECKING:
     from voxline.observers import Observer
@@ -33,6 +36,7 @@ class QueuedProcessor(Processor):
         self._queue: deque[tuple[Frame, Direction]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._worker_scope: Scope | None = None
         self._busy_with: Frame | None = None
 
     @property
@@ -42,6 +46,8 @@ class QueuedProcessor(Processor):
 
     async def _deliver(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, SystemFrame):
+            if type(frame) is CancelFrame and direction is DOWNSTREAM:
+                self._queue.clear()  # cancel means now: nothing queued is processed any more
             await super()._deliver(frame, direction)
             return
         if isinstance(frame, DataFrame) and frame.epoch is not None and frame.epoch < self._epoch:
@@ -59,39 +65,50 @@ class QueuedProcessor(Processor):
             self._dropped += len(self._queue) - len(kept)
             self._queue.clear()
             self._queue.extend(kept)
-        if isinstance(self._busy_with, DataFrame) and self._worker is not None:
-            # The worker is in the middle of old-epoch data work: stop it there and start a clean one.
-            self._worker.cancel()
-            self._busy_with = None
-            self._worker = None
-            self._spawn_worker()
+        busy = self._busy_with
+        if isinstance(busy, DataFrame) and (busy.epoch is None or busy.epoch < epoch) and self._worker_scope:
+            # The worker is in the middle of old-epoch data work: stop it there; it goes on with the next frame.
+            self._worker_scope.abort(epoch)
 
     def _spawn_worker(self) -> None:
-        self._worker = self.create_task(self._work(), name=f"{self.name}-worker", epoch_bound=False)
+        if self._worker is None or self._worker.done():
+            self._worker = self.create_task(self._work(), name=f"{self.name}-worker", epoch_bound=False)
 
     async def _work(self) -> None:
+        scope = self._worker_scope = current_scope() or register()
         queue = self._queue
         loop = asyncio.get_running_loop()
-        while True:
-            if not queue:
-                self._wakeup = loop.create_future()
-                await self._wakeup
-                self._wakeup = None
-                continue
-            frame, direction = queue.popleft()
-            if isinstance(frame, DataFrame) and frame.epoch is not None and frame.epoch < self._epoch:
-                self._dropped += 1
-                continue
-            self._busy_with = frame
-            try:
-                await self.process(frame, direction)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self._on_process_error(frame, direction, exc)
-            finally:
-                if self._busy_with is frame:
+        try:
+            while True:
+                if not queue:
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
+                    continue
+                if self._sys_busy:
+                    # A system frame is inside this stage: what is queued behind it waits until it has passed.
+                    await self._after_system_frames()
+                    continue
+                frame, direction = queue.popleft()
+                if isinstance(frame, DataFrame) and frame.epoch is not None and frame.epoch < self._epoch:
+                    self._dropped += 1
+                    continue
+                scope.reset()
+                _WORK_EPOCH.set(frame.epoch if isinstance(frame, DataFrame) else None)
+                self._busy_with = frame
+                try:
+                    try:
+                        await self.process(frame, direction)
+                    except Exception as exc:
+                        await self._on_process_error(frame, direction, exc)
+                except asyncio.CancelledError:
+                    if not scope.absorb():
+                        raise
+                finally:
                     self._busy_with = None
+        finally:
+            if self._worker_scope is scope:
+                self._worker_scope = None
 
     async def _start(self, clock: EpochClock, observers: tuple[Observer, ...]) -> None:
         await super()._start(clock, observers)

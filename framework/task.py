@@ -106,7 +106,10 @@ class PipelineTask:
         self._downstream_handlers: list[FrameHandler] = []
         self._upstream_handlers: list[FrameHandler] = []
         self._running = False
+        self._ran = False
         self._cancelled = False
+        self._clock.head = self._source
+        self._source._clock = self._clock
 
     # --- observing ------------------------------------------------------------------------------------
 
@@ -133,9 +136,13 @@ class PipelineTask:
         """Call ``handler`` with every frame that leaves the head of the pipeline going upstream."""
         self._upstream_handlers.append(handler)
 
-    async def wait_until_running(self) -> None:
-        """Return once every processor has started and the StartFrame has gone through."""
+    async def wait_until_running(self) -> bool:
+        """Wait until every processor has started and the StartFrame has gone through.
+
+        Returns False instead if the run ended first (a processor failed to start, or it was cancelled).
+        """
         await self._started.wait()
+        return self._running
 
     # --- feeding --------------------------------------------------------------------------------------
 
@@ -157,8 +164,17 @@ class PipelineTask:
             await self.queue_frame(frame)
 
     async def interrupt(self, reason: str = "") -> None:
-        """Start a new epoch at the head of the pipeline."""
-        await self._source.push(InterruptFrame(reason=reason), DOWNSTREAM)
+        """Start a new epoch at the head of the pipeline; it has reached every stage when this returns.
+
+        Before the run starts, the interrupt takes its place in line (frames queued before it are dropped);
+        after the run ended it does nothing.
+        """
+        if self._running:
+            await self._source.push(InterruptFrame(reason=reason), DOWNSTREAM)
+        elif not self._finished.is_set():
+            epoch = self._clock.advance()
+            self._source._enter_epoch(epoch)
+            self._source._queue.append((InterruptFrame(epoch=epoch, reason=reason), DOWNSTREAM))
 
     async def cancel(self, reason: str = "") -> None:
         """Stop at once: queued frames are discarded and every stage's work is cancelled."""
@@ -172,15 +188,16 @@ class PipelineTask:
     # --- running --------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Start every processor, run until the end of stream or a cancel, then stop everything."""
-        if self._running:
-            raise RuntimeError(f"{self.name} is already running")
+        """Start every processor, run until the end of stream or a cancel, then stop everything.
+
+        A task runs once. However this returns (or is cancelled), every processor's tasks have been cancelled
+        and awaited and every started processor's ``on_stop`` has run.
+        """
+        if self._ran:
+            raise RuntimeError(f"{self.name} has already run; create a new PipelineTask")
+        self._ran = True
         try:
-            try:
-                await asyncio.gather(*(p._start(self._clock, self._observers) for p in self._leaves))
-            except Exception as exc:
-                logger.error("%s: a processor failed to start: %s", self.name, exc, exc_info=exc)
-                self._on_error(ErrorFrame(message=f"failed to start: {exc}", fatal=True, exception=exc))
+            if not await self._start_all():
                 return
             self._running = True
             if not self._cancelled:
@@ -190,13 +207,44 @@ class PipelineTask:
                 await self._finished.wait()
         finally:
             self._running = False
-            await self._stop_all()
+            self._finished.set()
+            self._started.set()
+            await self._shutdown()
+
+    async def _start_all(self) -> bool:
+        results = await asyncio.gather(
+            *(p._start(self._clock, self._observers) for p in self._leaves), return_exceptions=True
+        )
+        ok = True
+        for leaf, result in zip(self._leaves, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                ok = False
+                logger.error("%s: %s failed to start: %s", self.name, leaf.name, result, exc_info=result)
+                message = f"{leaf.name} failed to start: {type(result).__name__}: {result}"
+                self._on_error(ErrorFrame(message=message, fatal=True, source=leaf.name, exception=result))
+        return ok
+
+    async def _shutdown(self) -> None:
+        """Stop everything, even if the task running us is cancelled again meanwhile."""
+        stopper = asyncio.ensure_future(self._stop_all())
+        cancelled = False
+        while not stopper.done():
+            try:
+                await asyncio.shield(stopper)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _stop_all(self) -> None:
+        # Work first (so nothing pushes into a stage that is closing), then each stage's on_stop.
+        await asyncio.gather(*(p._cancel_tasks() for p in self._leaves), return_exceptions=True)
         results = await asyncio.gather(*(p._stop() for p in self._leaves), return_exceptions=True)
         for leaf, result in zip(self._leaves, results, strict=True):
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                logger.error("%s: %s failed to stop: %s", self.name, leaf.name, result, exc_info=result)
+            if isinstance(result, BaseException):
+                logger.error("%s: %s failed to stop: %r", self.name, leaf.name, result, exc_info=result)
 
     # --- called by the source and sink ----------------------------------------------------------------
 
