@@ -13,14 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["DeepgramSTT"]
+__all__ = ["DeepgramRESTTTS", "DeepgramSTT", "DeepgramTTS"]
 
 _EXPORTS = {
     "DeepgramSTT": "voxline.processors.deepgram.stt",
+    "DeepgramTTS": "voxline.processors.deepgram.tts",
+    "DeepgramRESTTTS": "voxline.processors.deepgram.rest",
 }
 
 if TYPE_CHECKING:
+    from voxline.processors.deepgram.rest import DeepgramRESTTTS
     from voxline.processors.deepgram.stt import DeepgramSTT
+    from voxline.processors.deepgram.tts import DeepgramTTS
 
 
 def __getattr__(name: str) -> Any:

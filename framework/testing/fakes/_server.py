@@ -75,6 +75,7 @@ class _HttpOrWebSocket(ServerConnection):
             if self._mode == "http":
                 self._http_reader = asyncio.StreamReader()
                 self._http_task = self.loop.create_task(self._serve_http(self._http_reader))
+                self.owner._http_connections.add(self)
             if not self._mode_known.done():
                 self._mode_known.set_result(None)
         if self._http_reader is not None:
@@ -126,6 +127,7 @@ class _HttpOrWebSocket(ServerConnection):
         except Exception:
             transport.abort()
         finally:
+            self.owner._http_connections.discard(self)
             if not transport.is_closing():
                 transport.close()
 
@@ -167,6 +169,7 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
+        self._http_connections: set[_HttpOrWebSocket] = set()
 
     @property
     def base_url(self) -> str:
@@ -210,7 +213,14 @@ class FakeServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            for connection in list(self._http_connections):  # idle keep-alive connections of HTTP clients
+                connection.transport.close()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._server.wait_closed()), 5.0)
+            except TimeoutError:  # a client that never answers the close: do not hang the test run
+                for open_connection in list(self._server.all_connections):
+                    open_connection.transport.abort()
+                await self._server.wait_closed()
             self._server = None
 
     async def __aenter__(self) -> Self:

@@ -1,0 +1,292 @@
+"""DeepgramTTS (speak WebSocket) and DeepgramRESTTTS: the real deepgram-sdk against FakeDeepgram over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+from voxline.frames import (
+    EndFrame,
+    Frame,
+    InterruptFrame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    SettingsFrame,
+    SpeakTextFrame,
+    TextFrame,
+    TTSAudioFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+)
+from voxline.processors.deepgram import DeepgramRESTTTS, DeepgramTTS
+from voxline.processors.deepgram._common import Backoff
+from voxline.task import PipelineTask
+from voxline.testing import Interrupt, RunResult, Sleep, run_processor
+from voxline.testing.fakes.deepgram import FakeDeepgram
+
+KEY = "test-key"
+FAST = Backoff(initial=0.02, maximum=0.1)
+LONG = "This is a rather long sentence that the fake will take a good while to stream back to us."
+
+
+def ws_tts(fake: FakeDeepgram, **kwargs: object) -> DeepgramTTS:
+    kwargs.setdefault("api_key", KEY)
+    kwargs.setdefault("backoff", FAST)
+    return DeepgramTTS(base_url=fake.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+def rest_tts(fake: FakeDeepgram, **kwargs: object) -> DeepgramRESTTTS:
+    kwargs.setdefault("api_key", KEY)
+    return DeepgramRESTTTS(base_url=fake.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+def audio_bytes(result: RunResult, epoch: int | None = None) -> int:
+    return sum(len(f.pcm) for f in result.downstream_of(TTSAudioFrame) if epoch is None or f.epoch == epoch)
+
+
+def kinds(result: RunResult) -> list[str]:
+    names = [type(f).__name__ for f in result.downstream]
+    names = [n for n in names if n not in ("StartFrame", "EndFrame", "MetricsFrame")]
+    return [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]]
+
+
+def after_interrupt(result: RunResult) -> list[Frame]:
+    cut = next(i for i, f in enumerate(result.downstream) if isinstance(f, InterruptFrame))
+    return result.downstream[cut:]
+
+
+async def test_websocket_happy_path_streams_each_sentence_on_one_socket() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.01, tts_first_byte_delay=0.05) as fake:
+        tts = ws_tts(fake)
+        first, second = "Hello there.", " How are you today?"
+        frames = [
+            LLMResponseStartFrame(),
+            SpeakTextFrame(text=first),
+            TextFrame(text="shown"),
+            SpeakTextFrame(text=second),
+        ]
+        result = await run_processor(tts, [*frames, LLMResponseEndFrame()])
+        await fake.speak_connections[0].closed.wait()
+
+    assert audio_bytes(result) == fake.tts_audio_bytes(first) + fake.tts_audio_bytes(second)
+    assert all(f.sample_rate == 24000 and len(f.pcm) % 2 == 0 for f in result.downstream_of(TTSAudioFrame))
+    order = kinds(result)
+    assert order[:2] == ["LLMResponseStartFrame", "TextFrame"]  # text is not held behind synthesis
+    assert order[2:] == ["TTSStartedFrame", "TTSAudioFrame", "TTSStoppedFrame", "LLMResponseEndFrame"]
+    ttfb = [m for m in result.metrics if m.name == "tts.ttfb"]
+    assert len(ttfb) == 2 and all(0.04 <= m.value < 0.5 for m in ttfb)  # from send, or the previous Flushed
+    conn = fake.speak_connections[0]
+    assert len(fake.speak_connections) == 1
+    assert conn.query == {"model": "aura-asteria-en", "encoding": "linear16", "sample_rate": "24000"}
+    assert conn.messages == [
+        {"type": "Speak", "text": first},
+        {"type": "Flush"},
+        {"type": "Speak", "text": second},
+        {"type": "Flush"},
+        {"type": "Close"},
+    ]
+    assert conn.close_code == 1000
+    assert result.errors == []
+
+
+async def test_first_audio_does_not_wait_for_the_rest_of_the_reply() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.01) as fake:
+        tts = ws_tts(fake)
+        task = PipelineTask(tts)
+        seen: list[tuple[float, Frame]] = []
+        task.on_downstream(lambda f: seen.append((time.monotonic(), f)))
+        runner = asyncio.create_task(task.run())
+        await task.wait_until_running()
+        await task.queue_frame(SpeakTextFrame(text="First sentence."))
+        async with asyncio.timeout(2):
+            while not any(isinstance(f, TTSAudioFrame) for _, f in seen):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        await task.queue_frame(SpeakTextFrame(text="Second one."))
+        await task.queue_frame(LLMResponseEndFrame())
+        await task.queue_frame(EndFrame())
+        await asyncio.wait_for(runner, 5)
+    texts = [m.get("text") for m in fake.speak_connections[0].messages if m["type"] == "Speak"]
+    assert texts == ["First sentence.", "Second one."]
+    total = sum(len(f.pcm) for _, f in seen if isinstance(f, TTSAudioFrame))
+    assert total == fake.tts_audio_bytes("First sentence.") + fake.tts_audio_bytes("Second one.")
+
+
+async def test_voice_and_speed_are_settable_and_a_settings_frame_switches_voice() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.005) as fake:
+        tts = ws_tts(fake, voice="aura-2-thalia-en", speed=1.2)
+        result = await run_processor(
+            tts,
+            [
+                SpeakTextFrame(text="One."),
+                LLMResponseEndFrame(),
+                SettingsFrame(settings={"voice": "aura-2-orion-en"}),
+                SpeakTextFrame(text="Two."),
+                LLMResponseEndFrame(),
+            ],
+        )
+    models = [c.query["model"] for c in fake.speak_connections]
+    assert models == ["aura-2-thalia-en", "aura-2-orion-en"]
+    assert fake.speak_connections[0].query["speed"] == "1.2"
+    assert audio_bytes(result) == fake.tts_audio_bytes("One.") + fake.tts_audio_bytes("Two.")
+    assert result.errors == []
+
+
+async def test_interrupt_clears_and_no_old_epoch_audio_leaks() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.05, tts_chunk_bytes=960, tts_chunk_interval=0.005) as fake:
+        fake.faults.tts_audio_after_clear = 0.25  # the server keeps talking for a while after Clear
+        tts = ws_tts(fake)
+        result = await run_processor(
+            tts,
+            [
+                LLMResponseStartFrame(),
+                SpeakTextFrame(text=LONG),
+                SpeakTextFrame(text="Never spoken at all."),
+                LLMResponseEndFrame(),
+                Sleep(0.2),
+                Interrupt(),
+                LLMResponseStartFrame(),
+                SpeakTextFrame(text="New."),
+                LLMResponseEndFrame(),
+                Sleep(0.1),
+            ],
+        )
+    conn = fake.speak_connections[0]
+    assert conn.message_types() == ["Speak", "Flush", "Speak", "Flush", "Clear", "Speak", "Flush", "Close"]
+    assert [m["type"] for m in conn.sent].count("Cleared") == 1
+    later = after_interrupt(result)
+    new_audio = [f for f in later if isinstance(f, TTSAudioFrame)]
+    assert all(f.epoch == 1 for f in new_audio)
+    assert sum(len(f.pcm) for f in new_audio) == fake.tts_audio_bytes("New.")  # exactly the new sentence
+    old_pushed = audio_bytes(result, epoch=0)
+    assert 0 < old_pushed < fake.tts_audio_bytes(LONG)
+    assert tts.dropped_audio_bytes > 0  # the fake did send old audio after the Clear ...
+    assert conn.audio_bytes_sent == old_pushed + tts.dropped_audio_bytes + fake.tts_audio_bytes(
+        "New."
+    )  # ... all dropped
+    assert [f.epoch for f in result.downstream_of(TTSStartedFrame)] == [0, 1]
+    assert [f.epoch for f in result.downstream_of(TTSStoppedFrame)] == [0, 1]
+    ends = result.downstream_of(LLMResponseEndFrame)
+    assert len(ends) == 2
+
+
+async def test_ttfb_metric_follows_the_providers_first_byte_delay() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.005, tts_first_byte_delay=0.25) as fake:
+        result = await run_processor(ws_tts(fake), [SpeakTextFrame(text="Timing."), LLMResponseEndFrame()])
+    (ttfb,) = [m for m in result.metrics if m.name == "tts.ttfb"]
+    assert 0.25 <= ttfb.value < 0.45 and ttfb.unit == "s" and ttfb.epoch == 0
+
+
+async def test_websocket_auth_failure_is_reported_once_without_the_key(caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "wrong-tts-secret-987654"
+    caplog.set_level(logging.DEBUG)
+    async with FakeDeepgram() as fake:
+        tts = ws_tts(fake, api_key=wrong)
+        result = await run_processor(tts, [Sleep(0.2), SpeakTextFrame(text="Hi."), LLMResponseEndFrame(), Sleep(0.1)])
+    assert fake.attempts == [("/v1/speak", 401)]
+    assert [e.message for e in result.errors] == [
+        "Deepgram TTS: Deepgram rejected the API key (HTTP 401); check DEEPGRAM_API_KEY"
+    ]
+    assert wrong not in caplog.text + repr(result.upstream) + repr(result.downstream)
+    assert result.downstream_of(TTSAudioFrame) == []
+
+
+async def test_a_dropped_socket_is_reopened_and_the_next_sentence_is_spoken() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.02, tts_chunk_bytes=960) as fake:
+        fake.faults.tts_drop_after_bytes = 4800
+        tts = ws_tts(fake)
+        result = await run_processor(
+            tts,
+            [
+                SpeakTextFrame(text=LONG),
+                LLMResponseEndFrame(),
+                Sleep(0.3),
+                SpeakTextFrame(text="Back."),
+                LLMResponseEndFrame(),
+            ],
+        )
+    assert len(fake.speak_connections) == 2
+    assert fake.speak_connections[0].close_code == 1006
+    assert len(result.errors) == 1 and "cut off" in result.errors[0].message
+    assert audio_bytes(result) == 4800 + fake.tts_audio_bytes("Back.")
+
+
+async def test_cancel_closes_the_socket_from_the_client_side() -> None:
+    async with FakeDeepgram() as fake:
+        tts = ws_tts(fake)
+        task = PipelineTask(tts)
+        runner = asyncio.create_task(task.run())
+        await task.wait_until_running()
+        async with asyncio.timeout(2):
+            while tts.connections == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        await task.cancel()
+        await runner
+        conn = fake.speak_connections[0]
+        await asyncio.wait_for(conn.closed.wait(), 2)
+    assert conn.closed_by_client and conn.close_code == 1000
+    assert len(fake.speak_connections) == 1
+
+
+# --- REST fallback -----------------------------------------------------------------------------------------
+
+
+async def test_rest_fallback_streams_audio_and_carries_odd_chunks() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.01, tts_chunk_bytes=4801, tts_first_byte_delay=0.05) as fake:
+        tts = rest_tts(fake, voice="aura-2-thalia-en")
+        texts = ["Hello over REST.", " Second sentence."]
+        result = await run_processor(tts, [*(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()])
+    assert audio_bytes(result) == sum(fake.tts_audio_bytes(t) for t in texts)
+    assert all(len(f.pcm) % 2 == 0 for f in result.downstream_of(TTSAudioFrame))
+    request = fake.rest_requests[0]
+    assert request.query == {
+        "model": "aura-2-thalia-en",
+        "encoding": "linear16",
+        "sample_rate": "24000",
+        "container": "none",
+    }
+    assert [r.body for r in fake.rest_requests] == [b'{"text":"Hello over REST."}', b'{"text":" Second sentence."}']
+    ttfb = [m for m in result.metrics if m.name == "tts.ttfb"]
+    assert len(ttfb) == 2 and all(m.value >= 0.05 for m in ttfb)
+    assert kinds(result) == ["TTSStartedFrame", "TTSAudioFrame", "TTSStoppedFrame", "LLMResponseEndFrame"]
+
+
+async def test_rest_errors_are_clear_and_the_next_sentence_still_plays() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.01) as fake:
+        fake.faults.rest_status = 500
+        tts = rest_tts(fake)
+
+        async def recover() -> None:
+            async with asyncio.timeout(2):
+                while not fake.rest_requests:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+            fake.faults.rest_status = None
+
+        helper = asyncio.create_task(recover())
+        result = await run_processor(tts, [SpeakTextFrame(text="Fails."), Sleep(0.1), SpeakTextFrame(text="Works.")])
+        await helper
+    assert len(result.errors) == 1 and "Deepgram answered HTTP 500" in result.errors[0].message
+    assert audio_bytes(result) == fake.tts_audio_bytes("Works.")
+
+
+async def test_rest_auth_failure_names_the_problem_not_the_key() -> None:
+    wrong = "wrong-rest-secret-123"
+    async with FakeDeepgram() as fake:
+        result = await run_processor(rest_tts(fake, api_key=wrong), [SpeakTextFrame(text="Hi.")])
+    assert len(result.errors) == 1
+    assert "rejected the API key (HTTP 401)" in result.errors[0].message
+    assert wrong not in result.errors[0].message + repr(result.errors[0].exception)
+
+
+async def test_rest_interrupt_cancels_the_request_and_drops_its_audio() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.05, tts_chunk_bytes=960, tts_chunk_interval=0.005) as fake:
+        tts = rest_tts(fake)
+        result = await run_processor(
+            tts,
+            [SpeakTextFrame(text=LONG), Sleep(0.15), Interrupt(), SpeakTextFrame(text="New."), LLMResponseEndFrame()],
+        )
+    new_audio = [f for f in after_interrupt(result) if isinstance(f, TTSAudioFrame)]
+    assert sum(len(f.pcm) for f in new_audio) == fake.tts_audio_bytes("New.")
+    assert all(f.epoch == 1 for f in new_audio)
+    assert 0 < audio_bytes(result, epoch=0) < fake.tts_audio_bytes(LONG)
