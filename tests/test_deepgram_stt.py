@@ -8,12 +8,21 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from voxline.frames import AudioFrame, Frame, TranscriptFrame, UserTextFrame
+from voxline.frames import (
+    AudioFrame,
+    Frame,
+    TranscriptFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTextFrame,
+)
 from voxline.processors.deepgram import DeepgramSTT
 from voxline.processors.deepgram._common import Backoff
 from voxline.task import PipelineTask
 from voxline.testing import RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
+
+pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
 
 RATE = 16000
 KEY = "test-key"
@@ -97,6 +106,23 @@ async def test_happy_path_interims_finals_words_and_one_turn() -> None:
     assert conn.message_types() == ["CloseStream"]  # the stage closed the stream on EndFrame ...
     assert conn.close_code == 1000  # ... and the server closed normally after its Metadata
     assert conn.sent[-1]["type"] == "Metadata"
+
+
+async def test_speaking_frames_come_from_deepgram_vad_events_when_asked() -> None:
+    async with FakeDeepgram(transcripts=["One.", "Two."]) as fake:
+        stt = stt_for(fake, vad_events=True, speaking_frames=True)
+        audio = quiet(0.2) + voiced(0.5) + quiet(0.5) + voiced(0.5) + quiet(0.5)
+        result = await run_processor(stt, [*feed(audio), Sleep(0.3)])
+    assert fake.listen_connections[0].query["vad_events"] == "true"
+    names = [type(f).__name__ for f in result.downstream]
+    speaking = [n for n in names if n.startswith("User")]
+    assert speaking == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame", "UserTextFrame"] * 2
+    stops = result.downstream_of(UserStoppedSpeakingFrame)
+    assert [s.audio_time for s in stops] == [pytest.approx(0.7, abs=0.02), pytest.approx(1.7, abs=0.02)]
+    # Without the flag (the default) the stage leaves speaking events to a local VAD.
+    async with FakeDeepgram() as fake:
+        result = await run_processor(stt_for(fake, vad_events=True), [*feed(voiced(0.4) + quiet(0.4)), Sleep(0.2)])
+    assert not result.downstream_of(UserStartedSpeakingFrame) and len(turns(result)) == 1
 
 
 async def test_every_option_is_settable_and_interims_can_be_off() -> None:

@@ -26,6 +26,8 @@ from voxline.task import PipelineTask
 from voxline.testing import Interrupt, RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
+pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
+
 KEY = "test-key"
 FAST = Backoff(initial=0.02, maximum=0.1)
 LONG = "This is a rather long sentence that the fake will take a good while to stream back to us."

@@ -327,8 +327,13 @@ class DeepgramSTT(Processor):
                 self._turn.append(text)
                 self._speech_end = words[-1].end if words else end
                 self._final_wall = time.monotonic()
-        if is_final and (message.speech_final or message.from_finalize) and self._turn:
-            await self._end_turn()
+        if is_final and (message.speech_final or message.from_finalize):
+            if self._turn:
+                await self._end_turn()
+            elif self._in_turn:  # speech started (VAD event) but no words came: a noise, not a turn
+                self._in_turn = False
+                if self.speaking_frames:
+                    await self.push(UserStoppedSpeakingFrame(audio_time=end))
 
     async def _begin_turn(self) -> None:
         if not self._in_turn:
