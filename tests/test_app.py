@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -185,14 +186,20 @@ def test_a_session_whose_engine_cannot_be_built_is_told_what_is_missing(tmp_path
         ws.send_json({"type": "interrupt"})  # the socket stays open until the client leaves
 
 
-def test_session_log_lines_carry_the_session_id(tmp_path: Path) -> None:
-    with app_for(tmp_path, STT_PROVIDER="deepgram") as client, client.websocket_connect("/ws") as ws:
-        ws.receive_json()
-        sid = ws.receive_json()["data"]["id"]
-        ws.receive_json()
+async def test_session_log_lines_carry_the_session_id(tmp_path: Path) -> None:
+    from app_helpers import Client, serve_app
+
+    app = create_app(Config(environ={"LOG_DIR": str(tmp_path), "STT_PROVIDER": "deepgram"}), preload=False)
+    async with serve_app(app) as url:
+        async with Client.connect(url) as client:
+            await client.wait_message("error")
+            sid = client.of_type("session")[0]["id"]
+        async with asyncio.timeout(3):  # the last line is written once the server has seen the close
+            while app.state.agent.sessions:  # noqa: ASYNC110 - polling the app from outside
+                await asyncio.sleep(0.01)
     for handler in logging.getLogger().handlers:
         handler.flush()
-    lines = (tmp_path / "logs" / LOG_FILE_NAME).read_text().splitlines()
+    lines = (tmp_path / LOG_FILE_NAME).read_text().splitlines()
     tagged = [line for line in lines if f"[{sid}]" in line]
     assert any("client connected" in line for line in tagged)
     assert any("cannot build the pipeline" in line and "DEEPGRAM_API_KEY" in line for line in tagged)

@@ -108,3 +108,18 @@ def test_bad_bound_is_refused() -> None:
 
     with pytest.raises(ValueError, match="max_pending"):
         SocketWriter(send, max_pending=0)
+
+
+async def test_a_cancelled_aclose_still_stops_the_task() -> None:
+    sink = SlowSink(delay=30)
+    writer = SocketWriter(sink.send)
+    writer.start()
+    writer.put_nowait("stuck")
+    task = writer._task
+    assert task is not None
+    closing = asyncio.create_task(writer.aclose(flush_timeout=10))
+    await asyncio.sleep(0.02)
+    closing.cancel()
+    await asyncio.gather(closing, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert task.done()

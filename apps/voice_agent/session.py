@@ -76,9 +76,9 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
             with contextlib.suppress(Exception):
                 await websocket.close(code=1011, reason="pipeline failed")
     finally:
-        await transport.aclose(flush_timeout=0.2)
         state.sessions -= 1
         logger.info("session closed after %.1f s", time.monotonic() - started)
+        await transport.aclose(flush_timeout=0.2)
 
 
 def _session_data(sid: str, state: AgentState) -> dict[str, Any]:

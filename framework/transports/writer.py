@@ -125,14 +125,16 @@ class SocketWriter:
             return
         # The task returns by itself once the queue is empty and the writer closed; give it flush_timeout.
         self._wake()
-        if not task.done() and not self.failed.is_set() and flush_timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), flush_timeout)
-        task.cancel()
+        try:
+            if not task.done() and not self.failed.is_set() and flush_timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), flush_timeout)
+        finally:  # also when the caller is cancelled while flushing: the task never outlives the writer
+            task.cancel()
+            self._task = None
+            self.dropped += len(self._queue)
+            self._queue.clear()
         await asyncio.gather(task, return_exceptions=True)
-        self._task = None
-        self.dropped += len(self._queue)
-        self._queue.clear()
 
     # --- the one sending task -------------------------------------------------------------------------
 
