@@ -18,6 +18,7 @@ built, not three stages later.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -71,6 +72,46 @@ def _as_tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
     return t if isinstance(t, tuple) else (t,)
 
 
+def _optional(expected: type | tuple[type, ...]) -> Any:
+    """Like :func:`_type_check`, but ``None`` is allowed too."""
+    check = _type_check(expected)
+
+    def optional(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(inst, attribute, value)
+
+    return optional
+
+
+def _check_epoch(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{type(inst).__name__}.{attribute.name} must be int or None, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{type(inst).__name__}.{attribute.name} must not be negative, got {value}")
+
+
+def _check_seconds(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    _type_check((int, float))(inst, attribute, value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{type(inst).__name__}.{attribute.name} must be a finite number >= 0, got {value}")
+
+
+def _check_unit_interval(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    _type_check((int, float))(inst, attribute, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{type(inst).__name__}.{attribute.name} must be between 0 and 1, got {value}")
+
+
+_STR = _type_check(str)
+_BOOL = _type_check(bool)
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class Frame:
     """Base of every frame. Use one of the three kinds, never this class directly."""
@@ -103,7 +144,7 @@ class DataFrame(Frame):
 
     kind: ClassVar[str] = "data"
 
-    epoch: int | None = attrs.field(default=None, eq=False)
+    epoch: int | None = attrs.field(default=None, eq=False, validator=_check_epoch)
 
     def with_epoch(self, epoch: int) -> DataFrame:
         """A copy of this frame (same id and creation time) that belongs to ``epoch``.
@@ -142,15 +183,15 @@ class ControlFrame(Frame):
 class StartFrame(SystemFrame):
     """Sent first through a pipeline once every processor has started."""
 
-    audio_in_sample_rate: int = attrs.field(default=16000, validator=_type_check(int))
-    audio_out_sample_rate: int = attrs.field(default=24000, validator=_type_check(int))
+    audio_in_sample_rate: int = attrs.field(default=16000, validator=lambda i, a, v: _check_positive(i, a, v))
+    audio_out_sample_rate: int = attrs.field(default=24000, validator=lambda i, a, v: _check_positive(i, a, v))
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class CancelFrame(SystemFrame):
     """Stop now: the task cancels all work without waiting for queued frames to drain."""
 
-    reason: str = ""
+    reason: str = attrs.field(default="", validator=_STR)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -160,8 +201,8 @@ class InterruptFrame(SystemFrame):
     ``epoch`` is stamped by the processor that first pushes it (its own epoch + 1) when left as ``None``.
     """
 
-    epoch: int | None = None
-    reason: str = ""
+    epoch: int | None = attrs.field(default=None, validator=_check_epoch)
+    reason: str = attrs.field(default="", validator=_STR)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -171,10 +212,12 @@ class ErrorFrame(SystemFrame):
     ``fatal`` errors end the pipeline; others are reported and the session lives on.
     """
 
-    message: str = attrs.field(validator=_type_check(str))
-    fatal: bool = False
-    source: str = ""
-    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+    message: str = attrs.field(validator=_STR)
+    fatal: bool = attrs.field(default=False, validator=_BOOL)
+    source: str = attrs.field(default="", validator=_STR)
+    exception: BaseException | None = attrs.field(
+        default=None, eq=False, repr=False, validator=_optional(BaseException)
+    )
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -186,7 +229,7 @@ class UserStartedSpeakingFrame(SystemFrame):
 class UserStoppedSpeakingFrame(SystemFrame):
     """Voice activity ended. ``audio_time`` is the end of speech on the input's audio clock, in seconds."""
 
-    audio_time: float | None = None
+    audio_time: float | None = attrs.field(default=None, validator=_check_seconds)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -203,11 +246,11 @@ class BotStoppedSpeakingFrame(SystemFrame):
 class MetricsFrame(SystemFrame):
     """A measurement: ``name`` (e.g. ``"ttfb"``), ``value`` in ``unit``, from ``source``."""
 
-    name: str = attrs.field(validator=_type_check(str))
+    name: str = attrs.field(validator=_STR)
     value: float = attrs.field(validator=_type_check((int, float)))
-    unit: str = "s"
-    source: str = ""
-    epoch: int | None = None
+    unit: str = attrs.field(default="s", validator=_STR)
+    source: str = attrs.field(default="", validator=_STR)
+    epoch: int | None = attrs.field(default=None, validator=_check_epoch)
 
 
 # --- data frames ---------------------------------------------------------------------------------------------
@@ -256,27 +299,40 @@ class AudioFrame(DataFrame):
 class Word:
     """One recognised word with its timing on the input audio clock (seconds)."""
 
-    text: str
-    start: float
-    end: float
-    confidence: float | None = None
+    text: str = attrs.field(validator=_STR)
+    start: float = attrs.field(validator=_check_seconds)
+    end: float = attrs.field(validator=_check_seconds)
+    confidence: float | None = attrs.field(default=None, validator=_check_unit_interval)
+
+    def __attrs_post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"Word.end ({self.end}) must not be before Word.start ({self.start})")
+
+
+def _check_words(inst: Any, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+    for i, word in enumerate(value):
+        if not isinstance(word, Word):
+            raise TypeError(f"TranscriptFrame.words[{i}] must be Word, got {type(word).__name__}")
 
 
 def _to_words(words: Iterable[Word]) -> tuple[Word, ...]:
     """Typed converter: with a bare ``tuple`` converter mypy rejects every ``words=`` argument."""
-    return tuple(words)
+    try:
+        return tuple(words)
+    except TypeError:
+        raise TypeError(f"TranscriptFrame.words must be a sequence of Word, got {type(words).__name__}") from None
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class TranscriptFrame(DataFrame):
     """Speech recognised from the user. Interim results have ``is_final=False`` and may be revised."""
 
-    text: str = attrs.field(validator=_type_check(str))
-    is_final: bool = attrs.field(default=False, validator=_type_check(bool))
-    confidence: float | None = None
-    words: tuple[Word, ...] = attrs.field(default=(), converter=_to_words)
-    language: str | None = None
-    speech_final: bool = False
+    text: str = attrs.field(validator=_STR)
+    is_final: bool = attrs.field(default=False, validator=_BOOL)
+    confidence: float | None = attrs.field(default=None, validator=_check_unit_interval)
+    words: tuple[Word, ...] = attrs.field(default=(), converter=_to_words, validator=_check_words)
+    language: str | None = attrs.field(default=None, validator=_optional(str))
+    speech_final: bool = attrs.field(default=False, validator=_BOOL)
     """The user's turn is complete (end of speech), not only this stretch of text."""
 
 
@@ -320,40 +376,40 @@ class TTSAudioFrame(AudioFrame):
 class EndFrame(ControlFrame):
     """End of stream: once it has drained through every processor, the pipeline stops gracefully."""
 
-    reason: str = ""
+    reason: str = attrs.field(default="", validator=_STR)
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class LLMResponseStartFrame(ControlFrame):
     """A reply begins. ``epoch`` names the turn it answers."""
 
-    epoch: int | None = None
+    epoch: int | None = attrs.field(default=None, validator=_check_epoch)
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class LLMResponseEndFrame(ControlFrame):
     """A reply ended. ``interrupted`` is set when an interruption cut it short."""
 
-    epoch: int | None = None
-    interrupted: bool = False
+    epoch: int | None = attrs.field(default=None, validator=_check_epoch)
+    interrupted: bool = attrs.field(default=False, validator=_BOOL)
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class TTSStartedFrame(ControlFrame):
     """Speech synthesis of a reply began."""
 
-    epoch: int | None = None
+    epoch: int | None = attrs.field(default=None, validator=_check_epoch)
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class TTSStoppedFrame(ControlFrame):
     """Speech synthesis of a reply finished."""
 
-    epoch: int | None = None
+    epoch: int | None = attrs.field(default=None, validator=_check_epoch)
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class SettingsFrame(ControlFrame):
     """Change settings of processors downstream, in order with the data (e.g. a new voice)."""
 
-    settings: Mapping[str, Any] = attrs.field(factory=dict)
+    settings: Mapping[str, Any] = attrs.field(factory=dict, validator=_type_check(Mapping))

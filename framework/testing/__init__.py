@@ -73,7 +73,11 @@ async def run_processor(
     timeout: float = 10.0,
     observers: Sequence[Observer] = (),
 ) -> RunResult:
-    """Run ``processor`` on ``frames`` and collect its output. Raises ``TimeoutError`` if it never ends."""
+    """Run ``processor`` on ``frames`` and collect its output. Raises ``TimeoutError`` if it never ends.
+
+    With ``send_end=False`` the run is cancelled (not ended gracefully) once the frames are fed: use it to see
+    what a processor emits without the flush an :class:`EndFrame` would cause.
+    """
     task = PipelineTask(processor, name="test", observers=observers)
     downstream: list[Frame] = []
     upstream: list[Frame] = []
@@ -81,7 +85,8 @@ async def run_processor(
     task.on_upstream(upstream.append)
 
     async def feed() -> None:
-        await task.wait_until_running()
+        if not await task.wait_until_running():
+            return  # a processor failed to start: the result's errors say which
         for item in frames:
             if isinstance(item, Sleep):
                 await asyncio.sleep(item.seconds)
@@ -91,6 +96,8 @@ async def run_processor(
                 await task.queue_frame(item)
         if send_end:
             await task.queue_frame(EndFrame())
+        else:
+            await task.cancel("run_processor: send_end=False")
 
     runner = asyncio.create_task(task.run())
     feeder = asyncio.create_task(feed())
