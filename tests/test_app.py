@@ -166,6 +166,22 @@ def test_cors_origins_also_guard_the_websocket(tmp_path: Path) -> None:
             pass
 
 
+def test_the_served_app_tunes_the_garbage_collector(tmp_path: Path) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        app = create_app(Config(environ={"LOG_DIR": str(tmp_path)}), static_dir=tmp_path, preload=False, tune_gc=True)
+        with TestClient(app):
+            assert gc.get_threshold() == (20_000, 50, 100)
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    with app_for(tmp_path):  # tests and embedders keep their own settings
+        assert gc.get_threshold() == before
+
+
 # --- sessions that cannot start ------------------------------------------------------------------------------
 
 

@@ -30,7 +30,9 @@ Prints one JSON object per line. ``--quick`` runs a short smoke version. ``--onl
    /proc. Reported per N; the result is the largest N with lag p99 <= 20 ms and >= 95 % of the expected audio
    delivered. Target >= 300. It runs twice: audio in as seed JSON, then as binary frames (``config``
    ``binary_audio``). A baseline level runs the same traffic through a bare Starlette endpoint (no voxline),
-   which shows how much of the per-session CPU is the ASGI server's WebSocket stack.
+   which shows how much of the per-session CPU is the ASGI server's WebSocket stack. The server runs as
+   ``voxline serve`` does: on uvloop when installed, with the app's garbage-collector tuning
+   (``BENCH_LOOP=asyncio`` / ``BENCH_GC=off`` turn those off).
 """
 
 from __future__ import annotations
@@ -492,6 +494,10 @@ def light_app() -> Any:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
+        if os.environ.get("BENCH_GC", "app") == "app":
+            from voxline.apps.voice_agent.app import tune_garbage_collector
+
+            tune_garbage_collector()  # as the served voice agent does
         watcher = asyncio.create_task(monitor())
         yield
         watcher.cancel()
