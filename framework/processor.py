@@ -34,7 +34,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from voxline._scope import abort, current_scope, register, unregister
 from voxline.frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, SystemFrame
@@ -85,10 +85,6 @@ class EpochClock:
         return self.current
 
 
-class _Deliverable(Protocol):
-    async def _deliver(self, frame: Frame, direction: Direction) -> None: ...
-
-
 class Processor:
     """Base class of every stage. Override :meth:`process`; call :meth:`push` to emit frames.
 
@@ -106,6 +102,7 @@ class Processor:
         "_last_end",
         "_next",
         "_observers",
+        "_plain_gate",
         "_prev",
         "_started",
         "_sys_busy",
@@ -116,8 +113,9 @@ class Processor:
 
     def __init__(self, *, name: str | None = None) -> None:
         self.name = name or type(self).__name__
-        self._next: _Deliverable | None = None
-        self._prev: _Deliverable | None = None
+        self._next: Processor | None = None
+        self._prev: Processor | None = None
+        self._plain_gate = type(self)._deliver is Processor._deliver  # push may run the gate inline
         self._epoch = 0
         self._clock = EpochClock()
         self._tasks: dict[asyncio.Task[Any], bool] | None = None
@@ -182,7 +180,20 @@ class Processor:
             if self._observers:
                 for observer in self._observers:
                     observer.on_push(self, target, frame, direction)
-            await target._deliver(frame, direction)
+            if not target._plain_gate or (target._sys_busy and direction is DOWNSTREAM):
+                await target._deliver(frame, direction)
+                return
+            # The common case, inlined: the next stage's gate (Processor._deliver) without a second coroutine.
+            if epoch < target._epoch:
+                target._dropped += 1
+                return
+            token = _WORK_EPOCH.set(epoch)
+            try:
+                await target.process(frame, direction)
+            except Exception as exc:
+                await target._on_process_error(frame, direction, exc)
+            finally:
+                _WORK_EPOCH.reset(token)
             return
         if direction is DOWNSTREAM and type(frame) is InterruptFrame and frame.epoch is None:
             started = await self._start_interrupt(frame)
