@@ -155,7 +155,8 @@ async def test_interrupt_clears_and_no_old_epoch_audio_leaks() -> None:
             ],
         )
     conn = fake.speak_connections[0]
-    assert conn.message_types() == ["Speak", "Flush", "Speak", "Flush", "Clear", "Speak", "Flush", "Close"]
+    # The second sentence waits for the first one's audio before it is flushed: the Clear comes first.
+    assert conn.message_types() == ["Speak", "Flush", "Speak", "Clear", "Speak", "Flush", "Close"]
     assert [m["type"] for m in conn.sent].count("Cleared") == 1
     later = after_interrupt(result)
     new_audio = [f for f in later if isinstance(f, TTSAudioFrame)]

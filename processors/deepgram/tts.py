@@ -1,14 +1,17 @@
 """Deepgram Aura text-to-speech over one speak WebSocket per session (Speak, Flush, Clear, Close).
 
-Each ``SpeakTextFrame`` becomes ``Speak`` + ``Flush`` the moment it arrives, so the first sentence is being
-synthesised while the LLM still writes the second. The socket is opened at the start of the session and kept.
+Each ``SpeakTextFrame`` is sent as ``Speak`` the moment it arrives. ``Flush`` (which makes Deepgram speak
+what it has) goes out at once when nothing is being synthesised — so the first sentence of a reply is spoken
+while the LLM still writes the second — and otherwise when the previous flush's audio is complete or the reply
+ends. That keeps the audio flowing without gaps while sending far fewer Flushes than sentences: Deepgram allows
+20 per 60 s and warns beyond. The socket is opened at the start of the session and kept.
 
 Whose audio is it? Deepgram answers the Flushes of one socket in order, each with its audio and then
-``Flushed``; so the stage keeps a queue of *segments* (text, epoch, when it was sent) and credits incoming audio
-to the oldest one. On an interrupt it sends ``Clear`` and queues a clear marker: audio that still arrives before
-``Cleared`` belongs to the old segments and is dropped by the base's epoch check, and ``Cleared`` retires
-everything up to the marker. The SDK returns ``Cleared`` as a ``SpeakV1Flushed`` object, so messages are
-dispatched on their ``type``, never on their class.
+``Flushed``; so the stage keeps a queue of *segments* (the text of one Flush, its epoch, when it was sent) and
+credits incoming audio to the oldest one; ``tts.ttfb`` is measured per segment. On an interrupt it sends
+``Clear`` and queues a clear marker: audio that still arrives before ``Cleared`` belongs to the old segments
+and is dropped by the base's epoch check, and ``Cleared`` retires everything up to the marker. The SDK returns
+``Cleared`` as a ``SpeakV1Flushed`` object, so messages are dispatched on their ``type``, never their class.
 
 A dropped socket is reopened with capped exponential backoff; text that got no audio yet is sent again, a
 sentence cut off mid-audio is reported, not repeated. 401/403 is reported once and not retried.
@@ -78,6 +81,8 @@ class DeepgramTTS(TTSProcessor):
         self._idle = asyncio.Event()
         self._idle.set()
         self._segments: deque[_Segment] = deque()
+        self._unflushed: list[str] = []  # text sent with Speak that no Flush covers yet
+        self._unflushed_epoch = 0
         self._send_lock = asyncio.Lock()
         self._runner: asyncio.Task[Any] | None = None
         self._closing = False
@@ -123,16 +128,24 @@ class DeepgramTTS(TTSProcessor):
             await asyncio.wait_for(self._connected.wait(), self.connect_timeout)
         except TimeoutError:
             raise ConnectionError(f"Deepgram TTS: no connection within {self.connect_timeout:g} s") from None
-        segment = _Segment(epoch=epoch, text=frame.text, sent_at=time.monotonic())
-        self._segments.append(segment)
+        if self._unflushed and self._unflushed_epoch != epoch:
+            self._unflushed.clear()
+        self._unflushed.append(frame.text)
+        self._unflushed_epoch = epoch
         self._idle.clear()
-        await self._send_text(segment)
+        await self._send_speak(frame.text)
+        if not self._pending():
+            await self._flush()
 
     async def wait_until_spoken(self) -> None:
+        if not self._pending():
+            await self._flush()  # otherwise the rest goes with the next Flushed, as one more Flush
         await self._idle.wait()
 
     async def on_interrupt(self, epoch: int) -> None:
-        if not any(not s.clear for s in self._segments):
+        had_text = bool(self._unflushed)
+        self._unflushed.clear()
+        if not self._pending() and not had_text:
             return
         self._segments.append(_Segment(epoch=epoch, text="", sent_at=time.monotonic(), clear=True))
         conn = self._conn
@@ -156,15 +169,32 @@ class DeepgramTTS(TTSProcessor):
 
     # --- the socket ---------------------------------------------------------------------------------------
 
-    async def _send_text(self, segment: _Segment) -> None:
+    def _pending(self) -> bool:
+        """Some flushed text has not had all its audio yet."""
+        return any(not s.clear for s in self._segments)
+
+    async def _send_speak(self, text: str) -> None:
         from deepgram.speak.v1 import SpeakV1Text
 
         conn = self._conn
         if conn is None:
-            return  # dropped meanwhile: the socket task resends segments that got no audio
+            return  # dropped meanwhile: the socket task resends what got no audio
+        async with self._send_lock:
+            with contextlib.suppress(Exception):  # a dead socket is the socket task's business
+                await conn.send_text(SpeakV1Text(text=text))
+
+    async def _flush(self) -> None:
+        """Turn the unflushed text into a segment and ask Deepgram to speak it."""
+        if not self._unflushed:
+            return
+        segment = _Segment(epoch=self._unflushed_epoch, text="".join(self._unflushed), sent_at=time.monotonic())
+        self._unflushed.clear()
+        self._segments.append(segment)
+        conn = self._conn
+        if conn is None:
+            return
         async with self._send_lock:
             with contextlib.suppress(Exception):
-                await conn.send_text(SpeakV1Text(text=segment.text))
                 await conn.send_flush()
 
     async def _run(self) -> None:
@@ -205,9 +235,16 @@ class DeepgramTTS(TTSProcessor):
         return self._closing
 
     async def _resend_unspoken(self) -> None:
+        """On a new socket: flushed text that got no audio is sent and flushed again, unflushed text resent."""
         for segment in list(self._segments):
             segment.sent_at = time.monotonic()
-            await self._send_text(segment)
+            await self._send_speak(segment.text)
+            async with self._send_lock:
+                await self._conn.send_flush()
+        for text in self._unflushed:
+            await self._send_speak(text)
+        if not self._pending():
+            await self._flush()
 
     async def _after_drop(self) -> None:
         """Forget clear markers and sentences cut off mid-audio; keep the ones that got no audio (resent)."""
@@ -221,11 +258,13 @@ class DeepgramTTS(TTSProcessor):
                 continue
             kept.append(segment)
         self._segments = kept
-        if not kept:
-            self._idle.set()
+        if self._unflushed_epoch < self.epoch:
+            self._unflushed.clear()
+        self._check_idle()
 
     def _abandon_all(self) -> None:
         self._segments.clear()
+        self._unflushed.clear()
         self._idle.set()
 
     async def _close_gracefully(self) -> None:
@@ -247,11 +286,13 @@ class DeepgramTTS(TTSProcessor):
             return
         kind = getattr(message, "type", None)
         if kind == "Flushed":
-            self._retire_head()
+            await self._retire_head()
         elif kind == "Cleared":
             while self._segments:
                 if self._segments.popleft().clear:
                     break
+            if not self._pending():
+                await self._flush()
             self._check_idle()
         elif kind == "Warning":
             logger.warning("%s: Deepgram warning: %s", self.name, getattr(message, "description", ""))
@@ -269,13 +310,15 @@ class DeepgramTTS(TTSProcessor):
         segment.audio_bytes += len(data)
         await self.push_audio(data, segment.epoch)
 
-    def _retire_head(self) -> None:
+    async def _retire_head(self) -> None:
         if self._segments and not self._segments[0].clear:
             segment = self._segments.popleft()
             self.end_of_audio(segment.epoch)
             self._last_done = time.monotonic()
+        if not self._pending():
+            await self._flush()  # the text that came in meanwhile is next
         self._check_idle()
 
     def _check_idle(self) -> None:
-        if not any(not s.clear for s in self._segments):
+        if not self._pending() and not self._unflushed:
             self._idle.set()

@@ -89,6 +89,7 @@ class ListenSession:
             except ValueError:
                 data = {"raw": message}
             self.record.messages.append(data)
+            self.record.message_times.append(time.monotonic())
             kind = data.get("type")
             if kind == "Finalize":
                 self._finalize()

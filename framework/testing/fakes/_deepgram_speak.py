@@ -79,6 +79,7 @@ class SpeakSession:
             except ValueError:
                 data = {"raw": message}
             self.record.messages.append(data)
+            self.record.message_times.append(time.monotonic())
             kind = data.get("type")
             if kind == "Speak":
                 self.text.append(str(data.get("text", "")))

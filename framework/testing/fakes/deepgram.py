@@ -72,6 +72,8 @@ class DeepgramConnection:
     headers: dict[str, str]
     messages: list[dict[str, Any]] = attrs.field(factory=list)
     """Every text message the client sent, decoded, in order."""
+    message_times: list[float] = attrs.field(factory=list)
+    """``time.monotonic()`` when each of :attr:`messages` arrived."""
     audio: bytearray = attrs.field(factory=bytearray)
     """Every binary byte the client sent (listen only)."""
     sent: list[dict[str, Any]] = attrs.field(factory=list)
