@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
+from voxline._lanes import after_system_frames, deliver_system
 from voxline._scope import abort, current_scope, register, unregister
 from voxline.frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, SystemFrame
 
@@ -281,7 +282,7 @@ class Processor:
                 _WORK_EPOCH.reset(token)
             return
         if isinstance(frame, SystemFrame):
-            await self._deliver_system(frame, direction)
+            await deliver_system(self, frame, direction)
             return
         if self._sys_busy and direction is DOWNSTREAM:
             await self._after_system_frames()
@@ -290,82 +291,9 @@ class Processor:
         except Exception as exc:
             await self._on_process_error(frame, direction, exc)
 
-    async def _deliver_system(self, frame: Frame, direction: Direction) -> None:
-        if direction is not DOWNSTREAM:
-            try:
-                await self.process(frame, direction)
-            except Exception as exc:
-                await self._on_process_error(frame, direction, exc)
-            return
-        task = asyncio.current_task()
-        if type(frame) is InterruptFrame:
-            await self._deliver_interrupt(frame, direction, task)
-            return
-        self._sys_busy.append(task)
-        try:
-            await self.process(frame, direction)
-        except Exception as exc:
-            await self._on_process_error(frame, direction, exc)
-        finally:
-            self._system_frame_done(task)
-
-    async def _deliver_interrupt(self, frame: InterruptFrame, direction: Direction, task: Any) -> None:
-        """Interrupts pass each stage one at a time, first come first served, so none overtakes another.
-
-        From the moment it arrives (even while it waits for its turn) the interrupt counts as a system frame
-        inside this stage, so data and control frames arriving behind it wait.
-        """
-        self._sys_busy.append(task)
-        try:
-            if task in self._in_interrupt or not (self._in_interrupt or self._interrupt_waiters):
-                self._in_interrupt.append(task)
-            else:
-                turn = asyncio.get_running_loop().create_future()
-                self._interrupt_waiters.append((task, turn))
-                try:
-                    await turn  # when it resolves, the previous interrupt has put us in _in_interrupt
-                except asyncio.CancelledError:
-                    if turn.done() and not turn.cancelled():
-                        self._interrupt_done(task)
-                    raise
-            try:
-                epoch = frame.epoch
-                if epoch is None or epoch <= self._epoch:
-                    return
-                self._enter_epoch(epoch)
-                try:
-                    await self.process(frame, direction)
-                except Exception as exc:
-                    await self._on_process_error(frame, direction, exc)
-            finally:
-                self._interrupt_done(task)
-        finally:
-            self._system_frame_done(task)
-
-    def _interrupt_done(self, task: Any) -> None:
-        self._in_interrupt.remove(task)
-        while self._interrupt_waiters:
-            waiter, turn = self._interrupt_waiters.popleft()
-            if not turn.done():
-                self._in_interrupt.append(waiter)
-                turn.set_result(None)
-                break
-
-    def _system_frame_done(self, task: Any) -> None:
-        self._sys_busy.remove(task)
-        if self._sys_waiters:
-            waiters, self._sys_waiters = self._sys_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-
     async def _after_system_frames(self) -> None:
         """Wait until no downstream system frame is inside this processor (rare: only if ``process`` awaits)."""
-        task = asyncio.current_task()
-        while self._sys_busy and task not in self._sys_busy:
-            waiter = asyncio.get_running_loop().create_future()
-            self._sys_waiters.append(waiter)
-            await waiter
+        await after_system_frames(self)
 
     async def _start_interrupt(self, frame: InterruptFrame) -> InterruptFrame | None:
         """Number a new interrupt pushed by this processor; ``None`` when the head has already sent it through."""

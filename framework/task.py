@@ -212,11 +212,26 @@ class PipelineTask:
             await self._shutdown()
 
     async def _start_all(self) -> bool:
-        results = await asyncio.gather(
-            *(p._start(self._clock, self._observers) for p in self._leaves), return_exceptions=True
-        )
+        # Stages with their own on_start (connections, models) start concurrently; the rest cannot block and
+        # start in place, so an all-inline pipeline starts without spawning a task per stage.
+        slow = [p for p in self._leaves if type(p).on_start is not Processor.on_start]
+        started = asyncio.gather(*(p._start(self._clock, self._observers) for p in slow), return_exceptions=True)
+        results: dict[Processor, object] = {}
+        try:
+            for leaf in self._leaves:
+                if type(leaf).on_start is Processor.on_start:
+                    try:
+                        await leaf._start(self._clock, self._observers)
+                    except Exception as exc:
+                        results[leaf] = exc
+        except BaseException:
+            started.cancel()
+            await asyncio.gather(started, return_exceptions=True)
+            raise
+        results.update(zip(slow, await started, strict=True))
         ok = True
-        for leaf, result in zip(self._leaves, results, strict=True):
+        for leaf in self._leaves:
+            result = results.get(leaf)
             if isinstance(result, asyncio.CancelledError):
                 raise result
             if isinstance(result, BaseException):

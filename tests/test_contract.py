@@ -60,7 +60,7 @@ def _run(scenario: tuple[list[StageSpec], list[int], list[tuple[str, int]]], end
     asyncio.run(main())
 
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -79,7 +79,7 @@ def test_contract_holds_with_an_interrupt_behind_the_end_of_stream(
     _run(scenario, "interrupt_then_end")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_contract_holds_until_a_cancel(scenario: tuple[list[StageSpec], list[int], list[tuple[str, int]]]) -> None:
     _run(scenario, "cancel")

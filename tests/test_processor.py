@@ -285,3 +285,22 @@ async def test_push_error_goes_upstream() -> None:
 
 def test_default_direction_is_downstream() -> None:
     assert DOWNSTREAM is Direction.DOWNSTREAM and DOWNSTREAM != UPSTREAM
+
+
+async def test_a_data_frame_suspended_mid_hop_is_aborted_when_the_interrupt_passes() -> None:
+    class Sleepy(Processor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.resumed: list[str] = []
+
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, TextFrame):
+                await asyncio.sleep(0.02)  # suspended here, inside the head worker's task, when the interrupt passes
+                self.resumed.append(frame.text)
+            await self.push(frame, direction)
+
+    sleepy, rec = Sleepy(), Recorder()
+    script = [TextFrame(text="old"), Sleep(0.005), Interrupt(), TextFrame(text="new"), Sleep(0.03)]
+    await run_processor(Pipeline([sleepy, rec]), script)
+    assert sleepy.resumed == ["new"]
+    assert rec.texts() == ["new"]
