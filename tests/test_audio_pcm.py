@@ -59,6 +59,9 @@ def test_gain_scales_and_clips_instead_of_wrapping() -> None:
     assert pcm_to_int16(apply_gain(pcm, 20 * math.log10(2))).tolist() == [2000, -2000, 32767, -32768]
     assert pcm_to_int16(apply_gain(pcm, -6.0206)).tolist() == [500, -500, 10000, -10000]
     assert apply_gain(pcm, 0) == pcm
+    assert apply_gain(pcm, -math.inf) == bytes(len(pcm))
+    with pytest.raises(ValueError, match="gain_db"):
+        apply_gain(pcm, math.nan)
 
 
 @pytest.mark.parametrize("amplitude", [1.0, 0.5, 0.1])

@@ -7,6 +7,8 @@ back to Int16 with clipping, so a gain never wraps a loud sample around into a c
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -84,6 +86,8 @@ def to_mono(pcm: bytes | bytearray | memoryview, channels: int) -> bytes:
 def apply_gain(pcm: bytes | bytearray | memoryview, gain_db: float) -> bytes:
     """Scale Int16 ``pcm`` by ``gain_db`` decibels, clipping at full scale instead of wrapping around."""
     _check_pcm(pcm)
+    if math.isnan(gain_db) or gain_db == math.inf:
+        raise ValueError(f"gain_db must be a number below +inf, got {gain_db}")
     if gain_db == 0:
         return bytes(pcm)
     factor = 10.0 ** (gain_db / 20.0)
