@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from voxline.audio import AudioResampler, StreamResampler, float32_to_pcm, pcm_to_int16, resample
-from voxline.frames import AudioFrame, EndFrame, TextFrame, TTSAudioFrame, TTSStoppedFrame
+from voxline.frames import AudioFrame, EndFrame, Frame, TextFrame, TTSAudioFrame, TTSStoppedFrame
 from voxline.testing import Interrupt, Sleep, run_processor
 
 
@@ -86,3 +90,34 @@ def test_bad_arguments() -> None:
         AudioResampler(0)
     with pytest.raises(ValueError, match="quality"):
         AudioResampler(16000, quality="great")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(1, 900), min_size=1, max_size=8), min_size=1, max_size=3),
+    st.sampled_from([16000, 22050, 44100]),
+)
+def test_each_utterance_comes_out_whole_however_it_is_chunked(utterances: list[list[int]], rate: int) -> None:
+    """Per utterance (ended by TTSStoppedFrame): the bytes a fresh stream gives, and the ideal length."""
+    frames: list[Frame] = []
+    expected: list[bytes] = []
+    for sizes in utterances:
+        pcm = tone(sum(sizes), rate, 500)
+        fresh = StreamResampler(rate, 24000)
+        offset, out = 0, b""
+        for size in sizes:
+            frames.append(TTSAudioFrame(pcm=pcm[2 * offset : 2 * (offset + size)], sample_rate=rate))
+            out += fresh.process(pcm[2 * offset : 2 * (offset + size)])
+            offset += size
+        frames.append(TTSStoppedFrame())
+        expected.append(out + fresh.flush())
+        assert abs(len(expected[-1]) // 2 - sum(sizes) * 24000 / rate) <= 1
+    result = asyncio.run(run_processor(AudioResampler(24000), frames))
+    got: list[bytes] = [b""]
+    for frame in result.downstream:
+        if isinstance(frame, TTSAudioFrame):
+            got[-1] += frame.pcm
+        elif isinstance(frame, TTSStoppedFrame):
+            got.append(b"")
+    assert got[:-1] == expected
+    assert got[-1] == b""
