@@ -93,17 +93,21 @@ class SentenceAggregator(Processor):
         epoch = frame.epoch if frame.epoch is not None else self.epoch
         if self._text_epoch is not None and self._text_epoch != epoch:
             # Text of another epoch is pending (its interrupt did not reach us): never mix two turns.
-            logger.warning(
-                "%s: dropping %d pending chars of epoch %s: text of epoch %s arrived without an interrupt",
-                self.name,
-                len(self._splitter.pending),
-                self._text_epoch,
-                epoch,
-            )
+            if self._splitter.pending:
+                self._warn_dropped(epoch)
             self._discard()
         self._text_epoch = epoch
         for chunk in self._splitter.push(frame.text):
             await self._speak(chunk, epoch)
+
+    def _warn_dropped(self, epoch: int) -> None:
+        logger.warning(
+            "%s: dropping %d pending chars of epoch %s: text of epoch %s arrived without an interrupt",
+            self.name,
+            len(self._splitter.pending),
+            self._text_epoch,
+            epoch,
+        )
 
     async def _flush(self) -> None:
         epoch = self._text_epoch
