@@ -80,7 +80,7 @@ class AudioResampler(Processor):
             await self.push(attrs.evolve(frame, pcm=pcm, sample_rate=self.sample_rate))
 
     async def _flush(self, which: _Selector) -> None:
-        for key, stream in self._streams.items():
+        for key, stream in list(self._streams.items()):  # a copy: pushing may let new streams appear
             if not which(key) or key not in self._last:
                 continue
             last = self._last.pop(key)
