@@ -14,11 +14,12 @@ import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
+from llm_helpers import drive, texts_out
 from starlette.config import Config
 from voxline.frames import UserTextFrame
 from voxline.llm import RetryPolicy
 from voxline.processors.gemini import DEFAULT_MODEL, GeminiLLM, thinking_config_for
-from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing import Interrupt, run_processor
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 
 KEY = "AIzaFakeKey-abcdefghijklmnop"
@@ -90,7 +91,7 @@ async def test_interrupted_reply_is_sent_back_marked() -> None:
     async with FakeGemini(api_key=KEY, replies=[" ".join(["One two three four five six."] * 8), "Ok."]) as fake:
         fake.pacing = Pacing(tokens_per_second=20)
         llm = GeminiLLM(api_key=KEY, base_url=fake.url)
-        await run_processor(llm, [UserTextFrame(text="Count"), Sleep(0.12), Interrupt(), UserTextFrame(text="Stop")])
+        await drive(llm, [UserTextFrame(text="Count"), texts_out(2), Interrupt(), UserTextFrame(text="Stop")])
         contents = fake.requests[1].body["contents"]
         assert [c["role"] for c in contents] == ["user", "model", "user"]
         assert contents[1]["parts"][0]["text"].endswith(" [interrupted]")
@@ -170,12 +171,14 @@ async def test_fake_observes_the_sdk_closing_a_cancelled_stream() -> None:
     async with FakeGemini(api_key=KEY, replies="a b c d e f g h i j", pacing=Pacing(tokens_per_second=10)) as fake:
         client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.url))
 
+        first_chunk = asyncio.Event()
+
         async def consume() -> None:
             async for _ in await client.aio.models.generate_content_stream(model="m", contents="Hi"):
-                pass
+                first_chunk.set()
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.15)
+        await asyncio.wait_for(first_chunk.wait(), 5)
         cancelled_at = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

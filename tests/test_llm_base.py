@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from llm_helpers import drive, replies_ended, texts_out
 from voxline.context import Context
 from voxline.frames import (
     EndFrame,
@@ -128,7 +129,7 @@ async def test_retries_give_up_after_the_policy_attempts() -> None:
 
 async def test_failure_after_first_token_is_not_retried_and_next_turn_works() -> None:
     llm = ScriptedLLM([Script(["Par", "tial"], error=ConnectionError("reset")), Script(["Fine."])])
-    result = await run_processor(llm, [UserTextFrame(text="One"), Sleep(0.05), UserTextFrame(text="Two")])
+    result = await drive(llm, [UserTextFrame(text="One"), replies_ended(1), UserTextFrame(text="Two")])
     assert len(llm.requests) == 2
     assert len(result.errors) == 1 and "reset" in result.errors[0].message
     assert result.text() == "PartialFine."
@@ -172,7 +173,7 @@ async def test_no_first_token_is_a_retryable_timeout() -> None:
 async def test_interrupt_cancels_the_stream_and_records_the_partial_reply() -> None:
     tokens = ["one", " two", " three", " four", *[" more"] * 40]
     llm = ScriptedLLM([Script(tokens, delay=0.05)])
-    result = await run_processor(llm, [UserTextFrame(text="Count"), Sleep(0.12), Interrupt(), Sleep(0.1)])
+    result = await drive(llm, [UserTextFrame(text="Count"), texts_out(2), Interrupt(), Sleep(0.1)])
     assert llm.cancelled == 1
     out = result.downstream
     cut = next(i for i, f in enumerate(out) if isinstance(f, InterruptFrame))

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
+from llm_helpers import drive, replies_ended, texts_out
 from voxline.frames import InterruptFrame, LLMResponseEndFrame, LLMResponseStartFrame, TextFrame, UserTextFrame
 from voxline.llm import LLMProcessor, RetryPolicy
 from voxline.processors.gemini import GeminiLLM
@@ -91,7 +92,7 @@ async def test_happy_path_streams_the_reply(provider: Provider) -> None:
 async def test_second_turn_carries_history_and_system_prompt(provider: Provider) -> None:
     provider.fake.replies = ["First answer.", "Second answer."]
     llm = provider.llm(system_prompt="You are a terse voice assistant.")
-    await run_processor(llm, [UserTextFrame(text="Question one"), Sleep(0.2), UserTextFrame(text="Question two")])
+    await drive(llm, [UserTextFrame(text="Question one"), replies_ended(1), UserTextFrame(text="Question two")])
     assert len(provider.fake.requests) == 2
     first, second = (r.chat for r in provider.fake.requests)
     assert first is not None and second is not None
@@ -123,7 +124,7 @@ async def test_no_retry_after_the_first_token_and_the_next_turn_works(provider: 
     provider.fake.replies = ["Part of a reply that fails.", "A whole reply."]
     provider.fake.error_mid_stream(after_tokens=2)
     llm = provider.llm()
-    result = await run_processor(llm, [UserTextFrame(text="One"), Sleep(0.3), UserTextFrame(text="Two")])
+    result = await drive(llm, [UserTextFrame(text="One"), replies_ended(1), UserTextFrame(text="Two")])
     assert len(provider.fake.requests) == 2  # one per turn: the broken one was not retried
     [error] = result.errors
     assert not error.fatal
@@ -153,7 +154,7 @@ async def test_interruption_closes_the_http_stream_and_records_the_partial_reply
     provider.fake.pacing = Pacing(first_token_delay=0.0, tokens_per_second=20)
     llm = provider.llm()
     # The pipeline stays up 0.4 s after the interrupt: only cancellation, not shutdown, can close the stream early.
-    result = await run_processor(llm, [UserTextFrame(text="Count"), Sleep(0.15), Interrupt(), Sleep(0.4)])
+    result = await drive(llm, [UserTextFrame(text="Count"), texts_out(2), Interrupt(), Sleep(0.4)])
     [request] = provider.fake.requests
     interrupt = result.downstream_of(InterruptFrame)[0]
     assert not request.completed and request.disconnected_at is not None
@@ -172,7 +173,7 @@ async def test_user_speaking_again_answers_the_merged_turn(provider: Provider) -
     provider.fake.replies = lambda chat: LONG_REPLY if chat.last_user_text == "What is" else "Merged answer."
     provider.fake.pacing = Pacing(first_token_delay=0.0, tokens_per_second=20)
     llm = provider.llm()
-    result = await run_processor(llm, [UserTextFrame(text="What is"), Sleep(0.15), UserTextFrame(text="the time?")])
+    result = await drive(llm, [UserTextFrame(text="What is"), texts_out(2), UserTextFrame(text="the time?")])
     first, second = provider.fake.requests
     assert first.disconnected_at is not None and not first.completed and second.completed
     assert provider.turns(1) == (("user", "What is the time?"),)

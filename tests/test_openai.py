@@ -10,12 +10,13 @@ import logging
 
 import httpx
 import pytest
+from llm_helpers import drive, texts_out
 from openai import OpenAI
 from starlette.config import Config
 from voxline.frames import UserTextFrame
 from voxline.llm import RetryPolicy
 from voxline.processors.openai_compat import NO_KEY, OpenAILLM
-from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing import Interrupt, run_processor
 from voxline.testing.fakes.openai import FakeOpenAI, Pacing
 
 KEY = "sk-fake-0123456789abcdef"
@@ -43,7 +44,7 @@ async def test_request_shape_and_options() -> None:
             max_tokens=100,
             extra_body={"keep_alive": "5m"},
         )
-        await run_processor(llm, [UserTextFrame(text="Hi"), Sleep(0.1), Interrupt(), UserTextFrame(text="Again")])
+        await drive(llm, [UserTextFrame(text="Hi"), texts_out(2), Interrupt(), UserTextFrame(text="Again")])
         first, second = (r.body for r in fake.requests)
         assert first["model"] == "llama3.2" and first["stream"] is True
         assert first["temperature"] == 0.3 and first["max_tokens"] == 100 and first["keep_alive"] == "5m"
