@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Final
@@ -53,6 +54,8 @@ __all__ = ["RETRYABLE_STATUS", "EmptyReplyError", "LLMProcessor", "LLMTimeoutErr
 logger = logging.getLogger("voxline.llm")
 
 _END: Final = object()
+
+_USERINFO: Final = re.compile(r"//[^/@\s]+@")
 
 RETRYABLE_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
 """HTTP statuses worth another try before the first token: timeout, rate limit, server trouble."""
@@ -160,10 +163,10 @@ class LLMProcessor(Processor):
             self._secrets.append(secret)
 
     def redact(self, text: str) -> str:
-        """``text`` with every registered secret replaced by ``***``."""
+        """``text`` with every registered secret, and any ``user:password@`` in a URL, replaced by ``***``."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return _USERINFO.sub("//***@", text)
 
     interrupted_marker = " [interrupted]"
     """Appended to an interrupted assistant turn in requests, so the model knows the user cut it off there."""

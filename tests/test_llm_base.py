@@ -257,3 +257,10 @@ async def test_end_of_stream_right_behind_a_barge_in_still_answers_the_merged_tu
     result = await run_processor(llm, [UserTextFrame(text="one"), Sleep(0.07), UserTextFrame(text="two")])
     assert llm.requests[-1][-1] == {"role": "user", "content": "one two"}
     assert result.downstream[-1] == EndFrame() and result.downstream[-2] == LLMResponseEndFrame(epoch=1)
+
+
+def test_redact_hides_registered_secrets_and_url_credentials() -> None:
+    llm = ScriptedLLM([Script(["x"])])
+    llm.hide_secret("abcd1234")
+    assert llm.redact("key abcd1234 at http://user:pw@host:1/v1") == "key *** at http://***@host:1/v1"
+    assert llm.redact("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"

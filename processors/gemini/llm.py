@@ -17,6 +17,7 @@ connect timeout; first-token and stall timeouts, retries and cancellation are th
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MODEL", "GeminiBlockedError", "GeminiLLM", "thinking_config_for"]
 
 DEFAULT_MODEL = "gemini-3.8-flash"
+
+logger = logging.getLogger("voxline.processors.gemini")
 
 
 def thinking_config_for(model: str) -> types.ThinkingConfig:
@@ -109,6 +112,9 @@ class GeminiLLM(LLMProcessor):
             async_client_args={"transport": _ConnectTimeoutTransport(self.connect_timeout)},
         )
         self._client = genai.Client(api_key=self._api_key, http_options=options)
+        thinking = self.thinking.model_dump(exclude_none=True, mode="json")
+        where = self.redact(self.base_url or "Google")
+        logger.info("%s: Gemini %s (thinking %s) at %s", self.name, self.model, thinking, where)
 
     async def on_stop(self) -> None:
         await super().on_stop()

@@ -10,6 +10,7 @@ The package is called ``openai_compat`` because a package named ``openai`` would
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from starlette.config import Config
 
 __all__ = ["NO_KEY", "OpenAILLM"]
+
+logger = logging.getLogger("voxline.processors.openai_compat")
 
 NO_KEY = "no-key"
 """Sent as the bearer token when no key is configured: local servers ignore it, and the SDK insists on one."""
@@ -79,6 +82,7 @@ class OpenAILLM(LLMProcessor):
             max_retries=0,
             timeout=openai.Timeout(None, connect=self.connect_timeout),
         )
+        logger.info("%s: model %s at %s", self.name, self.model, self.redact(self.base_url or "api.openai.com"))
 
     async def on_stop(self) -> None:
         await super().on_stop()
