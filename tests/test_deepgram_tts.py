@@ -7,6 +7,7 @@ import logging
 import time
 
 import pytest
+from tts_helpers import run_with_barge_in
 from voxline.frames import (
     EndFrame,
     Frame,
@@ -23,7 +24,7 @@ from voxline.frames import (
 from voxline.processors.deepgram import DeepgramRESTTTS, DeepgramTTS
 from voxline.processors.deepgram._common import Backoff
 from voxline.task import PipelineTask
-from voxline.testing import Interrupt, RunResult, Sleep, run_processor
+from voxline.testing import RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -78,7 +79,7 @@ async def test_websocket_happy_path_streams_each_sentence_on_one_socket() -> Non
     assert order[:2] == ["LLMResponseStartFrame", "TextFrame"]  # text is not held behind synthesis
     assert order[2:] == ["TTSStartedFrame", "TTSAudioFrame", "TTSStoppedFrame", "LLMResponseEndFrame"]
     ttfb = [m for m in result.metrics if m.name == "tts.ttfb"]
-    assert len(ttfb) == 2 and all(0.04 <= m.value < 0.5 for m in ttfb)  # from send, or the previous Flushed
+    assert len(ttfb) == 2 and all(0.04 <= m.value < 1.0 for m in ttfb)  # from send, or the previous Flushed
     conn = fake.speak_connections[0]
     assert len(fake.speak_connections) == 1
     assert conn.query == {"model": "aura-asteria-en", "encoding": "linear16", "sample_rate": "24000"}
@@ -139,20 +140,15 @@ async def test_interrupt_clears_and_no_old_epoch_audio_leaks() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.05, tts_chunk_bytes=960, tts_chunk_interval=0.005) as fake:
         fake.faults.tts_audio_after_clear = 0.25  # the server keeps talking for a while after Clear
         tts = ws_tts(fake)
-        result = await run_processor(
+        result = await run_with_barge_in(
             tts,
             [
                 LLMResponseStartFrame(),
                 SpeakTextFrame(text=LONG),
                 SpeakTextFrame(text="Never spoken at all."),
                 LLMResponseEndFrame(),
-                Sleep(0.2),
-                Interrupt(),
-                LLMResponseStartFrame(),
-                SpeakTextFrame(text="New."),
-                LLMResponseEndFrame(),
-                Sleep(0.1),
             ],
+            [LLMResponseStartFrame(), SpeakTextFrame(text="New."), LLMResponseEndFrame()],
         )
     conn = fake.speak_connections[0]
     # The second sentence waits for the first one's audio before it is flushed: the Clear comes first.
@@ -178,7 +174,7 @@ async def test_ttfb_metric_follows_the_providers_first_byte_delay() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.005, tts_first_byte_delay=0.25) as fake:
         result = await run_processor(ws_tts(fake), [SpeakTextFrame(text="Timing."), LLMResponseEndFrame()])
     (ttfb,) = [m for m in result.metrics if m.name == "tts.ttfb"]
-    assert 0.25 <= ttfb.value < 0.45 and ttfb.unit == "s" and ttfb.epoch == 0
+    assert 0.25 <= ttfb.value < 0.75 and ttfb.unit == "s" and ttfb.epoch == 0
 
 
 async def test_websocket_auth_failure_is_reported_once_without_the_key(caplog: pytest.LogCaptureFixture) -> None:
@@ -285,9 +281,8 @@ async def test_rest_auth_failure_names_the_problem_not_the_key() -> None:
 async def test_rest_interrupt_cancels_the_request_and_drops_its_audio() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.05, tts_chunk_bytes=960, tts_chunk_interval=0.005) as fake:
         tts = rest_tts(fake)
-        result = await run_processor(
-            tts,
-            [SpeakTextFrame(text=LONG), Sleep(0.15), Interrupt(), SpeakTextFrame(text="New."), LLMResponseEndFrame()],
+        result = await run_with_barge_in(
+            tts, [SpeakTextFrame(text=LONG)], [SpeakTextFrame(text="New."), LLMResponseEndFrame()]
         )
     new_audio = [f for f in after_interrupt(result) if isinstance(f, TTSAudioFrame)]
     assert sum(len(f.pcm) for f in new_audio) == fake.tts_audio_bytes("New.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from tts_helpers import run_with_barge_in
 from voxline.frames import (
     LLMResponseEndFrame,
     LLMResponseStartFrame,
@@ -88,18 +89,14 @@ async def test_text_is_not_held_behind_synthesis() -> None:
 
 async def test_interrupt_cancels_synthesis_and_no_old_audio_follows() -> None:
     tts = ChunkyTTS(delay=0.02)
-    result = await run_processor(
+    result = await run_with_barge_in(
         tts,
         [
             SpeakTextFrame(text="This is a fairly long sentence."),
             SpeakTextFrame(text="Never spoken."),
             LLMResponseEndFrame(),
-            Sleep(0.07),
-            Interrupt(),
-            Sleep(0.1),
-            SpeakTextFrame(text="New."),
-            LLMResponseEndFrame(),
         ],
+        [SpeakTextFrame(text="New."), LLMResponseEndFrame()],
     )
     frames = result.downstream
     cut = next(i for i, f in enumerate(frames) if type(f).__name__ == "InterruptFrame")
@@ -149,8 +146,10 @@ async def test_streaming_style_holds_the_response_end_until_spoken() -> None:
 async def test_streaming_style_wait_ends_on_interrupt_and_late_audio_is_dropped() -> None:
     tts = SocketTTS()  # never sets `spoken`: only the interrupt can release the held response end
 
-    async def late_audio() -> None:
-        await asyncio.sleep(0.25)
+    async def late_audio() -> None:  # the provider's old audio, arriving after the interrupt
+        async with asyncio.timeout(3):
+            while tts.epoch < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
         await tts.push_audio(b"\x00" * 100, 0)
 
     late = asyncio.create_task(late_audio())
