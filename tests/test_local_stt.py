@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from audio.speech import Speech, frames, local, paced, silence, speech
 from voxline.frames import (
@@ -13,7 +15,8 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
     UserTextFrame,
 )
-from voxline.processors.local.stt import _POOLS, PocketsphinxSTTProcessor, local_stt
+from voxline.processors.local.stt import PocketsphinxSTTProcessor, _pool, local_stt
+from voxline.task import PipelineTask
 from voxline.testing import Interrupt, Sleep, run_processor
 
 pytestmark = local
@@ -102,12 +105,12 @@ async def test_a_grammar_limits_recognition_to_its_phrases(speech: Speech) -> No
 
 async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> None:
     await run_processor(local_stt(), frames(silence(0.5)))
-    idle = _POOLS[None, True].idle
+    idle = _pool().idle
     assert idle >= 1  # the finished session's decoder went back to the pool
     result = await run_processor(local_stt(), frames(silence(1.0)))
     assert kinds(result.downstream) == ""
     assert not [m for m in result.downstream_of(MetricsFrame) if m.name.startswith("stt.")]
-    assert _POOLS[None, True].idle == idle
+    assert _pool().idle == idle
 
 
 async def test_preload_parks_warm_models_for_the_first_session() -> None:
@@ -116,10 +119,23 @@ async def test_preload_parks_warm_models_for_the_first_session() -> None:
     from voxline.processors.vad import _MODELS
 
     await preload()
-    assert _POOLS[None, True].idle >= 1 and _MODELS.idle >= 1
-    before = _POOLS[None, True].idle
+    assert _pool().idle >= 1 and _MODELS.idle >= 1
+    before = _pool().idle
     stt = PocketsphinxSTTProcessor()
     await stt._start(EpochClock(), ())  # on_start takes the parked decoder instead of loading one
-    assert _POOLS[None, True].idle == before - 1
+    assert _pool().idle == before - 1
     await stt._stop()  # cancels its decoding pump, then on_stop returns the decoder
-    assert _POOLS[None, True].idle == before
+    assert _pool().idle == before
+
+
+async def test_decoder_options_reach_pocketsphinx(speech: Speech) -> None:
+    stt = PocketsphinxSTTProcessor(decoder_options={"maxhmmpf": 3000})
+    result = await run_processor(local_stt(stt=stt), frames(speech.pcm("Turn on the kitchen lights.")))
+    (turn,) = result.downstream_of(UserTextFrame)
+    assert "kitchen" in turn.text
+    assert _pool(None, (("maxhmmpf", 3000),)).idle >= 1  # a pool of its own: it is a different decoder
+
+    task = PipelineTask(PocketsphinxSTTProcessor(decoder_options={"no_such_option": 1}))
+    await asyncio.wait_for(task.run(), 10)
+    assert len(task.errors) == 1 and task.errors[0].fatal
+    assert "no decoder option 'no_such_option'" in task.errors[0].message

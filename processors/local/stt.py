@@ -29,6 +29,7 @@ import asyncio
 import collections
 import contextlib
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -55,10 +56,13 @@ _BYTES_PER_SEC = TARGET_RATE * 2
 _MAX_BATCH_BYTES = _BYTES_PER_SEC // 2  # 0.5 s of audio per decoding job at most
 
 
-def _load_decoder(grammar: str | None, second_pass: bool) -> Any:
+_Options = tuple[tuple[str, Any], ...]
+
+
+def _load_decoder(grammar: str | None, options: _Options) -> Any:
     """A pocketsphinx decoder with the bundled en-us model (0.4-0.6 s: call it off the loop)."""
     ps = require("pocketsphinx")
-    decoder = ps.Decoder(samprate=TARGET_RATE, loglevel="FATAL", fwdflat=second_pass)
+    decoder = ps.Decoder(samprate=TARGET_RATE, loglevel="FATAL", **dict(options))
     if grammar is not None:
         decoder.add_jsgf_string("voxline", grammar)
         decoder.activate_search("voxline")
@@ -72,14 +76,14 @@ def _reset_decoder(decoder: Any) -> None:
 
 # One pool per configuration: a decoder's search is part of its state. Decoders are stateful and not thread-safe,
 # so sessions never share one; they reuse the idle decoders of finished sessions instead of loading anew.
-_POOLS: dict[tuple[str | None, bool], ModelPool[Any]] = {}
+_POOLS: dict[tuple[str | None, _Options], ModelPool[Any]] = {}
 
 
-def _pool(grammar: str | None = None, second_pass: bool = True) -> ModelPool[Any]:
-    key = (grammar, second_pass)
+def _pool(grammar: str | None = None, options: _Options = ()) -> ModelPool[Any]:
+    key = (grammar, options)
     pool = _POOLS.get(key)
     if pool is None:
-        pool = _POOLS[key] = ModelPool(lambda: _load_decoder(grammar, second_pass), reset=_reset_decoder)
+        pool = _POOLS[key] = ModelPool(lambda: _load_decoder(grammar, options), reset=_reset_decoder)
     return pool
 
 
@@ -103,10 +107,15 @@ _Op = bytes | _Start | _End
 class PocketsphinxSTTProcessor(Processor):
     """Offline streaming STT. Needs the VAD's speaking frames upstream of it; see the module docstring.
 
-    ``grammar`` is an optional JSGF grammar: recognition is then limited to its phrases (useful for a fixed
-    command set, and for deterministic tests on synthetic speech). ``interim_results=False`` skips interims.
-    ``second_pass=False`` skips pocketsphinx's second (flat-lexicon) search at the end of an utterance: the final
-    comes 40-70 ms sooner, but more words are wrong (measured WER 6 % -> 10 % on flite speech; docs/local-engines.md).
+    Options:
+
+    * ``grammar``: a JSGF grammar; recognition is then limited to its phrases (a fixed command set, or
+      deterministic tests on synthetic speech).
+    * ``interim_results=False``: no interim transcripts.
+    * ``second_pass=False``: skip pocketsphinx's second (flat-lexicon) search at the end of an utterance. The
+      final comes 40-70 ms sooner, but more words are wrong (WER 6 % -> 10 % on flite speech, measured).
+    * ``decoder_options``: passed to pocketsphinx's ``Config`` as they are (e.g. ``{"maxhmmpf": 3000}`` trades a
+      little accuracy for less CPU); an unknown option fails at start.
     """
 
     def __init__(
@@ -117,6 +126,7 @@ class PocketsphinxSTTProcessor(Processor):
         interim_results: bool = True,
         grammar: str | None = None,
         second_pass: bool = True,
+        decoder_options: Mapping[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -125,6 +135,14 @@ class PocketsphinxSTTProcessor(Processor):
         self.interim_results = interim_results
         self.grammar = grammar
         self.second_pass = second_pass
+        options = dict(decoder_options or {})
+        if not second_pass:
+            options["fwdflat"] = False
+        self._options: _Options = tuple(sorted(options.items()))
+        try:
+            hash(self._options)
+        except TypeError:
+            raise TypeError("PocketsphinxSTTProcessor.decoder_options values must be str, int, float or bool") from None
         self._pre_roll_bytes = int(pre_roll_secs * TARGET_RATE) * 2
         self._batch_bytes = int(batch_secs * TARGET_RATE) * 2
         self._convert = To16kMono()
@@ -152,7 +170,11 @@ class PocketsphinxSTTProcessor(Processor):
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        self._decoder = await _pool(self.grammar, self.second_pass).acquire()
+        known = require("pocketsphinx").Config()
+        unknown = [name for name, _ in self._options if name not in known]
+        if unknown:
+            raise ValueError(f"pocketsphinx has no decoder option {', '.join(map(repr, unknown))}")
+        self._decoder = await _pool(self.grammar, self._options).acquire()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-decode")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -162,7 +184,7 @@ class PocketsphinxSTTProcessor(Processor):
     async def on_stop(self) -> None:
         executor, self._executor = self._executor, None
         decoder, self._decoder = self._decoder, None
-        pool = _pool(self.grammar, self.second_pass)
+        pool = _pool(self.grammar, self._options)
 
         def retire() -> None:
             # A decode job may still be running: the decoder goes back to the pool only after it finished.
