@@ -224,3 +224,12 @@ async def test_thought_parts_are_not_part_of_the_reply() -> None:
         result = await run_processor(llm, [UserTextFrame(text="Hi")])
         assert result.text() == "The answer."
         assert llm.context.turns[-1].text == "The answer."
+
+
+async def test_a_refusal_is_reported_once_not_retried() -> None:
+    async with FakeGemini(api_key=KEY, finish_reason="SAFETY") as fake:
+        fake.empty(times=3)
+        result = await run_processor(GeminiLLM(api_key=KEY, base_url=fake.url), [UserTextFrame(text="Hi")])
+        assert len(fake.requests) == 1
+        [error] = result.errors
+        assert "declined" in error.message and "SAFETY" in error.message and not error.fatal

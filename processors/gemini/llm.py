@@ -35,6 +35,8 @@ __all__ = ["DEFAULT_MODEL", "GeminiBlockedError", "GeminiLLM", "thinking_config_
 
 DEFAULT_MODEL = "gemini-3.8-flash"
 
+_REFUSALS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"})
+
 logger = logging.getLogger("voxline.processors.gemini")
 
 
@@ -146,14 +148,21 @@ class GeminiLLM(LLMProcessor):
         responses = await self._client.aio.models.generate_content_stream(
             model=self.model, contents=self.request_contents(context), config=self.request_config(context)
         )
+        said = False
         async for chunk in responses:
             feedback = chunk.prompt_feedback
             if feedback is not None and feedback.block_reason is not None:
-                raise GeminiBlockedError(f"the prompt was blocked ({feedback.block_reason})")
-            content = chunk.candidates[0].content if chunk.candidates else None
+                raise GeminiBlockedError(f"the prompt was blocked ({feedback.block_reason.value})")
+            candidate = chunk.candidates[0] if chunk.candidates else None
+            content = candidate.content if candidate is not None else None
             for part in (content.parts if content is not None else None) or ():
                 if part.text and not part.thought:  # thought summaries are not part of the reply
+                    said = True
                     yield part.text
+            reason = candidate.finish_reason if candidate is not None else None
+            if not said and reason is not None and reason.value in _REFUSALS:
+                # An empty reply the model refused to give: retrying would only repeat the refusal.
+                raise GeminiBlockedError(f"the model declined to answer (finish reason {reason.value})")
 
     def is_retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, errors.APIError):

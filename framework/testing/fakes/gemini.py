@@ -84,8 +84,11 @@ class FakeGemini(FakeLLMServer):
         replies: Replies = "Hello! I am a fake Gemini.",
         pacing: Pacing | None = None,
         thought: str = "",
+        finish_reason: str = "STOP",
     ) -> None:
         super().__init__(api_key=api_key, replies=replies, pacing=pacing)
+        self.finish_reason = finish_reason
+        """The ``finishReason`` of the last event (``"SAFETY"`` with :meth:`empty` plays a refusal)."""
         self.thought = thought
         """If set, the first event also carries this as a thought-summary part (``"thought": true``), which a
         client must not read out as part of the reply."""
@@ -158,7 +161,7 @@ class FakeGemini(FakeLLMServer):
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         response: dict[str, Any] = {"candidates": [candidate]}
         if final:
-            candidate["finishReason"] = "STOP"
+            candidate["finishReason"] = self.finish_reason
             prompt = sum(len(text.split()) for _, text in chat.turns) if chat else 0
             response["usageMetadata"] = {
                 "promptTokenCount": prompt,
