@@ -88,8 +88,12 @@ async def test_full_turn_then_a_second_turn_that_keeps_history(agent: Agent) -> 
         assert kinds.index("transcript") < _index(client, "status", "generating") < kinds.index("text_chunk")
         assert kinds.index("audio") < _index(client, "status", "complete")
         (metrics,) = client.of_type("metrics")
-        assert metrics["turn"] == 1 and metrics["voice_to_voice_ms"] is not None
-        assert metrics["llm_ttft_ms"] is not None
+        assert metrics["turn"] == 1
+        for field in ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms", "voice_to_voice_ms"):
+            assert isinstance(metrics[field], float) and metrics[field] >= 0, (field, metrics)
+        speaking = client.of_type("speaking")
+        assert {"who": "user", "state": "started"} in speaking and {"who": "user", "state": "stopped"} in speaking
+        assert {"who": "bot", "state": "started"} in speaking
 
         await client.send_audio(UTTERANCE, pause=0.002)
         await client.wait_message("status", "complete", count=2, timeout=15)
