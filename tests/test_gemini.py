@@ -233,3 +233,18 @@ async def test_a_refusal_is_reported_once_not_retried() -> None:
         assert len(fake.requests) == 1
         [error] = result.errors
         assert "declined" in error.message and "SAFETY" in error.message and not error.fatal
+
+
+async def test_left_out_arguments_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FakeGemini(api_key=KEY, replies="From the environment.") as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", KEY)
+        monkeypatch.setenv("GEMINI_BASE_URL", fake.url)
+        monkeypatch.setenv("GEMINI_MODEL", "gemini-2.5-flash")
+        result = await run_processor(GeminiLLM(), [UserTextFrame(text="Hi")])
+        assert result.text() == "From the environment."
+        assert fake.requests[0].path == "/v1/models/gemini-2.5-flash:streamGenerateContent"
+        monkeypatch.delenv("GEMINI_MODEL")
+        assert GeminiLLM().model == DEFAULT_MODEL
+        monkeypatch.delenv("GEMINI_API_KEY")
+        with pytest.raises(ValueError, match="GEMINI_API_KEY"):
+            GeminiLLM()

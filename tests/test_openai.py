@@ -55,7 +55,8 @@ async def test_request_shape_and_options() -> None:
         assert second["messages"][2]["content"].endswith(" [interrupted]")
 
 
-async def test_no_key_sends_a_placeholder_that_local_servers_ignore() -> None:
+async def test_no_key_sends_a_placeholder_that_local_servers_ignore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     async with FakeOpenAI(api_key=None, replies="Local.") as fake:
         result = await run_processor(OpenAILLM(model="m", base_url=fake.base_url), [UserTextFrame(text="Hi")])
         assert result.text() == "Local."
@@ -154,3 +155,16 @@ def test_fake_runs_in_a_background_thread_for_sync_code() -> None:
     assert text == "From a thread."
     with pytest.raises(httpx.ConnectError):  # stopped means stopped
         httpx.post(f"{fake.base_url}/chat/completions", json={})
+
+
+async def test_left_out_arguments_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FakeOpenAI(api_key=KEY, replies="From the environment.") as fake:
+        monkeypatch.setenv("OPENAI_MODEL", "env-model")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        result = await run_processor(OpenAILLM(), [UserTextFrame(text="Hi")])
+        assert result.text() == "From the environment."
+        assert fake.requests[0].body["model"] == "env-model"
+        monkeypatch.delenv("OPENAI_MODEL")
+        with pytest.raises(ValueError, match="OPENAI_MODEL"):
+            OpenAILLM()

@@ -18,6 +18,7 @@ connect timeout; first-token and stall timeouts, retries and cancellation are th
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -65,13 +66,17 @@ class _ConnectTimeoutTransport(httpx2.AsyncHTTPTransport):
 
 
 class GeminiLLM(LLMProcessor):
-    """Streams Gemini replies. ``api_key`` is required; ``base_url`` points the SDK elsewhere (a fake, a proxy)."""
+    """Streams Gemini replies. ``base_url`` points the SDK elsewhere (a fake, a proxy).
+
+    ``api_key``, ``model`` and ``base_url`` left out (``None``) fall back to ``GEMINI_API_KEY``,
+    ``GEMINI_MODEL`` and ``GEMINI_BASE_URL`` in the environment; a key is required one way or the other.
+    """
 
     def __init__(
         self,
         *,
-        api_key: str,
-        model: str = DEFAULT_MODEL,
+        api_key: str | None = None,
+        model: str | None = None,
         base_url: str | None = None,
         api_version: str | None = None,
         thinking: types.ThinkingConfig | None = None,
@@ -80,6 +85,9 @@ class GeminiLLM(LLMProcessor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        api_key = os.environ.get("GEMINI_API_KEY") if api_key is None else api_key
+        model = (os.environ.get("GEMINI_MODEL") or DEFAULT_MODEL) if model is None else model
+        base_url = (os.environ.get("GEMINI_BASE_URL") or None) if base_url is None else base_url
         if not api_key:
             raise ValueError("GeminiLLM needs an API key (GEMINI_API_KEY)")
         if base_url is not None and not re.match(r"^https?://[^/]", base_url):

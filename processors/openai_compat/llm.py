@@ -11,6 +11,7 @@ The package is called ``openai_compat`` because a package named ``openai`` would
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -36,14 +37,16 @@ NO_KEY = "no-key"
 class OpenAILLM(LLMProcessor):
     """Streams replies from an OpenAI-compatible server.
 
-    ``base_url`` is the API root including ``/v1`` (e.g. ``http://localhost:11434/v1`` for Ollama); ``None``
-    means api.openai.com. ``extra_body`` is merged into every request, for server-specific options.
+    ``base_url`` is the API root including ``/v1`` (e.g. ``http://localhost:11434/v1`` for Ollama). ``model``,
+    ``base_url`` and ``api_key`` left out (``None``) fall back to ``OPENAI_MODEL``, ``OPENAI_BASE_URL`` and
+    ``OPENAI_API_KEY`` in the environment; without a base URL the SDK talks to api.openai.com, and without a key
+    :data:`NO_KEY` is sent. ``extra_body`` is merged into every request, for server-specific options.
     """
 
     def __init__(
         self,
         *,
-        model: str,
+        model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
         temperature: float | None = None,
@@ -52,6 +55,9 @@ class OpenAILLM(LLMProcessor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        model = os.environ.get("OPENAI_MODEL") if model is None else model
+        base_url = (os.environ.get("OPENAI_BASE_URL") or None) if base_url is None else base_url
+        api_key = (os.environ.get("OPENAI_API_KEY") or None) if api_key is None else api_key
         if not model:
             raise ValueError("OpenAILLM needs a model name (OPENAI_MODEL)")
         if base_url is not None and not re.match(r"^https?://[^/]", base_url):
