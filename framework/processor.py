@@ -309,7 +309,11 @@ class Processor:
         if scope is not None and scope.exempt < epoch:
             scope.exempt = epoch  # the task that starts an epoch is not aborted by it
         self._enter_epoch(epoch)
-        _WORK_EPOCH.set(epoch)  # what the pushing stage does next, in this frame's processing, is new work
+        if _WORK_EPOCH.get() is not None:
+            # Inside a frame's processing: what the pushing stage does next there is new work (the enclosing
+            # delivery restores the old value when that processing returns). Outside (a reader task), stamping
+            # follows the stage's own epoch anyway, and setting it would pin every later frame to this epoch.
+            _WORK_EPOCH.set(epoch)
         return InterruptFrame(epoch=epoch, reason=frame.reason)
 
     def _enter_epoch(self, epoch: int) -> None:

@@ -15,6 +15,7 @@ from voxline.frames import (
     LLMResponseEndFrame,
     LLMResponseStartFrame,
     SettingsFrame,
+    StartFrame,
     TextFrame,
     TranscriptFrame,
 )
@@ -304,3 +305,36 @@ async def test_a_data_frame_suspended_mid_hop_is_aborted_when_the_interrupt_pass
     await run_processor(Pipeline([sleepy, rec]), script)
     assert sleepy.resumed == ["new"]
     assert rec.texts() == ["new"]
+
+
+async def test_a_reader_task_that_interrupts_keeps_its_frames_current_after_later_interrupts() -> None:
+    """Like the input transport: it pushes audio from its own task and sometimes the client's interrupt."""
+
+    class Reader(Processor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.go = asyncio.Event()
+
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            await self.push(frame, direction)
+            if isinstance(frame, StartFrame):
+                self.create_task(self._read(), epoch_bound=False)
+
+        async def _read(self) -> None:
+            await self.push(TextFrame(text="one"))
+            await self.push(InterruptFrame(reason="client"))  # epoch 1, started from this task
+            await self.push(TextFrame(text="two"))
+            await self.go.wait()  # meanwhile someone else interrupts: epoch 2
+            await self.push(TextFrame(text="three"))
+
+    reader, rec = Reader(), Recorder()
+    task = PipelineTask(Pipeline([reader, rec]))
+    runner = asyncio.create_task(task.run())
+    await task.wait_until_running()
+    await asyncio.sleep(0.005)
+    await task.interrupt("elsewhere")
+    reader.go.set()
+    await asyncio.sleep(0.005)
+    await task.queue_frame(EndFrame())
+    await runner
+    assert [(f.text, f.epoch) for f in rec.seen if isinstance(f, TextFrame)] == [("one", 0), ("two", 1), ("three", 2)]
