@@ -132,3 +132,15 @@ async def test_no_old_epoch_audio_after_an_interrupt() -> None:
     assert any(isinstance(f, TTSStoppedFrame) for f in seen[cut:])
     # The synthesis was cut short: far less than the ~22 s of the whole text went out.
     assert len(pcm_of([f for f in seen if isinstance(f, TTSAudioFrame)])) / 48000 < 10
+
+
+async def test_concurrent_sessions_share_espeak_without_mixing_audio() -> None:
+    """espeak-ng has one global callback: sessions take turns on its thread, and each gets its own audio."""
+    texts = ["The first session says this sentence.", "And the second one says something else entirely."]
+    solo = [pcm_of((await run_processor(EspeakTTSProcessor(), reply(t))).downstream_of(TTSAudioFrame)) for t in texts]
+    together = await asyncio.gather(*(run_processor(EspeakTTSProcessor(), reply(t, t)) for t in texts))
+    for alone, result in zip(solo, together, strict=True):
+        # espeak-ng varies a few samples between calls, so compare lengths: mixed-up blocks would be way off.
+        both = len(pcm_of(result.downstream_of(TTSAudioFrame)))
+        assert abs(both - 2 * len(alone)) < 0.01 * len(alone)
+    assert abs(len(solo[0]) - len(solo[1])) > 0.1 * len(solo[0])  # the two texts really differ in length
