@@ -12,7 +12,10 @@ needs around that lives in this class, so every provider behaves the same:
   generators suspended and the socket open; and the task that pushes frames downstream may be suspended in a
   push, not in the SDK, when the interrupt lands.)
 * On an interruption the partial reply is recorded in the context as interrupted and an
-  ``LLMResponseEndFrame(interrupted=True)`` follows the interrupt (a control frame: it survives it).
+  ``LLMResponseEndFrame(interrupted=True)`` follows the interrupt (a control frame: it survives it). A reply
+  generated in full but still being played (between the output's ``BotStartedSpeakingFrame`` and
+  ``BotStoppedSpeakingFrame``, which travel upstream through this stage) is marked interrupted too: the user
+  did not hear all of it.
 * Failures before the first token has gone out are retried with exponential backoff and jitter when the
   subclass says they are retryable (:meth:`LLMProcessor.is_retryable`), and so is an empty reply. After the
   first token a failure ends the turn with a non-fatal :class:`~voxline.frames.ErrorFrame`; the next turn works.
@@ -38,6 +41,8 @@ from typing import Final
 import attrs
 from voxline.context import Context, Turn
 from voxline.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     EndFrame,
     Frame,
     InterruptFrame,
@@ -139,6 +144,7 @@ class LLMProcessor(Processor):
         self._reply_task: asyncio.Task[None] | None = None
         self._barge_in: asyncio.Task[None] | None = None
         self._pending: list[str] = []
+        self._bot_speaking = False
         self._secrets: list[str] = []
 
     # --- what subclasses implement ----------------------------------------------------------------------
@@ -195,6 +201,8 @@ class LLMProcessor(Processor):
             await self._wait_for_replies()
             await self.push(frame, direction)
         else:
+            if isinstance(frame, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)):
+                self._bot_speaking = isinstance(frame, BotStartedSpeakingFrame)  # from the output, upstream
             await self.push(frame, direction)
 
     async def _on_user_text(self, text: str) -> None:
@@ -222,6 +230,11 @@ class LLMProcessor(Processor):
         """Record the reply an interrupt cut short (unless the user's next words supersede it); return it."""
         reply = self._reply
         if reply is None or reply.finished:
+            if self._bot_speaking and reply is not None and reply.parts:
+                # Generated in full, but still being played when the user barged in: they did not hear it all.
+                last = self.context.turns[-1] if len(self.context) else None
+                if last is not None and last.role == "assistant" and not last.interrupted:
+                    self.context.cut_last_assistant(last.text)
             return None
         self._finish(reply, interrupted=True, record=not self._pending)
         return reply

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from llm_helpers import drive, replies_ended, texts_out
-from voxline.context import Context
+from voxline.context import Context, Turn
 from voxline.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     EndFrame,
     Frame,
     InterruptFrame,
@@ -27,6 +29,8 @@ from voxline.frames import (
     UserTextFrame,
 )
 from voxline.llm import LLMProcessor, RetryPolicy
+from voxline.pipeline import Pipeline
+from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.testing import Interrupt, Sleep, run_processor
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.001, jitter=0)
@@ -264,3 +268,29 @@ def test_redact_hides_registered_secrets_and_url_credentials() -> None:
     llm.hide_secret("abcd1234")
     assert llm.redact("key abcd1234 at http://user:pw@host:1/v1") == "key *** at http://***@host:1/v1"
     assert llm.redact("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+
+
+class PlaybackStub(Processor):
+    """Stands in for the output transport: says the bot started speaking at the first text of a reply, and
+    (when ``finishes``) that it stopped at the reply's end — as the real output does upstream."""
+
+    def __init__(self, *, finishes: bool) -> None:
+        super().__init__()
+        self.finishes = finishes
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        await self.push(frame, direction)
+        if isinstance(frame, TextFrame):
+            await self.push(BotStartedSpeakingFrame(), UPSTREAM)
+        elif isinstance(frame, LLMResponseEndFrame) and self.finishes:
+            await self.push(BotStoppedSpeakingFrame(), UPSTREAM)
+
+
+@pytest.mark.parametrize("finishes", [False, True])
+async def test_barge_in_during_playback_marks_a_fully_generated_reply_interrupted(finishes: bool) -> None:
+    llm = ScriptedLLM([Script(["All", " of", " it."]), Script(["Next."])])
+    steps = [UserTextFrame(text="Hi"), replies_ended(1), Interrupt(), UserTextFrame(text="Wait")]
+    await drive(Pipeline([llm, PlaybackStub(finishes=finishes)]), steps)
+    # Still playing when the user interrupted: the reply is marked (and sent marked); played out: it is not.
+    assert llm.context.turns[1] == Turn("assistant", "All of it.", interrupted=not finishes)
+    assert llm.turn_text(llm.context.turns[1]) == ("All of it. [interrupted]" if not finishes else "All of it.")
