@@ -31,6 +31,7 @@ from voxline.frames import (
     LLMResponseEndFrame,
     LLMResponseStartFrame,
     SettingsFrame,
+    StartFrame,
     SystemFrame,
     TextFrame,
     UserStartedSpeakingFrame,
@@ -43,7 +44,7 @@ from voxline.task import PipelineTask
 
 @attrs.frozen
 class StageSpec:
-    kind: str  # "inline" | "queued" | "task" (streams from an epoch-bound task) | "late" (unbound task)
+    kind: str  # "inline" | "queued" | "task" (epoch-bound stream) | "late" (unbound task) | "reader" (like a transport)
     delays: tuple[float, ...] = (0.0,)  # cycled: each piece of data work sleeps this long (0 = just yield)
     fanout: int = 1  # data frames made per input data frame (1 = forward the frame itself)
     system_delay: bool = False  # sleep while handling system frames (before forwarding them)
@@ -120,11 +121,14 @@ class _Stage:
     async def _dispatch(self, frame: Frame, direction: Direction) -> None:
         if direction is not DOWNSTREAM:
             await self.push(frame, direction)  # type: ignore[attr-defined]
+        elif isinstance(frame, StartFrame) and self.spec.kind == "reader":
+            await self.push(frame, direction)  # type: ignore[attr-defined]
+            self.create_task(self._read(), epoch_bound=False)  # type: ignore[attr-defined]
         elif isinstance(frame, SystemFrame):
             if self.spec.system_delay:
                 await asyncio.sleep(0)
             await self.push(frame, direction)  # type: ignore[attr-defined]
-        elif isinstance(frame, EndFrame) and self.spec.kind in ("task", "late"):
+        elif isinstance(frame, EndFrame) and self.spec.kind in ("task", "late", "reader"):
             # Like an LLM stage: the end of stream waits for the replies being streamed.
             pending = list(self._tasks or {})  # type: ignore[attr-defined]
             if pending:
@@ -161,6 +165,17 @@ class _Stage:
         self.log.exempt_history.setdefault(asyncio.current_task(), []).append((len(self.log.events), epoch))
         self.log.truth[text] = self.log.follow_ups[text] = epoch
         await self._emit(TextFrame(text=text))
+
+    async def _read(self) -> None:
+        """Like the input transport's reader: fresh frames from its own task, and now and then an interrupt."""
+        self.log.unbound.add(asyncio.current_task())
+        for i in range(6):
+            await self._nap()
+            if i == 1:
+                await self.push(InterruptFrame(reason=f"reader {self.index}"), DOWNSTREAM)  # type: ignore[attr-defined]
+            text = f"r{self.index}.{i}"
+            self.log.truth[text] = self.log.follow_ups[text] = self.epoch  # type: ignore[attr-defined]
+            await self._emit(TextFrame(text=text))
 
     async def _late_task(self, frame: TextFrame) -> None:
         """Work that outlives interrupts and stamps its output with the epoch it began in; gates must drop it."""

@@ -19,7 +19,7 @@ DELAY = st.sampled_from([0.0, 0.0, 0.0005, 0.001])
 
 stage_specs = st.builds(
     StageSpec,
-    kind=st.sampled_from(["inline", "queued", "task", "late"]),
+    kind=st.sampled_from(["inline", "queued", "task", "late", "reader"]),
     delays=st.lists(DELAY, min_size=1, max_size=3).map(tuple),
     fanout=st.sampled_from([1, 1, 2]),
     system_delay=st.booleans(),
