@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -212,6 +213,15 @@ async def test_refused_connections_are_retried_and_audio_meanwhile_is_kept() -> 
     assert fake.attempts == [("/v1/listen", 503), ("/v1/listen", 503), ("/v1/listen", 101)]
     assert turns(result) == ["Kept while waiting."]
     assert result.errors == []
+
+
+async def test_the_replay_buffer_is_bounded_and_what_it_drops_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeDeepgram() as fake:
+        fake.faults.refuse_listen = 2
+        stt = stt_for(fake, max_buffer_seconds=0.5)
+        await run_processor(stt, [*feed(quiet(1.5)), Sleep(0.4)])
+    assert 0.45 <= fake.listen_connections[0].audio_seconds <= 0.5  # only the newest 0.5 s was kept
+    assert re.search(r"1\.0\d s of audio could not be kept", caplog.text)
 
 
 async def test_after_n_failed_attempts_an_error_reaches_the_client_without_the_key() -> None:

@@ -117,6 +117,7 @@ class DeepgramSTT(Processor):
         self._speech_end: float | None = None
         self._final_wall = 0.0
         self._bad_format_reported = False
+        self._lost_reported = 0.0
         self.connections = 0
         """Connections opened so far (a counter for tests and metrics)."""
         self.keepalives_sent = 0
@@ -245,6 +246,10 @@ class DeepgramSTT(Processor):
     async def _replay(self, conn: Any) -> None:
         """Send what Deepgram has not finalised (in order), then let new audio go straight through."""
         self._offset = self._buffer.replay_start
+        lost = self._buffer.lost_seconds - self._lost_reported
+        if lost > 0:  # the outage outlasted the replay buffer: say so rather than lose it silently
+            self._lost_reported = self._buffer.lost_seconds
+            logger.warning("%s: %.2f s of audio could not be kept while Deepgram was unreachable", self.name, lost)
         seq = self._buffer.first_seq
         while (chunk := self._buffer.first_unsent(seq)) is not None:
             await conn.send_media(chunk.pcm)
