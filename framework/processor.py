@@ -148,7 +148,7 @@ class Processor:
 
     @property
     def epoch(self) -> int:
-        """The newest epoch this processor has seen; data frames it pushes without one get this epoch."""
+        """The newest epoch this processor has seen (data frames pushed outside frame processing get it)."""
         return self._epoch
 
     @property
@@ -159,7 +159,9 @@ class Processor:
     async def push(self, frame: Frame, direction: Direction = DOWNSTREAM) -> None:
         """Send ``frame`` to the next processor in ``direction``.
 
-        A data frame without an epoch is stamped with this processor's epoch. An interrupt pushed downstream
+        A data frame without an epoch is stamped with the epoch of the work that made it: the data frame this
+        task is processing (so output of old work stays old), else this processor's epoch. One older than this
+        processor's epoch is dropped here. An interrupt pushed downstream
         without an epoch starts a new epoch: it goes to the head of the pipeline, which sends it through every
         stage in order, this one included, before ``push`` returns (the task that pushed it is not cancelled by
         it: what it pushes afterwards belongs to the new epoch). An interrupt pushed *upstream* is a request
