@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from audio.speech import Speech, frames, local, paced, silence, speech
@@ -53,6 +54,12 @@ async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech, s
     assert final.is_final and final.speech_final
     assert "capital" in final.text and "france" in final.text
     assert [u.text for u in result.downstream_of(UserTextFrame)] == [final.text]
+    # Word timings on the input's audio clock: inside the speech, in order, one per word of the text.
+    assert [w.text for w in final.words] == final.text.split()
+    stop = result.downstream_of(UserStoppedSpeakingFrame)[0].audio_time
+    assert stop is not None and 0.8 < final.words[0].start < final.words[-1].end < stop + 0.3
+    assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(final.words))
+    assert all(w.confidence is not None and 0 <= w.confidence <= 1 for w in final.words)
     (latency,) = [m.value for m in result.metrics if m.name == "stt.latency"]
     (finalize,) = [m.value for m in result.metrics if m.name == "stt.finalize"]
     assert 0 <= finalize < latency  # no speed bound here: speed lives in tests/bench/bench_local.py

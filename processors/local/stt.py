@@ -43,6 +43,7 @@ from voxline.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     UserTextFrame,
+    Word,
 )
 from voxline.pipeline import Pipeline
 from voxline.processor import DOWNSTREAM, Direction, Processor
@@ -88,17 +89,23 @@ def _pool(grammar: str | None = None, options: _Options = ()) -> ModelPool[Any]:
 
 
 class _Start:
-    __slots__ = ()
+    """Start of an utterance; ``audio_start`` is where its first sample (the pre-roll's) is on the audio clock."""
+
+    __slots__ = ("audio_start",)
+
+    def __init__(self, audio_start: float) -> None:
+        self.audio_start = audio_start
 
 
 class _End:
     """End of an utterance: when the VAD's event came, and when the audio at the end of speech had arrived."""
 
-    __slots__ = ("received", "speech_end")
+    __slots__ = ("received", "speech_end", "words")
 
     def __init__(self, received: float, speech_end: float) -> None:
         self.received = received
         self.speech_end = speech_end
+        self.words: tuple[Word, ...] = ()  # filled in by the decoding thread
 
 
 _Op = bytes | _Start | _End
@@ -160,6 +167,7 @@ class PocketsphinxSTTProcessor(Processor):
         self._pump: asyncio.Task[None] | None = None
         # Touched only by the decoding thread:
         self._last_interim = ""
+        self._utt_start = 0.0
         self.decode_seconds = 0.0
         """Wall time the decoding thread spent in its jobs, for benchmarks."""
         self.decode_cpu_seconds = 0.0
@@ -229,7 +237,7 @@ class PocketsphinxSTTProcessor(Processor):
         if self._in_speech:
             return
         self._in_speech = True
-        self._queue(_Start())
+        self._queue(_Start((self._samples - self._pre_roll_len // 2) / TARGET_RATE))
         if self._pre_roll:
             self._queue(b"".join(self._pre_roll))
             self._pre_roll.clear()
@@ -308,10 +316,12 @@ class PocketsphinxSTTProcessor(Processor):
                     decoder.end_utt()
                     decoder.start_utt()
                 self._last_interim = ""
+                self._utt_start = op.audio_start
             else:
                 decoder.end_utt()
                 hyp = decoder.hyp()
                 out.append((hyp.hypstr if hyp is not None else "", op))
+                op.words = self._words()
                 fed = False
         if fed and self.interim_results:
             hyp = decoder.hyp()
@@ -323,6 +333,21 @@ class PocketsphinxSTTProcessor(Processor):
         self.decode_cpu_seconds += time.thread_time() - cpu
         return out
 
+    def _words(self) -> tuple[Word, ...]:
+        """The final's words with their times on the input's audio clock (pocketsphinx counts 10 ms frames)
+        and pocketsphinx's posterior probability as the confidence. Runs on the decoding thread."""
+        start = self._utt_start
+        return tuple(
+            Word(
+                seg.word.split("(")[0],  # "capital(2)": the dictionary's second pronunciation
+                start + seg.start_frame / 100,
+                start + (seg.end_frame + 1) / 100,
+                min(1.0, max(0.0, seg.prob)),  # a posterior, but rounding can take it to 1.0001
+            )
+            for seg in self._decoder.seg()
+            if seg.word[:1] not in ("<", "[", "+")  # <s>, </s>, <sil>, [NOISE], +fillers+
+        )
+
     async def _emit(self, text: str, end: _End | None) -> None:
         if end is None:
             await self.push(TranscriptFrame(text=text, is_final=False))
@@ -330,7 +355,7 @@ class PocketsphinxSTTProcessor(Processor):
         now = time.perf_counter()
         text = text.strip()
         if text:
-            await self.push(TranscriptFrame(text=text, is_final=True, speech_final=True))
+            await self.push(TranscriptFrame(text=text, is_final=True, speech_final=True, words=end.words))
         await self.push(MetricsFrame(name="stt.latency", value=now - end.speech_end, unit="s", source=self.name))
         await self.push(MetricsFrame(name="stt.finalize", value=now - end.received, unit="s", source=self.name))
         if text:
