@@ -132,6 +132,7 @@ class LLMProcessor(Processor):
         connect_timeout: float = 5.0,
         first_token_timeout: float = 15.0,
         stall_timeout: float = 10.0,
+        warm_up: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -140,6 +141,7 @@ class LLMProcessor(Processor):
         self.connect_timeout = connect_timeout
         self.first_token_timeout = first_token_timeout
         self.stall_timeout = stall_timeout
+        self.warm_up_on_start = warm_up
         self._reply: _Reply | None = None
         self._reply_task: asyncio.Task[None] | None = None
         self._barge_in: asyncio.Task[None] | None = None
@@ -161,7 +163,31 @@ class LLMProcessor(Processor):
         """A one-line description of ``exc`` for the ErrorFrame (secrets are removed afterwards)."""
         return f"{type(exc).__name__}: {exc}"
 
+    async def warm_up(self) -> None:
+        """Open a connection to the model's server before the first turn (a cheap request; optional)."""
+
     # --- helpers for subclasses -------------------------------------------------------------------------
+
+    def start_warm_up(self) -> None:
+        """Run :meth:`warm_up` in the background (call it at the end of ``on_start``).
+
+        The first turn then finds a pooled connection (TCP and TLS done) instead of paying for it in its
+        time to first token. A failure is only logged — the turn itself reports errors — but a rejected key
+        shows up in the log before anyone speaks.
+        """
+        if self.warm_up_on_start:
+            self.create_task(self._run_warm_up(), name=f"{self.name}-warm-up", epoch_bound=False)
+
+    async def _run_warm_up(self) -> None:
+        try:
+            async with asyncio.timeout(self.first_token_timeout):
+                await self.warm_up()
+        except Exception as exc:
+            logger.warning(
+                "%s: could not reach the model ahead of the first turn: %s",
+                self.name,
+                self.redact(self.describe_error(exc)),
+            )
 
     def hide_secret(self, secret: str | None) -> None:
         """Never let ``secret`` (an API key) appear in an error message or log line of this processor."""

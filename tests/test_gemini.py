@@ -19,7 +19,7 @@ from starlette.config import Config
 from voxline.frames import UserTextFrame
 from voxline.llm import RetryPolicy
 from voxline.processors.gemini import DEFAULT_MODEL, GeminiLLM, thinking_config_for
-from voxline.testing import Interrupt, run_processor
+from voxline.testing import Interrupt, Sleep, run_processor
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 
 KEY = "AIzaFakeKey-abcdefghijklmnop"
@@ -248,3 +248,19 @@ async def test_left_out_arguments_come_from_the_environment(monkeypatch: pytest.
         monkeypatch.delenv("GEMINI_API_KEY")
         with pytest.raises(ValueError, match="GEMINI_API_KEY"):
             GeminiLLM()
+
+
+async def test_warm_up_looks_the_model_up_on_start(caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeGemini(api_key=KEY, replies="Warm.") as fake:
+        await run_processor(GeminiLLM(api_key=KEY, base_url=fake.url), [UserTextFrame(text="Hi")])
+        assert fake.lookups == ["/v1/models/gemini-3.8-flash"]
+        await run_processor(GeminiLLM(api_key=KEY, base_url=fake.url, warm_up=False), [UserTextFrame(text="Hi")])
+        assert len(fake.lookups) == 1 and len(fake.requests) == 2
+
+        # A rejected key shows up in the log at once; only the turn itself reports an ErrorFrame.
+        with caplog.at_level(logging.WARNING, logger="voxline.llm"):
+            llm = GeminiLLM(api_key="wrong-key-123", base_url=fake.url)
+            result = await run_processor(llm, [Sleep(0.2)])
+        assert result.errors == []
+        assert "could not reach the model" in caplog.text and "401" in caplog.text
+        assert "wrong-key-123" not in caplog.text

@@ -168,3 +168,11 @@ async def test_left_out_arguments_come_from_the_environment(monkeypatch: pytest.
         monkeypatch.delenv("OPENAI_MODEL")
         with pytest.raises(ValueError, match="OPENAI_MODEL"):
             OpenAILLM()
+
+
+async def test_warm_up_looks_the_model_up_on_start() -> None:
+    async with FakeOpenAI(api_key=KEY, replies="Warm.") as fake:
+        await run_processor(
+            OpenAILLM(model="llama3.2", api_key=KEY, base_url=fake.base_url), [UserTextFrame(text="Hi")]
+        )
+        assert fake.lookups == ["/v1/models/llama3.2"] and len(fake.requests) == 1

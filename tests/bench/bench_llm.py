@@ -4,7 +4,8 @@ Prints one JSON object per line. ``--quick`` runs fewer turns (a smoke run).
 
 * ``llm.ttft_overhead_ms``: the ``llm.ttft`` metric minus the fake's first-token delay (400 ms), per provider:
   request building, the SDK, HTTP over loopback, SSE parsing, the reader task and the frame push. ``first``
-  is the first turn (it opens the connection), ``median``/``max`` the later turns (keep-alive).
+  is the first turn (0.3 s after the start, so the warm-up lookup has opened the connection),
+  ``median``/``max`` the later turns.
 * ``llm.token_latency_ms``: from the fake writing a token's event to its ``TextFrame`` being built, for every
   token of every turn at ~40 tokens/s.
 * ``llm.cancel_to_disconnect_ms``: from the ``InterruptFrame`` to the fake seeing the HTTP connection close.
@@ -60,6 +61,7 @@ async def run_turns(provider: str, fake: FakeLLMServer, llm: LLMProcessor, turns
     task.on_downstream(on_frame)
     runner = asyncio.create_task(task.run())
     await task.wait_until_running()
+    await asyncio.sleep(0.3)  # a session starts before the user's first words: the warm-up has time to finish
     ttfts: list[float] = []
     token_latency: list[float] = []
     start = 0

@@ -143,6 +143,8 @@ class FakeLLMServer:
         self.replies = replies
         self.pacing = pacing or Pacing()
         self.requests: list[RecordedRequest] = []
+        self.lookups: list[str] = []
+        """Paths of the model lookups (``GET``) served, oldest first."""
         self._faults: collections.deque[Fault] = collections.deque()
         self._lock = threading.Lock()
         self._served = 0
@@ -232,6 +234,10 @@ class FakeLLMServer:
         """The provider's error JSON for an HTTP error."""
         raise NotImplementedError
 
+    def lookup(self, request: HttpRequest) -> Any:
+        """Answer a ``GET`` (a model lookup); raise :class:`RequestError` to reject it."""
+        raise RequestError(404, f"Path {request.path} was not found.")
+
     def token_event(self, record: RecordedRequest, token: str, last: bool) -> bytes:
         raise NotImplementedError
 
@@ -245,6 +251,17 @@ class FakeLLMServer:
     # --- serving ---------------------------------------------------------------------------------------
 
     async def _handle(self, request: HttpRequest, responder: HttpResponder) -> None:
+        if request.method == "GET":
+            # Model lookups (what the processors send on start to open a connection early) are answered but
+            # kept out of ``requests``, so tests can count chat requests.
+            try:
+                info = self.lookup(request)
+            except RequestError as exc:
+                await responder.send_json(exc.status, self.error_body(exc.status, exc.message))
+                return
+            self.lookups.append(request.path)
+            await responder.send_json(200, info)
+            return
         record = RecordedRequest(
             method=request.method,
             path=request.path,

@@ -39,6 +39,7 @@ from voxline.testing.fakes._llm import (
 
 __all__ = ["FakeGemini", "Fault", "Pacing", "RecordedRequest"]
 
+_MODEL_PATH = re.compile(r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+)$")
 _PATH = re.compile(r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):streamGenerateContent$")
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -98,17 +99,36 @@ class FakeGemini(FakeLLMServer):
         """What to pass as ``HttpOptions(base_url=...)`` (or ``GEMINI_BASE_URL``): the same as :attr:`url`."""
         return self.url
 
+    def _authenticate(self, request: HttpRequest) -> None:
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if not key:
+            raise RequestError(403, "Method doesn't allow unregistered callers. Please use an API key.")
+        if self.api_key is not None and key != self.api_key:
+            raise RequestError(401, "API key not valid. Please pass a valid API key.")
+
+    def lookup(self, request: HttpRequest) -> Any:
+        """``GET /{v1|v1beta}/models/{model}``: the model's metadata."""
+        match = _MODEL_PATH.match(request.path)
+        if match is None:
+            raise RequestError(404, f"Path {request.path} was not found.")
+        self._authenticate(request)
+        model = match["model"]
+        return {
+            "name": f"models/{model}",
+            "displayName": f"Fake {model}",
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "thinking": True,
+        }
+
     def route(self, request: HttpRequest) -> ChatRequest:
         match = _PATH.match(request.path)
         if match is None:
             raise RequestError(404, f"Path {request.path} was not found.")
         if request.method != "POST":
             raise RequestError(405, f"Method {request.method} is not allowed.")
-        key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        if not key:
-            raise RequestError(403, "Method doesn't allow unregistered callers. Please use an API key.")
-        if self.api_key is not None and key != self.api_key:
-            raise RequestError(401, "API key not valid. Please pass a valid API key.")
+        self._authenticate(request)
         if request.query.get("alt") != "sse":
             raise RequestError(400, "This fake only streams with alt=sse.")
         try:

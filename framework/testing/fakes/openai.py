@@ -77,15 +77,25 @@ class FakeOpenAI(FakeLLMServer):
         """What to pass as ``AsyncOpenAI(base_url=...)`` (or ``OPENAI_BASE_URL``): ``http://127.0.0.1:<port>/v1``."""
         return f"{self.url}/v1"
 
+    def _authenticate(self, request: HttpRequest) -> None:
+        if self.api_key is not None:
+            auth = request.headers.get("authorization", "")
+            if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ").strip() != self.api_key:
+                raise RequestError(401, "Incorrect API key provided.")
+
+    def lookup(self, request: HttpRequest) -> Any:
+        """``GET /v1/models/{model}``: the model object."""
+        if not request.path.startswith("/v1/models/") or request.path.count("/") != 3:
+            raise RequestError(404, f"Invalid URL ({request.method} {request.path})")
+        self._authenticate(request)
+        return {"id": request.path.rsplit("/", 1)[1], "object": "model", "created": 0, "owned_by": "voxline-fake"}
+
     def route(self, request: HttpRequest) -> ChatRequest:
         if request.path.rstrip("/") != "/v1/chat/completions":
             raise RequestError(404, f"Invalid URL ({request.method} {request.path})")
         if request.method != "POST":
             raise RequestError(405, f"Method {request.method} is not allowed.")
-        if self.api_key is not None:
-            auth = request.headers.get("authorization", "")
-            if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ").strip() != self.api_key:
-                raise RequestError(401, "Incorrect API key provided.")
+        self._authenticate(request)
         try:
             body = json.loads(request.body)
         except ValueError as exc:
