@@ -21,7 +21,7 @@ from voxline.frames import (
     UserTextFrame,
 )
 from voxline.pipeline import Pipeline
-from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor
+from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor, PocketsphinxSTTProcessor
 from voxline.processors.local.echo import FIRST_NOTE, LATER_NOTE
 from voxline.processors.local.stt import local_stt
 from voxline.processors.vad import VADProcessor
@@ -66,7 +66,7 @@ async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech) -> None:
     pipeline = Pipeline(
         [
             VADProcessor(barge_in="always"),
-            local_stt().processors[1],
+            PocketsphinxSTTProcessor(),
             EchoLLMProcessor(word_delay=0.15),  # a slow reply, so it is still streaming when the user barges in
             SentenceAggregator(),
             EspeakTTSProcessor(),
