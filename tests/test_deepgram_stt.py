@@ -224,6 +224,14 @@ async def test_the_replay_buffer_is_bounded_and_what_it_drops_is_logged(caplog: 
     assert re.search(r"1\.0\d s of audio could not be kept", caplog.text)
 
 
+async def test_end_of_stream_while_still_connecting_still_transcribes_the_buffered_audio() -> None:
+    async with FakeDeepgram(transcripts=["Just in time."]) as fake:
+        fake.faults.refuse_listen = 1  # the EndFrame arrives while the stage is still getting a socket
+        result = await run_processor(stt_for(fake), feed(voiced(0.6) + quiet(0.4)))
+    assert turns(result) == ["Just in time."]
+    assert fake.listen_connections[0].message_types() == ["CloseStream"]
+
+
 async def test_after_n_failed_attempts_an_error_reaches_the_client_without_the_key() -> None:
     secret = "sk-very-secret-deepgram-key"
     async with FakeDeepgram(api_key=secret) as fake:

@@ -236,6 +236,9 @@ async def test_rest_fallback_streams_audio_and_carries_odd_chunks() -> None:
         tts = rest_tts(fake, voice="aura-2-thalia-en")
         texts = ["Hello over REST.", " Second sentence."]
         result = await run_processor(tts, [*(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()])
+        async with asyncio.timeout(2):
+            while fake.open_http_connections:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)  # the stage closed its keep-alive connection when it stopped
     assert audio_bytes(result) == sum(fake.tts_audio_bytes(t) for t in texts)
     assert all(len(f.pcm) % 2 == 0 for f in result.downstream_of(TTSAudioFrame))
     request = fake.rest_requests[0]

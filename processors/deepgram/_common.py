@@ -40,14 +40,18 @@ def websocket_base(base_url: str) -> str:
     return ("wss" if scheme == "https" else "ws") + "://" + rest
 
 
-def deepgram_client(api_key: str, base_url: str) -> Any:
-    """An ``AsyncDeepgramClient`` for ``base_url`` (imported here so ``import voxline`` stays light)."""
+def deepgram_client(api_key: str, base_url: str, http: Any = None) -> Any:
+    """An ``AsyncDeepgramClient`` for ``base_url`` (imported here so ``import voxline`` stays light).
+
+    ``http`` is an ``httpx.AsyncClient`` the caller owns and closes (REST keeps connections alive; a stage
+    must not leave them behind when it stops).
+    """
     from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
 
     ws = websocket_base(base_url)
     environment = DeepgramClientEnvironment(base=base_url, production=ws, agent=ws, agent_rest=base_url)
     KeyRedactor.install(api_key)
-    return AsyncDeepgramClient(api_key=api_key, environment=environment)
+    return AsyncDeepgramClient(api_key=api_key, environment=environment, httpx_client=http)
 
 
 def http_status(exc: BaseException) -> int | None:

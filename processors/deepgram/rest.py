@@ -4,7 +4,8 @@ One request per ``SpeakTextFrame``; the body streams raw linear16 at 24 kHz (``c
 chunk is pushed as it arrives, so the first audio of a reply waits only for its first sentence. An interrupt
 cancels the request in flight (the base cancels the worker; cancelling the read closes the HTTP stream). The
 SDK never retries a streaming request, and neither does this stage: a failed sentence is reported and the
-next one is tried. Errors are worded from the status code, without the SDK's exception text (no key).
+next one is tried. The stage owns its HTTP client (``timeout`` per read, 5 s to connect) and closes it on
+stop. Errors are worded from the status code, without the SDK's exception text (no key).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class DeepgramRESTTTS(TTSProcessor):
         voice: str = "aura-asteria-en",
         sample_rate: int = 24000,
         speed: float | None = None,
+        timeout: float = 30.0,
         drain_timeout: float = 30.0,
         name: str | None = None,
     ) -> None:
@@ -37,7 +39,9 @@ class DeepgramRESTTTS(TTSProcessor):
         self._api_key, self.base_url = resolve_config(api_key, base_url)
         self.voice = voice
         self.speed = speed
+        self.timeout = timeout
         self._client: Any = None
+        self._http: Any = None
 
     def request_options(self, text: str) -> dict[str, Any]:
         """Keyword arguments of ``speak.v1.audio.generate`` for ``text``."""
@@ -54,12 +58,20 @@ class DeepgramRESTTTS(TTSProcessor):
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         if self._client is None:
-            self._client = deepgram_client(self._api_key, self.base_url)
+            import httpx  # a dependency of deepgram-sdk
+
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=5.0))
+            self._client = deepgram_client(self._api_key, self.base_url, self._http)
         try:
             async for chunk in self._client.speak.v1.audio.generate(**self.request_options(text)):
                 yield chunk
         except Exception as exc:
             raise ConnectionError(describe_failure("Deepgram TTS (REST)", exc)) from None
+
+    async def on_stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()  # keep-alive connections must not outlive the session
+            self._http = self._client = None
 
     async def on_settings(self, settings: SettingsFrame) -> None:
         voice = settings.settings.get("voice")

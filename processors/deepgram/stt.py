@@ -107,6 +107,7 @@ class DeepgramSTT(Processor):
         self._client: Any = None
         self._conn: Any = None
         self._ready = False
+        self._ready_event = asyncio.Event()  # mirrors _ready, for the graceful close to wait on
         self._closing = False
         self._failed = False
         self._offset = 0.0
@@ -209,7 +210,7 @@ class DeepgramSTT(Processor):
 
     async def _run(self) -> None:
         failures = 0
-        while not self._stopping():
+        while not self._nothing_left():
             try:
                 async with self._client.listen.v1.connect(**self.connect_options()) as conn:
                     self.connections += 1
@@ -224,7 +225,7 @@ class DeepgramSTT(Processor):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if self._stopping():
+                if self._nothing_left():
                     return
                 if http_status(exc) in (401, 403):
                     self._failed = True
@@ -237,11 +238,16 @@ class DeepgramSTT(Processor):
                     await self.push_error(message + "; still retrying")
             finally:
                 self._ready = False
+                self._ready_event.clear()
                 self._conn = None
             await asyncio.sleep(self.backoff.delay(max(1, failures)))
 
     def _stopping(self) -> bool:
         return self._closing
+
+    def _nothing_left(self) -> bool:
+        """Closing, and no audio is waiting for Deepgram (otherwise the graceful close still delivers it)."""
+        return self._closing and len(self._buffer) == 0
 
     async def _replay(self, conn: Any) -> None:
         """Send what Deepgram has not finalised (in order), then let new audio go straight through."""
@@ -256,6 +262,7 @@ class DeepgramSTT(Processor):
             seq = chunk.seq + 1
         self._buffer.sent_seq = seq
         self._ready = True  # no await since the loop found nothing left: no chunk can slip between
+        self._ready_event.set()
         self._last_activity = time.monotonic()
 
     async def _keepalive(self) -> None:
@@ -272,15 +279,25 @@ class DeepgramSTT(Processor):
             self._last_activity = time.monotonic()
 
     async def _close_gracefully(self) -> None:
-        """CloseStream, then wait (bounded) for the last results and the server's close."""
+        """CloseStream, then wait (bounded) for the last results and the server's close.
+
+        A connection still opening (or replaying) is given the same bounded time to get ready first, so the
+        audio buffered before the end of the stream is still transcribed.
+        """
         self._closing = True
-        conn, runner = self._conn, self._runner
+        runner = self._runner
+        if runner is None or runner.done():
+            return
+        deadline = time.monotonic() + self.close_timeout
+        ready = asyncio.ensure_future(self._ready_event.wait())
+        await asyncio.wait({ready, runner}, timeout=self.close_timeout, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        conn = self._conn
         if conn is not None and self._ready:
             with contextlib.suppress(Exception):
                 await conn.send_close_stream()
-        if runner is not None and not runner.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(runner), self.close_timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(runner), max(0.0, deadline - time.monotonic()))
 
     # --- results ------------------------------------------------------------------------------------------
 

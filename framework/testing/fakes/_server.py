@@ -179,6 +179,11 @@ class FakeServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def open_http_connections(self) -> int:
+        """Plain-HTTP connections a client still holds open (keep-alive): 0 once clients closed theirs."""
+        return len(self._http_connections)
+
     # --- what fakes override ------------------------------------------------------------------------------
 
     async def handle_websocket(self, connection: ServerConnection) -> None:
