@@ -342,7 +342,11 @@ class Processor:
         try:
             return await coro
         except asyncio.CancelledError:
-            raise
+            if scope.aborted or scope.task.cancelling():
+                raise
+            # Nobody cancelled this task (a future it awaited was cancelled): say so rather than die silently.
+            await self.push_error(f"CancelledError in a task of {self.name} (a cancelled future?)")
+            return None
         except Exception as exc:
             await self.push_error(f"{type(exc).__name__} in a task of {self.name}: {exc}", exception=exc)
             return None

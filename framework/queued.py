@@ -102,8 +102,13 @@ class QueuedProcessor(Processor):
                     except Exception as exc:
                         await self._on_process_error(frame, direction, exc)
                 except asyncio.CancelledError:
-                    if not scope.absorb():
-                        raise
+                    if scope.absorb():
+                        continue  # our abort: this frame's work stopped, the worker goes on
+                    if scope.task.cancelling():
+                        raise  # the worker itself is being stopped
+                    # Nobody cancelled this task: a future that process() awaited was cancelled under it. A dead
+                    # worker would hang the pipeline silently; report it and go on instead.
+                    await self.push_error(f"CancelledError while processing {frame.name} (a cancelled future?)")
                 finally:
                     self._busy_with = None
         finally:

@@ -338,3 +338,17 @@ async def test_a_reader_task_that_interrupts_keeps_its_frames_current_after_late
     await task.queue_frame(EndFrame())
     await runner
     assert [(f.text, f.epoch) for f in rec.seen if isinstance(f, TextFrame)] == [("one", 0), ("two", 1), ("three", 2)]
+
+
+async def test_a_stray_cancelled_error_in_a_queued_stage_is_reported_and_the_worker_lives_on() -> None:
+    class AwaitsACancelledFuture(QueuedProcessor):
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, TextFrame) and frame.text == "bad":
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()
+                await future  # raises CancelledError, though nobody cancelled this task
+            await self.push(frame, direction)
+
+    result = await run_processor(AwaitsACancelledFuture(), [TextFrame(text="bad"), TextFrame(text="good")], timeout=2)
+    assert [f.text for f in result.downstream_of(TextFrame)] == ["good"]
+    assert ["CancelledError" in e.message for e in result.errors] == [True]
