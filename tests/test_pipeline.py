@@ -39,3 +39,17 @@ def test_bad_pipelines_fail_clearly() -> None:
     p = Processor(name="twice")
     with pytest.raises(ValueError, match="appears twice"):
         PipelineTask(Pipeline([p, Pipeline([p])]))
+
+
+async def test_hop_recorder_records_every_hop_in_order() -> None:
+    from voxline.observers import HopRecorder, Observer
+
+    recorder = HopRecorder()
+    assert isinstance(recorder, Observer)
+    await run_processor(
+        Pipeline([Processor(name="a"), Processor(name="b")]), [TextFrame(text="t")], observers=[recorder]
+    )
+    text_hops = [(src, dst) for src, dst, frame, _, _ in recorder.hops if isinstance(frame, TextFrame)]
+    assert text_hops == [("test.source", "a"), ("a", "b"), ("b", "test.sink")]
+    times = [t for *_, t in recorder.hops]
+    assert times == sorted(times)
