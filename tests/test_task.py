@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from voxline.frames import EndFrame, Frame, InterruptFrame, StartFrame, TextFrame
+from voxline.frames import CancelFrame, EndFrame, Frame, InterruptFrame, StartFrame, TextFrame
 from voxline.pipeline import Pipeline
 from voxline.processor import Direction, Processor
 from voxline.queued import QueuedProcessor
@@ -147,3 +147,15 @@ async def test_interrupt_has_reached_every_stage_when_it_returns() -> None:
     assert task.epoch == 1
     await task.queue_frame(EndFrame())
     await asyncio.wait_for(runner, 1)
+
+
+async def test_a_cancel_frame_from_anywhere_ends_the_run_at_once() -> None:
+    stage = Lifecycle("a")
+    task = PipelineTask(Pipeline([stage]))
+    runner = await _run_with(task, [TextFrame(text=str(i)) for i in range(50)])
+    await task.queue_frame(CancelFrame(reason="hang up"))
+    await asyncio.wait_for(runner, 1)
+    assert len([f for f in stage.seen if isinstance(f, TextFrame)]) < 5
+    assert any(isinstance(f, CancelFrame) for f in stage.seen)
+    assert stage.stops == 1
+    assert _leftovers() == []
