@@ -183,8 +183,10 @@ class LLMProcessor(Processor):
             async with asyncio.timeout(self.first_token_timeout):
                 await self.warm_up()
         except Exception as exc:
-            logger.warning(
-                "%s: could not reach the model ahead of the first turn: %s",
+            # INFO, not WARNING: some servers (llama.cpp) have no model lookup, and the first turn reports
+            # real trouble itself. A rejected key still shows here, before anyone speaks.
+            logger.info(
+                "%s: model lookup ahead of the first turn failed: %s",
                 self.name,
                 self.redact(self.describe_error(exc)),
             )

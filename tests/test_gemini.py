@@ -258,9 +258,9 @@ async def test_warm_up_looks_the_model_up_on_start(caplog: pytest.LogCaptureFixt
         assert len(fake.lookups) == 1 and len(fake.requests) == 2
 
         # A rejected key shows up in the log at once; only the turn itself reports an ErrorFrame.
-        with caplog.at_level(logging.WARNING, logger="voxline.llm"):
+        with caplog.at_level(logging.INFO, logger="voxline.llm"):
             llm = GeminiLLM(api_key="wrong-key-123", base_url=fake.url)
             result = await run_processor(llm, [Sleep(0.2)])
         assert result.errors == []
-        assert "could not reach the model" in caplog.text and "401" in caplog.text
+        assert "model lookup ahead of the first turn failed" in caplog.text and "401" in caplog.text
         assert "wrong-key-123" not in caplog.text
