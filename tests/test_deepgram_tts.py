@@ -191,9 +191,10 @@ async def test_websocket_auth_failure_is_reported_once_without_the_key(caplog: p
     assert result.downstream_of(TTSAudioFrame) == []
 
 
-async def test_a_dropped_socket_is_reopened_and_the_next_sentence_is_spoken() -> None:
+@pytest.mark.parametrize(("fault", "close_code"), [("tts_drop_after_bytes", 1006), ("tts_error_after_bytes", 1011)])
+async def test_a_lost_socket_is_reopened_and_the_next_sentence_is_spoken(fault: str, close_code: int) -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.02, tts_chunk_bytes=960) as fake:
-        fake.faults.tts_drop_after_bytes = 4800
+        setattr(fake.faults, fault, 4800)
         tts = ws_tts(fake)
         result = await run_processor(
             tts,
@@ -206,7 +207,7 @@ async def test_a_dropped_socket_is_reopened_and_the_next_sentence_is_spoken() ->
             ],
         )
     assert len(fake.speak_connections) == 2
-    assert fake.speak_connections[0].close_code == 1006
+    assert fake.speak_connections[0].close_code == close_code
     assert len(result.errors) == 1 and "cut off" in result.errors[0].message
     assert audio_bytes(result) == 4800 + fake.tts_audio_bytes("Back.")
 

@@ -158,6 +158,12 @@ class SpeakSession:
                 self.fake.faults.tts_drop_after_bytes = None
                 self.conn.transport.abort()
                 return False
+            limit = self.fake.faults.tts_error_after_bytes
+            if limit is not None and self.record.audio_bytes_sent >= limit:
+                self.fake.faults.tts_error_after_bytes = None
+                await self._send_json({"type": "Warning", "description": "Injected error.", "code": "INJECTED"})
+                await self.conn.close(1011, "NET-0000")
+                return False
             chunk = audio[i : i + step]
             await self.conn.send(chunk)
             self.record.audio_bytes_sent += len(chunk)

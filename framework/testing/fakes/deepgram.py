@@ -54,6 +54,8 @@ class DeepgramFaults:
     """While set, the fake sends nothing at all on any socket (it still reads and records)."""
     tts_drop_after_bytes: int | None = None
     """Abort the speak socket's TCP connection after sending this many audio bytes on it."""
+    tts_error_after_bytes: int | None = None
+    """Send a Warning and close the speak socket 1011 after sending this many audio bytes (an error mid-stream)."""
     tts_audio_after_clear: float = 0.0
     """After a Clear, keep sending the old audio for this many seconds before ``Cleared`` (a slow server)."""
     rest_status: int | None = None
