@@ -17,7 +17,7 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
     UserTextFrame,
 )
-from voxline.processors.deepgram import DeepgramSTT
+from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
 from voxline.processors.deepgram._common import Backoff
 from voxline.task import PipelineTask
 from voxline.testing import RunResult, Sleep, run_processor
@@ -342,6 +342,10 @@ def test_configuration_errors_are_clear(no_key_env: None, monkeypatch: pytest.Mo
         DeepgramSTT(api_key="k", base_url="ftp://example")
     with pytest.raises(ValueError, match="keepalive_interval"):
         DeepgramSTT(api_key="k", keepalive_interval=8)
+    with pytest.raises(ValueError, match="endpointing"):
+        DeepgramSTT(api_key="k", endpointing=True)
+    with pytest.raises(ValueError, match="48 kHz"):
+        DeepgramTTS(api_key="k", sample_rate=22050)
     monkeypatch.setenv("DEEPGRAM_API_KEY", "env-key")
     monkeypatch.setenv("DEEPGRAM_BASE_URL", "https://eu.example.com/")
     stt = DeepgramSTT()

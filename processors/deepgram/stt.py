@@ -86,6 +86,8 @@ class DeepgramSTT(Processor):
     ) -> None:
         super().__init__(name=name)
         self._api_key, self.base_url = resolve_config(api_key, base_url)
+        if endpointing is True:
+            raise ValueError("endpointing is milliseconds of silence (e.g. 300), or False to turn it off")
         if not 0 < keepalive_interval <= 5:
             raise ValueError("keepalive_interval must be in (0, 5] seconds: Deepgram closes idle sockets after ~10 s")
         self.model = model
@@ -341,7 +343,7 @@ class DeepgramSTT(Processor):
                 is_final=is_final,
                 confidence=alt.confidence,
                 words=words,
-                language=self.language,
+                language=(getattr(alt, "languages", None) or [self.language])[0],  # detected, with language="multi"
                 speech_final=is_final and bool(message.speech_final),
             )
             await self.push(frame)

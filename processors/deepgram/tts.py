@@ -67,6 +67,8 @@ class DeepgramTTS(TTSProcessor):
         drain_timeout: float = 30.0,
         name: str | None = None,
     ) -> None:
+        if sample_rate not in (8000, 16000, 24000, 32000, 48000):
+            raise ValueError(f"Aura's WebSocket speaks linear16 at 8, 16, 24, 32 or 48 kHz, not {sample_rate} Hz")
         super().__init__(sample_rate=sample_rate, drain_timeout=drain_timeout, name=name)
         self._api_key, self.base_url = resolve_config(api_key, base_url)
         self.voice = voice
