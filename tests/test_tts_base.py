@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tts_helpers import run_with_barge_in
 from voxline.frames import (
     LLMResponseEndFrame,
     LLMResponseStartFrame,
+    SettingsFrame,
     SpeakTextFrame,
     TextFrame,
     TTSAudioFrame,
@@ -162,3 +166,51 @@ async def test_streaming_style_wait_ends_on_interrupt_and_late_audio_is_dropped(
     assert tts.clears == [1]
     assert len(result.downstream_of(LLMResponseEndFrame)) == 1
     assert [f.epoch for f in result.downstream_of(TTSStoppedFrame)] == [0]
+
+
+class SplitTTS(TTSProcessor):
+    """Style (a) with a provider that cuts its byte stream at arbitrary places."""
+
+    def __init__(self, data: bytes, cuts: list[int]) -> None:
+        super().__init__()
+        self.data, self.cuts = data, sorted(set(cuts))
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        edges = [0, *(c for c in self.cuts if 0 < c < len(self.data)), len(self.data)]
+        for a, b in itertools.pairwise(edges):
+            yield self.data[a:b]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(min_size=0, max_size=64), cuts=st.lists(st.integers(min_value=0, max_value=64), max_size=12))
+def test_any_chunking_gives_even_frames_and_loses_only_a_dangling_byte(data: bytes, cuts: list[int]) -> None:
+    result = asyncio.run(run_processor(SplitTTS(data, cuts), [SpeakTextFrame(text="x"), LLMResponseEndFrame()]))
+    audio = result.downstream_of(TTSAudioFrame)
+    assert all(len(f.pcm) % 2 == 0 and f.pcm for f in audio)
+    assert b"".join(f.pcm for f in audio) == data[: len(data) - len(data) % 2]
+
+
+async def test_end_of_stream_closes_the_reply_and_settings_apply_in_order() -> None:
+    applied: list[str] = []
+
+    class VoiceTTS(ChunkyTTS):
+        async def on_settings(self, settings: SettingsFrame) -> None:
+            applied.append(str(settings.settings["voice"]))
+
+    result = await run_processor(
+        VoiceTTS(),
+        [SpeakTextFrame(text="  "), SpeakTextFrame(text="ab"), SettingsFrame(settings={"voice": "v2"})],
+    )
+    kinds = [k for k in _kinds(result.downstream) if k != "MetricsFrame"]
+    kinds = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
+    assert kinds == ["TTSStartedFrame", "TTSAudioFrame", "SettingsFrame", "TTSStoppedFrame"]  # blank text: no audio
+    assert applied == ["v2"]
+    assert type(result.downstream[-1]).__name__ == "EndFrame"
+
+
+async def test_a_reply_end_is_not_held_forever_when_the_provider_goes_quiet() -> None:
+    tts = SocketTTS()
+    tts.drain_timeout = 0.1
+    result = await run_processor(tts, [SpeakTextFrame(text="Hi."), LLMResponseEndFrame()])
+    assert len(result.downstream_of(LLMResponseEndFrame)) == 1
+    assert [e.message for e in result.errors] == ["no audio end from the TTS provider within 0.1 s"]
