@@ -24,7 +24,7 @@ from voxline.frames import (
 from voxline.processors.deepgram import DeepgramRESTTTS, DeepgramTTS
 from voxline.processors.deepgram._common import Backoff
 from voxline.task import PipelineTask
-from voxline.testing import RunResult, Sleep, run_processor
+from voxline.testing import Interrupt, RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -210,6 +210,42 @@ async def test_a_lost_socket_is_reopened_and_the_next_sentence_is_spoken(fault: 
     assert fake.speak_connections[0].close_code == close_code
     assert len(result.errors) == 1 and "cut off" in result.errors[0].message
     assert audio_bytes(result) == 4800 + fake.tts_audio_bytes("Back.")
+
+
+async def test_text_of_an_interrupted_reply_is_not_resent_on_the_new_socket() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.01, tts_first_byte_delay=0.3) as fake:
+        tts = ws_tts(fake, backoff=Backoff(initial=0.4, maximum=0.4))  # reconnects 0.2-0.4 s after the drop
+
+        async def network_failure() -> None:  # the text is on the wire, no audio yet: the socket dies
+            async with asyncio.timeout(3):
+                while not (fake.speak_connections and fake.speak_connections[0].messages):  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+            fake.drop("speak")
+
+        helper = asyncio.create_task(network_failure())
+        result = await run_processor(
+            tts,
+            [SpeakTextFrame(text="Old reply."), Sleep(0.1), Interrupt(), SpeakTextFrame(text="New."), Sleep(0.6)],
+        )
+        await helper
+    first, second = fake.speak_connections
+    assert first.message_types() == ["Speak", "Flush"] and first.close_code == 1006
+    assert second.messages[:2] == [{"type": "Speak", "text": "New."}, {"type": "Flush"}]
+    assert audio_bytes(result) == fake.tts_audio_bytes("New.")
+    assert result.errors == []
+
+
+async def test_during_an_outage_sentences_are_skipped_not_queued() -> None:
+    async with FakeDeepgram() as fake:
+        fake.faults.refuse_speak = 1000
+        tts = ws_tts(fake, max_retries=2)
+        speak = [SpeakTextFrame(text=f"Sentence {i}.") for i in range(5)]
+        result = await run_processor(tts, [Sleep(0.3), *speak, LLMResponseEndFrame()], timeout=5)
+    assert [e.message for e in result.errors] == [
+        "Deepgram TTS unavailable after 2 attempts: Deepgram answered HTTP 503"
+    ]
+    assert result.downstream_of(TTSAudioFrame) == []
+    assert len(result.downstream_of(LLMResponseEndFrame)) == 1
 
 
 async def test_cancel_closes_the_socket_from_the_client_side() -> None:

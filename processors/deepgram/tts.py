@@ -89,6 +89,7 @@ class DeepgramTTS(TTSProcessor):
         self._runner: asyncio.Task[Any] | None = None
         self._closing = False
         self._failed: str | None = None
+        self._outage = False
         self._last_done = 0.0
         self.connections = 0
         """Sockets opened so far (a counter for tests and metrics)."""
@@ -126,6 +127,9 @@ class DeepgramTTS(TTSProcessor):
         if self._failed is not None:
             logger.debug("%s: not speaking (%s)", self.name, self._failed)
             return
+        if self._outage and not self._connected.is_set():
+            logger.debug("%s: not speaking while Deepgram is unreachable (reported)", self.name)
+            return
         try:
             await asyncio.wait_for(self._connected.wait(), self.connect_timeout)
         except TimeoutError:
@@ -149,10 +153,13 @@ class DeepgramTTS(TTSProcessor):
         self._unflushed.clear()
         if not self._pending() and not had_text:
             return
-        self._segments.append(_Segment(epoch=epoch, text="", sent_at=time.monotonic(), clear=True))
         conn = self._conn
         if conn is None or not self._connected.is_set():
-            return  # the socket is gone: the new one will have nothing to clear
+            # No socket: nothing to clear on the server; the old text must just never be sent again.
+            self._segments = deque(s for s in self._segments if not s.clear and s.epoch >= epoch)
+            self._check_idle()
+            return
+        self._segments.append(_Segment(epoch=epoch, text="", sent_at=time.monotonic(), clear=True))
         with contextlib.suppress(Exception):
             async with self._send_lock:
                 await conn.send_clear()
@@ -206,6 +213,7 @@ class DeepgramTTS(TTSProcessor):
                 async with self._client.speak.v1.connect(**self.connect_options()) as conn:
                     self.connections += 1
                     failures = 0
+                    self._outage = False
                     self._conn = conn
                     await self._resend_unspoken()
                     self._connected.set()
@@ -224,6 +232,8 @@ class DeepgramTTS(TTSProcessor):
                 failures += 1
                 logger.warning("%s: %s (attempt %d)", self.name, describe_failure("socket lost", exc), failures)
                 if failures == self.max_retries:
+                    self._outage = True  # reported once; sentences are skipped, not queued, until it is back
+                    self._abandon_all()
                     await self.push_error(describe_failure(f"Deepgram TTS unavailable after {failures} attempts", exc))
             finally:
                 self._connected.clear()
@@ -238,6 +248,9 @@ class DeepgramTTS(TTSProcessor):
 
     async def _resend_unspoken(self) -> None:
         """On a new socket: flushed text that got no audio is sent and flushed again, unflushed text resent."""
+        self._segments = deque(s for s in self._segments if not s.clear and s.epoch >= self.epoch)
+        if self._unflushed_epoch < self.epoch:
+            self._unflushed.clear()
         for segment in list(self._segments):
             segment.sent_at = time.monotonic()
             await self._send_speak(segment.text)

@@ -150,6 +150,7 @@ class FakeDeepgram(FakeServer):
         self.rest_requests: list[HttpRequest] = []
         self._utterances_done = 0
         self._listen_sessions: list[ListenSession] = []
+        self._live: dict[DeepgramConnection, ServerConnection] = {}
 
     # --- what tests read ----------------------------------------------------------------------------------
 
@@ -174,6 +175,14 @@ class FakeDeepgram(FakeServer):
         for session in self._listen_sessions:
             session.inject(payload)
         return len(self._listen_sessions)
+
+    def drop(self, kind: str | None = None) -> int:
+        """Abort the TCP connection of every open socket (of ``kind``, ``"listen"`` or ``"speak"``) right now,
+        without a close frame, as a network failure would. Returns how many were dropped."""
+        dropped = [(r, c) for r, c in self._live.items() if kind is None or r.kind == kind]
+        for _, connection in dropped:
+            connection.transport.abort()
+        return len(dropped)
 
     # --- the script, used by the sessions -----------------------------------------------------------------
 
@@ -224,6 +233,7 @@ class FakeDeepgram(FakeServer):
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
         record = DeepgramConnection(kind="listen" if path == "/v1/listen" else "speak", query=query, headers=headers)
         self.connections.append(record)
+        self._live[record] = connection
         session: ListenSession | SpeakSession
         if record.kind == "listen":
             session = ListenSession(self, connection, record)
@@ -234,6 +244,7 @@ class FakeDeepgram(FakeServer):
             await session.run()
         finally:
             await session.shutdown()
+            self._live.pop(record, None)
             if isinstance(session, ListenSession):
                 self._listen_sessions.remove(session)
             record.close_code = connection.close_code if connection.close_code is not None else 1006
