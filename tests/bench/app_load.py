@@ -248,9 +248,13 @@ async def _load_level(
 
 def run_sessions(levels: list[int], seconds: float, ws_impl: str, binary: bool) -> None:
     port = _free_port()
+    # BENCH_NICE=-10 (as root) shields the server from other work on a shared machine: the question is what
+    # one process holds when it has a core, not how the scheduler shares one. The level lines report it.
+    niceness = int(os.environ.get("BENCH_NICE", "0"))
     server = subprocess.Popen(
         [sys.executable, __file__, str(port), ws_impl],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
     )
     try:
         asyncio.run(bench_sessions(f"http://127.0.0.1:{port}", server.pid, levels, seconds, ws_impl, binary))
@@ -276,7 +280,7 @@ async def bench_sessions(
     for n in levels:
         result = await _load_level(base, n, seconds, server_pid, binary=binary)
         ok = result["loop_lag_p99_ms"] <= 20 and (result["audio_delivered"] or 0) >= 0.95
-        emit("sessions_level", ws=ws_impl, loop=_loop_name(), ok=ok, **result)
+        emit("sessions_level", ws=ws_impl, loop=_loop_name(), nice=os.environ.get("BENCH_NICE", "0"), ok=ok, **result)
         if ok or not cpu_costs:  # a starved server (lag over budget) under-reports its CPU per session
             cpu_costs.append(result["server_cpu_ms_per_session_s"])
         if ok:
@@ -294,6 +298,7 @@ async def bench_sessions(
         target=300,
         ws=ws_impl,
         loop=_loop_name(),
+        nice=os.environ.get("BENCH_NICE", "0"),
         audio_in=audio_in,
         levels=levels,
         cpu_ms_per_session_s=cost,
