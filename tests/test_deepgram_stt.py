@@ -18,7 +18,7 @@ from voxline.frames import (
     UserTextFrame,
 )
 from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
-from voxline.processors.deepgram._common import Backoff
+from voxline.processors.deepgram._common import Backoff, websocket_base
 from voxline.task import PipelineTask
 from voxline.testing import RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
@@ -350,3 +350,14 @@ def test_configuration_errors_are_clear(no_key_env: None, monkeypatch: pytest.Mo
     monkeypatch.setenv("DEEPGRAM_BASE_URL", "https://eu.example.com/")
     stt = DeepgramSTT()
     assert stt.base_url == "https://eu.example.com"
+    assert websocket_base("https://eu.example.com/deepgram") == "wss://eu.example.com/deepgram"
+    assert websocket_base("http://127.0.0.1:8080") == "ws://127.0.0.1:8080"
+
+
+async def test_the_environment_alone_points_the_stages_at_the_fake(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FakeDeepgram(api_key="env-key", transcripts=["From the environment."]) as fake:
+        monkeypatch.setenv("DEEPGRAM_API_KEY", "env-key")
+        monkeypatch.setenv("DEEPGRAM_BASE_URL", fake.base_url)
+        result = await run_processor(DeepgramSTT(), [*feed(voiced(0.5) + quiet(0.4)), Sleep(0.3)])
+    assert turns(result) == ["From the environment."]
+    assert fake.listen_connections[0].headers["authorization"] == "Token env-key"
