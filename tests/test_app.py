@@ -374,3 +374,19 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
     s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test")
     stages = build_processors(s, plan_engines(s))
     assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
+
+
+def test_the_uvicorn_form_finds_a_module_level_app(tmp_path: Path) -> None:
+    """`uvicorn voxline.apps.voice_agent:app` — the seed's way to run the server."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import voxline.apps.voice_agent as m, starlette.applications as s;"
+        "print(isinstance(m.app, s.Starlette), m.app is m.app)"
+    )
+    env = {**os.environ, "LOG_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]
