@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from collections.abc import Callable
 
@@ -361,3 +362,12 @@ async def test_the_environment_alone_points_the_stages_at_the_fake(monkeypatch: 
         result = await run_processor(DeepgramSTT(), [*feed(voiced(0.5) + quiet(0.4)), Sleep(0.3)])
     assert turns(result) == ["From the environment."]
     assert fake.listen_connections[0].headers["authorization"] == "Token env-key"
+
+
+def test_backoff_is_exponential_jittered_and_capped() -> None:
+    backoff = Backoff(initial=0.25, maximum=5.0, rng=random.Random(7))
+    for attempt in range(1, 12):
+        ceiling = min(5.0, 0.25 * 2 ** (attempt - 1))
+        delays = {backoff.delay(attempt) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 40  # jittered: reconnecting clients do not stampede in step
