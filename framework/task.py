@@ -199,9 +199,10 @@ class PipelineTask:
         try:
             if not await self._start_all():
                 return
-            self._running = True
             if not self._cancelled:
+                # Until the StartFrame has gone through, frames and interrupts wait in the head's queue.
                 await self._source.push(self._start_frame, DOWNSTREAM)
+                self._running = True
                 self._source.begin()
                 self._started.set()
                 await self._finished.wait()
