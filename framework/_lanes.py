@@ -15,6 +15,7 @@ their own file.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from voxline.frames import Frame, InterruptFrame
@@ -22,7 +23,28 @@ from voxline.frames import Frame, InterruptFrame
 if TYPE_CHECKING:
     from voxline.processor import Direction, Processor
 
-__all__ = ["after_system_frames", "deliver_system"]
+__all__ = ["SLOW_SYSTEM_FRAME", "after_system_frames", "deliver_system"]
+
+logger = logging.getLogger("voxline.processor")
+
+SLOW_SYSTEM_FRAME = 5.0
+"""Seconds a frame may wait behind a system frame inside a stage before we log it (a stuck stage is not silent)."""
+
+
+async def _wait(self: Processor, waiter: asyncio.Future[None]) -> None:
+    timer = asyncio.get_running_loop().call_later(SLOW_SYSTEM_FRAME, _warn_stuck, self)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
+def _warn_stuck(self: Processor) -> None:
+    logger.warning(
+        "%s: a system frame has been inside process() for %g s; frames behind it are waiting",
+        self.name,
+        SLOW_SYSTEM_FRAME,
+    )
 
 
 async def deliver_system(self: Processor, frame: Frame, direction: Direction) -> None:
@@ -59,7 +81,7 @@ async def _deliver_interrupt(self: Processor, frame: InterruptFrame, direction: 
             turn = asyncio.get_running_loop().create_future()
             self._interrupt_waiters.append((task, turn))
             try:
-                await turn  # when it resolves, the previous interrupt has put us in _in_interrupt
+                await _wait(self, turn)  # when it resolves, the previous interrupt has put us in _in_interrupt
             except asyncio.CancelledError:
                 if turn.done() and not turn.cancelled():
                     _interrupt_done(self, task)
@@ -104,4 +126,4 @@ async def after_system_frames(self: Processor) -> None:
     while self._sys_busy and task not in self._sys_busy:
         waiter = asyncio.get_running_loop().create_future()
         self._sys_waiters.append(waiter)
-        await waiter
+        await _wait(self, waiter)

@@ -352,3 +352,35 @@ async def test_a_stray_cancelled_error_in_a_queued_stage_is_reported_and_the_wor
     result = await run_processor(AwaitsACancelledFuture(), [TextFrame(text="bad"), TextFrame(text="good")], timeout=2)
     assert [f.text for f in result.downstream_of(TextFrame)] == ["good"]
     assert ["CancelledError" in e.message for e in result.errors] == [True]
+
+
+async def test_a_stage_stuck_on_a_system_frame_is_logged_not_silent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import voxline._lanes
+
+    monkeypatch.setattr(voxline._lanes, "SLOW_SYSTEM_FRAME", 0.01)
+    release = asyncio.Event()
+
+    class Stuck(Processor):
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, InterruptFrame):
+                await release.wait()
+            await self.push(frame, direction)
+
+    stuck, rec = Stuck(name="stuck"), Recorder()
+    task = PipelineTask(Pipeline([stuck, rec]))
+    runner = asyncio.create_task(task.run())
+    await task.wait_until_running()
+    with caplog.at_level(logging.WARNING):
+        interrupting = asyncio.create_task(task.interrupt())
+        await asyncio.sleep(0)
+        await task.queue_frame(TextFrame(text="behind"))
+        await asyncio.sleep(0.05)
+        assert rec.texts() == []  # held behind the interrupt
+        release.set()
+        await interrupting
+        await task.queue_frame(EndFrame())
+        await runner
+    assert rec.texts() == ["behind"]
+    assert any("stuck: a system frame has been inside process()" in r.getMessage() for r in caplog.records)
