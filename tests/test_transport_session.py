@@ -181,3 +181,20 @@ async def test_disconnect_ends_the_task_and_stops_every_stage(session: Session) 
     await asyncio.sleep(0.05)
     assert session.bot.stopped
     assert session.transport.disconnected.is_set()
+
+
+async def test_a_client_that_stops_reading_back_pressures_the_reply_and_an_interrupt_frees_it() -> None:
+    bot = ScriptedBot(chunks=1000, chunk_delay=0)
+    async for s in _session(bot, max_pending=8):
+        sock = s.socket
+        sock.send_delay = 3600.0  # the client stops reading: every send now hangs
+        sock.send({"type": "text", "data": "talk a lot"})
+        await asyncio.sleep(0.1)
+        writer = s.transport.writer
+        assert writer.pending <= 8 + 3  # data is bounded; a few small control messages may sit on top
+        assert writer.sent == 1  # only "connected" went out before the client stalled
+        sock.send({"type": "interrupt"})
+        await asyncio.sleep(0.05)
+        assert writer.pending <= 4  # the old reply's queued messages were purged; metrics + status remain
+        assert bot.turns == ["talk a lot"]
+        sock.send_delay = 0.0
