@@ -134,6 +134,11 @@ def test_runs_in_a_background_thread_for_sync_code() -> None:
         audio = b"".join(sync.speak.v1.audio.generate(text="From a thread.", container="none"))
         assert len(audio) == fake.tts_audio_bytes("From a thread.")
         assert fake.rest_requests[0].headers["authorization"] == "Token test-key"
+        with sync.speak.v1.connect(model="aura-asteria-en") as tts:
+            assert tts.recv().type == "Metadata"
+            assert fake.drop("speak") == 1  # handed to the server's loop, not run on this thread
+            with pytest.raises(ConnectionClosedError):
+                tts.recv()
     finally:
         fake.stop_thread()
     with pytest.raises(httpx.ConnectError):  # the port is closed once the thread has stopped

@@ -18,13 +18,15 @@ import threading
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import attrs
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 __all__ = ["FakeServer", "HttpRequest", "HttpResponse"]
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -279,6 +281,18 @@ class FakeServer:
         loop.call_soon_threadsafe(stopped.set)
         thread.join(timeout)
         self._thread = self._loop = None
+
+    def run_sync(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
+        """Call ``fn()`` in the server's loop: directly from that loop's thread, else handed over thread-safely
+        (a server started with :meth:`start_in_thread` must not be touched from the test's thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or threading.current_thread() is self._thread:
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout)
 
     def call_in_loop(self, fn: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
         """Run ``fn()`` in the server's thread loop from another thread and return its result."""

@@ -172,17 +172,25 @@ class FakeDeepgram(FakeServer):
     def inject(self, payload: dict[str, Any] | str) -> int:
         """Send ``payload`` (a JSON object, or a raw text frame) on every open listen socket, in order with the
         results already queued there. Returns how many sockets it went to. For messages the SDK does not know."""
-        for session in self._listen_sessions:
-            session.inject(payload)
-        return len(self._listen_sessions)
+
+        def send() -> int:
+            for session in self._listen_sessions:
+                session.inject(payload)
+            return len(self._listen_sessions)
+
+        return self.run_sync(send)
 
     def drop(self, kind: str | None = None) -> int:
         """Abort the TCP connection of every open socket (of ``kind``, ``"listen"`` or ``"speak"``) right now,
         without a close frame, as a network failure would. Returns how many were dropped."""
-        dropped = [(r, c) for r, c in self._live.items() if kind is None or r.kind == kind]
-        for _, connection in dropped:
-            connection.transport.abort()
-        return len(dropped)
+
+        def abort() -> int:
+            dropped = [c for r, c in self._live.items() if kind is None or r.kind == kind]
+            for connection in dropped:
+                connection.transport.abort()
+            return len(dropped)
+
+        return self.run_sync(abort)
 
     # --- the script, used by the sessions -----------------------------------------------------------------
 
