@@ -17,10 +17,12 @@ Prints one JSON object per line. ``--quick`` runs a short smoke version. ``--onl
    are scripted on voxline's real bases (Processor, LLMProcessor, SentenceAggregator, TTSProcessor) with the
    same delays built in and no SDK or provider socket; each stage stamps when it actually acted, and those
    hold times are subtracted. What remains is voxline alone (plus the client's loopback hop in and out).
-2. ``interrupt_to_status`` — same setup with a TTS that streams 50 ms of audio every 20 ms. Mid-reply the
-   client sends ``interrupt`` and times until ``status: interrupted`` arrives; the writer sends nothing of
-   the old reply after that status (checked on every trial), so this bounds "interrupt received → last audio
-   message sent" from above (it also includes two loopback hops). Target p95 <= 20 ms.
+2. ``interrupt_to_last_audio_sent`` — same setup with a TTS that streams 50 ms of audio every 20 ms.
+   Mid-reply the client sends ``interrupt``. Inside the server, a probe notes when the input read the
+   interrupt and when the writer handed each message to the socket: the figure is the last ``audio`` sent
+   before the ``interrupted`` status, minus the moment the interrupt was read (0 when none was in flight).
+   The client checks that no audio arrives after the status, and its own round trip to the status is
+   reported too. Target p95 <= 20 ms.
 3. ``sessions`` — a server process (uvicorn, one worker, the voxline transport) whose session pipeline is
    ``WebSocketInput → LoopbackBot → WebSocketOutput``: each 20 ms of 16 kHz input (JSON + base64, as the seed
    client sends it) is parsed into an AudioFrame and every 100 ms the bot answers with 100 ms of 24 kHz audio
@@ -219,11 +221,46 @@ async def bench_v2v_framework(turns: int, tmp: Path) -> None:
     )
 
 
+class WireLog:
+    """Bench-only probe inside the server: when the input read each interrupt, and when the writer handed
+    each message to the socket (so "interrupt received -> last old audio sent" is timed where it happens)."""
+
+    def __init__(self) -> None:
+        from voxline.transports.input import WebSocketInput
+        from voxline.transports.protocol import InterruptIn
+        from voxline.transports.writer import SocketWriter
+
+        self.interrupts: list[float] = []
+        self.sent: list[tuple[float, str]] = []
+        log = self
+        handle = WebSocketInput._handle
+
+        async def timed_handle(proc: Any, item: Any) -> None:
+            if type(item) is InterruptIn:
+                log.interrupts.append(time.monotonic())
+            await handle(proc, item)
+
+        init = SocketWriter.__init__
+
+        def timed_init(writer: Any, send_text: Any, **kwargs: Any) -> None:
+            async def timed_send(message: str) -> None:
+                await send_text(message)
+                log.sent.append((time.monotonic(), message[:40]))
+
+            init(writer, timed_send, **kwargs)
+
+        WebSocketInput._handle = timed_handle  # type: ignore[method-assign]
+        SocketWriter.__init__ = timed_init  # type: ignore[method-assign]
+
+
 async def bench_interrupt(trials: int, tmp: Path) -> None:
     from app_helpers import Client
 
+    wire = WireLog()
     url, close, _ = await _agent(tmp, tts_chunk_bytes=2400, tts_chunk_interval=0.02, tts_seconds_per_char=0.08)
     delays: list[float] = []
+    last_audio: list[float] = []
+    gaps: list[float] = []  # interrupt read - last audio sent before it: shows the probe saw audio flowing
     late_audio = 0
     try:
         async with Client.connect(url) as client:
@@ -235,23 +272,31 @@ async def bench_interrupt(trials: int, tmp: Path) -> None:
                 await client.send({"type": "interrupt"})
                 await client.wait_message("status", "interrupted", timeout=5)
                 t1 = [t for t, m in client.log if m == {"type": "status", "data": "interrupted"}][-1]
+                await asyncio.sleep(0.3)
                 if trial > 1:
                     delays.append((t1 - t0) * 1000)
-                await asyncio.sleep(0.3)
+                    received = wire.interrupts[-1]
+                    status_sent = next(t for t, m in wire.sent if t >= received and '"interrupted"' in m)
+                    audio = [t for t, m in wire.sent if m.startswith('{"type":"audio"') and t <= status_sent]
+                    last_audio.append(max(0.0, (audio[-1] - received) * 1000) if audio else 0.0)
+                    gaps.append((received - audio[-1]) * 1000 if audio else float("nan"))
                 after = [m for t, m in client.log if t > t1 and m["type"] == "audio"]
                 late_audio += len(after)
                 client.log.clear()
     finally:
         await close()
     emit(
-        "interrupt_to_status",
+        "interrupt_to_last_audio_sent",
         unit="ms",
-        p50=round(pct(delays, 50), 2),
-        p95=round(pct(delays, 95), 2),
-        max=round(max(delays), 2),
+        p50=round(pct(last_audio, 50), 2),
+        p95=round(pct(last_audio, 95), 2),
+        max=round(max(last_audio), 2),
         target_p95=20.0,
-        trials=len(delays),
+        trials=len(last_audio),
         old_audio_after_status=late_audio,
+        last_audio_before_interrupt_p50_ms=round(pct(gaps, 50), 2),
+        client_interrupt_to_status_p50_ms=round(pct(delays, 50), 2),
+        client_interrupt_to_status_p95_ms=round(pct(delays, 95), 2),
         loop="asyncio",
         load_avg_1m=os.getloadavg()[0],
     )
