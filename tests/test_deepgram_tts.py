@@ -24,7 +24,7 @@ from voxline.frames import (
 from voxline.processors.deepgram import DeepgramRESTTTS, DeepgramTTS
 from voxline.processors.deepgram._common import Backoff
 from voxline.task import PipelineTask
-from voxline.testing import Interrupt, RunResult, Sleep, run_processor
+from voxline.testing import RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -214,25 +214,28 @@ async def test_a_lost_socket_is_reopened_and_the_next_sentence_is_spoken(fault: 
 
 async def test_text_of_an_interrupted_reply_is_not_resent_on_the_new_socket() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.01, tts_first_byte_delay=0.3) as fake:
-        tts = ws_tts(fake, backoff=Backoff(initial=0.4, maximum=0.4))  # reconnects 0.2-0.4 s after the drop
-
-        async def network_failure() -> None:  # the text is on the wire, no audio yet: the socket dies
-            async with asyncio.timeout(3):
-                while not (fake.speak_connections and fake.speak_connections[0].messages):  # noqa: ASYNC110
-                    await asyncio.sleep(0.005)
-            fake.drop("speak")
-
-        helper = asyncio.create_task(network_failure())
-        result = await run_processor(
-            tts,
-            [SpeakTextFrame(text="Old reply."), Sleep(0.1), Interrupt(), SpeakTextFrame(text="New."), Sleep(0.6)],
-        )
-        await helper
+        tts = ws_tts(fake, backoff=Backoff(initial=0.6, maximum=0.6))  # reconnects 0.3-0.6 s after the drop
+        task = PipelineTask(tts)
+        audio: list[TTSAudioFrame] = []
+        task.on_downstream(lambda f: audio.append(f) if isinstance(f, TTSAudioFrame) else None)
+        runner = asyncio.create_task(task.run())
+        await task.wait_until_running()
+        await task.queue_frame(SpeakTextFrame(text="Old reply."))
+        async with asyncio.timeout(3):
+            while not (fake.speak_connections and len(fake.speak_connections[0].messages) == 2):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        fake.drop("speak")  # the text is on the wire, no audio yet (first byte after 300 ms): the socket dies
+        await asyncio.sleep(0.1)
+        await task.interrupt("barge-in while reconnecting")
+        await task.queue_frame(SpeakTextFrame(text="New."))
+        await task.queue_frame(LLMResponseEndFrame())
+        await task.queue_frame(EndFrame())
+        await asyncio.wait_for(runner, 5)
     first, second = fake.speak_connections
     assert first.message_types() == ["Speak", "Flush"] and first.close_code == 1006
     assert second.messages[:2] == [{"type": "Speak", "text": "New."}, {"type": "Flush"}]
-    assert audio_bytes(result) == fake.tts_audio_bytes("New.")
-    assert result.errors == []
+    assert sum(len(f.pcm) for f in audio) == fake.tts_audio_bytes("New.")
+    assert task.errors == []
 
 
 async def test_during_an_outage_sentences_are_skipped_not_queued() -> None:
