@@ -104,7 +104,7 @@ def test_health_says_which_engine_runs_each_stage_and_never_shows_keys(tmp_path:
     assert body["engines"] == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
     assert body["stages"]["llm"] == {"engine": "gemini", "provider": "gemini", "model": "gemini-test-model"}
     assert body["stages"]["stt"]["model"] == "nova-3"
-    assert body["stages"]["tts"]["model"] == "aura-2-thalia-en"
+    assert body["stages"]["tts"]["model"] == "aura-asteria-en"  # the default voice
     assert body["offline_demo"] is False and body["missing"] == []
     assert body["keys"] == {"deepgram_api_key_set": True, "gemini_api_key_set": True, "openai_api_key_set": False}
     assert DG not in response.text and GM not in response.text
@@ -374,6 +374,17 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
     s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test")
     stages = build_processors(s, plan_engines(s))
     assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
+
+
+def test_the_tts_voice_defaults_to_asteria_and_takes_any_aura_voice() -> None:
+    from voxline.apps.voice_agent.factory import build_processors
+
+    pytest.importorskip("voxline.processors.deepgram")
+    for env, voice in (({}, "aura-asteria-en"), ({"DEEPGRAM_TTS_VOICE": "aura-2-thalia-en"}, "aura-2-thalia-en")):
+        s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, **env)
+        assert s.deepgram_tts_voice == voice
+        tts = build_processors(s, plan_engines(s))[-1]
+        assert type(tts).__name__ == "DeepgramTTS" and tts.voice == voice
 
 
 def test_the_uvicorn_form_finds_a_module_level_app(tmp_path: Path) -> None:

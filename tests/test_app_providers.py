@@ -94,6 +94,7 @@ async def test_full_turn_then_a_second_turn_that_keeps_history(agent: Agent) -> 
         speaking = client.of_type("speaking")
         assert {"who": "user", "state": "started"} in speaking and {"who": "user", "state": "stopped"} in speaking
         assert {"who": "bot", "state": "started"} in speaking
+        assert agent.deepgram.speak_connections[0].query["model"] == "aura-asteria-en"  # the default voice
 
         await client.send_audio(UTTERANCE, pause=0.002)
         await client.wait_message("status", "complete", count=2, timeout=15)

@@ -97,7 +97,7 @@ class Settings:
     # models and voice
     deepgram_stt_model: str = "nova-3"
     stt_language: str = "en"
-    deepgram_tts_voice: str = "aura-2-thalia-en"
+    deepgram_tts_voice: str = "aura-asteria-en"
     gemini_model: str = "gemini-3.8-flash"
     openai_model: str = "gpt-4o-mini"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
