@@ -43,13 +43,15 @@ async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
         yield a
 
 
-def agent_with(tmp_path: Path, *, pacing: Pacing | None = None, **deepgram: Any) -> Any:
+def agent_with(
+    tmp_path: Path, *, pacing: Pacing | None = None, replies: list[str] | None = None, **deepgram: Any
+) -> Any:
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def run() -> AsyncIterator[Agent]:
         dg = fakes_deepgram.FakeDeepgram(transcripts=["what is the weather", "and tomorrow"], **deepgram)
-        gm = fakes_gemini.FakeGemini(replies=[REPLY_1, REPLY_2], pacing=pacing)
+        gm = fakes_gemini.FakeGemini(replies=replies or [REPLY_1, REPLY_2], pacing=pacing)
         async with dg, gm:
             env = {
                 "DEEPGRAM_API_KEY": "test-key",
@@ -101,6 +103,19 @@ async def test_full_turn_then_a_second_turn_that_keeps_history(agent: Agent) -> 
         assert "".join(client.of_type("text_chunk")) == REPLY_1 + REPLY_2
     second = agent.gemini.requests[1].chat
     assert second.turns == (("user", "what is the weather"), ("assistant", REPLY_1), ("user", "and tomorrow"))
+
+
+async def test_markdown_is_not_spoken_but_the_client_gets_the_raw_text(tmp_path: Path) -> None:
+    markdown = "**Sure!** The `forecast` says *sunny*. See [the map](https://example.com/map) for more."
+    async with agent_with(tmp_path, replies=[markdown]) as a, Client.connect(a.url) as client:
+        await client.send_audio(UTTERANCE, pause=0.002)
+        await client.wait_message("status", "complete", timeout=15)
+        assert "".join(client.of_type("text_chunk")) == markdown  # the page renders the Markdown itself
+    spoken = [m["text"] for c in a.deepgram.speak_connections for m in c.messages if m.get("type") == "Speak"]
+    said = " ".join(spoken)
+    assert spoken and "forecast" in said and "the map" in said
+    for mark in ("*", "`", "[", "](", "https://"):
+        assert mark not in said, (mark, spoken)
 
 
 async def test_interrupt_mid_reply_sends_no_old_audio_after_the_status(tmp_path: Path) -> None:

@@ -145,9 +145,11 @@ def _local_tts(s: Settings) -> list[Processor]:
 
 
 def _aggregator() -> Processor:
-    from voxline.aggregation import SentenceAggregator
+    from voxline.aggregation import SentenceAggregator, clean_for_speech
 
-    return SentenceAggregator()
+    # Models write Markdown even when asked not to: the voice must not read "asterisk asterisk" aloud. Only
+    # what goes to TTS is cleaned; the client's text_chunk messages keep the raw text (the page renders it).
+    return SentenceAggregator(speech_filter=clean_for_speech)
 
 
 _STT: dict[str, Builder] = {"deepgram": _deepgram_stt, "local": _local_stt}
