@@ -196,10 +196,39 @@ def test_a_session_whose_engine_cannot_be_built_is_told_what_is_missing(tmp_path
         assert data["missing"] == ["DEEPGRAM_API_KEY", "GEMINI_API_KEY"]
         assert data["audio_in_rate"] == 16000 and data["audio_out_rate"] == 24000
         assert len(data["id"]) == 12
+        assert data["ready"] is False and data["problems"] == ["STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY"]
         error = ws.receive_json()
         assert error["type"] == "error"
         assert "DEEPGRAM_API_KEY" in error["data"]
         ws.send_json({"type": "interrupt"})  # the socket stays open until the client leaves
+
+
+def test_a_session_that_can_run_says_ready_with_no_problems(tmp_path: Path) -> None:
+    with app_for(tmp_path, LLM_PROVIDER="echo", STT_PROVIDER="local", TTS_PROVIDER="local") as client:
+        pytest.importorskip("pocketsphinx")
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json() == {"type": "status", "data": "connected"}
+            data = ws.receive_json()["data"]
+            assert data["ready"] is True and data["problems"] == []
+
+
+def test_an_engine_that_fails_to_build_is_a_problem_in_the_session_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxline.apps.voice_agent import factory
+
+    def load(module: str, name: str) -> object:
+        raise ImportError(f"No module named {module!r}")
+
+    monkeypatch.setattr(factory, "_load", load)
+    with app_for(tmp_path) as client, client.websocket_connect("/ws") as ws:
+        assert ws.receive_json() == {"type": "status", "data": "connected"}
+        data = ws.receive_json()["data"]
+        assert data["ready"] is False
+        (problem,) = data["problems"]
+        assert "is not installed" in problem and "pip install" in problem
+        error = ws.receive_json()
+        assert error == {"type": "error", "data": f"The voice pipeline cannot start: {problem}"}
 
 
 async def test_session_log_lines_carry_the_session_id(tmp_path: Path) -> None:

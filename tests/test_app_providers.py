@@ -78,6 +78,7 @@ async def test_full_turn_then_a_second_turn_that_keeps_history(agent: Agent) -> 
         session = client.of_type("session")[0]
         assert session["engines"] == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
         assert session["offline_demo"] is False and session["missing"] == []
+        assert session["ready"] is True and session["problems"] == []
 
         await client.send_audio(UTTERANCE, pause=0.002)
         await client.wait_message("status", "complete", timeout=15)

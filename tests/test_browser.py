@@ -370,3 +370,48 @@ def test_cannot_run_error_and_reconnect() -> None:
             assert page.is_visible("#demo")
             page.wait_for_selector("#error", state="hidden", timeout=5000)
         assert page.errors == []
+
+
+def test_the_page_believes_the_session_message_not_the_timing_of_errors() -> None:
+    """`session.ready` decides "cannot run": a not-ready session with no `error` at all is shown as cannot run,
+    and an `error` right after a ready session is only an error (the old timing guess would have said fatal)."""
+    import json
+
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    def scripted(ready: bool, then: list[dict[str, Any]]) -> Any:
+        async def endpoint(ws: WebSocket) -> None:
+            await ws.accept()
+            problems = [] if ready else ["LLM_PROVIDER=gemini needs GEMINI_API_KEY"]
+            session = {"id": "scripted0001", "engines": {"stt": "local", "llm": "gemini", "tts": "local"}}
+            session.update(offline_demo=True, missing=[], ready=ready, problems=problems)
+            for message in [{"type": "status", "data": "connected"}, {"type": "session", "data": session}, *then]:
+                await ws.send_text(json.dumps(message))
+            try:
+                while True:
+                    await ws.receive_text()
+            except WebSocketDisconnect:
+                pass
+
+        return endpoint
+
+    # The real app serves the page; two scripted sockets stand in for servers in either state.
+    app = create_app(Config(environ={"LOG_DIR": ""}), setup_logging=False, preload=False)
+    app.router.routes[:0] = [
+        WebSocketRoute("/ws-not-ready", scripted(False, [])),
+        WebSocketRoute("/ws-ready", scripted(True, [{"type": "error", "data": "that audio was odd"}])),
+    ]
+    with ServerThread(app) as server, browser_page(None) as page:
+        ws = f"ws://127.0.0.1:{server.port}"
+        open_page(page, server, f"?ws={ws}/ws-not-ready")
+        page.wait_for_selector("#error:not([hidden])", timeout=5000)
+        assert page.inner_text("#error") == "The agent cannot run: LLM_PROVIDER=gemini needs GEMINI_API_KEY"
+        assert "fatal" in page.get_attribute("#error", "class")
+        assert page.evaluate("window.voxline.errors") == []  # no error message was needed
+
+        open_page(page, server, f"?ws={ws}/ws-ready")
+        page.wait_for_function("window.voxline.errors.length === 1", timeout=5000)
+        assert page.inner_text("#error") == "that audio was odd"
+        assert "fatal" not in (page.get_attribute("#error", "class") or "")
+        assert page.errors == []

@@ -1,8 +1,9 @@
 """One WebSocket session of the voice agent: greet the client, build its pipeline, run it, clean up.
 
 The order of the first messages is part of the protocol: ``status: connected``, then ``session`` (which
-engines run, whether this is the offline demo and which keys are missing). If the pipeline cannot be built
-the client gets an ``error`` naming what is missing, and the socket stays open (the page shows the message;
+engines run, whether this is the offline demo, which keys are missing, and — ``ready``/``problems`` — whether
+the pipeline could be built). If it cannot be built the client also gets an ``error`` naming what is missing
+(for clients that know only the seed's messages), and the socket stays open (the page shows the message;
 reconnecting would only repeat it) until the client leaves.
 
 When the client disconnects, the transport's input ends the pipeline task, and stopping the task stops every
@@ -50,13 +51,17 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
         websocket, TransportParams(max_message_bytes=settings.max_message_bytes, session_id=sid)
     )
     transport.send_status("connected")
-    transport.send_event("session", _session_data(sid, state))
     try:
+        # Built before the session message, so that message can say plainly whether this session can run.
+        problem: str | None = None
         try:
             processors = build_processors(settings, plan)
         except EngineUnavailable as exc:
-            logger.error("cannot build the pipeline: %s", exc)
-            transport.send_error(f"The voice pipeline cannot start: {exc}")
+            problem = str(exc)
+        transport.send_event("session", _session_data(sid, state, problem))
+        if problem is not None:
+            logger.error("cannot build the pipeline: %s", problem)
+            transport.send_error(f"The voice pipeline cannot start: {problem}")
             await _wait_for_disconnect(websocket)
             return
         task = PipelineTask(Pipeline([transport.input(), *processors, transport.output()]), name=f"session-{sid}")
@@ -81,13 +86,18 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
         await transport.aclose(flush_timeout=0.2)
 
 
-def _session_data(sid: str, state: AgentState) -> dict[str, Any]:
+def _session_data(sid: str, state: AgentState, problem: str | None) -> dict[str, Any]:
+    """The ``session`` message. ``ready``/``problems`` say whether the pipeline could be built, so a client need
+    not guess from the timing of an ``error`` that the session cannot run."""
     plan = state.plan
+    problems = list(plan.problems) if plan.problems else ([problem] if problem is not None else [])
     return {
         "id": sid,
         "engines": plan.engines,
         "offline_demo": plan.offline_demo,
         "missing": list(plan.missing),
+        "ready": problem is None,
+        "problems": problems,
         "audio_in_rate": 16000,
         "audio_out_rate": 24000,
     }

@@ -205,7 +205,8 @@ function onMessage(msg) {
       return onError(String(msg.data));
     case "session":
       S.session = msg.data;
-      return showSession(msg.data);
+      showSession(msg.data);
+      return onReadiness(msg.data);
     case "metrics":
       return onMetrics(msg.data);
     case "speaking":
@@ -240,18 +241,32 @@ function onStatus(status) {
 }
 
 /**
- * An error straight after connecting, before anything happened, means the session could not start (e.g. an
- * engine is not installed or a key is missing): shown as "cannot run" and kept. Other errors are shown for a
- * while; the session goes on.
+ * The session message says whether this session can run (`ready`, `problems`). A session that cannot run is
+ * shown as "cannot run" and kept; one that can clears a "cannot run" left from an earlier connection.
+ */
+function onReadiness(session) {
+  if (typeof session.ready !== "boolean") return; // an older server: onError falls back to a timing guess
+  clearTimeout(S.errorTimer);
+  S.fatal = !session.ready;
+  const problems = Array.isArray(session.problems) ? session.problems.join("; ") : "";
+  showError(session.ready ? "" : problems || "the server did not say why", !session.ready);
+}
+
+/**
+ * Errors are shown for a while; the session goes on. A session the server marked not ready keeps its
+ * "cannot run" (the error names the same problems). Servers without `session.ready`: an error straight after
+ * connecting, before anything happened, is taken to mean the session could not start.
  */
 function onError(text) {
   S.errors.push(text);
   S.lastErrorAt = performance.now();
-  const fresh = S.openedAt && S.lastErrorAt - S.openedAt < 3000 && !S.activeSinceOpen;
-  S.fatal = fresh;
-  showError(text, fresh);
+  const ready = S.session ? S.session.ready : undefined;
+  const guess = ready === undefined && S.openedAt && S.lastErrorAt - S.openedAt < 3000 && !S.activeSinceOpen;
+  const fatal = ready === false || Boolean(guess);
+  S.fatal = fatal;
+  showError(text, fatal);
   clearTimeout(S.errorTimer);
-  if (!fresh) S.errorTimer = setTimeout(() => showError("", false), 10000);
+  if (!fatal) S.errorTimer = setTimeout(() => showError("", false), 10000);
 }
 
 function onMetrics(data) {
@@ -283,10 +298,13 @@ function onConnState(state, attempt, code, delay) {
 function onOpen() {
   S.openedAt = performance.now();
   S.activeSinceOpen = false;
+  S.session = null; // this connection's session message says afresh whether it can run
   if (!S.fatal) showError("", false);
-  // A "cannot run" from an earlier connection stays up until this one has started cleanly.
+  // Older servers (no session.ready): a "cannot run" from an earlier connection stays up until this one has
+  // started cleanly.
   setTimeout(() => {
-    if (S.fatal && S.lastErrorAt < S.openedAt && S.conn.isOpen) {
+    const told = S.session && typeof S.session.ready === "boolean";
+    if (S.fatal && !told && S.lastErrorAt < S.openedAt && S.conn.isOpen) {
       S.fatal = false;
       showError("", false);
     }
