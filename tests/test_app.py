@@ -76,6 +76,7 @@ def test_explicit_engines_win_and_missing_keys_are_problems() -> None:
         ({"PORT": "http"}, "PORT must be an integer"),
         ({"PORT": "70000"}, "PORT must be between"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='CHATTY'"),
+        ({"DEEPGRAM_TTS_TRANSPORT": "grpc"}, "DEEPGRAM_TTS_TRANSPORT='grpc' is not one of: websocket, rest"),
     ],
 )
 def test_bad_settings_are_refused_by_name(env: dict[str, str], needle: str) -> None:
@@ -105,6 +106,7 @@ def test_health_says_which_engine_runs_each_stage_and_never_shows_keys(tmp_path:
     assert body["stages"]["llm"] == {"engine": "gemini", "provider": "gemini", "model": "gemini-test-model"}
     assert body["stages"]["stt"]["model"] == "nova-3"
     assert body["stages"]["tts"]["model"] == "aura-asteria-en"  # the default voice
+    assert body["stages"]["tts"]["transport"] == "websocket"
     assert body["offline_demo"] is False and body["missing"] == []
     assert body["keys"] == {"deepgram_api_key_set": True, "gemini_api_key_set": True, "openai_api_key_set": False}
     assert DG not in response.text and GM not in response.text
@@ -414,6 +416,17 @@ def test_the_tts_voice_defaults_to_asteria_and_takes_any_aura_voice() -> None:
         assert s.deepgram_tts_voice == voice
         tts = build_processors(s, plan_engines(s))[-1]
         assert type(tts).__name__ == "DeepgramTTS" and tts.voice == voice
+
+
+def test_the_tts_transport_picks_the_deepgram_processor(tmp_path: Path) -> None:
+    from voxline.apps.voice_agent.factory import build_processors
+
+    pytest.importorskip("voxline.processors.deepgram")
+    for transport, name in (("", "DeepgramTTS"), ("websocket", "DeepgramTTS"), ("REST", "DeepgramRESTTTS")):
+        s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, DEEPGRAM_TTS_TRANSPORT=transport)
+        assert type(build_processors(s, plan_engines(s))[-1]).__name__ == name
+    with app_for(tmp_path, DEEPGRAM_API_KEY=DG, DEEPGRAM_TTS_TRANSPORT="rest") as client:
+        assert client.get("/health").json()["stages"]["tts"]["transport"] == "rest"
 
 
 def test_the_uvicorn_form_finds_a_module_level_app(tmp_path: Path) -> None:

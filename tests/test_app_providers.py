@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,7 +45,12 @@ async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
 
 
 def agent_with(
-    tmp_path: Path, *, pacing: Pacing | None = None, replies: list[str] | None = None, **deepgram: Any
+    tmp_path: Path,
+    *,
+    pacing: Pacing | None = None,
+    replies: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    **deepgram: Any,
 ) -> Any:
     from contextlib import asynccontextmanager
 
@@ -53,14 +59,15 @@ def agent_with(
         dg = fakes_deepgram.FakeDeepgram(transcripts=["what is the weather", "and tomorrow"], **deepgram)
         gm = fakes_gemini.FakeGemini(replies=replies or [REPLY_1, REPLY_2], pacing=pacing)
         async with dg, gm:
-            env = {
+            environ = {
                 "DEEPGRAM_API_KEY": "test-key",
                 "GEMINI_API_KEY": "test-key",
                 "DEEPGRAM_BASE_URL": dg.base_url,
                 "GEMINI_BASE_URL": gm.url,
                 "LOG_DIR": str(tmp_path / "logs"),
+                **(env or {}),
             }
-            app = create_app(Config(environ=env), static_dir=tmp_path, preload=False)
+            app = create_app(Config(environ=environ), static_dir=tmp_path, preload=False)
             async with serve_app(app) as url:
                 yield Agent(url, dg, gm)
 
@@ -104,6 +111,21 @@ async def test_full_turn_then_a_second_turn_that_keeps_history(agent: Agent) -> 
         assert "".join(client.of_type("text_chunk")) == REPLY_1 + REPLY_2
     second = agent.gemini.requests[1].chat
     assert second.turns == (("user", "what is the weather"), ("assistant", REPLY_1), ("user", "and tomorrow"))
+
+
+async def test_a_full_turn_over_the_rest_tts_transport(tmp_path: Path) -> None:
+    async with agent_with(tmp_path, env={"DEEPGRAM_TTS_TRANSPORT": "rest"}) as a, Client.connect(a.url) as client:
+        await client.send_audio(UTTERANCE, pause=0.002)
+        await client.wait_message("status", "complete", timeout=15)
+        assert "".join(client.of_type("text_chunk")) == REPLY_1
+        audio = b"".join(base64.b64decode(x) for x in client.of_type("audio"))
+        (metrics,) = client.of_type("metrics")
+        assert isinstance(metrics["tts_ttfb_ms"], float)
+    assert a.deepgram.speak_connections == []  # no speak WebSocket: one POST /v1/speak per sentence
+    spoken = [json.loads(r.body)["text"] for r in a.deepgram.rest_requests]
+    assert len(spoken) >= 2 and "".join(spoken) == REPLY_1
+    assert all(r.query["model"] == "aura-asteria-en" for r in a.deepgram.rest_requests)
+    assert len(audio) == sum(a.deepgram.tts_audio_bytes(text) for text in spoken)  # every byte, nothing more
 
 
 async def test_markdown_is_not_spoken_but_the_client_gets_the_raw_text(tmp_path: Path) -> None:

@@ -167,7 +167,7 @@ def _health(state: AgentState) -> dict[str, Any]:
     else:
         stages["llm"].update(provider="local", model="echo")
     if plan.tts == "deepgram":
-        stages["tts"].update(provider="deepgram", model=s.deepgram_tts_voice)
+        stages["tts"].update(provider="deepgram", model=s.deepgram_tts_voice, transport=s.deepgram_tts_transport)
     else:
         stages["tts"].update(provider="local", model="espeak-ng")
     return {

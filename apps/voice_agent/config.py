@@ -21,6 +21,7 @@ __all__ = [
     "LLM_PROVIDERS",
     "STT_PROVIDERS",
     "TTS_PROVIDERS",
+    "TTS_TRANSPORTS",
     "ConfigError",
     "Settings",
     "load_config",
@@ -29,6 +30,7 @@ __all__ = [
 STT_PROVIDERS = ("auto", "deepgram", "local")
 LLM_PROVIDERS = ("auto", "gemini", "openai", "echo")
 TTS_PROVIDERS = ("auto", "deepgram", "local")
+TTS_TRANSPORTS = ("websocket", "rest")
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly voice assistant. Your replies are spoken aloud, so answer in one to three short "
@@ -46,7 +48,8 @@ def _secret(config: Config, name: str) -> Secret | None:
 
 
 def _choice(config: Config, name: str, choices: tuple[str, ...]) -> str:
-    value = str(config(name, default="auto")).strip().lower() or "auto"
+    """One of ``choices`` (case-insensitive); unset or empty is the first."""
+    value = str(config(name, default=choices[0])).strip().lower() or choices[0]
     if value not in choices:
         raise ConfigError(f"{name}={value!r} is not one of: {', '.join(choices)}")
     return value
@@ -98,6 +101,7 @@ class Settings:
     deepgram_stt_model: str = "nova-3"
     stt_language: str = "en"
     deepgram_tts_voice: str = "aura-asteria-en"
+    deepgram_tts_transport: str = "websocket"
     gemini_model: str = "gemini-3.8-flash"
     openai_model: str = "gpt-4o-mini"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -128,6 +132,7 @@ class Settings:
             deepgram_stt_model=_str(config, "DEEPGRAM_STT_MODEL", _default(cls, "deepgram_stt_model")),
             stt_language=_str(config, "STT_LANGUAGE", _default(cls, "stt_language")),
             deepgram_tts_voice=_str(config, "DEEPGRAM_TTS_VOICE", _default(cls, "deepgram_tts_voice")),
+            deepgram_tts_transport=_choice(config, "DEEPGRAM_TTS_TRANSPORT", TTS_TRANSPORTS),
             gemini_model=_str(config, "GEMINI_MODEL", _default(cls, "gemini_model")),
             openai_model=_str(config, "OPENAI_MODEL", _default(cls, "openai_model")),
             system_prompt=_str(config, "SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),

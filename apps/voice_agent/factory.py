@@ -133,9 +133,12 @@ def _echo(s: Settings) -> list[Processor]:
 
 
 def _deepgram_tts(s: Settings) -> list[Processor]:
-    DeepgramTTS = _load("voxline.processors.deepgram", "DeepgramTTS")
+    # The streaming WebSocket is the default (one socket per session, lowest time to first audio); REST (one
+    # request per sentence) is the fallback for networks that will not keep a WebSocket open.
+    name = "DeepgramRESTTTS" if s.deepgram_tts_transport == "rest" else "DeepgramTTS"
+    TTS = _load("voxline.processors.deepgram", name)
 
-    return [DeepgramTTS(api_key=_key(s.deepgram_api_key), base_url=s.deepgram_base_url, voice=s.deepgram_tts_voice)]
+    return [TTS(api_key=_key(s.deepgram_api_key), base_url=s.deepgram_base_url, voice=s.deepgram_tts_voice)]
 
 
 def _local_tts(s: Settings) -> list[Processor]:
