@@ -14,8 +14,9 @@ import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
-from llm_helpers import drive, texts_out
+from llm_helpers import drive, replies_ended, texts_out
 from starlette.config import Config
+from voxline.context import Context
 from voxline.frames import UserTextFrame
 from voxline.llm import RetryPolicy
 from voxline.processors.gemini import DEFAULT_MODEL, GeminiLLM, thinking_config_for
@@ -95,6 +96,79 @@ async def test_interrupted_reply_is_sent_back_marked() -> None:
         contents = fake.requests[1].body["contents"]
         assert [c["role"] for c in contents] == ["user", "model", "user"]
         assert contents[1]["parts"][0]["text"].endswith(" [interrupted]")
+
+
+async def test_history_as_dicts_sends_the_body_typed_contents_send() -> None:
+    """The history goes to the SDK as plain dicts (cheaper for it to validate); the wire body must be exactly
+    what google-genai builds from its own ``types.Content`` objects: on every turn, after an interrupted one."""
+    long = " ".join(["One two three four five six."] * 8)
+    async with FakeGemini(api_key=KEY, replies=[long, "Ok.", "Fine."]) as fake:
+        fake.pacing = Pacing(tokens_per_second=20)
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url, system_prompt="Be brief.", max_output_tokens=99)
+        steps = [UserTextFrame(text="Count"), texts_out(2), Interrupt(), UserTextFrame(text="Stop")]
+        await drive(llm, [*steps, replies_ended(2), UserTextFrame(text="And now?")])
+        sent = [r.body for r in fake.requests]
+        partial = llm.context.turns[1]
+        assert partial.interrupted and partial.text and len(sent) == 3
+
+        def typed(*turns: tuple[str, str]) -> list[types.Content]:
+            return [types.Content(role=role, parts=[types.Part(text=text)]) for role, text in turns]
+
+        cut = ("model", partial.text + " [interrupted]")
+        expected = [
+            typed(("user", "Count")),
+            typed(("user", "Count"), cut, ("user", "Stop")),
+            typed(("user", "Count"), cut, ("user", "Stop"), ("model", "Ok."), ("user", "And now?")),
+        ]
+        fake.pacing = Pacing()
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.url))
+        for contents in expected:
+            stream = await client.aio.models.generate_content_stream(
+                model=llm.model, contents=contents, config=llm.request_config(llm.context)
+            )
+            async for _ in stream:
+                pass
+        await client.aio.aclose()
+        assert [r.body for r in fake.requests[3:]] == sent
+        assert sent[2]["contents"][1] == {"role": "model", "parts": [{"text": partial.text + " [interrupted]"}]}
+
+
+async def test_history_rides_in_extra_body_only_when_it_is_plain_text() -> None:
+    class WithOwnOptions(GeminiLLM):
+        def request_config(self, context: Context) -> types.GenerateContentConfig:
+            config = super().request_config(context)
+            config.http_options = types.HttpOptions(extra_body={"labels": {"app": "test"}})
+            return config
+
+    context = Context("Be brief.")
+    context.add_user("One")
+    context.add_assistant("Two", interrupted=True)
+    context.add_user("Three")
+    llm = WithOwnOptions(api_key=KEY)
+    contents, config = llm.request_arguments(context)
+    assert contents == [{"role": "user", "parts": [{"text": "Three"}]}]
+    assert config.http_options is not None and config.http_options.extra_body == {
+        "labels": {"app": "test"},
+        "contents": llm.request_contents(context),
+    }
+    assert llm.request_config(context).http_options is not None  # a fresh config each time, not the one changed
+
+    # A part that is not plain text has other names on the wire: then the SDK converts everything itself.
+    class WithFile(GeminiLLM):
+        def request_contents(self, context: Context) -> list[types.ContentDict]:
+            file: types.PartDict = {
+                "file_data": {"file_uri": "https://example.com/a.pdf", "mime_type": "application/pdf"}
+            }
+            return [{"role": "user", "parts": [file]}, *super().request_contents(context)]
+
+    async with FakeGemini(api_key=KEY, replies="Ok.") as fake:
+        llm = WithFile(api_key=KEY, base_url=fake.url)
+        contents, config = llm.request_arguments(context)
+        assert len(contents) == 4 and config.http_options is None
+        await run_processor(llm, [UserTextFrame(text="Hi")])
+        [request] = fake.requests
+        assert request.body["contents"][0]["parts"][0].keys() == {"fileData"}  # the SDK renamed it
+        assert request.body["contents"][1] == {"role": "user", "parts": [{"text": "Hi"}]}
 
 
 async def test_api_key_never_reaches_logs_or_error_messages(caplog: pytest.LogCaptureFixture) -> None:
