@@ -27,6 +27,7 @@ import attrs
 
 __all__ = [
     "AudioFrame",
+    "BotHeardTextFrame",
     "BotStartedSpeakingFrame",
     "BotStoppedSpeakingFrame",
     "CancelFrame",
@@ -243,6 +244,20 @@ class BotStartedSpeakingFrame(SystemFrame):
 @attrs.frozen(slots=True, kw_only=True)
 class BotStoppedSpeakingFrame(SystemFrame):
     """The output finished (or stopped) sending the bot's audio."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BotHeardTextFrame(SystemFrame):
+    """How much of a reply cut by a barge-in the user heard; travels upstream so the context can tell the truth.
+
+    The output sends it with ``played_seconds`` (its estimate of how much of epoch ``epoch``'s audio had played)
+    and ``text=None``; the TTS stage, which knows which text each stretch of its audio speaks, passes on a copy
+    with ``text``: the pieces whose audio had played in full. The LLM stage cuts that reply to ``text``.
+    """
+
+    epoch: int | None = attrs.field(default=None, validator=_check_epoch)
+    played_seconds: float = attrs.field(default=0.0, validator=_check_seconds)
+    text: str | None = attrs.field(default=None, validator=_optional(str))
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -15,7 +15,9 @@ needs around that lives in this class, so every provider behaves the same:
   ``LLMResponseEndFrame(interrupted=True)`` follows the interrupt (a control frame: it survives it). A reply
   generated in full but still being played (between the output's ``BotStartedSpeakingFrame`` and
   ``BotStoppedSpeakingFrame``, which travel upstream through this stage) is marked interrupted too: the user
-  did not hear all of it.
+  did not hear all of it. When the output then reports what had played (a
+  :class:`~voxline.frames.BotHeardTextFrame` upstream, its text filled in by the TTS stage), the recorded reply
+  is cut to that text — or dropped if nothing of it was heard in full.
 * Failures before the first token has gone out are retried with exponential backoff and jitter when the
   subclass says they are retryable (:meth:`LLMProcessor.is_retryable`), and so is an empty reply. After the
   first token a failure ends the turn with a non-fatal :class:`~voxline.frames.ErrorFrame`; the next turn works.
@@ -41,6 +43,7 @@ from typing import Final
 import attrs
 from voxline.context import Context, Turn
 from voxline.frames import (
+    BotHeardTextFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     EndFrame,
@@ -147,6 +150,7 @@ class LLMProcessor(Processor):
         self._barge_in: asyncio.Task[None] | None = None
         self._pending: list[str] = []
         self._bot_speaking = False
+        self._recorded_epoch: int | None = None  # the epoch of the reply last added to the context
         self._secrets: list[str] = []
 
     # --- what subclasses implement ----------------------------------------------------------------------
@@ -228,6 +232,9 @@ class LLMProcessor(Processor):
         elif isinstance(frame, EndFrame):
             await self._wait_for_replies()
             await self.push(frame, direction)
+        elif isinstance(frame, BotHeardTextFrame):
+            self._cut_to_heard(frame)
+            await self.push(frame, direction)
         else:
             if isinstance(frame, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)):
                 self._bot_speaking = isinstance(frame, BotStartedSpeakingFrame)  # from the output, upstream
@@ -267,6 +274,15 @@ class LLMProcessor(Processor):
         self._finish(reply, interrupted=True, record=not self._pending)
         return reply
 
+    def _cut_to_heard(self, frame: BotHeardTextFrame) -> None:
+        """Keep in the context only what the user heard of the reply of ``frame.epoch`` (if it is the last)."""
+        if frame.text is None or frame.epoch is None or frame.epoch != self._recorded_epoch:
+            return
+        last = self.context.turns[-1] if len(self.context) else None
+        if last is not None and last.role == "assistant":
+            self.context.cut_last_assistant(frame.text.strip())
+            self._recorded_epoch = None
+
     async def _after_interrupt(self, cut: _Reply | None) -> None:
         if cut is not None:
             await self.push(LLMResponseEndFrame(epoch=cut.epoch, interrupted=True))
@@ -301,6 +317,7 @@ class LLMProcessor(Processor):
         reply.finished = True
         if record and reply.parts:
             self.context.add_assistant(reply.text, interrupted=interrupted)
+            self._recorded_epoch = reply.epoch
         elif not record and reply.parts:
             logger.info("%s: dropped a superseded partial reply (%d chars)", self.name, len(reply.text))
 

@@ -31,6 +31,10 @@ What the base guarantees, for both styles:
 * Audio of an epoch older than the stage's current one is dropped, however late it arrives.
 * An odd byte at the end of a provider chunk is carried over to the next chunk of the same epoch; an
   ``AudioFrame`` with an odd length is never produced.
+* What was heard: the base keeps, per epoch, where in the pushed audio each piece of text ended (at
+  :meth:`TTSProcessor.end_of_audio`). When the output reports how many seconds of an interrupted reply had
+  played (a :class:`~voxline.frames.BotHeardTextFrame` travelling upstream), the base passes on the text of the
+  pieces that had played in full, for the LLM stage to cut its context to.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 
 from voxline.frames import (
+    BotHeardTextFrame,
     EndFrame,
     Frame,
     InterruptFrame,
@@ -53,7 +59,7 @@ from voxline.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
 )
-from voxline.processor import DOWNSTREAM, Direction, Processor
+from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
 from voxline.queued import QueuedProcessor
 
 __all__ = ["TTSProcessor"]
@@ -61,6 +67,40 @@ __all__ = ["TTSProcessor"]
 logger = logging.getLogger("voxline.tts")
 
 _QUEUED = (SystemFrame, SpeakTextFrame, LLMResponseEndFrame, EndFrame, SettingsFrame)
+
+
+class _Timeline:
+    """One epoch's audio: seconds pushed so far, and the offset at which each spoken piece of text ended."""
+
+    __slots__ = ("ends", "pending", "pushed")
+
+    def __init__(self) -> None:
+        self.pushed = 0.0
+        self.ends: list[tuple[float, str]] = []
+        self.pending: deque[str] = deque()  # texts handed to speak() whose audio has not ended yet
+
+    def end(self, text: str | None) -> None:
+        """The audio of ``text`` (one or several pending texts, joined; None: the oldest) ended here."""
+        pending = self.pending
+        if not pending:
+            return
+        if text is not None:
+            # Texts before the match never got audio (a failed request, an outage): they were not heard.
+            for start in range(len(pending)):
+                joined, stop = "", start
+                while stop < len(pending) and len(joined) < len(text):
+                    joined += pending[stop]
+                    stop += 1
+                if joined == text:
+                    for _ in range(stop):
+                        pending.popleft()
+                    self.ends.append((self.pushed, text))
+                    return
+        self.ends.append((self.pushed, pending.popleft()))
+
+    def heard(self, played_seconds: float) -> str:
+        """The pieces whose audio had played in full after ``played_seconds`` (1 ms of rounding slack)."""
+        return "".join(text for end, text in self.ends if end <= played_seconds + 0.001)
 
 
 class TTSProcessor(QueuedProcessor):
@@ -79,6 +119,7 @@ class TTSProcessor(QueuedProcessor):
         self._carry = b""
         self._carry_epoch = -1
         self._interrupted: asyncio.Future[None] | None = None
+        self._timelines: dict[int, _Timeline] = {}
         self.dropped_audio_bytes = 0
         """Bytes of audio dropped because their epoch was over (a counter for tests and metrics)."""
 
@@ -106,7 +147,7 @@ class TTSProcessor(QueuedProcessor):
                 first = False
                 await self.push_ttfb(time.monotonic() - started, epoch)
             await self.push_audio(chunk, epoch)
-        self.end_of_audio(epoch)
+        self.end_of_audio(epoch, frame.text)
 
     async def wait_until_spoken(self) -> None:
         """Return once every piece of text handed to :meth:`speak` has had its audio pushed.
@@ -145,12 +186,23 @@ class TTSProcessor(QueuedProcessor):
         if not pcm:
             return
         await self._ensure_started(epoch)
+        timeline = self._timelines.get(epoch)
+        if timeline is not None:
+            timeline.pushed += len(pcm) / (2 * self.sample_rate)
         await self.push(TTSAudioFrame(pcm=bytes(pcm), sample_rate=self.sample_rate, epoch=epoch), DOWNSTREAM)
 
-    def end_of_audio(self, epoch: int) -> None:
-        """The provider finished a piece of audio for ``epoch``: a dangling half sample is discarded."""
+    def end_of_audio(self, epoch: int, text: str | None = None) -> None:
+        """The provider finished a piece of audio for ``epoch``: a dangling half sample is discarded.
+
+        ``text`` is the text that audio speaks, when the subclass knows it (it may join several
+        ``SpeakTextFrame`` texts, e.g. one provider flush); None means the oldest text not yet ended. It is how
+        the base knows what a user who barged in had heard.
+        """
         if self._carry_epoch == epoch:
             self._carry = b""
+        timeline = self._timelines.get(epoch)
+        if timeline is not None:
+            timeline.end(text)
 
     async def push_ttfb(self, seconds: float, epoch: int) -> None:
         """Report time to first byte of one piece of text (``MetricsFrame(name="tts.ttfb")``), downstream."""
@@ -172,8 +224,15 @@ class TTSProcessor(QueuedProcessor):
         if isinstance(frame, SpeakTextFrame):
             epoch = self._epoch if frame.epoch is None else frame.epoch
             if frame.text.strip():
+                self._timeline(epoch).pending.append(frame.text)
                 await self._ensure_started(epoch)
                 await self.speak(frame, epoch)
+        elif isinstance(frame, BotHeardTextFrame) and direction is UPSTREAM and frame.text is None:
+            timeline = self._timelines.get(frame.epoch) if frame.epoch is not None else None
+            if timeline is not None:
+                text = timeline.heard(frame.played_seconds)
+                frame = BotHeardTextFrame(epoch=frame.epoch, played_seconds=frame.played_seconds, text=text)
+            await self.push(frame, direction)
         elif isinstance(frame, InterruptFrame):
             await self._interrupt(frame, direction)
         elif isinstance(frame, LLMResponseEndFrame):
@@ -205,6 +264,14 @@ class TTSProcessor(QueuedProcessor):
         await self.push(frame, direction)
         if old is not None:
             await self.push(TTSStoppedFrame(epoch=old), DOWNSTREAM)
+
+    def _timeline(self, epoch: int) -> _Timeline:
+        timeline = self._timelines.get(epoch)
+        if timeline is None:
+            for old in [e for e in self._timelines if e < epoch - 1]:
+                del self._timelines[old]  # a report comes during the interrupt that ends its epoch: keep one back
+            timeline = self._timelines[epoch] = _Timeline()
+        return timeline
 
     async def _ensure_started(self, epoch: int) -> None:
         if self._speaking is None:

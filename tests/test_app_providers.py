@@ -164,6 +164,26 @@ async def test_interrupt_mid_reply_sends_no_old_audio_after_the_status(tmp_path:
         await client.wait_message("status", "complete", timeout=15)
 
 
+async def test_after_a_barge_in_the_model_is_told_only_what_was_heard(tmp_path: Path) -> None:
+    # The fake speaks 0.05 s per character: "Hello there. " plays for 0.65 s, the second sentence 2.5 s more.
+    # Audio is sent faster than real time, so only the server's playback clock knows what has played.
+    async with agent_with(tmp_path) as a, Client.connect(a.url) as client:
+        await client.send_audio(UTTERANCE, pause=0.002)
+        await client.wait_message("audio", timeout=15)
+        await asyncio.sleep(1.2)  # the first sentence has played, the second is under way
+        await client.send({"type": "interrupt"})
+        await client.wait_message("status", "interrupted")
+        done = _statuses(client).count("complete")
+        await client.send_audio(UTTERANCE, pause=0.002)
+        await client.wait_message("status", "complete", count=done + 1, timeout=15)
+    second = a.gemini.requests[1].chat
+    assert second.turns == (
+        ("user", "what is the weather"),
+        ("assistant", "Hello there. [interrupted]"),
+        ("user", "and tomorrow"),
+    )
+
+
 async def test_bad_input_gets_errors_and_the_session_continues(agent: Agent) -> None:
     async with Client.connect(agent.url) as client:
         await client.wait_message("session")

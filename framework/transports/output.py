@@ -21,6 +21,11 @@ The bot's ``speaking`` state follows what the client hears, not what the server 
 faster than real time, so the output keeps a playback clock and says ``stopped`` when the sent audio should
 have finished playing (at once on an interruption). It also pushes Bot{Started,Stopped}SpeakingFrame
 upstream so that earlier stages (a VAD deciding on barge-in, say) know when the bot talks.
+
+The same clock says how much of a reply the user heard when they cut it: on an interrupt the output pushes a
+:class:`~voxline.frames.BotHeardTextFrame` upstream with the seconds of that reply's audio that should have
+played by now (sent audio minus what is still ahead on the clock). It is an estimate from the server's side:
+the browser's buffer and output latency (tens of milliseconds) are not counted, so it errs towards "heard".
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from voxline.frames import (
     AudioFrame,
+    BotHeardTextFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     DataFrame,
@@ -44,6 +50,7 @@ from voxline.frames import (
     TextFrame,
     TranscriptFrame,
     TTSAudioFrame,
+    TTSStartedFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
@@ -83,6 +90,8 @@ class WebSocketOutput(Processor):
         self._playback_end_ns = 0
         self._stop_timer: asyncio.TimerHandle | None = None
         self._out_rate = transport.params.audio_out_rate
+        self._spoken_epoch: int | None = None  # the reply whose speech is being sent, and its seconds sent
+        self._sent_seconds = 0.0
 
     @property
     def reply_active(self) -> bool:
@@ -112,11 +121,17 @@ class WebSocketOutput(Processor):
             self.metrics.add(frame)
         elif isinstance(frame, InterruptFrame):
             writer.fence(self.epoch)
+            heard = self._heard()
             if self._generating or self.metrics.has_data:
                 writer.put_nowait(event_message("metrics", self.metrics.take()))
             self._generating = False
             self._bot_stopped()
             writer.put_nowait(status_message("interrupted"))
+            if heard is not None:
+                await self.push(heard, UPSTREAM)
+        elif isinstance(frame, TTSStartedFrame):
+            if frame.epoch is not None and frame.epoch >= self.epoch and frame.epoch != self._spoken_epoch:
+                self._spoken_epoch, self._sent_seconds = frame.epoch, 0.0
         elif isinstance(frame, LLMResponseStartFrame):
             epoch = self.epoch if frame.epoch is None else frame.epoch
             if epoch < self.epoch:
@@ -161,9 +176,11 @@ class WebSocketOutput(Processor):
             return
         now = time.monotonic_ns()
         self.metrics.mark_first_audio(now)
-        self._playback_end_ns = max(self._playback_end_ns, now) + int(
-            frame.num_samples * 1e9 / (frame.sample_rate or self._out_rate)
-        )
+        seconds = frame.num_samples / (frame.sample_rate or self._out_rate)
+        self._playback_end_ns = max(self._playback_end_ns, now) + int(seconds * 1e9)
+        if frame.epoch != self._spoken_epoch:
+            self._spoken_epoch, self._sent_seconds = frame.epoch, 0.0
+        self._sent_seconds += seconds
         if self._stop_timer is not None:
             self._stop_timer.cancel()
             self._stop_timer = None
@@ -171,6 +188,15 @@ class WebSocketOutput(Processor):
             self._bot_speaking = True
             self.transport.writer.put_nowait(_BOT_STARTED)
             await self.push(BotStartedSpeakingFrame(), UPSTREAM)
+
+    def _heard(self) -> BotHeardTextFrame | None:
+        """How much of the reply this interrupt cuts had played, if a reply was being spoken."""
+        epoch = self._spoken_epoch
+        if epoch is None or epoch >= self.epoch or not (self._generating or self._bot_speaking):
+            return None
+        self._spoken_epoch = None
+        ahead = max(0.0, (self._playback_end_ns - time.monotonic_ns()) / 1e9) if self._bot_speaking else 0.0
+        return BotHeardTextFrame(epoch=epoch, played_seconds=max(0.0, self._sent_seconds - ahead))
 
     # --- the bot's speaking state ---------------------------------------------------------------------
 

@@ -328,7 +328,7 @@ class DeepgramTTS(TTSProcessor):
     async def _retire_head(self) -> None:
         if self._segments and not self._segments[0].clear:
             segment = self._segments.popleft()
-            self.end_of_audio(segment.epoch)
+            self.end_of_audio(segment.epoch, segment.text)  # one Flush may speak several pieces of text
             self._last_done = time.monotonic()
         if not self._pending():
             await self._flush()  # the text that came in meanwhile is next
