@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
-from llm_helpers import drive, texts_out
-from openai import OpenAI
+from llm_helpers import drive, replies_ended, texts_out
+from openai import AsyncOpenAI, OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 from starlette.config import Config
+from voxline.context import Context
 from voxline.frames import UserTextFrame
 from voxline.llm import RetryPolicy
 from voxline.processors.openai_compat import NO_KEY, OpenAILLM
@@ -53,6 +56,80 @@ async def test_request_shape_and_options() -> None:
         assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "user"]
         assert second["messages"][2]["content"].startswith("One")
         assert second["messages"][2]["content"].endswith(" [interrupted]")
+
+
+async def test_history_in_extra_body_sends_the_body_a_plain_call_sends() -> None:
+    """The history rides in ``extra_body`` (the SDK transforms only the newest message); the body must be what
+    the SDK sends when given every message itself: on every turn, after an interrupted one, with options."""
+    long = " ".join(["One two three four five six."] * 8)
+    async with FakeOpenAI(api_key=KEY, replies=[long, "Ok.", "Fine."]) as fake:
+        fake.pacing = Pacing(tokens_per_second=20)
+        options = {"temperature": 0.3, "max_tokens": 100}
+        llm = OpenAILLM(
+            model="m",
+            api_key=KEY,
+            base_url=fake.base_url,
+            system_prompt="Be brief.",
+            extra_body={"keep_alive": "5m"},
+            **options,
+        )
+        steps = [UserTextFrame(text="Count"), texts_out(2), Interrupt(), UserTextFrame(text="Stop")]
+        await drive(llm, [*steps, replies_ended(2), UserTextFrame(text="And now?")])
+        sent = [r.body for r in fake.requests]
+        partial = llm.context.turns[1]
+        assert partial.interrupted and partial.text and len(sent) == 3
+
+        system, cut = (
+            {"role": "system", "content": "Be brief."},
+            {"role": "assistant", "content": partial.text + " [interrupted]"},
+        )
+        count, stop = {"role": "user", "content": "Count"}, {"role": "user", "content": "Stop"}
+        expected: list[list[Any]] = [
+            [system, count],
+            [system, count, cut, stop],
+            [
+                system,
+                count,
+                cut,
+                stop,
+                {"role": "assistant", "content": "Ok."},
+                {"role": "user", "content": "And now?"},
+            ],
+        ]
+        fake.pacing = Pacing()
+        async with AsyncOpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0) as client:
+            for messages in expected:
+                stream = await client.chat.completions.create(
+                    model="m", messages=messages, stream=True, extra_body={"keep_alive": "5m"}, **options
+                )
+                async with stream:
+                    async for _ in stream:
+                        pass
+        assert [r.body for r in fake.requests[3:]] == sent
+        assert llm.extra_body == {"keep_alive": "5m"}  # not changed by the requests
+
+
+async def test_only_plain_text_messages_skip_the_sdk_transform() -> None:
+    llm = OpenAILLM(model="m", api_key=KEY, extra_body={"keep_alive": "5m"})
+    llm.context.add_user("One")
+    llm.context.add_assistant("Two")
+    llm.context.add_user("Three")
+    messages, extra = llm.request_body(llm.context)
+    assert messages == [{"role": "user", "content": "Three"}]
+    assert extra == {"keep_alive": "5m", "messages": llm.request_messages(llm.context)}
+
+    class WithImage(OpenAILLM):
+        def request_messages(self, context: Context) -> list[ChatCompletionMessageParam]:
+            image: ChatCompletionMessageParam = {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}],
+            }
+            return [image, *super().request_messages(context)]
+
+    llm = WithImage(model="m", api_key=KEY)
+    llm.context.add_user("Hi")
+    messages, extra = llm.request_body(llm.context)
+    assert len(messages) == 2 and extra == {}
 
 
 async def test_no_key_sends_a_placeholder_that_local_servers_ignore(monkeypatch: pytest.MonkeyPatch) -> None:
