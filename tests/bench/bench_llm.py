@@ -10,6 +10,10 @@ Prints one JSON object per line. ``--quick`` runs fewer turns (a smoke run).
   token of every turn at ~40 tokens/s.
 * ``llm.cancel_to_disconnect_ms``: from the ``InterruptFrame`` to the fake seeing the HTTP connection close.
   Target: < 100 ms (the requirement); the tests assert it.
+* ``llm.request_ms_by_history``: from the ``UserTextFrame`` entering the stage to the fake having read the
+  whole request, with 0, 19 and 63 earlier messages in the context (63 is the most ``Context``'s default
+  ``max_turns=64`` keeps), median of 7. Both SDKs used to convert the whole history on every request (~0.4 ms
+  (google-genai) / ~0.15 ms (openai) per message); this shows whether the request's cost still grows with it.
 
 Run: ``python tests/bench/bench_llm.py [--quick]``.
 """
@@ -20,9 +24,11 @@ import argparse
 import asyncio
 import json
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
+from voxline.context import Context
 from voxline.frames import InterruptFrame, LLMResponseEndFrame, MetricsFrame, TextFrame, UserTextFrame
 from voxline.llm import LLMProcessor
 from voxline.processors.gemini import GeminiLLM
@@ -119,6 +125,38 @@ async def run_turns(provider: str, fake: FakeLLMServer, llm: LLMProcessor, turns
     await runner
 
 
+async def history_cost(provider: str, fake: FakeLLMServer, llm: LLMProcessor, reps: int) -> None:
+    """Time to the request with a long conversation already in the context (replies are fast: no pacing)."""
+    fake.pacing = Pacing(first_token_delay=0.0, tokens_per_second=2000)
+    task = PipelineTask(llm, name="bench")
+    ended = asyncio.Event()
+    task.on_downstream(lambda frame: ended.set() if isinstance(frame, LLMResponseEndFrame) else None)
+    runner = asyncio.create_task(task.run())
+    await task.wait_until_running()
+    await asyncio.sleep(0.3)
+    by_history: dict[str, float] = {}
+    for earlier in (0, 19, 63):
+        times: list[float] = []
+        for _ in range(reps):
+            llm.context = Context("You are a helpful voice assistant. Keep replies short.")
+            for i in range(earlier // 2):
+                llm.context.add_user(f"Question {i} about the meeting on Friday, please?")
+                llm.context.add_assistant(REPLY)
+            if earlier % 2:
+                llm.context.add_user("One more thing.")
+                llm.context.add_assistant(REPLY)
+            before = len(fake.requests)
+            ended.clear()
+            sent = time.monotonic()
+            await task.queue_frame(UserTextFrame(text="And the room?"))
+            await ended.wait()
+            times.append(fake.requests[before].received_at - sent)
+        by_history[str(earlier)] = ms(statistics.median(times))
+    emit("llm.request_ms_by_history", provider=provider, median_ms=by_history, reps=reps, unit="ms")
+    await task.cancel()
+    await runner
+
+
 async def bench(turns: int) -> None:
     pacing = Pacing(first_token_delay=FIRST_TOKEN, tokens_per_second=40)
     makers: list[tuple[str, FakeLLMServer, Callable[[FakeLLMServer], LLMProcessor]]] = [
@@ -136,6 +174,7 @@ async def bench(turns: int) -> None:
     for provider, fake, make in makers:
         async with fake:
             await run_turns(provider, fake, make(fake), turns)
+            await history_cost(provider, fake, make(fake), 3 if turns < 12 else 7)
 
 
 def main() -> None:
