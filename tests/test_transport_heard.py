@@ -39,7 +39,7 @@ async def test_an_interrupt_mid_playback_reports_the_seconds_played() -> None:
     ]
     (report,) = await heard(steps)
     assert report.epoch == 0 and report.text is None
-    assert 0.25 <= report.played_seconds < 0.9, report  # roughly the 0.3 s since the first audio left
+    assert 0.25 <= report.played_seconds < 1.5, report  # about the 0.3 s since the audio left, not all 2 s
 
 
 async def test_an_interrupt_before_any_audio_reports_nothing_played() -> None:
