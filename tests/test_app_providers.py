@@ -164,10 +164,12 @@ async def test_interrupt_mid_reply_sends_no_old_audio_after_the_status(tmp_path:
         await client.wait_message("status", "complete", timeout=15)
 
 
-async def test_after_a_barge_in_the_model_is_told_only_what_was_heard(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["websocket", "rest"])
+async def test_after_a_barge_in_the_model_is_told_only_what_was_heard(tmp_path: Path, transport: str) -> None:
     # The fake speaks 0.05 s per character: "Hello there. " plays for 0.65 s, the second sentence 2.5 s more.
     # Audio is sent faster than real time, so only the server's playback clock knows what has played.
-    async with agent_with(tmp_path) as a, Client.connect(a.url) as client:
+    env = {"DEEPGRAM_TTS_TRANSPORT": transport}
+    async with agent_with(tmp_path, env=env) as a, Client.connect(a.url) as client:
         await client.send_audio(UTTERANCE, pause=0.002)
         await client.wait_message("audio", timeout=15)
         await asyncio.sleep(1.2)  # the first sentence has played, the second is under way
