@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -253,3 +255,16 @@ async def test_warm_up_looks_the_model_up_on_start() -> None:
             OpenAILLM(model="llama3.2", api_key=KEY, base_url=fake.base_url), [UserTextFrame(text="Hi")]
         )
         assert fake.lookups == ["/v1/models/llama3.2"] and len(fake.requests) == 1
+
+
+def test_warm_up_builds_the_chunk_models_the_first_reply_would_build() -> None:
+    # A fresh interpreter: in this one, earlier tests have built them already.
+    code = """
+from openai.types.chat.chat_completion_chunk import ChatCompletionChunk, Choice, ChoiceDelta
+from voxline.processors.openai_compat import OpenAILLM
+models = (ChatCompletionChunk, Choice, ChoiceDelta)
+assert not any(m.__pydantic_complete__ for m in models)
+OpenAILLM(model="m", api_key="k")._prebuild()
+assert all(m.__pydantic_complete__ for m in models)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat.chat_completion_chunk import ChatCompletionChunk, Choice, ChoiceDelta
 from voxline.context import Context
 from voxline.llm import RETRYABLE_STATUS, LLMProcessor
 
@@ -102,9 +103,14 @@ class OpenAILLM(LLMProcessor):
             await asyncio.gather(asyncio.to_thread(self._prebuild), self._client.models.retrieve(self.model))
 
     def _prebuild(self) -> None:
-        """Import the SDK's chat resources now, off the loop: imported lazily, they cost the first turn ~60 ms."""
+        """Import the SDK's chat resources now, off the loop: imported lazily, they cost the first turn ~60 ms.
+
+        The streamed chunk's pydantic models are built lazily too, on the first chunk received (~5 ms).
+        """
         if self._client is not None:
             self._client.chat.completions  # noqa: B018 (the attribute access is the import)
+        for model in (ChatCompletionChunk, Choice, ChoiceDelta):
+            model.model_rebuild()
 
     async def on_stop(self) -> None:
         await super().on_stop()
