@@ -98,9 +98,10 @@ async def test_interrupted_reply_is_sent_back_marked() -> None:
         assert contents[1]["parts"][0]["text"].endswith(" [interrupted]")
 
 
-async def test_history_as_dicts_sends_the_body_typed_contents_send() -> None:
-    """The history goes to the SDK as plain dicts (cheaper for it to validate); the wire body must be exactly
-    what google-genai builds from its own ``types.Content`` objects: on every turn, after an interrupted one."""
+async def test_history_in_extra_body_sends_the_body_typed_contents_send() -> None:
+    """The SDK gets the newest turn as a dict and the history rides in ``HttpOptions.extra_body``; the wire body
+    must be exactly what google-genai builds from its own ``types.Content`` objects: on every turn, after an
+    interrupted one, with the system prompt and options."""
     long = " ".join(["One two three four five six."] * 8)
     async with FakeGemini(api_key=KEY, replies=[long, "Ok.", "Fine."]) as fake:
         fake.pacing = Pacing(tokens_per_second=20)
