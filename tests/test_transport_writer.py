@@ -123,3 +123,45 @@ async def test_a_cancelled_aclose_still_stops_the_task() -> None:
     await asyncio.gather(closing, return_exceptions=True)
     await asyncio.sleep(0)
     assert task.done()
+
+
+async def _first_send_after_burst(*, prompt: bool) -> list[int]:
+    """A producer queues five messages without ever suspending on its own; returns, per message sent, how many
+    had been queued when it went to the socket."""
+    queued = 0
+    seen: list[int] = []
+
+    async def send(message: str) -> None:
+        seen.append(queued)
+
+    writer = SocketWriter(send)
+    writer.start()
+    await asyncio.sleep(0)  # the task is idle, waiting for work
+    for i in range(5):
+        queued += 1
+        await writer.put(f"m{i}", epoch=0, prompt=prompt)
+    await writer.aclose(flush_timeout=1)
+    return seen
+
+
+async def test_a_prompt_put_hands_the_first_message_of_a_burst_to_the_socket_at_once() -> None:
+    assert await _first_send_after_burst(prompt=True) == [1, 2, 3, 4, 5]
+    # Without it the idle task only runs once the producer suspends: after the whole burst.
+    assert await _first_send_after_burst(prompt=False) == [5, 5, 5, 5, 5]
+
+
+async def test_a_prompt_put_keeps_order_and_the_fence() -> None:
+    sink = SlowSink(delay=0.005)
+    writer = SocketWriter(sink.send)
+    writer.start()
+    await asyncio.sleep(0)
+    await writer.put("a0", epoch=1, prompt=True)  # idle: handed over at once, now being sent
+    await writer.put("a1", epoch=1, prompt=True)  # busy: just queued
+    await writer.put("a2", epoch=1, prompt=True)
+    assert writer.fence(2) == 2
+    writer.put_nowait("interrupted")
+    assert not await writer.put("a3", epoch=1, prompt=True)
+    await writer.put("b0", epoch=2, prompt=True)
+    await writer.aclose(flush_timeout=2)
+    assert sink.got == ["a0", "interrupted", "b0"]
+    assert sink.max_concurrent == 1

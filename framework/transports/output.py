@@ -172,7 +172,7 @@ class WebSocketOutput(Processor):
         await self.transport.writer.put(transcript_message(frame.text, frame.is_final), frame.epoch)
 
     async def _audio(self, frame: TTSAudioFrame) -> None:
-        if not await self.transport.writer.put(audio_message(frame.pcm), frame.epoch):
+        if not await self.transport.writer.put(audio_message(frame.pcm), frame.epoch, prompt=True):
             return
         now = time.monotonic_ns()
         self.metrics.mark_first_audio(now)

@@ -77,15 +77,27 @@ class SocketWriter:
         self._wake()
         return True
 
-    async def put(self, message: str, epoch: int | None = None) -> bool:
-        """Queue ``message``, waiting while the queue is full. False if it was dropped (stale or closed)."""
+    async def put(self, message: str, epoch: int | None = None, *, prompt: bool = False) -> bool:
+        """Queue ``message``, waiting while the queue is full. False if it was dropped (stale or closed).
+
+        ``prompt``: if the sending task is idle, yield once after queueing so that it hands ``message`` to the
+        socket before the caller goes on. A producer that pushes a burst without ever suspending (a provider
+        socket whose next messages are already buffered) would otherwise have the first message wait until the
+        whole burst had been taken in. Costs one event-loop turn, and only when the task was idle.
+        """
         while len(self._queue) >= self.max_pending and not self._closed:
             if epoch is not None and epoch < self._fence:
                 break
             if self._space is None or self._space.done():
                 self._space = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._space)
-        return self.put_nowait(message, epoch)
+        wakeup = self._wakeup
+        idle = wakeup is not None and not wakeup.done()
+        if not self.put_nowait(message, epoch):
+            return False
+        if prompt and idle:
+            await asyncio.sleep(0)  # the woken task runs first: its wakeup was scheduled before this task's
+        return True
 
     def fence(self, epoch: int) -> int:
         """Drop every queued message older than ``epoch`` and refuse such messages from now on.
