@@ -97,14 +97,6 @@ def _wire_config(config: types.GenerateContentConfig) -> dict[str, Any] | None:
     return body
 
 
-class _Uncopied(list[types.ContentDict]):
-    """The history in ``extra_body``, which the SDK would deep-copy with the config on every request (a cost
-    that grows with the conversation). It is built fresh for each request and nobody changes it: no copy."""
-
-    def __deepcopy__(self, memo: dict[int, object]) -> _Uncopied:
-        return self
-
-
 class _BodyConfig(types.GenerateContentConfig):
     """A config the SDK walks cheaply: ``name in model`` is always False for a pydantic model (iterating one
     yields ``(name, value)`` pairs), so answering it without the iteration changes nothing but the cost."""
@@ -267,12 +259,12 @@ class GeminiLLM(LLMProcessor):
         wire = _wire_config(config)
         if wire is not None:
             if len(contents) > 1:
-                wire["contents"] = _Uncopied(contents)
+                wire["contents"] = contents
             return contents[-1:], _BodyConfig(http_options=types.HttpOptions(extra_body=wire))
         if len(contents) < 2:
             return contents, config
         options = config.http_options.model_copy() if config.http_options is not None else types.HttpOptions()
-        options.extra_body = {**(options.extra_body or {}), "contents": _Uncopied(contents)}
+        options.extra_body = {**(options.extra_body or {}), "contents": contents}
         return contents[-1:], config.model_copy(update={"http_options": options})
 
     async def stream(self, context: Context) -> AsyncIterator[str]:
