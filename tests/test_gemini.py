@@ -105,9 +105,7 @@ async def test_history_in_extra_body_sends_the_body_typed_contents_send() -> Non
     long = " ".join(["One two three four five six."] * 8)
     async with FakeGemini(api_key=KEY, replies=[long, "Ok.", "Fine."]) as fake:
         fake.pacing = Pacing(tokens_per_second=20)
-        llm = GeminiLLM(
-            api_key=KEY, base_url=fake.url, system_prompt="Be brief.", max_output_tokens=99, temperature=0.25
-        )
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url, system_prompt="Be brief.", max_output_tokens=99)
         steps = [UserTextFrame(text="Count"), texts_out(2), Interrupt(), UserTextFrame(text="Stop")]
         await drive(llm, [*steps, replies_ended(2), UserTextFrame(text="And now?")])
         sent = [r.body for r in fake.requests]
@@ -147,14 +145,6 @@ async def test_history_rides_in_extra_body_only_when_it_is_plain_text() -> None:
     context.add_user("One")
     context.add_assistant("Two", interrupted=True)
     context.add_user("Three")
-    # The config request_config builds rides in the body too; the SDK's config holds only that body.
-    contents, config = GeminiLLM(api_key=KEY, max_output_tokens=9).request_arguments(context)
-    assert contents == [{"role": "user", "parts": [{"text": "Three"}]}]
-    assert {name for name in config.model_fields_set if getattr(config, name) is not None} == {"http_options"}
-    assert config.http_options is not None and config.http_options.extra_body is not None
-    assert config.http_options.extra_body["systemInstruction"] == {"parts": [{"text": "Be brief."}], "role": "user"}
-    assert config.http_options.extra_body["generationConfig"]["maxOutputTokens"] == 9
-    # A config with anything else (here its own HTTP options) goes through the SDK; only the history rides.
     llm = WithOwnOptions(api_key=KEY)
     contents, config = llm.request_arguments(context)
     assert contents == [{"role": "user", "parts": [{"text": "Three"}]}]

@@ -75,38 +75,6 @@ def _text_only(content: types.ContentDict) -> bool:
     )
 
 
-_WIRE_FIELDS = frozenset({"system_instruction", "thinking_config", "temperature", "max_output_tokens"})
-
-
-def _wire_config(config: types.GenerateContentConfig) -> dict[str, Any] | None:
-    """``config`` in the REST body's form, if it uses only the fields :meth:`GeminiLLM.request_config` sets."""
-    used = {name for name in config.model_fields_set if getattr(config, name) is not None}
-    system = config.system_instruction
-    if not used <= _WIRE_FIELDS or not isinstance(system, (str, type(None))):
-        return None
-    generation: dict[str, Any] = {}
-    if config.temperature is not None:
-        generation["temperature"] = config.temperature
-    if config.max_output_tokens is not None:
-        generation["maxOutputTokens"] = config.max_output_tokens
-    if config.thinking_config is not None:  # snake_case inside, as the SDK sends it (the API takes both)
-        generation["thinkingConfig"] = config.thinking_config.model_dump(exclude_none=True, mode="json")
-    body: dict[str, Any] = {"generationConfig": generation}
-    if system:
-        body["systemInstruction"] = {"parts": [{"text": system}], "role": "user"}
-    return body
-
-
-class _BodyConfig(types.GenerateContentConfig):
-    """A config the SDK walks cheaply: ``name in model`` is always False for a pydantic model (iterating one
-    yields ``(name, value)`` pairs), so answering it without the iteration changes nothing but the cost."""
-
-    def __contains__(self, item: object) -> bool:
-        if isinstance(item, str):
-            return False
-        return any(item == pair for pair in self)
-
-
 class _ConnectTimeoutTransport(httpx2.AsyncHTTPTransport):
     """Gives every request a connect timeout and leaves reads unbounded (the base times stalls itself)."""
 
@@ -201,7 +169,6 @@ class GeminiLLM(LLMProcessor):
         types.UserContent(parts=[types.Part(text="warm up")])
         types.Candidate()
         self.request_config(context)
-        _BodyConfig(http_options=types.HttpOptions(extra_body={}))
         with contextlib.suppress(ValueError):
             types.GenerateContentResponse.model_validate(_SAMPLE_RESPONSE)
             types.GenerateContentResponseUsageMetadata.model_validate(_SAMPLE_RESPONSE["usage_metadata"])
@@ -246,22 +213,10 @@ class GeminiLLM(LLMProcessor):
         last turn, which the SDK validates as usual. The body sent is the same (a test compares it with the
         one built from ``types.Content`` objects). Contents with anything but text parts (a subclass's
         ``request_contents``) use their snake_case SDK names, not wire names: they all go through the SDK.
-
-        A config of only a system prompt, thinking, temperature and output limit (what :meth:`request_config`
-        builds) rides in the body too: the SDK walks a config field by field on each request, testing every
-        field name with ``in`` against a pydantic model — which iterates all its fields each time — ~0.5 ms per
-        request for a handful of values. The SDK then gets a config holding only those options.
         """
         contents = self.request_contents(context)
         config = self.request_config(context)
-        if not all(_text_only(content) for content in contents):
-            return contents, config
-        wire = _wire_config(config)
-        if wire is not None:
-            if len(contents) > 1:
-                wire["contents"] = contents
-            return contents[-1:], _BodyConfig(http_options=types.HttpOptions(extra_body=wire))
-        if len(contents) < 2:
+        if len(contents) < 2 or not all(_text_only(content) for content in contents):
             return contents, config
         options = config.http_options.model_copy() if config.http_options is not None else types.HttpOptions()
         options.extra_body = {**(options.extra_body or {}), "contents": contents}
