@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +35,12 @@ def test_every_setting_the_app_reads_is_documented() -> None:
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", _settings_table((ROOT / "README.md").read_text()), re.M))
     assert len(read) > 20, f"found only {sorted(read)}: did config.py change how it reads settings?"
     assert read - documented == set()
+
+
+def test_readme_example_runs_and_prints_what_it_says() -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    print_line = next(line for line in code.splitlines() if "print(" in line)
+    expected = print_line.split("# ", 1)[1].strip()  # the README shows the output as a comment
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == expected
