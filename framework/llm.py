@@ -23,6 +23,10 @@ needs around that lives in this class, so every provider behaves the same:
   first token a failure ends the turn with a non-fatal :class:`~voxline.frames.ErrorFrame`; the next turn works.
 * Timeouts: no first token within ``first_token_timeout`` (retryable), no next token within ``stall_timeout``.
   ``connect_timeout`` is for subclasses to hand to their SDK's HTTP client.
+* A 400 whose message names an optional field the request carried (a thinking setting, a temperature, a token
+  limit: :meth:`LLMProcessor.optional_fields`) is healed once: the field is dropped for this provider, model
+  and endpoint for the rest of the process (``voxline.request_fields``), one warning says so, and the turn is
+  retried at once without it. A model that changes its rules degrades to its defaults, not to an error a turn.
 * ``MetricsFrame("llm.ttft")``: from the moment the turn is answered to its first token (retries included,
   because that is what the user waits for).
 * A new user turn while a reply still streams means the user spoke again: the processor asks for an
@@ -34,10 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Final
 
 import attrs
@@ -55,47 +58,17 @@ from voxline.frames import (
     TextFrame,
     UserTextFrame,
 )
+from voxline.llm_retry import RETRYABLE_STATUS, EmptyReplyError, LLMTimeoutError, RetryPolicy
 from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
+from voxline.request_fields import REDUCED_REQUESTS, OptionalField, refused_field
 
-__all__ = ["RETRYABLE_STATUS", "EmptyReplyError", "LLMProcessor", "LLMTimeoutError", "RetryPolicy"]
+__all__ = ["RETRYABLE_STATUS", "EmptyReplyError", "LLMProcessor", "LLMTimeoutError", "OptionalField", "RetryPolicy"]
 
 logger = logging.getLogger("voxline.llm")
 
 _END: Final = object()
 
 _USERINFO: Final = re.compile(r"//[^/@\s]+@")
-
-RETRYABLE_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
-"""HTTP statuses worth another try before the first token: timeout, rate limit, server trouble."""
-
-
-class EmptyReplyError(Exception):
-    """The model's stream ended without a single chunk of text."""
-
-
-class LLMTimeoutError(TimeoutError):
-    """No first token, or no next token, within the configured time."""
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How often and how patiently a turn is retried before its first token.
-
-    ``attempts`` counts requests, the first included. The n-th retry waits
-    ``min(max_delay, initial_delay * multiplier**(n-1))`` plus up to ``jitter`` of that again at random, so
-    clients that failed together do not come back together.
-    """
-
-    attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
-    initial_delay: float = attrs.field(default=0.2, validator=attrs.validators.ge(0))
-    max_delay: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
-    multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
-    jitter: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        base = min(self.max_delay, self.initial_delay * self.multiplier ** max(0, retry - 1))
-        return base + random.uniform(0, self.jitter * base)
 
 
 @attrs.define(slots=True)
@@ -124,6 +97,9 @@ class LLMProcessor(Processor):
       connection errors). The default accepts ``ConnectionError`` and ``TimeoutError``.
     * ``describe_error(exc)`` — the message for the ErrorFrame. Register API keys with :meth:`hide_secret`;
       the base removes them from every message it reports or logs.
+    * Optional: ``optional_fields()`` (the droppable fields the next request would carry), ``refusal_message(exc)``
+      (the provider's message when ``exc`` is a 400 refusing the request as built) and ``request_key()``
+      (provider, model, endpoint); build requests with :meth:`keeps` so a dropped field stays out.
     """
 
     def __init__(
@@ -169,6 +145,48 @@ class LLMProcessor(Processor):
 
     async def warm_up(self) -> None:
         """Open a connection to the model's server before the first turn (a cheap request; optional)."""
+
+    def optional_fields(self) -> Sequence[OptionalField]:
+        """The optional fields the next request carries (before :meth:`keeps` is applied); none by default."""
+        return ()
+
+    def refusal_message(self, exc: BaseException) -> str | None:
+        """The provider's message if ``exc`` is an HTTP 400 refusing the request as built, else None."""
+        return None
+
+    def request_key(self) -> Hashable:
+        """What a dropped field is remembered under: provider, model and endpoint (override; the class by default)."""
+        return (type(self).__name__,)
+
+    # --- optional fields ---------------------------------------------------------------------------------
+
+    def keeps(self, field: str) -> bool:
+        """Whether requests still carry ``field`` (False once a provider refused it for this key)."""
+        return field not in REDUCED_REQUESTS.dropped(self.request_key())
+
+    @property
+    def dropped_fields(self) -> frozenset[str]:
+        """The optional fields this stage's requests leave out because the provider refused them."""
+        return REDUCED_REQUESTS.dropped(self.request_key())
+
+    def _leave_out_refused_field(self, exc: BaseException) -> bool:
+        """If ``exc`` refuses a field the request carried, drop it (process-wide) and say so; True to retry."""
+        message = self.refusal_message(exc)
+        field = refused_field(self.optional_fields(), message, self.dropped_fields) if message else None
+        if field is None or message is None:
+            return False
+        key = self.request_key()
+        if REDUCED_REQUESTS.drop(key, field.name):  # else another stage dropped it meanwhile: just retry
+            where = " ".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
+            logger.warning(
+                "%s: the provider refused the request's %s (%s); retrying without it, and requests to %s leave "
+                "it out from now on (the model's default applies)",
+                self.name,
+                field.name,
+                self.redact(message.strip()),
+                self.redact(where),
+            )
+        return True
 
     # --- helpers for subclasses -------------------------------------------------------------------------
 
@@ -342,15 +360,22 @@ class LLMProcessor(Processor):
             await self.push(LLMResponseEndFrame(epoch=reply.epoch))
 
     async def _generate(self, reply: _Reply) -> BaseException | None:
-        """Run attempts until one yields text; returns the error that ended the turn, or None."""
+        """Run attempts until one yields text; returns the error that ended the turn, or None.
+
+        A refusal of an optional field is not an attempt: the request is sent again at once without the field
+        (each field is dropped once, so this ends).
+        """
         attempts = self.retry.attempts
-        for attempt in range(1, attempts + 1):
+        attempt = 1
+        while True:
             error: BaseException
             try:
                 await self._attempt(reply)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if not reply.parts and self._leave_out_refused_field(exc):
+                    continue
                 if reply.parts or attempt == attempts or not self.is_retryable(exc):
                     return exc
                 error = exc
@@ -370,7 +395,7 @@ class LLMProcessor(Processor):
                 delay,
             )
             await asyncio.sleep(delay)
-        return None  # unreachable: the last attempt always returns
+            attempt += 1
 
     async def _attempt(self, reply: _Reply) -> None:
         """One request: a reader task pulls the stream into a queue; this task pushes frames from it."""

@@ -6,9 +6,11 @@ Flash models) and, like ``gemini-2.5-flash``, is deprecated and being retired (r
 ``gemini-3.8-flash``). A pinned name rather than ``gemini-flash-latest`` keeps behaviour — and the shape of
 the thinking parameter — from changing under a deployment; set ``GEMINI_MODEL`` to choose another.
 
-Thinking is minimised in the form the model family accepts (sending both is an HTTP 400): Gemini 2.x takes a
-token budget (0 for Flash; 2.5 Pro cannot switch it off, 128 is its floor), Gemini 3.x and later a level
-(``MINIMAL`` for Flash, ``LOW`` for Pro). Temperature is not sent by default: it is deprecated for 3.x.
+Thinking is minimised per model from the documented table in :mod:`~voxline.processors.gemini.models` (a 2.5
+model takes a token budget, a 3.x/4 model a level, never both; 3.7+ Flash refuses ``MINIMAL``); a model the table
+does not know gets no thinking field. Thinking, temperature and the output limit are optional fields: if
+Gemini answers 400 naming one, the LLM base drops it for this model and endpoint and retries the turn without
+it. Temperature is not sent by default: it is deprecated for 3.x.
 
 Transport: the SDK's httpx2 backend, always (a custom transport also keeps google-genai from switching to
 aiohttp if that happens to be installed, whose timeout covers the whole stream). The transport sets the
@@ -29,21 +31,25 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx2
 from google import genai
 from google.genai import errors, types
 from voxline.context import Context
-from voxline.llm import RETRYABLE_STATUS, LLMProcessor
+from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField
+from voxline.processors.gemini.models import thinking_config_for
 
 if TYPE_CHECKING:
     from starlette.config import Config
 
-__all__ = ["DEFAULT_MODEL", "GeminiBlockedError", "GeminiLLM", "thinking_config_for"]
+__all__ = ["DEFAULT_MODEL", "MAX_OUTPUT_TOKENS", "TEMPERATURE", "THINKING", "GeminiBlockedError", "GeminiLLM"]
 
 DEFAULT_MODEL = "gemini-3.8-flash"
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1"
+"""google-genai 3.x's default for the Gemini Developer API (``GOOGLE_AI_API_DEFAULT_VERSION``)."""
 
 _SAMPLE_RESPONSE = {
     "candidates": [{"content": {"parts": [{"text": "Hi"}], "role": "model"}, "finish_reason": "STOP", "index": 0}],
@@ -55,14 +61,11 @@ _REFUSALS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT"
 logger = logging.getLogger("voxline.processors.gemini")
 
 
-def thinking_config_for(model: str) -> types.ThinkingConfig:
-    """The least thinking ``model`` accepts, in the one form its family understands (never both)."""
-    name = model.removeprefix("models/").lower()
-    match = re.match(r"gemini-(\d+)", name)
-    if match is not None and int(match.group(1)) < 3:
-        return types.ThinkingConfig(thinking_budget=128 if "pro" in name else 0)
-    level = types.ThinkingLevel.LOW if "pro" in name else types.ThinkingLevel.MINIMAL
-    return types.ThinkingConfig(thinking_level=level)
+THINKING = OptionalField("thinking", (r"thinking", r"budget"))
+TEMPERATURE = OptionalField("temperature", (r"temperature",))
+MAX_OUTPUT_TOKENS = OptionalField("max_output_tokens", (r"max[_ ]?output[_ ]?tokens",))
+"""The fields Gemini may refuse per model, as its 400 messages name them (``'minimal' is not a supported thinking
+level``, ``Budget 0 is invalid``, ``Thinking level is not supported for this model``)."""
 
 
 def _text_only(content: types.ContentDict) -> bool:
@@ -120,7 +123,8 @@ class GeminiLLM(LLMProcessor):
             raise ValueError("GeminiLLM needs a model name (GEMINI_MODEL)")
         self.hide_secret(api_key)
         self.model = model
-        self.thinking = thinking if thinking is not None else thinking_config_for(model)
+        self.thinking: types.ThinkingConfig | None = thinking if thinking is not None else thinking_config_for(model)
+        """The thinking setting sent (None: none, the model's default). From the model table unless given."""
         self.temperature = temperature
         self.max_output_tokens = max_output_tokens
         self._api_key = api_key
@@ -146,7 +150,9 @@ class GeminiLLM(LLMProcessor):
             async_client_args={"transport": _ConnectTimeoutTransport(self.connect_timeout)},
         )
         self._client = genai.Client(api_key=self._api_key, http_options=options)
-        thinking = self.thinking.model_dump(exclude_none=True, mode="json")
+        thinking = self.thinking.model_dump(exclude_none=True, mode="json") if self.thinking else "model default"
+        if self.thinking is not None and not self.keeps(THINKING.name):
+            thinking = "model default (refused earlier)"
         where = self.redact(self.base_url or "Google")
         logger.info("%s: Gemini %s (thinking %s) at %s", self.name, self.model, thinking, where)
         self.start_warm_up()
@@ -180,13 +186,27 @@ class GeminiLLM(LLMProcessor):
             self._client = None
 
     def request_config(self, context: Context) -> types.GenerateContentConfig:
-        """The generation config sent with every request (system prompt, thinking, limits)."""
+        """The generation config sent with every request (system prompt, thinking, limits), less refused fields."""
         return types.GenerateContentConfig(
             system_instruction=context.system_prompt or None,
-            thinking_config=self.thinking,
-            temperature=self.temperature,
-            max_output_tokens=self.max_output_tokens,
+            thinking_config=self.thinking if self.keeps(THINKING.name) else None,
+            temperature=self.temperature if self.keeps(TEMPERATURE.name) else None,
+            max_output_tokens=self.max_output_tokens if self.keeps(MAX_OUTPUT_TOKENS.name) else None,
         )
+
+    def optional_fields(self) -> Sequence[OptionalField]:
+        chosen = (THINKING, self.thinking), (TEMPERATURE, self.temperature), (MAX_OUTPUT_TOKENS, self.max_output_tokens)
+        return [field for field, value in chosen if value is not None]
+
+    def refusal_message(self, exc: BaseException) -> str | None:
+        if isinstance(exc, errors.ClientError) and exc.code == 400:
+            return exc.message or str(exc)
+        return None
+
+    def request_key(self) -> Hashable:
+        """``("gemini", model, base URL, API version)``: what a refused field is remembered under."""
+        model = self.model.removeprefix("models/")
+        return ("gemini", model, self.base_url or DEFAULT_BASE_URL, self.api_version or DEFAULT_API_VERSION)
 
     def request_contents(self, context: Context) -> list[types.ContentDict]:
         """The whole conversation, oldest first, with Gemini's roles (``user``/``model``).

@@ -10,6 +10,10 @@ on each request (~0.15 ms per message on the 2-core VM), time that sits between 
 request leaving. Our messages are plain text, which that walk leaves unchanged, so the history rides in
 ``extra_body`` (:meth:`OpenAILLM.request_body`): the request's cost no longer grows with the conversation.
 
+``temperature`` and ``max_tokens`` are optional fields: a server that answers 400 naming one (OpenAI's reasoning
+models refuse both: "Unsupported parameter: 'max_tokens' is not supported with this model") gets requests
+without it from then on, and the turn is retried at once (the LLM base's self-healing).
+
 The package is called ``openai_compat`` because a package named ``openai`` would shadow the SDK.
 """
 
@@ -19,7 +23,7 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -27,18 +31,24 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat.chat_completion_chunk import ChatCompletionChunk, Choice, ChoiceDelta
 from voxline.context import Context
-from voxline.llm import RETRYABLE_STATUS, LLMProcessor
+from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
     from starlette.config import Config
 
-__all__ = ["NO_KEY", "OpenAILLM"]
+__all__ = ["MAX_TOKENS", "NO_KEY", "TEMPERATURE", "OpenAILLM"]
 
 logger = logging.getLogger("voxline.processors.openai_compat")
 
 NO_KEY = "no-key"
 """Sent as the bearer token when no key is configured: local servers ignore it, and the SDK insists on one."""
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+TEMPERATURE = OptionalField("temperature", (r"temperature",))
+MAX_TOKENS = OptionalField("max_tokens", (r"max_tokens", r"max tokens"))
+"""The fields a server may refuse per model, as its 400 messages (and OpenAI's ``param``) name them."""
 
 
 class OpenAILLM(LLMProcessor):
@@ -152,9 +162,9 @@ class OpenAILLM(LLMProcessor):
         if self._client is None:
             raise RuntimeError(f"{self.name} is not started")
         params: dict[str, Any] = {}
-        if self.temperature is not None:
+        if self.temperature is not None and self.keeps(TEMPERATURE.name):
             params["temperature"] = self.temperature
-        if self.max_tokens is not None:
+        if self.max_tokens is not None and self.keeps(MAX_TOKENS.name):
             params["max_tokens"] = self.max_tokens
         messages, extra_body = self.request_body(context)
         if extra_body:
@@ -165,6 +175,22 @@ class OpenAILLM(LLMProcessor):
                 for choice in chunk.choices:
                     if choice.index == 0 and choice.delta is not None and choice.delta.content:
                         yield choice.delta.content
+
+    def optional_fields(self) -> Sequence[OptionalField]:
+        chosen = (TEMPERATURE, self.temperature), (MAX_TOKENS, self.max_tokens)
+        return [field for field, value in chosen if value is not None]
+
+    def refusal_message(self, exc: BaseException) -> str | None:
+        if isinstance(exc, openai.BadRequestError):
+            body = exc.body
+            inner = body.get("error", body) if isinstance(body, dict) else None
+            param = inner.get("param") if isinstance(inner, dict) else None
+            return f"{_message(exc)} (param: {param})" if isinstance(param, str) else _message(exc)
+        return None
+
+    def request_key(self) -> Hashable:
+        """``("openai", model, base URL)``: what a refused field is remembered under."""
+        return ("openai", self.model, self.base_url or DEFAULT_BASE_URL)
 
     def is_retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, openai.APIStatusError):
