@@ -27,6 +27,7 @@ from typing import Any, Literal, Self
 
 import attrs
 from voxline.testing.fakes._http import ClientGone, FakeHttpServer, HttpRequest, HttpResponder
+from voxline.testing.fakes.rules import Refusal
 
 __all__ = ["ChatRequest", "FakeLLMServer", "Fault", "Pacing", "RecordedRequest", "Replies", "split_tokens"]
 
@@ -96,6 +97,8 @@ class RecordedRequest:
     status: int = 0
     chat: ChatRequest | None = None
     fault: Fault | None = None
+    refusal: Refusal | None = None
+    """The rule the fake refused this request by, if it did (its status and the provider's message)."""
     tokens_sent: int = 0
     first_token_at: float | None = None
     completed: bool = False
@@ -124,13 +127,9 @@ def split_tokens(text: str) -> list[str]:
     return re.findall(r"\s*\S+\s*$|\s*\S+", text)
 
 
-class RequestError(Exception):
-    """A request the fake rejects with an HTTP error (its handler turns it into the provider's error JSON)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class RequestError(Refusal):
+    """A request the fake rejects with an HTTP error (its handler turns it into the provider's error JSON). A
+    :class:`~voxline.testing.fakes.rules.Refusal` from a rules module is handled the same way."""
 
 
 class FakeLLMServer:
@@ -234,6 +233,10 @@ class FakeLLMServer:
         """The provider's error JSON for an HTTP error."""
         raise NotImplementedError
 
+    def refusal_body(self, refusal: Refusal) -> Any:
+        """The provider's error JSON for a refused request (by default :meth:`error_body`)."""
+        return self.error_body(refusal.status, refusal.message)
+
     def lookup(self, request: HttpRequest) -> Any:
         """Answer a ``GET`` (a model lookup); raise :class:`RequestError` to reject it."""
         raise RequestError(404, f"Path {request.path} was not found.")
@@ -256,8 +259,8 @@ class FakeLLMServer:
             # kept out of ``requests``, so tests can count chat requests.
             try:
                 info = self.lookup(request)
-            except RequestError as exc:
-                await responder.send_json(exc.status, self.error_body(exc.status, exc.message))
+            except Refusal as exc:
+                await responder.send_json(exc.status, self.refusal_body(exc))
                 return
             self.lookups.append(request.path)
             await responder.send_json(200, info)
@@ -273,9 +276,10 @@ class FakeLLMServer:
         self.requests.append(record)
         try:
             record.chat = self.route(request)
-        except RequestError as exc:
+        except Refusal as exc:
             record.status = exc.status
-            await responder.send_json(exc.status, self.error_body(exc.status, exc.message))
+            record.refusal = exc
+            await responder.send_json(exc.status, self.refusal_body(exc))
             record.completed = True
             return
         fault = record.fault = self._next_fault()

@@ -7,12 +7,15 @@
 What it checks, so that a wrong request fails the test instead of passing silently:
 
 * ``POST /{v1|v1beta}/models/{model}:streamGenerateContent?alt=sse`` (both API versions: google-genai 3.x
-  defaults to ``v1``, 1.x/2.x used ``v1beta``); any model name.
+  defaults to ``v1``, 1.x/2.x used ``v1beta``).
 * ``x-goog-api-key`` (or ``?key=``): missing → 403 ``PERMISSION_DENIED``; wrong → 401 ``UNAUTHENTICATED``
   (the live API answers a malformed key with 400 ``INVALID_ARGUMENT``; both are non-retryable).
-* ``contents`` non-empty, roles ``user``/``model``, the last one ``user``; ``thinkingConfig`` with both
-  ``thinking_budget`` and ``thinking_level`` → 400, as the live API does. Keys inside ``thinkingConfig`` may
-  be snake_case (what the SDK sends) or camelCase.
+* Everything in :mod:`voxline.testing.fakes.rules.gemini`, with the API's own 400/404 messages: the model must
+  be one the API serves (``models=None`` serves any name), its thinking setting one the model accepts (3.7+
+  Flash refuses ``MINIMAL``, 2.5 Pro a zero budget, 2.5 models any level, ...), never both thinking fields;
+  ``contents`` non-empty with roles ``user``/``model`` and the last one ``user``; no empty parts, no part
+  without data, no empty text; a system instruction with text; a field sent in both camelCase and snake_case.
+  Keys may be snake_case (what the SDK sends inside ``thinkingConfig``) or camelCase.
 
 Responses: ``text/event-stream``, chunked, one ``data: <GenerateContentResponse JSON>\\r\\n\\r\\n`` event per
 token; the last event carries ``finishReason`` and ``usageMetadata``. Errors are Google's
@@ -36,11 +39,12 @@ from voxline.testing.fakes._llm import (
     Replies,
     RequestError,
 )
+from voxline.testing.fakes.rules import gemini as rules
 
 __all__ = ["FakeGemini", "Fault", "Pacing", "RecordedRequest"]
 
-_MODEL_PATH = re.compile(r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+)$")
-_PATH = re.compile(r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):streamGenerateContent$")
+_MODEL_PATH = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+)$")
+_PATH = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):streamGenerateContent$")
 _STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -76,7 +80,9 @@ def _text_of(content: Any) -> str:
 
 
 class FakeGemini(FakeLLMServer):
-    """The fake Gemini server. ``api_key=None`` accepts any key. See the module docstring."""
+    """The fake Gemini server. ``api_key=None`` accepts any key; ``models`` are the model names it serves with
+    their thinking rules (:data:`voxline.testing.fakes.rules.gemini.MODELS` by default; ``None`` serves any
+    name and checks only what holds for every model). See the module docstring."""
 
     def __init__(
         self,
@@ -86,8 +92,10 @@ class FakeGemini(FakeLLMServer):
         pacing: Pacing | None = None,
         thought: str = "",
         finish_reason: str = "STOP",
+        models: dict[str, rules.ModelThinking] | None = rules.MODELS,
     ) -> None:
         super().__init__(api_key=api_key, replies=replies, pacing=pacing)
+        self.models = models
         self.finish_reason = finish_reason
         """The ``finishReason`` of the last event (``"SAFETY"`` with :meth:`empty` plays a refusal)."""
         self.thought = thought
@@ -113,6 +121,7 @@ class FakeGemini(FakeLLMServer):
             raise RequestError(404, f"Path {request.path} was not found.")
         self._authenticate(request)
         model = match["model"]
+        rules.check_model(model, match["version"], self.models)
         return {
             "name": f"models/{model}",
             "displayName": f"Fake {model}",
@@ -135,35 +144,20 @@ class FakeGemini(FakeLLMServer):
             body = json.loads(request.body)
         except ValueError as exc:
             raise RequestError(400, f"Invalid JSON payload received. {exc}") from exc
-        return ChatRequest(model=match["model"], system=self._system(body), turns=self._turns(body), body=body)
+        model_rules = rules.check_model(match["model"], match["version"], self.models)
+        wire = rules.normalise(body)
+        rules.check_generate_content(wire, model_rules)
+        return ChatRequest(model=match["model"], system=self._system(wire), turns=self._turns(wire), body=body)
 
     @staticmethod
-    def _system(body: Any) -> str:
-        system = _get(body, "systemInstruction", "system_instruction")
+    def _system(body: dict[str, Any]) -> str:
+        system = body.get("systemInstruction")
         return _text_of(system) if system is not None else ""
 
     @staticmethod
-    def _turns(body: Any) -> tuple[tuple[str, str], ...]:
-        contents = _get(body, "contents")
-        if not isinstance(contents, list) or not contents:
-            raise RequestError(400, "* GenerateContentRequest.contents: contents is not specified")
-        turns = []
-        for i, content in enumerate(contents):
-            role = _get(content, "role") or "user"
-            if role not in ("user", "model"):
-                raise RequestError(400, f"* GenerateContentRequest.contents[{i}].role: Please use a valid role.")
-            turns.append(("assistant" if role == "model" else "user", _text_of(content)))
-        if turns[-1][0] != "user":
-            raise RequestError(
-                400, "Please ensure that multiturn requests end with a user role or a function response."
-            )
-        config = _get(_get(body, "generationConfig", "generation_config"), "thinkingConfig", "thinking_config")
-        if isinstance(config, dict):
-            budget = _get(config, "thinking_budget", "thinkingBudget")
-            level = _get(config, "thinking_level", "thinkingLevel")
-            if budget is not None and level is not None:
-                raise RequestError(400, "You can only set only one of thinking budget and thinking level.")
-        return tuple(turns)
+    def _turns(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        contents = body["contents"]  # checked by the rules: a non-empty list of user/model contents
+        return tuple(("assistant" if c.get("role") == "model" else "user", _text_of(c)) for c in contents)
 
     @staticmethod
     def thinking_config(record: RecordedRequest) -> dict[str, Any]:

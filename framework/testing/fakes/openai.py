@@ -5,9 +5,11 @@
 
 * ``POST /v1/chat/completions`` with ``Authorization: Bearer <key>``; a missing or wrong key gets 401 and
   OpenAI's error JSON ``{"error": {"message", "type", "param", "code"}}`` (without echoing the key).
-* ``messages`` must be a non-empty list of ``system``/``developer``/``user``/``assistant`` messages whose last
-  one is ``user`` — stricter than OpenAI, on purpose: voxline's rule is that every request ends with a user
-  turn, and a fake that accepted anything could not catch a break of it.
+* The request rules of :mod:`voxline.testing.fakes.rules.openai`, answered with OpenAI's wording, ``param`` and
+  ``code``: ``model`` required; ``messages`` a non-empty list of messages with a valid role and a string or
+  parts content; ``temperature`` 0-2; ``max_tokens`` ≥ 1; OpenAI's reasoning models (``o1``, ``o3``, ``o4-*``,
+  ``gpt-5*``) refuse ``max_tokens`` and a non-default temperature. Stricter than OpenAI on one point: the last
+  message must be ``user`` (voxline's rule that every request ends with a user turn). Any model name is served.
 * ``stream: true`` → ``text/event-stream``: ``data: <chat.completion.chunk>\\n\\n`` events (the first delta
   carries the role), a last chunk with ``finish_reason: "stop"``, a usage chunk when
   ``stream_options.include_usage`` is set, then ``data: [DONE]``. A mid-stream error is a
@@ -33,6 +35,8 @@ from voxline.testing.fakes._llm import (
     RequestError,
     split_tokens,
 )
+from voxline.testing.fakes.rules import Refusal
+from voxline.testing.fakes.rules import openai as rules
 
 __all__ = ["FakeOpenAI", "Fault", "Pacing", "RecordedRequest"]
 
@@ -100,25 +104,25 @@ class FakeOpenAI(FakeLLMServer):
             body = json.loads(request.body)
         except ValueError as exc:
             raise RequestError(400, f"We could not parse the JSON body of your request. ({exc})") from exc
-        if not isinstance(body, dict) or not body.get("model"):
-            raise RequestError(400, "you must provide a model parameter")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise RequestError(400, "'messages' must be a non-empty array")
+        rules.check_chat_request(body)
         system: list[str] = []
         turns: list[tuple[str, str]] = []
-        for i, message in enumerate(messages):
-            role = _ROLES.get(str(message.get("role"))) if isinstance(message, dict) else None
-            if role is None:
-                raise RequestError(400, f"Invalid value for 'messages[{i}].role'.")
+        for message in body["messages"]:
+            role = _ROLES.get(str(message.get("role")), "user")
             text = _content_text(message.get("content"))
             if role == "system":
                 system.append(text)
             else:
                 turns.append((role, text))
-        if not turns or turns[-1][0] != "user":
-            raise RequestError(400, "The last message must be a user message (voxline's rule; see the fake's docs).")
         return ChatRequest(model=str(body["model"]), system="\n".join(system), turns=tuple(turns), body=body)
+
+    def refusal_body(self, refusal: Refusal) -> Any:
+        body = self.error_body(refusal.status, refusal.message)
+        if refusal.code:
+            body["error"]["code"] = refusal.code
+        if refusal.param:
+            body["error"]["param"] = refusal.param
+        return body
 
     def error_body(self, status: int, message: str) -> Any:
         kind, code = _ERROR_TYPE.get(status, ("server_error", None))
