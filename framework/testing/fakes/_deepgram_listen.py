@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from voxline.testing.fakes._deepgram_speak import while_stalled
+from voxline.testing.fakes.rules import Close, deepgram_listen
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -62,15 +63,25 @@ class ListenSession:
     async def run(self) -> None:
         self.sender = asyncio.get_running_loop().create_task(self._send_loop())
         faults = self.fake.faults
+        opened = last_frame = time.monotonic()
+        first_audio: float | None = None
         while True:
+            deadline = deepgram_listen.idle_deadline(opened, first_audio, last_frame, self.fake.idle_timeout)
             try:
-                message = await asyncio.wait_for(self.conn.recv(), self.fake.idle_timeout)
+                message = await asyncio.wait_for(self.conn.recv(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 await self.conn.close(1011, "NET-0001")
                 return
             except ConnectionClosed:
                 return
+            last_frame = time.monotonic()
             if isinstance(message, bytes):
+                try:
+                    deepgram_listen.check_audio(message, self.record.query, first=first_audio is None)
+                except Close as close:
+                    await self.conn.close(close.code, close.reason)
+                    return
+                first_audio = first_audio or last_frame
                 self.record.audio += message
                 seconds = self.record.audio_seconds
                 if faults.stt_drop_after_audio is not None and seconds >= faults.stt_drop_after_audio:

@@ -17,14 +17,12 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from voxline.testing.fakes.rules import Close, deepgram_speak
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 if TYPE_CHECKING:
     from voxline.testing.fakes.deepgram import DeepgramConnection, FakeDeepgram
-
-_FLUSH_LIMIT = 20
-_FLUSH_WINDOW = 60.0
 
 
 async def while_stalled(fake: FakeDeepgram) -> None:
@@ -72,12 +70,13 @@ class SpeakSession:
                 return
             except ConnectionClosed:
                 return
-            if isinstance(message, bytes):
-                continue
             try:
-                data = json.loads(message)
-            except ValueError:
-                data = {"raw": message}
+                data = deepgram_speak.check_message(message)
+            except Close as close:
+                if isinstance(message, str):
+                    self.record.messages.append(_decoded(message))
+                await self.conn.close(close.code, close.reason)
+                return
             self.record.messages.append(data)
             self.record.message_times.append(time.monotonic())
             kind = data.get("type")
@@ -94,10 +93,6 @@ class SpeakSession:
             elif kind == "Close":
                 await self.conn.close(1000)
                 return
-            else:
-                await self._send_json(
-                    {"type": "Warning", "description": f"Unknown message {kind!r}.", "code": "UNKNOWN"}
-                )
 
     async def shutdown(self) -> None:
         if self.worker is not None:
@@ -108,9 +103,9 @@ class SpeakSession:
     async def _flush(self) -> None:
         now = time.monotonic()
         self.flushes.append(now)
-        while self.flushes and now - self.flushes[0] > _FLUSH_WINDOW:
+        while self.flushes and now - self.flushes[0] > deepgram_speak.FLUSH_WINDOW:
             self.flushes.popleft()
-        if len(self.flushes) > _FLUSH_LIMIT:
+        if len(self.flushes) > deepgram_speak.FLUSH_LIMIT:
             warning = {"type": "Warning", "description": "Flush limit exceeded.", "code": "FLUSH_LIMIT_EXCEEDED"}
             await self._send_json(warning)
         self._queue(("flush", self.sequence, "".join(self.text)))
@@ -175,3 +170,12 @@ class SpeakSession:
         await while_stalled(self.fake)
         await self.conn.send(json.dumps(payload))
         self.record.sent.append(payload)
+
+
+def _decoded(message: str) -> dict[str, Any]:
+    """A refused text message as recorded: its JSON object, or ``{"raw": text}``."""
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return {"raw": message}
+    return data if isinstance(data, dict) else {"raw": message}

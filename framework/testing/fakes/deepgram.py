@@ -2,7 +2,11 @@
 
 It speaks the wire protocol the official ``deepgram-sdk`` speaks (see ``docs/providers.md``): every message
 carries its ``type``; Metadata; Flushed/Cleared; close 1000 after CloseStream/Close; close 1011 ``NET-0001``
-after :attr:`FakeDeepgram.idle_timeout` seconds without a client frame; HTTP 401 on a bad key.
+after :attr:`FakeDeepgram.idle_timeout` seconds without a client frame (or without any audio since the socket
+opened); HTTP 401 on a bad key. It refuses what Deepgram refuses (:mod:`voxline.testing.fakes.rules`): an
+unknown model or voice, a bad encoding/sample rate/container combination, ``utterance_end_ms`` without interim
+results, a bad ``endpointing`` (HTTP 400 with ``dg-error``); undecodable or empty audio (close 1008
+``DATA-0000``); a speak message that is not a command or too long (1003/1008/1009); REST text too long (413).
 
 Point a voxline Deepgram processor at it with ``base_url=fake.base_url`` (or ``DEEPGRAM_BASE_URL``)::
 
@@ -31,6 +35,7 @@ import attrs
 from voxline.testing.fakes._deepgram_listen import ListenSession
 from voxline.testing.fakes._deepgram_speak import SpeakSession, tone
 from voxline.testing.fakes._server import FakeServer, HttpRequest, HttpResponse
+from voxline.testing.fakes.rules import Refusal, deepgram_listen, deepgram_speak
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
@@ -223,6 +228,14 @@ class FakeDeepgram(FakeServer):
         if getattr(self.faults, refusals) > 0:
             setattr(self.faults, refusals, getattr(self.faults, refusals) - 1)
             return self._reject(connection, path, self.faults.refuse_status, "Service unavailable.")
+        query = dict(urllib.parse.parse_qsl(request.path.partition("?")[2], keep_blank_values=True))
+        try:
+            if path == "/v1/listen":
+                deepgram_listen.check_listen_query(query)
+            else:
+                deepgram_speak.check_speak_query(query)
+        except Refusal as refusal:
+            return self._reject(connection, path, refusal.status, refusal.message)
         self.attempts.append((path, 101))
         return None
 
@@ -275,9 +288,12 @@ class FakeDeepgram(FakeServer):
             status = self.faults.rest_status
             return HttpResponse(status, json_headers, _error_body("FAKE_ERROR", f"Injected {status}.", request_id))
         try:
-            text = str(json.loads(request.body)["text"])
-        except (ValueError, KeyError, TypeError):
-            return HttpResponse(400, json_headers, _error_body("Bad Request", "Body must be {text}.", request_id))
+            text = deepgram_speak.check_rest(request.query, json.loads(request.body))
+        except ValueError:
+            return HttpResponse(400, json_headers, _error_body("Bad Request", "Body must be JSON.", request_id))
+        except Refusal as refusal:
+            body = _error_body(refusal.code or "Bad Request", refusal.message, request_id)
+            return HttpResponse(refusal.status, json_headers, body)
         rate = int(request.query.get("sample_rate", "24000"))
         audio = tone(text, self.tts_seconds_per_char, rate)
         headers = {"Content-Type": "audio/l16", "dg-request-id": request_id}
