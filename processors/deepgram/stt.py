@@ -187,8 +187,8 @@ class DeepgramSTT(Processor):
             self.create_task(self._keepalive(), name=f"{self.name}-keepalive", epoch_bound=False)
 
     async def _on_audio(self, frame: AudioFrame) -> None:
-        if self._failed or self._closing:
-            return
+        if self._failed or self._closing or not frame.pcm:
+            return  # an empty binary message makes Deepgram close the socket (1008 DATA-0000)
         if frame.channels != 1 or frame.sample_rate != (self.sample_rate or 16000):
             if not self._bad_format_reported:
                 self._bad_format_reported = True
