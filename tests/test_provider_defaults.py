@@ -134,3 +134,35 @@ async def test_the_tts_rest_request_passes_the_strict_fake() -> None:
         "model": "aura-2-thalia-en",
         "sample_rate": "24000",
     }
+
+
+LONG = " ".join(["word"] * 900)  # 4499 characters without a sentence end: one SpeakTextFrame from the aggregator
+
+
+async def test_text_over_2000_characters_is_spoken_in_pieces_on_the_socket() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.001) as fake:
+        tts = DeepgramTTS(api_key="test-key", base_url=fake.base_url)
+        result = await run_processor(tts, [SpeakTextFrame(text=LONG), Sleep(0.5)])
+        await fake.speak_connections[0].closed.wait()
+    connection = fake.speak_connections[0]
+    speaks = [m["text"] for m in connection.messages if m["type"] == "Speak"]
+    assert len(speaks) == 3 and max(map(len, speaks)) <= 2000 and "".join(speaks) == LONG
+    assert connection.close_code == 1000 and len(fake.speak_connections) == 1  # never closed 1009 BIG-0001
+    assert sum(len(f.pcm) for f in result.downstream_of(TTSAudioFrame)) == fake.tts_audio_bytes(LONG)
+
+
+async def test_text_over_2000_characters_takes_several_rest_requests() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.001) as fake:
+        tts = DeepgramRESTTTS(api_key="test-key", base_url=fake.base_url)
+        result = await run_processor(tts, [SpeakTextFrame(text=LONG), Sleep(0.5)])
+    assert result.errors == [] and len(fake.rest_requests) == 3
+    assert sum(len(f.pcm) for f in result.downstream_of(TTSAudioFrame)) == fake.tts_audio_bytes(LONG)
+
+
+def test_speak_pieces_cut_at_whitespace_and_join_back() -> None:
+    from voxline.processors.deepgram._common import speak_pieces
+
+    assert speak_pieces("") == [] and speak_pieces("short") == ["short"]
+    pieces = speak_pieces(LONG)
+    assert "".join(pieces) == LONG and all(len(p) <= 2000 and p.endswith(" ") for p in pieces[:-1])
+    assert speak_pieces("x" * 4001) == ["x" * 2000, "x" * 2000, "x"]  # no whitespace: a hard cut

@@ -17,9 +17,23 @@ import random
 import urllib.parse
 from typing import Any
 
-__all__ = ["Backoff", "KeyRedactor", "deepgram_client", "describe_failure", "http_status", "resolve_config"]
+__all__ = [
+    "MAX_SPEAK_CHARS",
+    "Backoff",
+    "KeyRedactor",
+    "deepgram_client",
+    "describe_failure",
+    "http_status",
+    "resolve_config",
+    "speak_pieces",
+]
 
 DEFAULT_BASE_URL = "https://api.deepgram.com"
+
+MAX_SPEAK_CHARS = 2000
+"""Aura's limit per ``Speak`` message and per REST request: "The input limit is currently 2000 characters for the
+text input of each Speak message" (Streaming TTS, Limits); REST answers 413 "Input text exceeds maximum
+character limit of 2000." (API reference). Longer text is sent in pieces."""
 
 
 def resolve_config(api_key: str | None, base_url: str | None) -> tuple[str, str]:
@@ -123,3 +137,17 @@ class KeyRedactor(logging.Filter):
             if scrubbed != message:
                 record.msg, record.args = scrubbed, None
         return True
+
+
+def speak_pieces(text: str, limit: int = MAX_SPEAK_CHARS) -> list[str]:
+    """``text`` cut into pieces of at most ``limit`` characters, at the last whitespace where there is one; the
+    pieces joined give ``text`` back. Deepgram refuses longer text (WebSocket: close 1009 ``BIG-0001``)."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit)) + 1
+        cut = cut if cut > 0 else limit
+        pieces.append(text[:cut])
+        text = text[cut:]
+    if text:
+        pieces.append(text)
+    return pieces

@@ -1,7 +1,8 @@
 """Deepgram Aura text-to-speech over streaming REST (``POST /v1/speak``): the fallback to the WebSocket.
 
-One request per ``SpeakTextFrame``; the body streams raw linear16 at 24 kHz (``container=none``) and every
-chunk is pushed as it arrives, so the first audio of a reply waits only for its first sentence. An interrupt
+One request per ``SpeakTextFrame`` (a text over Deepgram's 2000-character limit takes several); the body
+streams raw linear16 at 24 kHz (``container=none``) and every chunk is pushed as it arrives, so the first
+audio of a reply waits only for its first sentence. An interrupt
 cancels the request in flight (the base cancels the worker; cancelling the read closes the HTTP stream). The
 SDK never retries a streaming request, and neither does this stage: a failed sentence is reported and the
 next one is tried. The stage owns its HTTP client (``timeout`` per read, 5 s to connect) and closes it on
@@ -14,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from voxline.frames import SettingsFrame
-from voxline.processors.deepgram._common import deepgram_client, describe_failure, resolve_config
+from voxline.processors.deepgram._common import deepgram_client, describe_failure, resolve_config, speak_pieces
 from voxline.tts import TTSProcessor
 
 __all__ = ["DeepgramRESTTTS"]
@@ -63,8 +64,9 @@ class DeepgramRESTTTS(TTSProcessor):
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=5.0))
             self._client = deepgram_client(self._api_key, self.base_url, self._http)
         try:
-            async for chunk in self._client.speak.v1.audio.generate(**self.request_options(text)):
-                yield chunk
+            for piece in speak_pieces(text):  # Deepgram refuses more than 2000 characters per request (413)
+                async for chunk in self._client.speak.v1.audio.generate(**self.request_options(piece)):
+                    yield chunk
         except Exception as exc:
             raise ConnectionError(describe_failure("Deepgram TTS (REST)", exc)) from None
 

@@ -29,7 +29,14 @@ from typing import Any
 import attrs
 from voxline.frames import EndFrame, Frame, SettingsFrame, SpeakTextFrame, StartFrame
 from voxline.processor import Direction
-from voxline.processors.deepgram._common import Backoff, deepgram_client, describe_failure, http_status, resolve_config
+from voxline.processors.deepgram._common import (
+    Backoff,
+    deepgram_client,
+    describe_failure,
+    http_status,
+    resolve_config,
+    speak_pieces,
+)
 from voxline.tts import TTSProcessor
 
 __all__ = ["DeepgramTTS"]
@@ -190,7 +197,8 @@ class DeepgramTTS(TTSProcessor):
             return  # dropped meanwhile: the socket task resends what got no audio
         async with self._send_lock:
             with contextlib.suppress(Exception):  # a dead socket is the socket task's business
-                await conn.send_text(SpeakV1Text(text=text))
+                for piece in speak_pieces(text):  # at most 2000 characters per Speak message
+                    await conn.send_text(SpeakV1Text(text=piece))
 
     async def _flush(self) -> None:
         """Turn the unflushed text into a segment and ask Deepgram to speak it."""
