@@ -7,6 +7,6 @@
 Each runs in the test's event loop (``async with``) or in a background thread, records what it received, and
 can be scripted to misbehave (errors, dropped connections, stalls). Each refuses what its provider refuses —
 the rules are small pure modules in :mod:`voxline.testing.fakes.rules`, each citing its source — so a request the
-real service would answer with 400 (or a WebSocket close) fails the test instead of passing. Import the module you need: this package
-imports nothing itself, so using one fake does not load the others.
+real service would answer with 400 (or a WebSocket close) fails the test instead of passing. Import the module
+you need: this package imports nothing itself, so using one fake does not load the others.
 """
