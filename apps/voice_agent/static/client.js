@@ -114,7 +114,7 @@ export class Client {
         this.conversation.endBot(effect.interrupted);
         return;
       default:
-        throw new Error(`unknown effect ${JSON.stringify(effect)}`);
+        unhandled(effect); // tsc fails here when an Effect type has no case above
     }
   }
 
@@ -185,4 +185,12 @@ export class Client {
     talk.setAttribute("aria-pressed", "false");
     talk.textContent = "Start talking";
   }
+}
+
+/**
+ * @param {never} effect
+ * @returns {never}
+ */
+function unhandled(effect) {
+  throw new Error(`unknown effect ${JSON.stringify(effect)}`);
 }

@@ -38,21 +38,25 @@ export function step(state, event, world) {
   const s = { ...state };
   /** @type {Effect[]} */
   const effects = [];
-  const handler = /** @type {(s: State, e: any, w: World, fx: Effect[]) => void} */ (EVENTS[event.type]);
+  const handler = /** @type {(s: State, e: Event, w: World, fx: Effect[]) => void} */ (EVENTS[event.type]);
   if (handler) handler(s, event, world, effects);
   return { state: s, effects };
 }
 
 // ------------------------------------------------------------------------------------------------ events
 
-/** @type {Record<string, (s: State, e: any, w: World, fx: Effect[]) => void>} */
+/**
+ * One handler per event type (tsc fails when an Event member has none); each gets its own event type.
+ * @type {{[K in Event["type"]]: (s: State, e: Extract<Event, {type: K}>, w: World, fx: Effect[]) => void}}
+ */
 const EVENTS = {
   message(s, e, w, fx) {
-    const msg = e.message;
+    const msg = /** @type {{type?: unknown, data?: unknown} | null} */ (e.message);
     if (!msg || typeof msg !== "object" || typeof msg.type !== "string") return;
-    s.messages = { ...s.messages, [msg.type]: (s.messages[msg.type] || 0) + 1 };
-    if (msg.type === "transcript" || msg.type === "text_chunk" || msg.type === "audio") s.activeSinceOpen = true;
-    const handler = SERVER[msg.type];
+    const type = msg.type;
+    s.messages = { ...s.messages, [type]: (s.messages[type] || 0) + 1 };
+    if (type === "transcript" || type === "text_chunk" || type === "audio") s.activeSinceOpen = true;
+    const handler = SERVER[type];
     if (handler) handler(s, msg.data, w, fx); // unknown types are ignored: the protocol only grows additively
   },
 
@@ -104,7 +108,7 @@ const EVENTS = {
   },
 
   typed(s, e, w, fx) {
-    if (w.playing) EVENTS.interrupt(s, { reason: "typed" }, w, fx);
+    if (w.playing) EVENTS.interrupt(s, { type: "interrupt", reason: "typed" }, w, fx);
     if (!w.online) {
       s.notice = { text: "Not connected — your message was not sent.", fatal: false };
       return;
@@ -118,7 +122,7 @@ const EVENTS = {
     s.agent = "Listening…";
     if (e.botPlaying) {
       s.counts = { ...s.counts, bargeIns: s.counts.bargeIns + 1 };
-      EVENTS.interrupt(s, { reason: "barge-in" }, w, fx);
+      EVENTS.interrupt(s, { type: "interrupt", reason: "barge-in" }, w, fx);
     }
   },
 
