@@ -437,6 +437,29 @@ describe("robustness", () => {
     assert.deepEqual({ ...page.state, messages: before.messages }, before);
   });
 
+  it("takes no inherited property for a handler", () => {
+    const page = Page.connected();
+    for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      assert.deepEqual(page.msg(name, {}), []);
+      assert.deepEqual(page.msg("status", name), []);
+      assert.deepEqual(page.on(/** @type {any} */ ({ type: name })), []);
+    }
+    assert.equal(page.state.messages.constructor, 1);
+    assert.equal(Object.getOwnPropertyDescriptor(page.state.messages, "__proto__")?.value, 1);
+  });
+
+  it("keeps the last 200 errors and replies", () => {
+    const page = Page.connected();
+    for (let i = 0; i < 205; i++) {
+      page.msg("status", "generating");
+      page.msg("text_chunk", `r${i}`);
+      page.msg("error", `e${i}`);
+    }
+    assert.equal(page.state.errors.length, 200);
+    assert.equal(page.state.replies.length, 200);
+    assert.equal(page.state.replies[0], "r5");
+  });
+
   it("tolerates odd data in known messages", () => {
     const page = Page.connected();
     assert.deepEqual(page.msg("transcript", null), [{ type: "user-text", text: "", final: false }]);

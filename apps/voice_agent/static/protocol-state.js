@@ -95,7 +95,7 @@ export const DEFAULT_RATES = Object.freeze({ in: 16000, out: 24000 }); // the se
 const MIN_RATE = 8000;
 const MAX_RATE = 96000;
 const MAX_TURNS = 8; // turns the waterfall keeps
-export const MAX_TRANSCRIPTS = 200;
+export const MAX_KEPT = 200; // transcripts, replies and errors kept (for the test hooks): a long session stays small
 
 /**
  * @param {{binary?: boolean}} [options]

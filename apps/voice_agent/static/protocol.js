@@ -13,7 +13,7 @@
 //
 // The state's shape and helpers are in protocol-state.js; docs/browser-client.md says how to add a message.
 
-import { MAX_TRANSCRIPTS, addTurn, endReply, ratesOf, send, showFatal, updateTurn, userTurnEnd } from "./protocol-state.js";
+import { MAX_KEPT, addTurn, endReply, ratesOf, send, showFatal, updateTurn, userTurnEnd } from "./protocol-state.js";
 
 export { DEFAULT_RATES, initialState, ratesOf, userTurnEnd } from "./protocol-state.js";
 
@@ -38,8 +38,10 @@ export function step(state, event, world) {
   const s = { ...state };
   /** @type {Effect[]} */
   const effects = [];
-  const handler = /** @type {(s: State, e: Event, w: World, fx: Effect[]) => void} */ (EVENTS[event.type]);
-  if (handler) handler(s, event, world, effects);
+  if (Object.hasOwn(EVENTS, event.type)) {
+    const handler = /** @type {(s: State, e: Event, w: World, fx: Effect[]) => void} */ (EVENTS[event.type]);
+    handler(s, event, world, effects);
+  }
   return { state: s, effects };
 }
 
@@ -54,10 +56,10 @@ const EVENTS = {
     const msg = /** @type {{type?: unknown, data?: unknown} | null} */ (e.message);
     if (!msg || typeof msg !== "object" || typeof msg.type !== "string") return;
     const type = msg.type;
-    s.messages = { ...s.messages, [type]: (s.messages[type] || 0) + 1 };
+    s.messages = { ...s.messages, [type]: (Object.hasOwn(s.messages, type) ? s.messages[type] : 0) + 1 };
     if (type === "transcript" || type === "text_chunk" || type === "audio") s.activeSinceOpen = true;
-    const handler = SERVER[type];
-    if (handler) handler(s, msg.data, w, fx); // unknown types are ignored: the protocol only grows additively
+    // Unknown types are ignored: the protocol only grows additively. (Own keys only: "constructor" is no type.)
+    if (Object.hasOwn(SERVER, type)) SERVER[type](s, msg.data, w, fx);
   },
 
   connecting(s) {
@@ -167,13 +169,12 @@ const SERVER = {
   status(s, data, w, fx) {
     const wasGenerating = s.server === "generating";
     s.server = String(data);
-    const handler = STATUS[s.server];
-    if (handler) handler(s, wasGenerating, w, fx);
+    if (Object.hasOwn(STATUS, s.server)) STATUS[s.server](s, wasGenerating, w, fx);
   },
 
   transcript(s, data, _w, fx) {
     const d = data && typeof data === "object" ? data : {};
-    s.transcripts = [...s.transcripts, d].slice(-MAX_TRANSCRIPTS);
+    s.transcripts = [...s.transcripts, d].slice(-MAX_KEPT);
     fx.push({ type: "user-text", text: String(d.text || ""), final: Boolean(d.is_final) });
   },
 
@@ -204,7 +205,7 @@ const SERVER = {
    */
   error(s, data, w, fx) {
     const text = String(data);
-    s.errors = [...s.errors, text];
+    s.errors = [...s.errors, text].slice(-MAX_KEPT);
     s.lastErrorAt = w.now;
     const ready = s.session ? s.session.ready : undefined;
     const early = s.openedAt !== null && s.openedAt > 0 && w.now - s.openedAt < EARLY_ERROR_MS;
@@ -251,7 +252,7 @@ const SERVER = {
 const STATUS = {
   generating(s, _was, w, fx) {
     fx.push({ type: "bot-start" }, { type: "new-response" });
-    s.replies = [...s.replies, ""];
+    s.replies = [...s.replies, ""].slice(-MAX_KEPT);
     const typed = s.typedAt !== null && s.typedAt === userTurnEnd(s, w);
     s.current = addTurn(s, typed).label;
     s.agent = "Thinking…";
