@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prepares a fresh Debian machine for voxline: system packages (only those missing), a .venv, and an
-# editable install. Used by ./start.sh (`bootstrap.sh app`) and ./test.sh (`bootstrap.sh dev`).
+# Prepares a fresh Debian machine for voxline: system packages (only those missing), a .venv, an editable
+# install and, for `dev`, the page's JavaScript checks (node_modules/ from package-lock.json). Used by ./start.sh (`bootstrap.sh app`) and ./test.sh (`bootstrap.sh dev`).
 # Safe to run again: it skips whatever is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +34,18 @@ if [ ! -f "$stamp" ]; then
 else
   # Strict editable installs link each file: a re-link picks up modules added since the last install.
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
+fi
+
+if [ "$mode" = "dev" ]; then
+  # tsc, eslint and their types for the browser page's checks (`nox -s lint`), exactly as package-lock.json pins
+  # them. Node.js >= 20.19 with npm comes with the machine (Debian's own nodejs is too old for eslint 10).
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "bootstrap: the page's checks need Node.js >= 20.19 and npm, and npm is not on PATH" >&2
+    exit 1
+  fi
+  npm_stamp="node_modules/.voxline-$(sha256sum package-lock.json | cut -c1-16)"
+  if [ ! -f "$npm_stamp" ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    touch "$npm_stamp"
+  fi
 fi

@@ -409,6 +409,8 @@ def test_the_page_believes_the_session_message_not_the_timing_of_errors() -> Non
         assert page.inner_text("#error") == "The agent cannot run: LLM_PROVIDER=gemini needs GEMINI_API_KEY"
         assert "fatal" in page.get_attribute("#error", "class")
         assert page.evaluate("window.voxline.errors") == []  # no error message was needed
+        # A session message without audio_in_rate / audio_out_rate: the seed's fixed formats.
+        assert page.evaluate("window.voxline.rates") == {"in": 16000, "out": 24000}
 
         open_page(page, server, f"?ws={ws}/ws-ready")
         page.wait_for_function("window.voxline.errors.length === 1", timeout=5000)

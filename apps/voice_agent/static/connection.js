@@ -1,3 +1,4 @@
+// @ts-check
 // The /ws connection with automatic reconnect.
 //
 // A dropped socket is retried with exponential backoff (0.5 s doubling to 8 s, with jitter so a restarted
@@ -9,15 +10,24 @@ const BASE_DELAY = 500;
 const MAX_DELAY = 8000;
 const STABLE_MS = 3000; // a connection that lived this long resets the backoff
 
+/** @typedef {"connecting" | "open" | "reconnecting" | "closed"} ConnectionState */
+
 export class Connection {
-  constructor(url, { onMessage, onState, onOpen }) {
+  /**
+   * @param {string} url
+   * @param {object} handlers
+   * @param {(message: unknown) => void} handlers.onMessage  every JSON text frame, parsed
+   * @param {(state: ConnectionState, attempt: number, code?: number, delay?: number) => void} handlers.onState
+   */
+  constructor(url, { onMessage, onState }) {
     this.url = url;
     this.onMessage = onMessage;
     this.onState = onState;
-    this.onOpen = onOpen || (() => {});
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.attempt = 0;
-    this.timer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
     this.stopped = false;
     this.openedAt = 0;
     this.stats = { connects: 0, disconnects: 0, sent: 0, received: 0, dropped: 0 };
@@ -31,12 +41,12 @@ export class Connection {
 
   connect() {
     clearTimeout(this.timer);
-    this.timer = null;
+    this.timer = undefined;
     this.onState("connecting", this.attempt);
     let ws;
     try {
       ws = new WebSocket(this.url);
-    } catch (err) {
+    } catch {
       this.scheduleRetry();
       return;
     }
@@ -46,7 +56,6 @@ export class Connection {
       this.openedAt = performance.now();
       this.stats.connects += 1;
       this.onState("open", this.attempt);
-      this.onOpen();
     };
     ws.onmessage = (ev) => {
       this.stats.received += 1;
@@ -54,7 +63,7 @@ export class Connection {
       let msg;
       try {
         msg = JSON.parse(ev.data);
-      } catch (_) {
+      } catch {
         return;
       }
       this.onMessage(msg);
@@ -73,6 +82,7 @@ export class Connection {
     };
   }
 
+  /** @param {number} [code] the close code of the socket that dropped */
   scheduleRetry(code) {
     const base = Math.min(MAX_DELAY, BASE_DELAY * 2 ** this.attempt);
     const delay = base * (0.75 + Math.random() * 0.5);
@@ -92,12 +102,17 @@ export class Connection {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }
 
+  /**
+   * Send a message (objects as JSON); false when the socket is not open.
+   * @param {string | ArrayBuffer | object} obj
+   */
   send(obj) {
-    if (!this.isOpen) {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) {
       this.stats.dropped += 1;
       return false;
     }
-    this.ws.send(typeof obj === "string" || obj instanceof ArrayBuffer ? obj : JSON.stringify(obj));
+    ws.send(typeof obj === "string" || obj instanceof ArrayBuffer ? obj : JSON.stringify(obj));
     this.stats.sent += 1;
     return true;
   }

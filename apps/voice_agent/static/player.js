@@ -1,4 +1,5 @@
-// Playback of the agent's 24 kHz Int16 chunks through Web Audio.
+// @ts-check
+// Playback of the agent's Int16 chunks (24 kHz unless the session message says otherwise) through Web Audio.
 //
 // Chunks arrive over the network with jitter; each becomes an AudioBufferSourceNode scheduled back to back
 // on the AudioContext clock. When the queue has run dry the next chunk starts LEAD seconds in the future, which
@@ -9,22 +10,36 @@
 // The playback chain is sources -> gain -> meter worklet -> destination; the meter reports what is actually
 // rendered, which is what the barge-in detector and the tests look at.
 
-export const PLAYBACK_RATE = 24000;
 const LEAD = 0.08; // seconds of jitter buffer when (re)starting playback
 
+/**
+ * @typedef {object} PlayerOptions
+ * @property {number} [rate]                        sample rate of the chunks (`session.audio_out_rate`)
+ * @property {(at: number) => void} [onStart]      playback (re)starts at audio-clock time `at`
+ * @property {() => void} [onIdle]                 nothing is scheduled any more
+ * @property {(rms: number, time: number) => void} [onLevel]  the meter's reading of what is rendered
+ */
+
 export class Player {
-  constructor(ctx, { onStart, onIdle, onLevel } = {}) {
+  /**
+   * @param {AudioContext} ctx
+   * @param {PlayerOptions} [options]
+   */
+  constructor(ctx, { rate = 24000, onStart, onIdle, onLevel } = {}) {
     this.ctx = ctx;
-    this.rate = PLAYBACK_RATE;
+    this.rate = rate;
     this.gain = ctx.createGain();
     this.meter = new AudioWorkletNode(ctx, "voxline-meter", { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1] });
     this.gain.connect(this.meter).connect(ctx.destination);
+    /** @type {Set<AudioBufferSourceNode>} */
     this.sources = new Set();
     this.nextTime = 0;
+    /** @type {number | null} */
     this.carry = null; // a dangling odd byte from the previous chunk
     this.level = 0;
     this.levelTime = 0;
     this.stats = { chunksScheduled: 0, chunksEnded: 0, samplesScheduled: 0, flushes: 0, underruns: 0 };
+    /** @type {number | null} */
     this.firstStartTime = null; // audio-clock time at which the current response starts to be heard
     this.onStart = onStart || (() => {});
     this.onIdle = onIdle || (() => {});
@@ -47,7 +62,11 @@ export class Player {
     return this.sources.size > 0;
   }
 
-  /** Decode one chunk of little-endian Int16 bytes and schedule it after everything already queued. */
+  /**
+   * Decode one chunk of little-endian Int16 bytes and schedule it after everything already queued.
+   * @param {Uint8Array} bytes
+   * @returns {number | null} the audio-clock time it starts at (null: nothing to play yet)
+   */
   enqueue(bytes) {
     if (this.carry !== null) {
       const joined = new Uint8Array(bytes.length + 1);
@@ -99,7 +118,7 @@ export class Player {
       src.onended = null; // "ended" keeps meaning "played to completion"
       try {
         src.stop();
-      } catch (_) {
+      } catch {
         // never started: nothing to stop
       }
       src.disconnect();

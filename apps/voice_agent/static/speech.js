@@ -1,3 +1,4 @@
+// @ts-check
 // Client-side speech detection from the microphone's 20 ms frame energy.
 //
 // Two jobs: (1) barge-in — when the user talks over the agent, the page interrupts at once instead of waiting
@@ -21,7 +22,14 @@ const ECHO_MARGIN = 2; // while the agent speaks, mic level must exceed twice th
 const MAX_COUPLING = 1; // more than that is the user talking over the reply's start, not echo
 const FRAME_MS = 20;
 
+/**
+ * @typedef {object} DetectorEvents
+ * @property {(time: number, botPlaying: boolean) => void} [onStart]  speech started (audio-clock time)
+ * @property {(lastVoicedEnd: number) => void} [onEnd]                speech ended at its last voiced frame
+ */
+
 export class SpeechDetector {
+  /** @param {DetectorEvents} [events] */
   constructor({ onStart, onEnd } = {}) {
     this.onStart = onStart || (() => {});
     this.onEnd = onEnd || (() => {});
@@ -39,6 +47,9 @@ export class SpeechDetector {
   /**
    * Feed one frame. `time` is the audio-clock time at the end of the frame; `bot` is {playing, level, onset}:
    * level is the recent peak RMS of the playback meter, onset is true in the first 400 ms of a reply.
+   * @param {number} rms
+   * @param {number} time
+   * @param {{playing: boolean, level: number, onset: boolean}} [bot]
    */
   push(rms, time, bot = { playing: false, level: 0, onset: false }) {
     if (bot.playing && bot.onset && bot.level > 0.01 && !this.speaking) {

@@ -1,16 +1,36 @@
+// @ts-check
 // DOM rendering for the voxline page: conversation bubbles, latency waterfall, notices and meters.
-// Pure presentation: it never touches audio or the socket, so app.js stays about behaviour.
+// Pure presentation: it never touches audio, the socket or the protocol state; client.js calls it.
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import("./protocol-state.js").Turn} Turn */
+
+/**
+ * An element the page's HTML always has.
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/**
+ * @param {Element} el
+ * @param {string} selector
+ * @returns {HTMLElement}
+ */
+const part = (el, selector) => /** @type {HTMLElement} */ (el.querySelector(selector));
 
 /** The conversation log: user bubbles (finals + a dimmed interim tail) and streaming agent bubbles. */
 export class Conversation {
   constructor() {
     this.log = $("log");
-    this.user = null; // {el, finals, interim} while the user's turn is open
+    /** @type {{el: HTMLElement, finals: string[], interim: HTMLElement} | null} */
+    this.user = null; // while the user's turn is open
+    /** @type {HTMLElement | null} */
     this.bot = null; // the agent bubble being streamed into
+    /** @type {HTMLElement | null} */
+    this.lastBot = null;
   }
 
+  /** @param {"user" | "bot"} who */
   bubble(who) {
     const li = document.createElement("li");
     li.className = `msg ${who}`;
@@ -25,6 +45,10 @@ export class Conversation {
     return li;
   }
 
+  /**
+   * @param {string} text
+   * @param {boolean} isFinal
+   */
   transcript(text, isFinal) {
     if (!this.user) {
       const el = this.bubble("user");
@@ -40,14 +64,15 @@ export class Conversation {
     } else {
       this.user.interim.textContent = (this.user.finals.length ? " " : "") + text;
     }
-    this.user.el.querySelector(".text").textContent = this.user.finals.join(" ");
+    part(this.user.el, ".text").textContent = this.user.finals.join(" ");
     this.log.scrollTop = this.log.scrollHeight;
   }
 
+  /** @param {string} text */
   typed(text) {
     this.closeUser();
     const el = this.bubble("user");
-    el.querySelector(".text").textContent = text;
+    part(el, ".text").textContent = text;
   }
 
   closeUser() {
@@ -58,18 +83,24 @@ export class Conversation {
 
   startBot() {
     this.closeUser();
-    this.bot = this.bubble("bot");
-    this.lastBot = this.bot;
+    const bot = this.bubble("bot");
+    this.bot = bot;
+    this.lastBot = bot;
     this.log.setAttribute("aria-busy", "true"); // announce the reply once, when it is complete
+    return bot;
   }
 
+  /** @param {string} text */
   chunk(text) {
-    if (!this.bot) this.startBot();
-    this.bot.querySelector(".text").textContent += text;
+    const bot = this.bot || this.startBot();
+    part(bot, ".text").textContent += text;
     this.log.scrollTop = this.log.scrollHeight;
   }
 
-  /** The reply is over; `interrupted` marks it (its text may have ended already while its audio was cut). */
+  /**
+   * The reply is over; `interrupted` marks it (its text may have ended already while its audio was cut).
+   * @param {boolean} interrupted
+   */
   endBot(interrupted) {
     const el = this.bot || this.lastBot;
     if (el && interrupted) el.classList.add("interrupted");
@@ -78,44 +109,60 @@ export class Conversation {
   }
 }
 
+/** @param {number | null | undefined} v */
 const ms = (v) => (v === null || v === undefined ? "—" : `${Math.round(v)} ms`);
 
 /** One row per turn: STT, LLM first token and TTS first audio laid end to end, the rest as "other". */
 export class Waterfall {
   constructor() {
     this.list = $("turns");
-    this.turns = [];
+    /** @type {Map<number, HTMLElement>} rows by turn label */
+    this.rows = new Map();
   }
 
-  add(turn) {
+  /**
+   * Draw these turns (newest on top); rows of turns no longer in the list go.
+   * @param {readonly Turn[]} turns
+   */
+  render(turns) {
+    const shown = new Set(turns.map((t) => t.label));
+    for (const [label, el] of this.rows) {
+      if (!shown.has(label)) {
+        el.remove();
+        this.rows.delete(label);
+      }
+    }
+    const totals = turns.map((t) => Math.max(t.metrics.voice_to_voice_ms || 0, t.clientV2v || 0, sum(t.metrics)));
+    const scale = Math.max(1000, ...totals);
+    for (const t of turns) this.renderTurn(t, this.rows.get(t.label) || this.addRow(t.label), scale);
+  }
+
+  /** @param {number} label */
+  addRow(label) {
     const li = document.createElement("li");
     li.className = "turn";
     li.innerHTML =
       '<div class="head"><span class="name"></span><span class="total"></span></div>' +
       '<div class="track" aria-hidden="true"></div><div class="nums"></div>';
     this.list.prepend(li);
-    turn.el = li;
-    this.turns.push(turn);
-    while (this.turns.length > 8) this.turns.shift().el.remove();
-    this.render();
-    return turn;
+    this.rows.set(label, li);
+    return li;
   }
 
-  render() {
-    const totals = this.turns.map((t) => Math.max(t.metrics.voice_to_voice_ms || 0, t.clientV2v || 0, sum(t.metrics)));
-    const scale = Math.max(1000, ...totals);
-    for (const t of this.turns) this.renderTurn(t, scale);
-  }
-
-  renderTurn(t, scale) {
+  /**
+   * @param {Turn} t
+   * @param {HTMLElement} el
+   * @param {number} scale
+   */
+  renderTurn(t, el, scale) {
     const m = t.metrics;
-    const el = t.el;
-    el.querySelector(".name").textContent = `Turn ${t.label}${t.typed ? " (typed)" : ""}${t.interrupted ? " · interrupted" : ""}`;
+    part(el, ".name").textContent = `Turn ${t.label}${t.typed ? " (typed)" : ""}${t.interrupted ? " · interrupted" : ""}`;
     const v2v = m.voice_to_voice_ms;
-    el.querySelector(".total").textContent = `voice→voice ${ms(v2v)}`;
-    const track = el.querySelector(".track");
+    part(el, ".total").textContent = `voice→voice ${ms(v2v)}`;
+    const track = part(el, ".track");
     track.textContent = "";
     let at = 0;
+    /** @type {Array<[string, number | undefined]>} */
     const parts = [
       ["stt", m.stt_ms],
       ["llm", m.llm_ttft_ms],
@@ -133,16 +180,23 @@ export class Waterfall {
       mark.style.left = `calc(${Math.min(100, (100 * t.clientV2v) / scale)}% - 2px)`;
       track.append(mark);
     }
-    el.querySelector(".nums").textContent =
+    part(el, ".nums").textContent =
       `STT ${ms(m.stt_ms)} · LLM ${ms(m.llm_ttft_ms)} · TTS ${ms(m.tts_ttfb_ms)} · ` +
       `heard after ${ms(t.clientV2v)} (client)`;
   }
 }
 
+/** @param {Record<string, number>} m */
 function sum(m) {
   return (m.stt_ms || 0) + (m.llm_ttft_ms || 0) + (m.tts_ttfb_ms || 0);
 }
 
+/**
+ * @param {string} cls
+ * @param {number} start
+ * @param {number} width
+ * @param {number} scale
+ */
 function seg(cls, start, width, scale) {
   const d = document.createElement("div");
   d.className = `seg ${cls}`;
@@ -151,12 +205,16 @@ function seg(cls, start, width, scale) {
   return d;
 }
 
-/** Level meters: linear RMS mapped onto -60..0 dBFS. */
+/**
+ * Level meters: linear RMS mapped onto -60..0 dBFS.
+ * @param {string} id
+ * @param {number} rms
+ */
 export function setMeter(id, rms) {
   const el = $(id);
   const db = rms > 0 ? 20 * Math.log10(rms) : -100;
   const pct = Math.max(0, Math.min(100, ((db + 60) / 60) * 100));
-  el.firstElementChild.style.width = `${pct}%`;
+  /** @type {HTMLElement} */ (el.firstElementChild).style.width = `${pct}%`;
   el.setAttribute("aria-valuenow", String(Math.round(pct)));
 }
 
@@ -167,6 +225,10 @@ const CONN_TEXT = {
   closed: "Disconnected",
 };
 
+/**
+ * @param {import("./protocol-state.js").ConnectionState} state
+ * @param {string} [detail]
+ */
 export function showConnection(state, detail = "") {
   const box = $("conn");
   box.dataset.state = state;
@@ -174,6 +236,10 @@ export function showConnection(state, detail = "") {
   $("retry").hidden = state !== "reconnecting";
 }
 
+/**
+ * @param {string} message
+ * @param {boolean} fatal
+ */
 export function showError(message, fatal) {
   const box = $("error");
   box.hidden = !message;
@@ -181,6 +247,7 @@ export function showError(message, fatal) {
   box.textContent = fatal ? `The agent cannot run: ${message}` : message || "";
 }
 
+/** @param {Record<string, any>} session */
 export function showSession(session) {
   const e = session.engines || {};
   $("engines").textContent = `Engines: speech-to-text ${e.stt || "?"} · language model ${e.llm || "?"} · text-to-speech ${e.tts || "?"}`;
@@ -192,6 +259,7 @@ export function showSession(session) {
       e.llm === "echo"
         ? "The agent runs on local engines and repeats what it hears. For the full agent set "
         : "Some stages run on small local engines. For the full agent set ";
+    /** @type {string[]} */
     const missing = session.missing || [];
     if (!missing.length) {
       text.textContent = "Some stages run on small local engines because STT_PROVIDER / LLM_PROVIDER / TTS_PROVIDER ask for them.";
@@ -206,6 +274,7 @@ export function showSession(session) {
   }
 }
 
+/** @param {string} text */
 export function setAgentState(text) {
   $("agent-state").textContent = text;
 }

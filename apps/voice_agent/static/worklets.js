@@ -1,19 +1,30 @@
+// @ts-check
 // AudioWorklet processors for the voxline page. They run on the audio rendering thread, so they only do
 // cheap per-sample arithmetic and post small messages; everything else happens on the main thread.
 //
-// voxline-capture: microphone -> 16 kHz mono Int16 frames of 20 ms (320 samples), plus the frame's RMS.
-//   The context runs at whatever rate the device wants (44100 Hz in headless Chromium, 48000 Hz on most
-//   laptops), so the ratio to 16 kHz is generally not an integer. We low-pass first (three cascaded biquads,
-//   a 6th-order Butterworth at 7 kHz: a 12 kHz tone, which would fold to 4 kHz, comes out ~40 dB down), then
-//   read the filtered signal at fractional positions with linear interpolation.
+// voxline-capture: microphone -> mono Int16 frames of 20 ms at the server's `audio_in_rate` (16 kHz, 320
+//   samples, unless the session says otherwise), plus the frame's RMS. The context runs at whatever rate the
+//   device wants (44100 Hz in headless Chromium, 48000 Hz on most laptops), so the ratio is generally not an
+//   integer. We low-pass first (three cascaded biquads, a 6th-order Butterworth at 0.4375 x the output rate,
+//   7 kHz for 16 kHz: a 12 kHz tone, which would fold to 4 kHz, comes out ~40 dB down), then read the
+//   filtered signal at fractional positions with linear interpolation. The rate comes in processorOptions
+//   and can change later with a {rate} message.
 // voxline-meter: passes audio through untouched and posts the RMS of every ~20 ms block with the audio
 //   clock time, so the page (and the tests) can see what is really being played.
 
-const OUT_RATE = 16000;
-const FRAME = 320; // 20 ms at 16 kHz
-const CUTOFF = 7000;
+const DEFAULT_RATE = 16000;
+const FRAME_S = 0.02; // 20 ms frames
+const CUTOFF = 0.4375; // low-pass corner as a fraction of the output rate (7 kHz for 16 kHz)
 
-// RBJ cookbook low-pass biquad coefficients, normalised by a0.
+/** @typedef {{b0: number, b1: number, b2: number, a1: number, a2: number, x1: number, x2: number, y1: number, y2: number}} Biquad */
+
+/**
+ * RBJ cookbook low-pass biquad coefficients, normalised by a0.
+ * @param {number} fs
+ * @param {number} fc
+ * @param {number} q
+ * @returns {Biquad}
+ */
 function lowpass(fs, fc, q) {
   const w0 = (2 * Math.PI * fc) / fs;
   const alpha = Math.sin(w0) / (2 * q);
@@ -32,6 +43,10 @@ function lowpass(fs, fc, q) {
   };
 }
 
+/**
+ * @param {Biquad} f
+ * @param {number} x
+ */
 function biquad(f, x) {
   const y = f.b0 * x + f.b1 * f.x1 + f.b2 * f.x2 - f.a1 * f.y1 - f.a2 * f.y2;
   f.x2 = f.x1;
@@ -42,37 +57,61 @@ function biquad(f, x) {
 }
 
 class CaptureProcessor extends AudioWorkletProcessor {
-  constructor() {
+  /** @param {{processorOptions?: {rate?: number}}} [options] */
+  constructor(options) {
     super();
-    this.step = sampleRate / OUT_RATE; // input samples per output sample, e.g. 2.75625
-    this.passthrough = Math.abs(this.step - 1) < 1e-9;
-    // Q values of the three sections of a 6th-order Butterworth.
-    this.filters = this.passthrough ? [] : [0.5176, 0.7071, 1.9319].map((q) => lowpass(sampleRate, CUTOFF, q));
-    this.pos = 0; // position of the next output sample, in input samples relative to `prev`
-    this.prev = 0; // last filtered input sample of the previous block
-    this.frame = new Int16Array(FRAME);
+    this.running = true;
+    this.step = 1;
+    this.passthrough = true;
+    /** @type {Biquad[]} */
+    this.filters = [];
+    this.pos = 0;
+    this.prev = 0;
+    this.frameSize = 0;
+    this.frame = new Int16Array(0);
     this.fill = 0;
     this.energy = 0;
-    this.running = true;
+    this.configure((options && options.processorOptions && options.processorOptions.rate) || DEFAULT_RATE);
     this.port.onmessage = (e) => {
       if (e.data === "stop") this.running = false;
+      else if (e.data && typeof e.data.rate === "number") this.configure(e.data.rate);
     };
   }
 
+  /**
+   * Output `rate` Hz from here on (a partial frame at the old rate is discarded).
+   * @param {number} rate
+   */
+  configure(rate) {
+    this.step = sampleRate / rate; // input samples per output sample, e.g. 2.75625
+    this.passthrough = Math.abs(this.step - 1) < 1e-9;
+    // Only a downsampler needs the anti-alias filter. Q values of the three sections of a 6th-order Butterworth.
+    const q = this.step > 1 ? [0.5176, 0.7071, 1.9319] : [];
+    this.filters = q.map((v) => lowpass(sampleRate, CUTOFF * rate, v));
+    this.pos = 0; // position of the next output sample, in input samples relative to `prev`
+    this.prev = 0; // last filtered input sample of the previous block
+    this.frameSize = Math.round(rate * FRAME_S);
+    this.frame = new Int16Array(this.frameSize);
+    this.fill = 0;
+    this.energy = 0;
+  }
+
+  /** @param {number} v */
   emit(v) {
     const s = v < -1 ? -1 : v > 1 ? 1 : v;
     this.energy += s * s;
     this.frame[this.fill++] = s < 0 ? s * 0x8000 : s * 0x7fff;
-    if (this.fill === FRAME) {
-      const rms = Math.sqrt(this.energy / FRAME);
+    if (this.fill === this.frameSize) {
+      const rms = Math.sqrt(this.energy / this.frameSize);
       // currentTime is the start of this render quantum; the frame ended within it.
       this.port.postMessage({ pcm: this.frame.buffer, rms, time: currentTime }, [this.frame.buffer]);
-      this.frame = new Int16Array(FRAME);
+      this.frame = new Int16Array(this.frameSize);
       this.fill = 0;
       this.energy = 0;
     }
   }
 
+  /** @param {Float32Array[][]} inputs */
   process(inputs) {
     const input = inputs[0];
     if (!input || input.length === 0) return this.running;
@@ -83,8 +122,13 @@ class CaptureProcessor extends AudioWorkletProcessor {
       return this.running;
     }
     const y = new Float32Array(n);
-    const [f1, f2, f3] = this.filters;
-    for (let i = 0; i < n; i++) y[i] = biquad(f3, biquad(f2, biquad(f1, ch[i])));
+    const filters = this.filters;
+    if (filters.length === 3) {
+      const [f1, f2, f3] = filters;
+      for (let i = 0; i < n; i++) y[i] = biquad(f3, biquad(f2, biquad(f1, ch[i])));
+    } else {
+      y.set(ch);
+    }
     // Sample index -1 is `prev` (end of last block); pos is measured from index -1.
     let pos = this.pos;
     while (pos < n) {
@@ -109,6 +153,10 @@ class MeterProcessor extends AudioWorkletProcessor {
     this.block = Math.round(sampleRate * 0.02);
   }
 
+  /**
+   * @param {Float32Array[][]} inputs
+   * @param {Float32Array[][]} outputs
+   */
   process(inputs, outputs) {
     const input = inputs[0];
     const output = outputs[0];

@@ -1,0 +1,114 @@
+"""The page takes its sample rates from the `session` message (`audio_in_rate`, `audio_out_rate`), in real headless
+Chromium against a scripted socket: the microphone is captured at the announced rate (and switches when a new
+session message says so), and the agent's audio is played at its announced rate, not the seed's 24 kHz."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from browser_support import ServerThread, browser_page, record, write_wav
+from starlette.config import Config
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from voxline.apps.voice_agent.app import create_app
+
+pytestmark = pytest.mark.browser
+
+OUT_RATE = 16000  # the agent's audio, announced instead of 24000
+SWITCH_AFTER = 100  # frames at the first rate (2 s) before a second session message changes it
+
+
+class ScriptedAgent:
+    """A /ws endpoint announcing 8 kHz in / 16 kHz out. On the first microphone frame it replies with one second of
+    a 440 Hz tone at 16 kHz; after SWITCH_AFTER frames a new `session` message asks for 12 kHz input."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def session(self, audio_in_rate: int) -> dict[str, Any]:
+        data = {"id": "rates0000001", "engines": {"stt": "local", "llm": "echo", "tts": "local"}, "ready": True}
+        data.update(problems=[], offline_demo=True, missing=[], audio_in_rate=audio_in_rate, audio_out_rate=OUT_RATE)
+        return {"type": "session", "data": data}
+
+    async def endpoint(self, ws: WebSocket) -> None:
+        await ws.accept()
+        send = ws.send_text
+        await send(json.dumps({"type": "status", "data": "connected"}))
+        await send(json.dumps(self.session(8000)))
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("bytes") is None:
+                    continue  # the `config` opting in to binary frames
+                self.frames.append(message["bytes"])
+                if len(self.frames) == 1:
+                    await self.reply(ws)
+                elif len(self.frames) == SWITCH_AFTER:
+                    await send(json.dumps(self.session(12000)))
+        except WebSocketDisconnect:
+            return
+
+    async def reply(self, ws: WebSocket) -> None:
+        t = np.arange(OUT_RATE) / OUT_RATE
+        tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+        await ws.send_text(json.dumps({"type": "status", "data": "generating"}))
+        for i in range(0, len(tone), 3200):  # 100 ms chunks
+            await ws.send_text(json.dumps({"type": "audio", "data": base64.b64encode(tone[i : i + 3200]).decode()}))
+            await asyncio.sleep(0.02)
+        await ws.send_text(json.dumps({"type": "status", "data": "complete"}))
+
+
+def peak_hz(pcm: np.ndarray, rate: int) -> float:
+    loud = np.flatnonzero(np.abs(pcm) > 1000)
+    segment = pcm[loud[0] + rate // 10 : loud[0] + rate // 10 + rate // 2].astype(np.float64)  # 0.5 s
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment))))
+    return float(np.fft.rfftfreq(len(segment), 1 / rate)[np.argmax(spectrum)])
+
+
+def test_sample_rates_come_from_the_session_message(tmp_path: Path) -> None:
+    rate = 44100
+    t = np.arange(8 * rate) / rate
+    wav = tmp_path / "tone.wav"
+    write_wav(wav, (0.3 * 32767 * np.sin(2 * np.pi * 1000 * t)).astype("<i2"), rate)
+    agent = ScriptedAgent()
+    app = create_app(Config(environ={"LOG_DIR": ""}), setup_logging=False, preload=False)
+    app.router.routes.insert(0, WebSocketRoute("/ws-rates", agent.endpoint))
+    with ServerThread(app) as server, browser_page(wav) as page:
+        page.goto(f"{server.url}/?raw=1&binary=1&ws=ws://127.0.0.1:{server.port}/ws-rates")
+        page.wait_for_function("window.voxline && window.voxline.session !== null", timeout=10000)
+        assert page.evaluate("window.voxline.rates") == {"in": 8000, "out": OUT_RATE}
+        page.click("#talk")
+        page.wait_for_function("window.voxline.counters.chunksEnded >= 10", timeout=10000)
+        played = page.evaluate("window.voxline.meterLog")
+        scheduled = page.evaluate("window.voxline.counters.samplesScheduled")
+        page.wait_for_function("window.voxline.rates.in === 12000", timeout=10000)
+        deadline = time.monotonic() + 10
+        while sum(len(f) == 480 for f in agent.frames) < 50 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert page.errors == []
+
+    # Playback: 16000 samples, heard for one second on the audio clock (at 24 kHz it would last 0.67 s).
+    assert scheduled == OUT_RATE
+    loud = [at for at, rms in played if rms > 0.05]
+    heard = loud[-1] - loud[0]
+    assert 0.9 < heard < 1.1, heard
+
+    # Capture: 20 ms frames of 160 samples at 8 kHz, then 240 at 12 kHz, never a mix; the tone stays at 1 kHz.
+    sizes = [len(f) // 2 for f in agent.frames]
+    switch = sizes.index(240)
+    assert set(sizes[:switch]) == {160} and set(sizes[switch:]) == {240}, sorted(set(sizes))
+    assert switch >= SWITCH_AFTER
+    before = np.frombuffer(b"".join(agent.frames[:switch]), "<i2")
+    after = np.frombuffer(b"".join(agent.frames[switch:]), "<i2")
+    tones = peak_hz(before, 8000), peak_hz(after, 12000)
+    record("session_rates", heard_s=round(heard, 3), tone_hz_8k=tones[0], tone_hz_12k=tones[1])
+    assert abs(tones[0] - 1000) <= 4 and abs(tones[1] - 1000) <= 4, tones
