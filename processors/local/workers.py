@@ -102,16 +102,16 @@ class WorkerPool:
                 self.jobs_skipped += 1
                 return
             self._running += 1
+        result: Any = None
+        error: BaseException | None = None
         try:
             result = job.fn(*job.args)
         except BaseException as exc:
-            _post(job, None, exc)
-        else:
-            _post(job, result, None)
-        finally:
-            with self._lock:
-                self._running -= 1
-                self.jobs_run += 1
+            error = exc
+        with self._lock:  # before the caller hears of it, so what it reads next is up to date
+            self._running -= 1
+            self.jobs_run += 1
+        _post(job, result, error)
 
 
 def _post(job: _Job, result: Any, exc: BaseException | None) -> None:
