@@ -83,6 +83,18 @@ def test_clauses_cut_long_text_after_clause_marks() -> None:
     assert clauses("It costs 1,000 dollars, roughly.") == ["It costs 1,000 dollars, roughly."]
     assert clauses("First part; second part - third.") == ["First part;", "second part - third."]
     assert clauses("") == []
+    # A long first clause is cut after at most eight words, before a conjunction or preposition if one comes.
+    assert clauses("I have turned on the lights in the kitchen for you.") == [
+        "I have turned on the lights",
+        "in the kitchen for you.",
+    ]
+    assert clauses("It is three hundred and eighty four thousand kilometres away.") == [
+        "It is three hundred and eighty four thousand",
+        "kilometres away.",
+    ]
+    assert clauses("I have turned on the lights in the kitchen.", first_max_words=None) == [
+        "I have turned on the lights in the kitchen."
+    ]
 
 
 async def test_clause_pieces_make_the_same_speech_about_as_long() -> None:

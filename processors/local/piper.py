@@ -48,9 +48,49 @@ _BLOCK_SECS = 0.2  # audio is pushed in frames of at most this long
 _CLAUSE_END = re.compile(r"(?<=[,;:\u2013\u2014])\s+")
 
 
-def clauses(text: str, *, min_words: int = 2) -> list[str]:
-    """``text`` cut after each clause mark (, ; : and dashes followed by a space), a piece having at least
-    ``min_words`` words: piper's time to first audio grows with the length of what it is given."""
+# A long first clause is cut before one of these words, if one comes early enough: a natural place to breathe.
+_BREAK_BEFORE = frozenset(
+    [
+        "and",
+        "but",
+        "or",
+        "so",
+        "because",
+        "which",
+        "that",
+        "who",
+        "when",
+        "where",
+        "while",
+        "with",
+        "for",
+        "to",
+        "from",
+        "at",
+        "in",
+        "on",
+        "of",
+        "about",
+        "than",
+    ]
+)
+
+
+def _breaks_before(words: list[str], i: int) -> bool:
+    word = words[i].lower()
+    if word == "and" and words[i - 1].lower() in ("hundred", "thousand", "million"):
+        return False  # "three hundred and eighty": one number
+    return word in _BREAK_BEFORE
+
+
+def clauses(text: str, *, min_words: int = 2, first_max_words: int | None = 8) -> list[str]:
+    """``text`` cut into pieces for piper, whose time to first audio grows with the length of what it is given.
+
+    Cuts come after each clause mark (, ; : and dashes followed by a space), every piece having at least
+    ``min_words`` words. A first piece longer than ``first_max_words`` is cut once more, at the last word
+    boundary before a conjunction or preposition within that many words (else right after them): the first
+    audio then comes after about eight words, however long the sentence.
+    """
     pieces: list[str] = []
     for part in _CLAUSE_END.split(text.strip()):
         if pieces and len(pieces[-1].split()) < min_words:
@@ -59,6 +99,12 @@ def clauses(text: str, *, min_words: int = 2) -> list[str]:
             pieces.append(part)
     if len(pieces) > 1 and len(pieces[-1].split()) < min_words:  # a short tail joins the piece before it
         pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
+    if first_max_words is not None and pieces:
+        words = pieces[0].split()
+        last = min(first_max_words, len(words) - min_words)  # the tail keeps min_words too
+        if len(words) > first_max_words and last >= min_words:
+            cut = next((i for i in range(last, min_words - 1, -1) if _breaks_before(words, i)), last)
+            pieces[:1] = [" ".join(words[:cut]), " ".join(words[cut:])]
     return pieces
 
 
