@@ -49,31 +49,9 @@ _CLAUSE_END = re.compile(r"(?<=[,;:\u2013\u2014])\s+")
 
 
 # A long first clause is cut before one of these words, if one comes early enough: a natural place to breathe.
-_BREAK_BEFORE = frozenset(
-    [
-        "and",
-        "but",
-        "or",
-        "so",
-        "because",
-        "which",
-        "that",
-        "who",
-        "when",
-        "where",
-        "while",
-        "with",
-        "for",
-        "to",
-        "from",
-        "at",
-        "in",
-        "on",
-        "of",
-        "about",
-        "than",
-    ]
-)
+_CONJUNCTIONS = frozenset({"and", "but", "or", "so", "because", "which", "that", "who", "when", "where", "while"})
+_PREPOSITIONS = frozenset({"with", "for", "to", "from", "at", "in", "on", "of", "about", "than"})
+_BREAK_BEFORE = _CONJUNCTIONS | _PREPOSITIONS
 
 
 def _breaks_before(words: list[str], i: int) -> bool:

@@ -161,6 +161,7 @@ class User:
     """Feeds one session's microphone in real time and records each turn's timings."""
 
     def __init__(self, stt: Processor, tts: Processor, utterances: list[bytes], *, listen: bool) -> None:
+        self.stt = stt
         self.utterances = utterances
         self.listen = listen
         self.task = PipelineTask(
@@ -192,6 +193,8 @@ class User:
             self._reply_audio += frame.duration
         elif isinstance(frame, MetricsFrame) and frame.name == "tts.ttfb":
             self.ttfb.append(frame.value)
+        elif isinstance(frame, MetricsFrame) and frame.name == "stt.finalize":
+            turn["stt_finalize"] = frame.value
         elif isinstance(frame, LLMResponseEndFrame):
             turn["end"] = now
             self._done.set()
@@ -294,21 +297,70 @@ async def bench_tts() -> None:
     load("tts", "end")
 
 
+class LoopLag:
+    """How late a 10 ms sleep wakes up: the event loop's own delay (something blocking it, or no free core)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.lags.append(time.perf_counter() - started - 0.01)
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 async def bench_sessions(utterances: list[bytes], counts: list[int], turns: int, stt_name: str) -> None:
+    from voxline.processors.local.whisper_engine import WhisperEngine
+
     load("sessions", "start")
     rng = random.Random(7)
+    pool = WhisperEngine.shared().pool
     for n in counts:
         users = [
             User(stt_of(stt_name), tts_of("piper"), rng.sample(utterances, len(utterances)), listen=True)
             for _ in range(n)
         ]
+        queued = 0
+
+        async def watch_pool() -> None:
+            nonlocal queued
+            while True:
+                queued = max(queued, pool.queued)
+                await asyncio.sleep(0.005)
+
+        watcher = asyncio.create_task(watch_pool())
         cpu, wall = cpu_seconds(), time.perf_counter()
-        await asyncio.gather(*(u.run(turns, delay=i * 6.0 / n) for i, u in enumerate(users)))
+        with LoopLag() as lag:
+            await asyncio.gather(*(u.run(turns, delay=i * 6.0 / n) for i, u in enumerate(users)))
         cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
+        watcher.cancel()
+        tag: dict[str, Any] = {"sessions": n, "stt": stt_name}
         values = _values(users, "speech_end_to_first_audio")
-        percentiles("sessions.speech_end_to_first_audio", values, sessions=n, stt=stt_name, target_p95_ms=1200)
-        emit("sessions.cpu_share", cpu / wall / (os.cpu_count() or 1), "", sessions=n, turns=len(values))
-        emit("sessions.turns_answered", len(values), "", sessions=n, asked=n * turns)
+        percentiles("sessions.speech_end_to_first_audio", values, target_p95_ms=1200, **tag)
+        percentiles(
+            "sessions.endpoint_to_first_audio",
+            [t["first_audio"] - t["endpoint"] for u in users for t in u.turns],
+            **tag,
+        )
+        percentiles("sessions.stt.finalize", _values(users, "stt_finalize"), **tag)
+        percentiles("sessions.tts.ttfb", [v for u in users for v in u.ttfb], **tag)
+        stalls = sum(1 for v in lag.lags if v > 0.05)
+        percentiles("sessions.loop_lag", lag.lags, stalls_over_50ms=stalls, **tag)
+        hits = sum(getattr(u.stt, "speculation_hits", 0) for u in users)
+        misses = sum(getattr(u.stt, "speculation_misses", 0) for u in users)
+        emit("sessions.speculation", hits, "hits", misses=misses, whisper_queue_max=queued, **tag)
+        emit("sessions.cpu_share", cpu / wall / (os.cpu_count() or 1), "", turns=len(values), **tag)
+        emit("sessions.turns_answered", len(values), "", asked=n * turns, **tag)
         load("sessions", f"after {n}")
 
 
