@@ -369,7 +369,8 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--only", default="latency,tts,sessions", help="comma-separated sections")
     parser.add_argument("--sessions", default="1,2,3,4,6", help="session counts for the sessions section")
-    parser.add_argument("--stt", default="whisper", help="STT of the sessions section (whisper, whisper/whisper, ...)")
+    parser.add_argument("--stt", default="whisper", help="STT of the sessions section (whisper, whisper/none, ...)")
+    parser.add_argument("--configs", default="", help="latency section: comma-separated stt+tts, e.g. whisper+piper")
     args = parser.parse_args()
     sections = args.only.split(",")
     with tempfile.TemporaryDirectory() as tmp:
@@ -387,6 +388,8 @@ async def main() -> None:
             ("whisper/pocketsphinx/off", "piper"),
             ("whisper/pocketsphinx/0.15", "piper"),
         ]
+        if args.configs:
+            configs = [tuple(c.split("+")) for c in args.configs.split(",")]  # type: ignore[misc]
         await bench_latency(utterances, 3 if args.quick else 10, configs[:2] if args.quick else configs)
     if "tts" in sections:
         await bench_tts()
