@@ -220,3 +220,14 @@ def _sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+async def test_a_turn_longer_than_max_secs_is_cut_into_turns(speech: Speech, caplog: pytest.LogCaptureFixture) -> None:
+    pcm = speech.pcm("Please remind me to buy milk and bread on the way home.")  # 3.3 s of speech
+    stt = WhisperSTTProcessor(interims="none", max_secs=2.0)
+    with caplog.at_level("WARNING", logger="voxline.local"):
+        result = await run_processor(stt_stage(stt), frames(pcm), timeout=30)
+    turns = [u.text.lower() for u in result.downstream_of(UserTextFrame)]
+    assert len(turns) == 2, turns
+    assert "remind" in turns[0] and "home" in turns[1] and "home" not in turns[0]
+    assert "an utterance reached 2 s: transcribing it as a turn" in caplog.text

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from typing import Any, Literal
 
@@ -51,6 +52,8 @@ from voxline.processors.local.interims import InterimSource, PocketsphinxInterim
 from voxline.processors.local.whisper_engine import Transcript, WhisperEngine
 
 __all__ = ["InterimsFrom", "WhisperSTTProcessor"]
+
+logger = logging.getLogger("voxline.local")
 
 InterimsFrom = Literal["pocketsphinx", "whisper", "none"]
 
@@ -85,6 +88,8 @@ class WhisperSTTProcessor(Processor):
     * ``speculate_secs``: transcribe after this much silence, before the VAD's end of turn; ``None`` turns it
       off (the final then starts at the VAD's end).
     * ``pre_roll_secs``: audio kept from before the VAD's start event (it fires ``start_secs`` into speech).
+    * ``max_secs``: an utterance this long is transcribed as a turn of its own and a new one begins (whisper
+      sees 30 s at a time; the audio kept for a turn stays bounded).
     * ``engine``: a :class:`WhisperEngine`; default: the process-wide :meth:`WhisperEngine.shared`.
     """
 
@@ -95,14 +100,19 @@ class WhisperSTTProcessor(Processor):
         speculate_secs: float | None = 0.2,
         pre_roll_secs: float = 0.5,
         interim_every_secs: float = 0.5,
+        max_secs: float = 30.0,
         engine: WhisperEngine | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         if interims not in ("pocketsphinx", "whisper", "none"):
             raise ValueError(f"WhisperSTTProcessor.interims must be pocketsphinx, whisper or none, got {interims!r}")
-        if pre_roll_secs < 0 or (speculate_secs is not None and speculate_secs <= 0):
-            raise ValueError("WhisperSTTProcessor: pre_roll_secs must be >= 0 and speculate_secs > 0 (or None)")
+        if pre_roll_secs < 0 or max_secs <= 0 or (speculate_secs is not None and speculate_secs <= 0):
+            raise ValueError(
+                "WhisperSTTProcessor: pre_roll_secs must be >= 0, max_secs > 0 and speculate_secs > 0 (or None)"
+            )
+        self.max_secs = max_secs
+        self._max_utterance_bytes = int(max_secs * TARGET_RATE) * 2
         self.interims = interims
         self.speculate_secs = speculate_secs
         self.engine = engine or WhisperEngine.shared()
@@ -176,6 +186,13 @@ class WhisperSTTProcessor(Processor):
         self._samples += len(pcm) // 2
         self._arrivals.append((self._samples, time.perf_counter()))
         utterance = self._utterance
+        if utterance is not None and len(utterance) >= self._max_utterance_bytes:
+            # A turn that never ends (a radio in the room, a monologue) must not grow without bound: what was
+            # said so far becomes a turn of its own, and the rest a new one.
+            logger.warning("%s: an utterance reached %.0f s: transcribing it as a turn", self.name, self.max_secs)
+            self._on_stopped(None)
+            self._on_started()
+            utterance = self._utterance
         if utterance is not None:
             utterance += pcm
             self._source.audio(pcm, utterance)
