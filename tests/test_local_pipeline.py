@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from audio.speech import Speech, frames, local, paced, silence, speech
 from voxline.aggregation import SentenceAggregator
 from voxline.frames import (
@@ -21,6 +22,7 @@ from voxline.frames import (
     UserTextFrame,
 )
 from voxline.pipeline import Pipeline
+from voxline.processor import Processor
 from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor, PocketsphinxSTTProcessor
 from voxline.processors.local.echo import FIRST_NOTE, LATER_NOTE
 from voxline.processors.local.stt import local_stt
@@ -60,16 +62,18 @@ async def test_spoken_question_gets_a_spoken_echo(speech: Speech) -> None:
     assert names.index("TTSStoppedFrame") < names.index("LLMResponseEndFrame")  # the end waits for the audio
 
 
-async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech) -> None:
+@pytest.mark.parametrize("engines", ["pocketsphinx+espeak", "whisper+piper"])
+async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech, engines: str) -> None:
     """The user speaks again while the bot answers: the VAD interrupts, no old audio follows, the new turn is
     answered."""
+    stt, tts = _better_engines() if engines == "whisper+piper" else [PocketsphinxSTTProcessor(), EspeakTTSProcessor()]
     pipeline = Pipeline(
         [
             VADProcessor(barge_in="always"),
-            PocketsphinxSTTProcessor(),
+            stt,
             EchoLLMProcessor(word_delay=0.15),  # a slow reply, so it is still streaming when the user barges in
             SentenceAggregator(),
-            EspeakTTSProcessor(),
+            tts,
         ]
     )
     task = PipelineTask(pipeline)
@@ -112,5 +116,33 @@ async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech) -> None:
     turns = [f.text for f in seen if isinstance(f, TranscriptFrame) and f.is_final]
     assert len(turns) == 2 and "time" in turns[1]
     second_reply = "".join(f.text for f in seen[cut:] if isinstance(f, TextFrame))
-    assert second_reply.startswith(f"You said: {turns[1]}.")
+    assert second_reply.startswith(f"You said: {turns[1].rstrip('?.!')}.")
     assert any(isinstance(f, TTSAudioFrame) and f.epoch == barge_epoch for f in seen[cut:])
+
+
+# --- the better engines: whisper and piper ----------------------------------------------------------------------
+
+
+def _better_engines() -> list[Processor]:
+    from voxline.processors.local import best_local_stt, best_local_tts
+    from voxline.processors.local.choose import missing_packages
+
+    missing = missing_packages("whisper") + missing_packages("piper")
+    if missing:
+        pytest.skip(f"whisper/piper not installed ({', '.join(missing)}): voxline[local]")
+    return [best_local_stt(), best_local_tts()]
+
+
+async def test_whisper_and_piper_answer_a_spoken_question(speech: Speech) -> None:
+    stt, tts = _better_engines()
+    pipeline = Pipeline([VADProcessor(), stt, EchoLLMProcessor(), SentenceAggregator(), tts])
+    result = await run_processor(pipeline, paced(frames(speech.pcm("What is the capital of France?"))), timeout=30)
+    assert result.errors == []
+    (turn,) = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]
+    assert turn.text == "What is the capital of France?"  # whisper's final, case and punctuation included
+    reply = "".join(t.text for t in result.downstream_of(TextFrame))
+    assert reply.startswith("You said: What is the capital of France.") and FIRST_NOTE in reply
+    audio = result.downstream_of(TTSAudioFrame)
+    assert {f.sample_rate for f in audio} == {24000} and sum(len(f.pcm) for f in audio) / 48000 > 3.0
+    names = [type(f).__name__ for f in result.downstream]
+    assert names.index("TTSStoppedFrame") < names.index("LLMResponseEndFrame")  # the end waits for the audio

@@ -146,3 +146,12 @@ async def test_decoder_options_reach_pocketsphinx(speech: Speech) -> None:
     await asyncio.wait_for(task.run(), 10)
     assert len(task.errors) == 1 and task.errors[0].fatal
     assert "no decoder option 'no_such_option'" in task.errors[0].message
+
+
+async def test_8khz_input_is_resampled_for_the_decoder(speech: Speech) -> None:
+    """flite's kal voice speaks at 8 kHz, as a telephone line would. The resampler to 16 kHz holds back its first
+    samples (an empty chunk), which pocketsphinx used to refuse with an IndexError on every batch."""
+    pcm = speech.pcm("Turn on the kitchen lights.", voice="kal", rate=8000)
+    result = await run_processor(local_stt(), frames(pcm, rate=8000), timeout=20)
+    assert result.errors == []
+    assert len(result.downstream_of(UserTextFrame)) == 1

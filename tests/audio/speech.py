@@ -36,15 +36,18 @@ class Speech:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._cache: dict[tuple[str, float, float, int], bytes] = {}
+        self._cache: dict[tuple[str, float, float, int, str], bytes] = {}
 
-    def pcm(self, text: str, *, before: float = 1.0, after: float = 1.0, rate: int = 16000) -> bytes:
-        """Int16 mono PCM of ``text`` spoken by flite, with ``before``/``after`` seconds of silence."""
-        key = (text, before, after, rate)
+    def pcm(
+        self, text: str, *, before: float = 1.0, after: float = 1.0, rate: int = 16000, voice: str = "slt"
+    ) -> bytes:
+        """Int16 mono PCM of ``text`` spoken by flite's ``voice`` (slt, rms, awb: 16 kHz; kal: 8 kHz), at
+        ``rate``, with ``before``/``after`` seconds of silence."""
+        key = (text, before, after, rate, voice)
         if key not in self._cache:
             n = len(self._cache)
             raw, padded = self.folder / f"s{n}.wav", self.folder / f"s{n}-p.wav"
-            subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(raw)], check=True, capture_output=True)
+            subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True, capture_output=True)
             subprocess.run(
                 ["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(padded), "pad", str(before), str(after)],
                 check=True,
