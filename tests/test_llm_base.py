@@ -28,12 +28,14 @@ from voxline.frames import (
     TranscriptFrame,
     UserTextFrame,
 )
-from voxline.llm import LLMProcessor, RetryPolicy
+from voxline.llm import LLMProcessor
 from voxline.pipeline import Pipeline
 from voxline.processor import UPSTREAM, Direction, Processor
+from voxline.providers.backoff import Backoff
+from voxline.providers.redaction import hide_secret, redact
 from voxline.testing import Interrupt, Sleep, run_processor
 
-FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.001, jitter=0)
+FAST_RETRY = Backoff(attempts=3, initial=0.001, jitter=0)
 
 
 class Script:
@@ -125,7 +127,7 @@ async def test_non_retryable_failure_ends_the_turn_at_once() -> None:
 
 
 async def test_retries_give_up_after_the_policy_attempts() -> None:
-    llm = ScriptedLLM([Script([], error=ConnectionError("down"))], retry=RetryPolicy(attempts=2, initial_delay=0))
+    llm = ScriptedLLM([Script([], error=ConnectionError("down"))], retry=Backoff(attempts=2, initial=0))
     result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert len(llm.requests) == 2
     assert len(result.errors) == 1 and "down" in result.errors[0].message
@@ -152,7 +154,7 @@ async def test_empty_stream_is_retried_then_reported() -> None:
     result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert len(llm.requests) == 2 and result.text() == "ok" and result.errors == []
 
-    llm = ScriptedLLM([Script([])], retry=RetryPolicy(attempts=2, initial_delay=0))
+    llm = ScriptedLLM([Script([])], retry=Backoff(attempts=2, initial=0))
     result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert len(llm.requests) == 2
     assert "empty reply" in result.errors[0].message
@@ -220,7 +222,7 @@ async def test_end_frame_waits_for_the_reply_in_flight() -> None:
 async def test_secrets_never_reach_error_messages_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     secret = "sk-very-secret-123"
     llm = ScriptedLLM([Script([], error=ValueError(f"rejected key {secret}"))])
-    llm.hide_secret(secret)
+    hide_secret(secret)
     with caplog.at_level(logging.DEBUG):
         result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert "rejected key ***" in result.errors[0].message
@@ -228,13 +230,15 @@ async def test_secrets_never_reach_error_messages_or_logs(caplog: pytest.LogCapt
 
 
 def test_retry_delays_grow_exponentially_with_bounded_jitter() -> None:
-    policy = RetryPolicy(initial_delay=0.1, max_delay=1.0, multiplier=2.0, jitter=0.5)
-    for retry, base in [(1, 0.1), (2, 0.2), (3, 0.4), (6, 1.0)]:
+    policy = Backoff(initial=0.1, maximum=1.0, multiplier=2.0, jitter=0.5, attempts=3)
+    for retry, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (6, 1.0)]:
         delays = [policy.delay(retry) for _ in range(50)]
-        assert all(base <= d <= base * 1.5 for d in delays)
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1  # jittered
     with pytest.raises(ValueError):
-        RetryPolicy(attempts=0)
+        Backoff(attempts=0)
+    with pytest.raises(ValueError, match="bounded retry"):
+        ScriptedLLM([], retry=Backoff())  # a turn that retried forever would never end
 
 
 async def test_metrics_frame_is_a_system_frame_that_travels_downstream() -> None:
@@ -264,10 +268,9 @@ async def test_end_of_stream_right_behind_a_barge_in_still_answers_the_merged_tu
 
 
 def test_redact_hides_registered_secrets_and_url_credentials() -> None:
-    llm = ScriptedLLM([Script(["x"])])
-    llm.hide_secret("abcd1234")
-    assert llm.redact("key abcd1234 at http://user:pw@host:1/v1") == "key *** at http://***@host:1/v1"
-    assert llm.redact("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+    hide_secret("abcd1234")
+    assert redact("key abcd1234 at http://user:pw@host:1/v1") == "key *** at http://***@host:1/v1"
+    assert redact("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
 
 
 class PlaybackStub(Processor):

@@ -15,16 +15,17 @@ import attrs
 import pytest
 from llm_helpers import drive, replies_ended, texts_out
 from voxline.frames import InterruptFrame, LLMResponseEndFrame, LLMResponseStartFrame, TextFrame, UserTextFrame
-from voxline.llm import LLMProcessor, RetryPolicy
+from voxline.llm import LLMProcessor
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
+from voxline.providers.backoff import Backoff
 from voxline.testing import Interrupt, Sleep, run_processor
 from voxline.testing.fakes._llm import FakeLLMServer
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 from voxline.testing.fakes.openai import FakeOpenAI
 
 KEY = "test-key-0123456789"
-FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.005, jitter=0)
+FAST_RETRY = Backoff(attempts=3, initial=0.005, jitter=0)
 # 60 words at 20 tokens/s: three seconds of margin for a test that interrupts after 0.15 s on a loaded machine.
 LONG_REPLY = " ".join(["One two three four five six seven eight nine ten."] * 6)
 
@@ -206,7 +207,7 @@ async def test_ttft_metric_measures_request_start_to_first_token(provider: Provi
 @pytest.mark.parametrize("name", ["gemini", "openai"])
 async def test_connect_timeout_is_retried_then_reported(name: str, unanswered_port: int) -> None:
     base = f"http://127.0.0.1:{unanswered_port}"
-    options: dict[str, Any] = {"connect_timeout": 0.2, "retry": RetryPolicy(attempts=2, initial_delay=0.001)}
+    options: dict[str, Any] = {"connect_timeout": 0.2, "retry": Backoff(attempts=2, initial=0.001)}
     llm: LLMProcessor = (
         GeminiLLM(api_key=KEY, base_url=base, **options)
         if name == "gemini"
