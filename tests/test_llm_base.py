@@ -29,6 +29,7 @@ from voxline.frames import (
     UserTextFrame,
 )
 from voxline.llm import LLMProcessor
+from voxline.llm_retry import FirstTokenTimeout, TTFTHistory
 from voxline.pipeline import Pipeline
 from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.providers.backoff import Backoff
@@ -297,3 +298,35 @@ async def test_barge_in_during_playback_marks_a_fully_generated_reply_interrupte
     # Still playing when the user interrupted: the reply is marked (and sent marked); played out: it is not.
     assert llm.context.turns[1] == Turn("assistant", "All of it.", interrupted=not finishes)
     assert llm.turn_text(llm.context.turns[1]) == ("All of it. [interrupted]" if not finishes else "All of it.")
+
+
+def test_first_token_deadline_follows_recent_ttfts_within_bounds() -> None:
+    policy = FirstTokenTimeout(initial=3.0, minimum=1.5, maximum=6.0, factor=3.0, min_samples=3)
+    assert policy.seconds([]) == policy.seconds([0.4, 0.4]) == 3.0  # too little known yet
+    assert policy.seconds([0.3, 0.4, 0.5, 0.6]) == pytest.approx(1.8)  # 3 x p90
+    assert policy.seconds([0.1] * 10) == 1.5  # never below the floor (network jitter on a fast model)
+    assert policy.seconds([0.5] * 9 + [9.0]) == pytest.approx(1.5)  # one outlier is above the p90 of ten
+    # Timed-out attempts count as samples of their deadline: a provider that got slower raises it.
+    assert policy.seconds([3.0] * 5) == 6.0
+    history = TTFTHistory(keep=3)
+    for value in (1.0, 2.0, 3.0, 4.0):
+        history.record("k", value)
+    assert history.recent("k") == [2.0, 3.0, 4.0] and history.recent("other") == []
+
+
+def test_each_provider_picks_the_first_token_rule_of_its_model() -> None:
+    from voxline.llm_retry import FAST_MODEL, SLOW_MODEL
+    from voxline.processors.gemini import GeminiLLM
+    from voxline.processors.openai_compat import OpenAILLM
+
+    assert GeminiLLM(api_key="k", model="gemini-3.8-flash").first_token_policy() is FAST_MODEL
+    assert GeminiLLM(api_key="k", model="gemini-2.5-pro").first_token_policy() is SLOW_MODEL  # thinks first
+    assert (
+        GeminiLLM(api_key="k", model="gemini-9-flash").first_token_policy() is SLOW_MODEL
+    )  # unknown: default thinking
+    assert OpenAILLM(api_key="k", model="gpt-4o-mini").first_token_policy() is FAST_MODEL
+    assert OpenAILLM(api_key="k", model="o3-mini").first_token_policy() is SLOW_MODEL  # reasons first
+    local = OpenAILLM(model="llama3.2", base_url="http://127.0.0.1:11434/v1")
+    assert local.first_token_policy() is SLOW_MODEL  # Ollama loads the model on the first request
+    assert FAST_MODEL.initial <= 3.0 and SLOW_MODEL.initial == 15.0
+    assert GeminiLLM(api_key="k", first_token_timeout=2.5).first_token_deadline() == 2.5  # a number pins it
