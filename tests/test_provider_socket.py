@@ -53,34 +53,31 @@ def voiced(seconds: float) -> bytes:
     return (np.sin(2 * np.pi * 220 * t) * 5000).astype("<i2").tobytes()
 
 
-async def drop_mid_reply(fake: FakeDeepgram) -> None:
-    """One session: a reply streams, the client goes away mid-reply, the session is cancelled."""
-    tts = DeepgramTTS(api_key=KEY, base_url=fake.base_url)
-    out = StuckOutput(TTSAudioFrame)
-    task = PipelineTask(Pipeline([tts, out]))
+async def drop_session(stage: Processor, blocks: type[Frame], frames: list[Frame]) -> None:
+    """One session: ``frames`` make the provider stream, the output gets stuck on ``blocks`` (the client went away
+    mid-stream), and the session is cancelled while the provider's messages pile up unread."""
+    out = StuckOutput(blocks)
+    task = PipelineTask(Pipeline([stage, out]))
     runner = asyncio.create_task(task.run())
     await task.wait_until_running()
-    await task.queue_frame(SpeakTextFrame(text=LONG))
+    for frame in frames:
+        await task.queue_frame(frame)
     await asyncio.wait_for(out.stuck.wait(), 5)
-    await asyncio.sleep(0.1)  # the fake keeps streaming into the SDK's queue, which nobody reads
+    await asyncio.sleep(0.1)  # the fake keeps sending into the SDK's queue, which nobody reads
     await task.cancel("client gone")
     await runner
+
+
+async def drop_mid_reply(fake: FakeDeepgram) -> None:
+    """A reply streams and the client goes away mid-reply."""
+    await drop_session(DeepgramTTS(api_key=KEY, base_url=fake.base_url), TTSAudioFrame, [SpeakTextFrame(text=LONG)])
 
 
 async def drop_mid_speech(fake: FakeDeepgram) -> None:
-    """One session: the user speaks, transcripts pile up behind a stuck output, the session is cancelled."""
-    stt = DeepgramSTT(api_key=KEY, base_url=fake.base_url)
-    out = StuckOutput(TranscriptFrame)
-    task = PipelineTask(Pipeline([stt, out]))
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
+    """The user speaks and the client goes away while transcripts come back."""
     pcm = voiced(1.5)
-    for i in range(0, len(pcm), 640):
-        await task.queue_frame(AudioFrame(pcm=pcm[i : i + 640], sample_rate=16000))
-    await asyncio.wait_for(out.stuck.wait(), 5)
-    await asyncio.sleep(0.1)
-    await task.cancel("client gone")
-    await runner
+    frames: list[Frame] = [AudioFrame(pcm=pcm[i : i + 640], sample_rate=16000) for i in range(0, len(pcm), 640)]
+    await drop_session(DeepgramSTT(api_key=KEY, base_url=fake.base_url), TranscriptFrame, frames)
 
 
 def alive(kind: str) -> int:

@@ -16,18 +16,25 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from typing import Any
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from voxline.providers.clients import fingerprint, shared_client, ssl_context
 from voxline.providers.redaction import hide_secret
+from voxline.providers.socket import ProviderSocket
 from voxline.providers.socket import describe_failure as _describe
+
+if TYPE_CHECKING:
+    from voxline.processor import Processor
 
 __all__ = [
     "KEY_SETTING",
     "MAX_SPEAK_CHARS",
     "PROVIDER",
     "deepgram_client",
+    "deepgram_socket",
     "describe_failure",
     "resolve_config",
     "speak_pieces",
@@ -98,6 +105,33 @@ class _Clients:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def deepgram_socket(
+    owner: Processor,
+    *,
+    api_key: str,
+    base_url: str,
+    endpoint: Literal["listen", "speak"],
+    options: Callable[[], dict[str, Any]],
+    what: str,
+    **hooks: Any,
+) -> ProviderSocket[Any]:
+    """A :class:`~voxline.providers.socket.ProviderSocket` to Deepgram's ``listen`` or ``speak`` WebSocket.
+
+    Each connection is opened through the process's shared client with ``options()`` as its query (read at every
+    connect, so a changed voice applies to the next socket) and a session id of its own
+    (``x-deepgram-session-id``, which the SDK would otherwise set once per shared client). ``hooks`` are the
+    socket's (``on_message``, ``on_open``, ``keepalive``, ``wanted``, ``backoff``, ``report_after``, ...).
+    """
+    request = {"additional_headers": {"x-deepgram-session-id": str(uuid.uuid4())}}
+
+    def connect() -> Any:
+        client = deepgram_client(api_key, base_url)
+        api = client.listen.v1 if endpoint == "listen" else client.speak.v1
+        return api.connect(**options(), request_options=request)
+
+    return ProviderSocket(owner, connect, what=what, provider=PROVIDER, key_setting=KEY_SETTING, **hooks)
 
 
 def describe_failure(what: str, exc: BaseException) -> str:

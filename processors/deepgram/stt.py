@@ -24,11 +24,10 @@ Deepgram's own:
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from voxline.frames import AudioFrame, Word
-from voxline.processors.deepgram._common import KEY_SETTING, PROVIDER, deepgram_client, resolve_config
+from voxline.processors.deepgram._common import deepgram_socket, resolve_config
 from voxline.processors.deepgram._replay import ReplayBuffer
 from voxline.providers.backoff import Backoff
 from voxline.providers.socket import ProviderSocket
@@ -95,10 +94,13 @@ class DeepgramSTT(STTProcessor):
         self._offset = 0.0
         self._bad_format_reported = False
         self._lost_reported = 0.0
-        self._session_header = {"x-deepgram-session-id": str(uuid.uuid4())}
-        self.socket: ProviderSocket[Any] = ProviderSocket(
+        self.socket: ProviderSocket[Any] = deepgram_socket(
             self,
-            self._connect,
+            api_key=self._api_key,
+            base_url=self.base_url,
+            endpoint="listen",
+            options=self.connect_options,
+            what="Deepgram STT",
             on_message=self._on_message,
             on_open=self._replay,
             keepalive=_keep_alive,
@@ -106,9 +108,6 @@ class DeepgramSTT(STTProcessor):
             wanted=lambda: len(self._buffer) > 0,  # audio Deepgram has not finalised: open with the first audio
             backoff=backoff,
             report_after=max_retries,
-            what="Deepgram STT",
-            provider=PROVIDER,
-            key_setting=KEY_SETTING,
         )
 
     # --- public -------------------------------------------------------------------------------------------
@@ -176,11 +175,6 @@ class DeepgramSTT(STTProcessor):
         self.socket.stop()
 
     # --- the connection -----------------------------------------------------------------------------------
-
-    def _connect(self) -> Any:
-        client = deepgram_client(self._api_key, self.base_url)
-        options = {"request_options": {"additional_headers": self._session_header}}
-        return client.listen.v1.connect(**self.connect_options(), **options)
 
     async def _replay(self, conn: Any) -> None:
         """On a new connection: send what Deepgram has not finalised (in order) before live audio flows again."""

@@ -25,14 +25,13 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections import deque
 from typing import Any
 
 import attrs
 from voxline.frames import EndFrame, Frame, SettingsFrame, SpeakTextFrame, StartFrame
 from voxline.processor import Direction
-from voxline.processors.deepgram._common import KEY_SETTING, PROVIDER, deepgram_client, resolve_config, speak_pieces
+from voxline.processors.deepgram._common import deepgram_socket, resolve_config, speak_pieces
 from voxline.providers.backoff import Backoff
 from voxline.providers.socket import ProviderSocket
 from voxline.tts import TTSProcessor
@@ -80,19 +79,19 @@ class DeepgramTTS(TTSProcessor):
         self.speed = speed
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
-        self._session_header = {"x-deepgram-session-id": str(uuid.uuid4())}
-        self.socket: ProviderSocket[Any] = ProviderSocket(
+        self.socket: ProviderSocket[Any] = deepgram_socket(
             self,
-            self._connect,
+            api_key=self._api_key,
+            base_url=self.base_url,
+            endpoint="speak",
+            options=self.connect_options,
+            what="Deepgram TTS",
             on_message=self._on_message,
             on_open=self._resend_unspoken,
             on_drop=self._after_drop,
             on_outage=self._abandon_all,
             backoff=backoff,
             report_after=max_retries,
-            what="Deepgram TTS",
-            provider=PROVIDER,
-            key_setting=KEY_SETTING,
         )
         self._idle = asyncio.Event()
         self._idle.set()
@@ -126,11 +125,6 @@ class DeepgramTTS(TTSProcessor):
 
     async def on_stop(self) -> None:
         self.socket.stop()
-
-    def _connect(self) -> Any:
-        client = deepgram_client(self._api_key, self.base_url)
-        options = {"request_options": {"additional_headers": self._session_header}}
-        return client.speak.v1.connect(**self.connect_options(), **options)
 
     # --- the TTSProcessor hooks ---------------------------------------------------------------------------
 
