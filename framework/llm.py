@@ -45,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator
 from typing import Final
 
 import attrs
@@ -74,7 +74,7 @@ from voxline.llm_retry import (
 from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
 from voxline.providers.backoff import Backoff
 from voxline.providers.redaction import redact
-from voxline.request_fields import REDUCED_REQUESTS, OptionalField, refused_field
+from voxline.request_fields import OptionalField, RequestHealing
 
 __all__ = [
     "LLM_RETRY",
@@ -110,7 +110,7 @@ class _Reply:
         return "".join(self.parts)
 
 
-class LLMProcessor(Processor):
+class LLMProcessor(Processor, RequestHealing):
     """Answers user turns with a streamed LLM reply. Subclasses implement :meth:`stream`.
 
     Subclass contract:
@@ -123,9 +123,10 @@ class LLMProcessor(Processor):
     * ``describe_error(exc)`` — the message for the ErrorFrame. Register API keys with
       :func:`voxline.providers.redaction.hide_secret`; the base removes them from every message it reports or logs.
     * Optional: ``first_token_policy()`` — how long this provider's first token may take (fast models by default).
-    * Optional: ``optional_fields()`` (the droppable fields the next request would carry), ``refusal_message(exc)``
-      (the provider's message when ``exc`` is a 400 refusing the request as built) and ``request_key()``
-      (provider, model, endpoint); build requests with :meth:`keeps` so a dropped field stays out.
+    * Optional (from :class:`~voxline.request_fields.RequestHealing`): ``optional_fields()`` (the droppable
+      fields the next request would carry), ``refusal_message(exc)`` (the provider's message when ``exc`` is a 400
+      refusing the request as built) and ``request_key()`` (provider, model, endpoint); build requests with
+      ``keeps(field)`` so a dropped field stays out.
     """
 
     def __init__(
@@ -174,18 +175,6 @@ class LLMProcessor(Processor):
     async def warm_up(self) -> None:
         """Open a connection to the model's server before the first turn (a cheap request; optional)."""
 
-    def optional_fields(self) -> Sequence[OptionalField]:
-        """The optional fields the next request carries (before :meth:`keeps` is applied); none by default."""
-        return ()
-
-    def refusal_message(self, exc: BaseException) -> str | None:
-        """The provider's message if ``exc`` is an HTTP 400 refusing the request as built, else None."""
-        return None
-
-    def request_key(self) -> Hashable:
-        """What a dropped field and TTFT samples are kept under: provider, model, endpoint (default: the class)."""
-        return (type(self).__name__,)
-
     def first_token_policy(self) -> FirstTokenTimeout:
         """How long this provider's first token may take when ``first_token_timeout`` is left out."""
         return FAST_MODEL
@@ -197,36 +186,6 @@ class LLMProcessor(Processor):
             return float(setting)
         policy = setting if setting is not None else self.first_token_policy()
         return policy.seconds(TTFT_HISTORY.recent(self.request_key()))
-
-    # --- optional fields ---------------------------------------------------------------------------------
-
-    def keeps(self, field: str) -> bool:
-        """Whether requests still carry ``field`` (False once a provider refused it for this key)."""
-        return field not in REDUCED_REQUESTS.dropped(self.request_key())
-
-    @property
-    def dropped_fields(self) -> frozenset[str]:
-        """The optional fields this stage's requests leave out because the provider refused them."""
-        return REDUCED_REQUESTS.dropped(self.request_key())
-
-    def _leave_out_refused_field(self, exc: BaseException) -> bool:
-        """If ``exc`` refuses a field the request carried, drop it (process-wide) and say so; True to retry."""
-        message = self.refusal_message(exc)
-        field = refused_field(self.optional_fields(), message, self.dropped_fields) if message else None
-        if field is None or message is None:
-            return False
-        key = self.request_key()
-        if REDUCED_REQUESTS.drop(key, field.name):  # else another stage dropped it meanwhile: just retry
-            where = " ".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
-            logger.warning(
-                "%s: the provider refused the request's %s (%s); retrying without it, and requests to %s leave "
-                "it out from now on (the model's default applies)",
-                self.name,
-                field.name,
-                redact(message.strip()),
-                redact(where),
-            )
-        return True
 
     # --- helpers for subclasses -------------------------------------------------------------------------
 
