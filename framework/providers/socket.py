@@ -169,10 +169,6 @@ class ProviderSocket(Generic[C]):
         """A connection is open and replayed: :meth:`send` goes straight to the provider."""
         return self._ready.is_set()
 
-    @property
-    def running(self) -> bool:
-        return self._runner is not None and not self._runner.done()
-
     def start(self) -> None:
         """Start the connection task (idempotent). It connects once ``wanted()`` holds (at once without it)."""
         if self._runner is None and not self.closing:
