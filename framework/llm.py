@@ -18,11 +18,17 @@ needs around that lives in this class, so every provider behaves the same:
   did not hear all of it. When the output then reports what had played (a
   :class:`~voxline.frames.BotHeardTextFrame` upstream, its text filled in by the TTS stage), the recorded reply
   is cut to that text — or dropped if nothing of it was heard in full.
-* Failures before the first token has gone out are retried with exponential backoff and jitter when the
-  subclass says they are retryable (:meth:`LLMProcessor.is_retryable`), and so is an empty reply. After the
-  first token a failure ends the turn with a non-fatal :class:`~voxline.frames.ErrorFrame`; the next turn works.
-* Timeouts: no first token within ``first_token_timeout`` (retryable), no next token within ``stall_timeout``.
-  ``connect_timeout`` is for subclasses to hand to their SDK's HTTP client.
+* Failures before the first token has gone out are retried with :class:`~voxline.providers.backoff.Backoff`
+  (exponential, jittered, ``attempts`` in all) when the subclass says they are retryable
+  (:meth:`LLMProcessor.is_retryable`), and so is an empty reply. After the first token a failure ends the turn
+  with a non-fatal :class:`~voxline.frames.ErrorFrame`; the next turn works.
+* Timeouts: no first token within the first-token deadline (retryable), no next token within ``stall_timeout``.
+  The deadline follows the provider's real time to first token (:class:`~voxline.llm_retry.FirstTokenTimeout`:
+  a few times its recent p90, 3 s before anything is known for a fast model), so a stalled request is retried
+  within the user's patience instead of after a fixed 15 s; a number pins it. ``connect_timeout`` is for
+  subclasses to hand to their SDK's HTTP client.
+* Secrets: every message the base reports or logs goes through the process-wide redactor
+  (:mod:`voxline.providers.redaction`); subclasses register their keys with ``hide_secret``.
 * A 400 whose message names an optional field the request carried (a thinking setting, a temperature, a token
   limit: :meth:`LLMProcessor.optional_fields`) is healed once: the field is dropped for this provider, model
   and endpoint for the rest of the process (``voxline.request_fields``), one warning says so, and the turn is
@@ -38,9 +44,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator
 from typing import Final
 
 import attrs
@@ -58,17 +63,37 @@ from voxline.frames import (
     TextFrame,
     UserTextFrame,
 )
-from voxline.llm_retry import RETRYABLE_STATUS, EmptyReplyError, LLMTimeoutError, RetryPolicy
+from voxline.llm_retry import (
+    FAST_MODEL,
+    RETRYABLE_STATUS,
+    TTFT_HISTORY,
+    EmptyReplyError,
+    FirstTokenTimeout,
+    LLMTimeoutError,
+)
 from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
-from voxline.request_fields import REDUCED_REQUESTS, OptionalField, refused_field
+from voxline.providers.backoff import Backoff
+from voxline.providers.redaction import redact
+from voxline.request_fields import OptionalField, RequestHealing
 
-__all__ = ["RETRYABLE_STATUS", "EmptyReplyError", "LLMProcessor", "LLMTimeoutError", "OptionalField", "RetryPolicy"]
+__all__ = [
+    "LLM_RETRY",
+    "RETRYABLE_STATUS",
+    "EmptyReplyError",
+    "FirstTokenTimeout",
+    "LLMProcessor",
+    "LLMTimeoutError",
+    "OptionalField",
+]
 
 logger = logging.getLogger("voxline.llm")
 
 _END: Final = object()
 
-_USERINFO: Final = re.compile(r"//[^/@\s]+@")
+LLM_RETRY: Final = Backoff(initial=0.2, maximum=2.0, attempts=3)
+"""Three requests at most per turn, 0.1-0.2 s and 0.2-0.4 s apart: a retry is only worth it while the user waits."""
+
+WARM_UP_TIMEOUT: Final = 10.0
 
 
 @attrs.define(slots=True)
@@ -85,7 +110,7 @@ class _Reply:
         return "".join(self.parts)
 
 
-class LLMProcessor(Processor):
+class LLMProcessor(Processor, RequestHealing):
     """Answers user turns with a streamed LLM reply. Subclasses implement :meth:`stream`.
 
     Subclass contract:
@@ -95,11 +120,13 @@ class LLMProcessor(Processor):
       strings are ignored. Do not retry, do not catch cancellation: the base does both.
     * ``is_retryable(exc)`` — whether a failure *before the first token* may be retried (408/429/5xx,
       connection errors). The default accepts ``ConnectionError`` and ``TimeoutError``.
-    * ``describe_error(exc)`` — the message for the ErrorFrame. Register API keys with :meth:`hide_secret`;
-      the base removes them from every message it reports or logs.
-    * Optional: ``optional_fields()`` (the droppable fields the next request would carry), ``refusal_message(exc)``
-      (the provider's message when ``exc`` is a 400 refusing the request as built) and ``request_key()``
-      (provider, model, endpoint); build requests with :meth:`keeps` so a dropped field stays out.
+    * ``describe_error(exc)`` — the message for the ErrorFrame. Register API keys with
+      :func:`voxline.providers.redaction.hide_secret`; the base removes them from every message it reports or logs.
+    * Optional: ``first_token_policy()`` — how long this provider's first token may take (fast models by default).
+    * Optional (from :class:`~voxline.request_fields.RequestHealing`): ``optional_fields()`` (the droppable
+      fields the next request would carry), ``refusal_message(exc)`` (the provider's message when ``exc`` is a 400
+      refusing the request as built) and ``request_key()`` (provider, model, endpoint); build requests with
+      ``keeps(field)`` so a dropped field stays out.
     """
 
     def __init__(
@@ -107,18 +134,21 @@ class LLMProcessor(Processor):
         *,
         context: Context | None = None,
         system_prompt: str = "",
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         connect_timeout: float = 5.0,
-        first_token_timeout: float = 15.0,
+        first_token_timeout: float | FirstTokenTimeout | None = None,
         stall_timeout: float = 10.0,
         warm_up: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         self.context = context if context is not None else Context(system_prompt)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or LLM_RETRY
+        if self.retry.attempts is None:
+            raise ValueError("an LLM turn needs a bounded retry: Backoff(attempts=...)")
         self.connect_timeout = connect_timeout
         self.first_token_timeout = first_token_timeout
+        """Seconds, a :class:`FirstTokenTimeout`, or None: the provider's own (:meth:`first_token_policy`)."""
         self.stall_timeout = stall_timeout
         self.warm_up_on_start = warm_up
         self._reply: _Reply | None = None
@@ -127,7 +157,6 @@ class LLMProcessor(Processor):
         self._pending: list[str] = []
         self._bot_speaking = False
         self._recorded_epoch: int | None = None  # the epoch of the reply last added to the context
-        self._secrets: list[str] = []
 
     # --- what subclasses implement ----------------------------------------------------------------------
 
@@ -146,47 +175,17 @@ class LLMProcessor(Processor):
     async def warm_up(self) -> None:
         """Open a connection to the model's server before the first turn (a cheap request; optional)."""
 
-    def optional_fields(self) -> Sequence[OptionalField]:
-        """The optional fields the next request carries (before :meth:`keeps` is applied); none by default."""
-        return ()
+    def first_token_policy(self) -> FirstTokenTimeout:
+        """How long this provider's first token may take when ``first_token_timeout`` is left out."""
+        return FAST_MODEL
 
-    def refusal_message(self, exc: BaseException) -> str | None:
-        """The provider's message if ``exc`` is an HTTP 400 refusing the request as built, else None."""
-        return None
-
-    def request_key(self) -> Hashable:
-        """What a dropped field is remembered under: provider, model and endpoint (override; the class by default)."""
-        return (type(self).__name__,)
-
-    # --- optional fields ---------------------------------------------------------------------------------
-
-    def keeps(self, field: str) -> bool:
-        """Whether requests still carry ``field`` (False once a provider refused it for this key)."""
-        return field not in REDUCED_REQUESTS.dropped(self.request_key())
-
-    @property
-    def dropped_fields(self) -> frozenset[str]:
-        """The optional fields this stage's requests leave out because the provider refused them."""
-        return REDUCED_REQUESTS.dropped(self.request_key())
-
-    def _leave_out_refused_field(self, exc: BaseException) -> bool:
-        """If ``exc`` refuses a field the request carried, drop it (process-wide) and say so; True to retry."""
-        message = self.refusal_message(exc)
-        field = refused_field(self.optional_fields(), message, self.dropped_fields) if message else None
-        if field is None or message is None:
-            return False
-        key = self.request_key()
-        if REDUCED_REQUESTS.drop(key, field.name):  # else another stage dropped it meanwhile: just retry
-            where = " ".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
-            logger.warning(
-                "%s: the provider refused the request's %s (%s); retrying without it, and requests to %s leave "
-                "it out from now on (the model's default applies)",
-                self.name,
-                field.name,
-                self.redact(message.strip()),
-                self.redact(where),
-            )
-        return True
+    def first_token_deadline(self) -> float:
+        """Seconds the next attempt waits for its first token (from its recent TTFTs, unless pinned)."""
+        setting = self.first_token_timeout
+        if isinstance(setting, (int, float)):
+            return float(setting)
+        policy = setting if setting is not None else self.first_token_policy()
+        return policy.seconds(TTFT_HISTORY.recent(self.request_key()))
 
     # --- helpers for subclasses -------------------------------------------------------------------------
 
@@ -202,7 +201,7 @@ class LLMProcessor(Processor):
 
     async def _run_warm_up(self) -> None:
         try:
-            async with asyncio.timeout(self.first_token_timeout):
+            async with asyncio.timeout(WARM_UP_TIMEOUT):
                 await self.warm_up()
         except Exception as exc:
             # INFO, not WARNING: some servers (llama.cpp) have no model lookup, and the first turn reports
@@ -210,19 +209,8 @@ class LLMProcessor(Processor):
             logger.info(
                 "%s: model lookup ahead of the first turn failed: %s",
                 self.name,
-                self.redact(self.describe_error(exc)),
+                redact(self.describe_error(exc)),
             )
-
-    def hide_secret(self, secret: str | None) -> None:
-        """Never let ``secret`` (an API key) appear in an error message or log line of this processor."""
-        if secret and len(secret) >= 4 and secret not in self._secrets:
-            self._secrets.append(secret)
-
-    def redact(self, text: str) -> str:
-        """``text`` with every registered secret, and any ``user:password@`` in a URL, replaced by ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return _USERINFO.sub("//***@", text)
 
     interrupted_marker = " [interrupted]"
     """Appended to an interrupted assistant turn in requests, so the model knows the user cut it off there."""
@@ -391,7 +379,7 @@ class LLMProcessor(Processor):
                 self.name,
                 attempt,
                 attempts,
-                self.redact(self.describe_error(error)),
+                redact(self.describe_error(error)),
                 delay,
             )
             await asyncio.sleep(delay)
@@ -400,10 +388,13 @@ class LLMProcessor(Processor):
     async def _attempt(self, reply: _Reply) -> None:
         """One request: a reader task pulls the stream into a queue; this task pushes frames from it."""
         queue: asyncio.Queue[object] = asyncio.Queue()
+        first_token = self.first_token_deadline()
+        sent = time.monotonic()
+        got_token = False
         reader = self.create_task(self._read(queue), name=f"{self.name}-reader")
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.first_token_timeout) as deadline:
+            async with asyncio.timeout(first_token) as deadline:
                 while True:
                     item = await queue.get()
                     if item is _END:
@@ -411,6 +402,9 @@ class LLMProcessor(Processor):
                     if isinstance(item, BaseException):
                         raise item
                     assert isinstance(item, str)
+                    if not got_token:
+                        got_token = True
+                        TTFT_HISTORY.record(self.request_key(), time.monotonic() - sent)
                     if not reply.parts:
                         await self.push(
                             MetricsFrame(
@@ -427,7 +421,9 @@ class LLMProcessor(Processor):
             if deadline.expired():
                 if reply.parts:
                     raise LLMTimeoutError(f"the reply stalled: no token for {self.stall_timeout:g} s") from exc
-                raise LLMTimeoutError(f"no first token within {self.first_token_timeout:g} s") from exc
+                # A sample of at least the deadline: a provider that has become slower raises its own deadline.
+                TTFT_HISTORY.record(self.request_key(), first_token)
+                raise LLMTimeoutError(f"no first token within {first_token:.3g} s") from exc
             raise
         finally:
             if not reader.done():
@@ -448,7 +444,7 @@ class LLMProcessor(Processor):
             queue.put_nowait(_END)
 
     async def _report(self, exc: BaseException) -> None:
-        message = self.redact(self.describe_error(exc))
+        message = redact(self.describe_error(exc))
         # Attach the exception (logged with its traceback) only when its text is free of secrets.
-        safe = self.redact(str(exc)) == str(exc)
+        safe = redact(str(exc)) == str(exc)
         await self.push_error(message, exception=exc if safe else None)

@@ -10,18 +10,23 @@ every later request to the same provider, model and endpoint leaves the field ou
 process (:data:`REDUCED_REQUESTS`).
 
 A provider stage declares its fields with :class:`OptionalField` (how its provider's messages name each one)
-and asks :meth:`voxline.llm.LLMProcessor.keeps` before putting a field in a request.
+and asks :meth:`RequestHealing.keeps` before putting a field in a request; :class:`RequestHealing` is the part of
+the LLM base that does the healing.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Collection, Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable, Sequence
 
 import attrs
+from voxline.providers.redaction import redact
 
-__all__ = ["REDUCED_REQUESTS", "OptionalField", "ReducedRequests", "refused_field"]
+__all__ = ["REDUCED_REQUESTS", "OptionalField", "ReducedRequests", "RequestHealing", "refused_field"]
+
+logger = logging.getLogger("voxline.llm")
 
 
 @attrs.frozen
@@ -84,3 +89,50 @@ REDUCED_REQUESTS = ReducedRequests()
 def refused_field(fields: Iterable[OptionalField], message: str, dropped: Collection[str]) -> OptionalField | None:
     """The first of ``fields`` not yet ``dropped`` that a provider's refusal ``message`` names, if any."""
     return next((f for f in fields if f.name not in dropped and f.named_in(message)), None)
+
+
+class RequestHealing:
+    """The request-healing half of :class:`voxline.llm.LLMProcessor`: which optional fields requests carry, and
+    dropping one a provider refused (process-wide, per :meth:`request_key`)."""
+
+    name: str
+
+    def optional_fields(self) -> Sequence[OptionalField]:
+        """The optional fields the next request carries (before :meth:`keeps` is applied); none by default."""
+        return ()
+
+    def refusal_message(self, exc: BaseException) -> str | None:
+        """The provider's message if ``exc`` is an HTTP 400 refusing the request as built, else None."""
+        return None
+
+    def request_key(self) -> Hashable:
+        """What a dropped field (and TTFT samples) are kept under: provider, model, endpoint (default: the class)."""
+        return (type(self).__name__,)
+
+    def keeps(self, field: str) -> bool:
+        """Whether requests still carry ``field`` (False once a provider refused it for this key)."""
+        return field not in REDUCED_REQUESTS.dropped(self.request_key())
+
+    @property
+    def dropped_fields(self) -> frozenset[str]:
+        """The optional fields this stage's requests leave out because the provider refused them."""
+        return REDUCED_REQUESTS.dropped(self.request_key())
+
+    def _leave_out_refused_field(self, exc: BaseException) -> bool:
+        """If ``exc`` refuses a field the request carried, drop it (process-wide) and say so; True to retry."""
+        message = self.refusal_message(exc)
+        field = refused_field(self.optional_fields(), message, self.dropped_fields) if message else None
+        if field is None or message is None:
+            return False
+        key = self.request_key()
+        if REDUCED_REQUESTS.drop(key, field.name):  # else another stage dropped it meanwhile: just retry
+            where = " ".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
+            logger.warning(
+                "%s: the provider refused the request's %s (%s); retrying without it, and requests to %s leave "
+                "it out from now on (the model's default applies)",
+                self.name,
+                field.name,
+                redact(message.strip()),
+                redact(where),
+            )
+        return True

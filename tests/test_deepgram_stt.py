@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import random
 import re
 from collections.abc import Callable
 
@@ -19,7 +19,8 @@ from voxline.frames import (
     UserTextFrame,
 )
 from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
-from voxline.processors.deepgram._common import Backoff, websocket_base
+from voxline.processors.deepgram._common import websocket_base
+from voxline.providers.backoff import Backoff
 from voxline.task import PipelineTask
 from voxline.testing import RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
@@ -238,11 +239,12 @@ async def test_after_n_failed_attempts_an_error_reaches_the_client_without_the_k
     async with FakeDeepgram(api_key=secret) as fake:
         fake.faults.refuse_listen = 1000
         stt = stt_for(fake, api_key=secret, max_retries=3)
-        result = await run_processor(stt, [Sleep(0.6)])
+        result = await run_processor(stt, [*feed(quiet(0.1)), Sleep(0.6)])  # audio opens the socket
     assert fake.attempts_on("/v1/listen") >= 3
     assert len(result.errors) == 1
-    assert "unavailable after 3 attempts" in result.errors[0].message and "503" in result.errors[0].message
-    assert secret not in result.errors[0].message
+    message = result.errors[0].message
+    assert "unavailable after 3 attempts" in message and "503" in message and "still retrying" in message
+    assert secret not in message
 
 
 async def test_auth_failure_is_not_retried_and_the_key_never_shows(caplog: pytest.LogCaptureFixture) -> None:
@@ -258,6 +260,44 @@ async def test_auth_failure_is_not_retried_and_the_key_never_shows(caplog: pytes
     assert "Token" in caplog.text  # the websockets handshake DEBUG lines were captured ...
     everything = caplog.text + repr(result.upstream) + repr(result.downstream) + str(error.exception)
     assert wrong not in everything  # ... and the key is not in them, nor in any frame
+
+
+async def test_a_refused_key_is_reported_at_once_then_retried_slowly_until_it_works() -> None:
+    async with FakeDeepgram(transcripts=["The key works again."]) as fake:
+        fake.faults.refuse_listen, fake.faults.refuse_status = 2, 401  # e.g. a key re-enabled meanwhile
+        stt = stt_for(fake)
+        stt.socket.auth_backoff = Backoff(initial=0.3, maximum=0.3, jitter=0)  # 30-60 s in a real session
+        seen: list[float] = []
+
+        async def note_attempts() -> None:
+            while True:
+                if len(fake.attempts) > len(seen):
+                    seen.append(asyncio.get_running_loop().time())
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.create_task(note_attempts())
+        result = await run_processor(stt, [*feed(voiced(0.8) + quiet(0.5)), Sleep(1.0)])
+        watcher.cancel()
+    statuses = [status for _, status in fake.attempts]
+    assert statuses == [401, 401, 101]  # never given up, and never faster than the slow pace
+    assert all(b - a >= 0.28 for a, b in itertools.pairwise(seen))
+    told = "Deepgram STT: Deepgram rejected the API key (HTTP 401); check DEEPGRAM_API_KEY; retrying every 0.3-0.3 s"
+    assert [e.message for e in result.errors] == [told]  # at once, and once: not again at every slow retry
+    assert turns(result) == ["The key works again."]  # the audio kept meanwhile was replayed
+
+
+async def test_a_quiet_session_start_opens_no_socket_until_the_first_audio() -> None:
+    """Deepgram closes a listen socket that has received no audio within ~10 s (1011 NET-0001), KeepAlives or
+    not: the socket opens with the first audio, so a session whose user is quiet at first never trips it."""
+    async with FakeDeepgram(transcripts=["Late start."], idle_timeout=0.3) as fake:
+        stt = stt_for(fake, keepalive_interval=0.1)
+        result = await run_processor(stt, [Sleep(0.6), *feed(voiced(0.6) + quiet(0.4)), Sleep(0.3)])
+    assert len(fake.listen_connections) == 1
+    conn = fake.listen_connections[0]
+    assert conn.close_code == 1000 and conn.close_reason != "NET-0001"
+    assert conn.audio_seconds == pytest.approx(1.0, abs=0.01)  # every frame, the first ones from the buffer
+    assert turns(result) == ["Late start."]
+    assert result.errors == []
 
 
 async def test_keepalive_keeps_a_silent_socket_open() -> None:
@@ -362,12 +402,3 @@ async def test_the_environment_alone_points_the_stages_at_the_fake(monkeypatch: 
         result = await run_processor(DeepgramSTT(), [*feed(voiced(0.5) + quiet(0.4)), Sleep(0.3)])
     assert turns(result) == ["From the environment."]
     assert fake.listen_connections[0].headers["authorization"] == "Token env-key"
-
-
-def test_backoff_is_exponential_jittered_and_capped() -> None:
-    backoff = Backoff(initial=0.25, maximum=5.0, rng=random.Random(7))
-    for attempt in range(1, 12):
-        ceiling = min(5.0, 0.25 * 2 ** (attempt - 1))
-        delays = {backoff.delay(attempt) for _ in range(50)}
-        assert all(ceiling / 2 <= d <= ceiling for d in delays)
-        assert len(delays) > 40  # jittered: reconnecting clients do not stampede in step

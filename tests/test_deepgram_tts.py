@@ -22,7 +22,8 @@ from voxline.frames import (
     TTSStoppedFrame,
 )
 from voxline.processors.deepgram import DeepgramRESTTTS, DeepgramTTS
-from voxline.processors.deepgram._common import Backoff
+from voxline.providers.backoff import Backoff
+from voxline.providers.clients import aclose_shared
 from voxline.task import PipelineTask
 from voxline.testing import RunResult, Sleep, run_processor
 from voxline.testing.fakes.deepgram import FakeDeepgram
@@ -185,10 +186,22 @@ async def test_websocket_auth_failure_is_reported_once_without_the_key(caplog: p
         result = await run_processor(tts, [Sleep(0.2), SpeakTextFrame(text="Hi."), LLMResponseEndFrame(), Sleep(0.1)])
     assert fake.attempts == [("/v1/speak", 401)]
     assert [e.message for e in result.errors] == [
-        "Deepgram TTS: Deepgram rejected the API key (HTTP 401); check DEEPGRAM_API_KEY"
+        "Deepgram TTS: Deepgram rejected the API key (HTTP 401); check DEEPGRAM_API_KEY; retrying every 30-60 s"
     ]
     assert wrong not in caplog.text + repr(result.upstream) + repr(result.downstream)
     assert result.downstream_of(TTSAudioFrame) == []
+
+
+async def test_a_refused_key_is_retried_slowly_and_speech_comes_back_when_it_works() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.005) as fake:
+        fake.faults.refuse_speak, fake.faults.refuse_status = 1, 403
+        tts = ws_tts(fake)
+        tts.socket.auth_backoff = Backoff(initial=0.3, maximum=0.3, jitter=0)  # 30-60 s in a real session
+        frames = [SpeakTextFrame(text="Skipped."), LLMResponseEndFrame(), Sleep(0.5)]
+        result = await run_processor(tts, [Sleep(0.1), *frames, SpeakTextFrame(text="Heard."), LLMResponseEndFrame()])
+    assert fake.attempts == [("/v1/speak", 403), ("/v1/speak", 101)]
+    assert len(result.errors) == 1 and "rejected the API key (HTTP 403)" in result.errors[0].message
+    assert audio_bytes(result) == fake.tts_audio_bytes("Heard.")  # not mute for the rest of the session
 
 
 @pytest.mark.parametrize(("fault", "close_code"), [("tts_drop_after_bytes", 1006), ("tts_error_after_bytes", 1011)])
@@ -245,7 +258,7 @@ async def test_during_an_outage_sentences_are_skipped_not_queued() -> None:
         speak = [SpeakTextFrame(text=f"Sentence {i}.") for i in range(5)]
         result = await run_processor(tts, [Sleep(0.3), *speak, LLMResponseEndFrame()], timeout=5)
     assert [e.message for e in result.errors] == [
-        "Deepgram TTS unavailable after 2 attempts: Deepgram answered HTTP 503"
+        "Deepgram TTS unavailable after 2 attempts: Deepgram answered HTTP 503; still retrying"
     ]
     assert result.downstream_of(TTSAudioFrame) == []
     assert len(result.downstream_of(LLMResponseEndFrame)) == 1
@@ -276,9 +289,15 @@ async def test_rest_fallback_streams_audio_and_carries_odd_chunks() -> None:
         tts = rest_tts(fake, voice="aura-2-thalia-en")
         texts = ["Hello over REST.", " Second sentence."]
         result = await run_processor(tts, [*(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()])
+        # The keep-alive connection belongs to the process's shared client: the next session reuses it, and
+        # only the process's shutdown (aclose_shared) closes it.
+        assert fake.open_http_connections == 1
+        await run_processor(rest_tts(fake), [SpeakTextFrame(text="Again.")])
+        assert len(fake.rest_requests) == 3 and fake.open_http_connections == 1
+        assert await aclose_shared() >= 1
         async with asyncio.timeout(2):
             while fake.open_http_connections:  # noqa: ASYNC110
-                await asyncio.sleep(0.005)  # the stage closed its keep-alive connection when it stopped
+                await asyncio.sleep(0.005)
     assert audio_bytes(result) == sum(fake.tts_audio_bytes(t) for t in texts)
     assert all(len(f.pcm) % 2 == 0 for f in result.downstream_of(TTSAudioFrame))
     request = fake.rest_requests[0]
@@ -288,7 +307,7 @@ async def test_rest_fallback_streams_audio_and_carries_odd_chunks() -> None:
         "sample_rate": "24000",
         "container": "none",
     }
-    assert [r.body for r in fake.rest_requests] == [b'{"text":"Hello over REST."}', b'{"text":" Second sentence."}']
+    assert [r.body for r in fake.rest_requests[:2]] == [b'{"text":"Hello over REST."}', b'{"text":" Second sentence."}']
     ttfb = [m for m in result.metrics if m.name == "tts.ttfb"]
     assert len(ttfb) == 2 and all(m.value >= 0.05 for m in ttfb)
     assert kinds(result) == ["TTSStartedFrame", "TTSAudioFrame", "TTSStoppedFrame", "LLMResponseEndFrame"]

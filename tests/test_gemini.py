@@ -18,8 +18,8 @@ from llm_helpers import drive, replies_ended, texts_out
 from starlette.config import Config
 from voxline.context import Context
 from voxline.frames import UserTextFrame
-from voxline.llm import RetryPolicy
 from voxline.processors.gemini import DEFAULT_MODEL, GeminiLLM, thinking_config_for
+from voxline.providers.backoff import Backoff
 from voxline.testing import Interrupt, Sleep, run_processor
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 
@@ -188,7 +188,7 @@ async def test_api_key_never_reaches_logs_or_error_messages(caplog: pytest.LogCa
             # A server that echoes the key back: it is redacted from what we report.
             fake.api_key = KEY
             fake.fail(500, times=3, message=f"backend rejected key {KEY}")
-            llm = GeminiLLM(api_key=KEY, base_url=fake.url, retry=RetryPolicy(initial_delay=0.001))
+            llm = GeminiLLM(api_key=KEY, base_url=fake.url, retry=Backoff(initial=0.001, attempts=3))
             result = await run_processor(llm, [UserTextFrame(text="Hi")])
             [error] = result.errors
             assert "backend rejected key ***" in error.message
@@ -283,7 +283,7 @@ async def test_fake_turns_a_broken_reply_function_into_a_500_not_a_hang() -> Non
         raise ZeroDivisionError("oops")
 
     async with FakeGemini(api_key=KEY, replies=broken) as fake:
-        llm = GeminiLLM(api_key=KEY, base_url=fake.url, retry=RetryPolicy(attempts=1))
+        llm = GeminiLLM(api_key=KEY, base_url=fake.url, retry=Backoff(attempts=1))
         result = await run_processor(llm, [UserTextFrame(text="Hi")], timeout=5)
         [error] = result.errors
         assert "500" in error.message and "ZeroDivisionError" in error.message

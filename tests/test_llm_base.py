@@ -28,12 +28,15 @@ from voxline.frames import (
     TranscriptFrame,
     UserTextFrame,
 )
-from voxline.llm import LLMProcessor, RetryPolicy
+from voxline.llm import LLMProcessor
+from voxline.llm_retry import FirstTokenTimeout, TTFTHistory
 from voxline.pipeline import Pipeline
 from voxline.processor import UPSTREAM, Direction, Processor
+from voxline.providers.backoff import Backoff
+from voxline.providers.redaction import hide_secret, redact
 from voxline.testing import Interrupt, Sleep, run_processor
 
-FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.001, jitter=0)
+FAST_RETRY = Backoff(attempts=3, initial=0.001, jitter=0)
 
 
 class Script:
@@ -125,7 +128,7 @@ async def test_non_retryable_failure_ends_the_turn_at_once() -> None:
 
 
 async def test_retries_give_up_after_the_policy_attempts() -> None:
-    llm = ScriptedLLM([Script([], error=ConnectionError("down"))], retry=RetryPolicy(attempts=2, initial_delay=0))
+    llm = ScriptedLLM([Script([], error=ConnectionError("down"))], retry=Backoff(attempts=2, initial=0))
     result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert len(llm.requests) == 2
     assert len(result.errors) == 1 and "down" in result.errors[0].message
@@ -152,7 +155,7 @@ async def test_empty_stream_is_retried_then_reported() -> None:
     result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert len(llm.requests) == 2 and result.text() == "ok" and result.errors == []
 
-    llm = ScriptedLLM([Script([])], retry=RetryPolicy(attempts=2, initial_delay=0))
+    llm = ScriptedLLM([Script([])], retry=Backoff(attempts=2, initial=0))
     result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert len(llm.requests) == 2
     assert "empty reply" in result.errors[0].message
@@ -220,7 +223,7 @@ async def test_end_frame_waits_for_the_reply_in_flight() -> None:
 async def test_secrets_never_reach_error_messages_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     secret = "sk-very-secret-123"
     llm = ScriptedLLM([Script([], error=ValueError(f"rejected key {secret}"))])
-    llm.hide_secret(secret)
+    hide_secret(secret)
     with caplog.at_level(logging.DEBUG):
         result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert "rejected key ***" in result.errors[0].message
@@ -228,13 +231,15 @@ async def test_secrets_never_reach_error_messages_or_logs(caplog: pytest.LogCapt
 
 
 def test_retry_delays_grow_exponentially_with_bounded_jitter() -> None:
-    policy = RetryPolicy(initial_delay=0.1, max_delay=1.0, multiplier=2.0, jitter=0.5)
-    for retry, base in [(1, 0.1), (2, 0.2), (3, 0.4), (6, 1.0)]:
+    policy = Backoff(initial=0.1, maximum=1.0, multiplier=2.0, jitter=0.5, attempts=3)
+    for retry, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (6, 1.0)]:
         delays = [policy.delay(retry) for _ in range(50)]
-        assert all(base <= d <= base * 1.5 for d in delays)
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1  # jittered
     with pytest.raises(ValueError):
-        RetryPolicy(attempts=0)
+        Backoff(attempts=0)
+    with pytest.raises(ValueError, match="bounded retry"):
+        ScriptedLLM([], retry=Backoff())  # a turn that retried forever would never end
 
 
 async def test_metrics_frame_is_a_system_frame_that_travels_downstream() -> None:
@@ -264,10 +269,9 @@ async def test_end_of_stream_right_behind_a_barge_in_still_answers_the_merged_tu
 
 
 def test_redact_hides_registered_secrets_and_url_credentials() -> None:
-    llm = ScriptedLLM([Script(["x"])])
-    llm.hide_secret("abcd1234")
-    assert llm.redact("key abcd1234 at http://user:pw@host:1/v1") == "key *** at http://***@host:1/v1"
-    assert llm.redact("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+    hide_secret("abcd1234")
+    assert redact("key abcd1234 at http://user:pw@host:1/v1") == "key *** at http://***@host:1/v1"
+    assert redact("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
 
 
 class PlaybackStub(Processor):
@@ -294,3 +298,35 @@ async def test_barge_in_during_playback_marks_a_fully_generated_reply_interrupte
     # Still playing when the user interrupted: the reply is marked (and sent marked); played out: it is not.
     assert llm.context.turns[1] == Turn("assistant", "All of it.", interrupted=not finishes)
     assert llm.turn_text(llm.context.turns[1]) == ("All of it. [interrupted]" if not finishes else "All of it.")
+
+
+def test_first_token_deadline_follows_recent_ttfts_within_bounds() -> None:
+    policy = FirstTokenTimeout(initial=3.0, minimum=1.5, maximum=6.0, factor=3.0, min_samples=3)
+    assert policy.seconds([]) == policy.seconds([0.4, 0.4]) == 3.0  # too little known yet
+    assert policy.seconds([0.3, 0.4, 0.5, 0.6]) == pytest.approx(1.8)  # 3 x p90
+    assert policy.seconds([0.1] * 10) == 1.5  # never below the floor (network jitter on a fast model)
+    assert policy.seconds([0.5] * 9 + [9.0]) == pytest.approx(1.5)  # one outlier is above the p90 of ten
+    # Timed-out attempts count as samples of their deadline: a provider that got slower raises it.
+    assert policy.seconds([3.0] * 5) == 6.0
+    history = TTFTHistory(keep=3)
+    for value in (1.0, 2.0, 3.0, 4.0):
+        history.record("k", value)
+    assert history.recent("k") == [2.0, 3.0, 4.0] and history.recent("other") == []
+
+
+def test_each_provider_picks_the_first_token_rule_of_its_model() -> None:
+    from voxline.llm_retry import FAST_MODEL, SLOW_MODEL
+    from voxline.processors.gemini import GeminiLLM
+    from voxline.processors.openai_compat import OpenAILLM
+
+    assert GeminiLLM(api_key="k", model="gemini-3.8-flash").first_token_policy() is FAST_MODEL
+    assert GeminiLLM(api_key="k", model="gemini-2.5-pro").first_token_policy() is SLOW_MODEL  # thinks first
+    assert (
+        GeminiLLM(api_key="k", model="gemini-9-flash").first_token_policy() is SLOW_MODEL
+    )  # unknown: default thinking
+    assert OpenAILLM(api_key="k", model="gpt-4o-mini").first_token_policy() is FAST_MODEL
+    assert OpenAILLM(api_key="k", model="o3-mini").first_token_policy() is SLOW_MODEL  # reasons first
+    local = OpenAILLM(model="llama3.2", base_url="http://127.0.0.1:11434/v1")
+    assert local.first_token_policy() is SLOW_MODEL  # Ollama loads the model on the first request
+    assert FAST_MODEL.initial <= 3.0 and SLOW_MODEL.initial == 15.0
+    assert GeminiLLM(api_key="k", first_token_timeout=2.5).first_token_deadline() == 2.5  # a number pins it

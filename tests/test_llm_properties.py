@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from voxline.context import Context
 from voxline.frames import InterruptFrame, LLMResponseEndFrame, LLMResponseStartFrame, TextFrame, UserTextFrame
-from voxline.llm import LLMProcessor, RetryPolicy
+from voxline.llm import LLMProcessor
+from voxline.providers.backoff import Backoff
 from voxline.testing import Interrupt, Sleep, run_processor
 
 WORDS = ["alpha ", "beta ", "gamma ", "delta ", "epsilon "]
@@ -30,7 +31,7 @@ class RandomLLM(LLMProcessor):
     """Plays scripted attempts: (number of tokens, delay per token, failure after the tokens or None)."""
 
     def __init__(self, attempts: list[tuple[int, float, str | None]]) -> None:
-        super().__init__(retry=RetryPolicy(attempts=2, initial_delay=0.001, jitter=0), stall_timeout=1.0)
+        super().__init__(retry=Backoff(attempts=2, initial=0.001, jitter=0), stall_timeout=1.0)
         self.attempts = attempts
         self.calls = 0
         self.failures = 0

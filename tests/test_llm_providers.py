@@ -15,16 +15,18 @@ import attrs
 import pytest
 from llm_helpers import drive, replies_ended, texts_out
 from voxline.frames import InterruptFrame, LLMResponseEndFrame, LLMResponseStartFrame, TextFrame, UserTextFrame
-from voxline.llm import LLMProcessor, RetryPolicy
+from voxline.llm import LLMProcessor
+from voxline.llm_retry import FirstTokenTimeout
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
+from voxline.providers.backoff import Backoff
 from voxline.testing import Interrupt, Sleep, run_processor
 from voxline.testing.fakes._llm import FakeLLMServer
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 from voxline.testing.fakes.openai import FakeOpenAI
 
 KEY = "test-key-0123456789"
-FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.005, jitter=0)
+FAST_RETRY = Backoff(attempts=3, initial=0.005, jitter=0)
 # 60 words at 20 tokens/s: three seconds of margin for a test that interrupts after 0.15 s on a loaded machine.
 LONG_REPLY = " ".join(["One two three four five six seven eight nine ten."] * 6)
 
@@ -206,7 +208,7 @@ async def test_ttft_metric_measures_request_start_to_first_token(provider: Provi
 @pytest.mark.parametrize("name", ["gemini", "openai"])
 async def test_connect_timeout_is_retried_then_reported(name: str, unanswered_port: int) -> None:
     base = f"http://127.0.0.1:{unanswered_port}"
-    options: dict[str, Any] = {"connect_timeout": 0.2, "retry": RetryPolicy(attempts=2, initial_delay=0.001)}
+    options: dict[str, Any] = {"connect_timeout": 0.2, "retry": Backoff(attempts=2, initial=0.001)}
     llm: LLMProcessor = (
         GeminiLLM(api_key=KEY, base_url=base, **options)
         if name == "gemini"
@@ -217,3 +219,25 @@ async def test_connect_timeout_is_retried_then_reported(name: str, unanswered_po
     [error] = result.errors
     assert "ConnectTimeout" in error.message and not error.fatal
     assert 0.4 <= time.monotonic() - started < 5.0  # two attempts of 0.2 s each, not the 15 s first-token timeout
+
+
+async def test_a_stall_before_the_first_token_is_retried_at_a_few_times_the_providers_ttft(provider: Provider) -> None:
+    """Issue 9: a stall before the first token used to mean 15 s of silence. The deadline now follows the TTFT the
+    provider has shown (here ~50 ms, so the floor), and the retry answers long before the initial guess."""
+    provider.fake.replies = "Here."
+    provider.fake.pacing = Pacing(first_token_delay=0.05, tokens_per_second=100)
+    policy = FirstTokenTimeout(initial=3.0, minimum=0.3, maximum=3.0)  # a fast model's rule, floor scaled down
+    llm = provider.llm(first_token_timeout=policy)
+    assert llm.first_token_deadline() == 3.0  # nothing timed yet
+    steps: list[Any] = []
+    for i in range(3):
+        steps += [UserTextFrame(text=f"Question {i}"), replies_ended(i + 1)]
+    await drive(llm, steps)
+    deadline = llm.first_token_deadline()
+    assert 0.3 <= deadline < 3.0  # 3 x the measured p90, at least the floor
+    provider.fake.stall(after_tokens=0)  # the next request sends nothing at all
+    result = await drive(llm, [UserTextFrame(text="Stalled?"), replies_ended(1)])
+    assert len(provider.fake.requests) == 5 and provider.fake.requests[3].disconnected_at is not None
+    assert result.text() == "Here." and result.errors == []
+    [ttft] = [m.value for m in result.metrics if m.name == "llm.ttft"]
+    assert deadline <= ttft < 3.0  # the stalled attempt was cut at the learned deadline, not the initial one

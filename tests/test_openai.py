@@ -19,8 +19,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from starlette.config import Config
 from voxline.context import Context
 from voxline.frames import UserTextFrame
-from voxline.llm import RetryPolicy
 from voxline.processors.openai_compat import NO_KEY, OpenAILLM
+from voxline.providers.backoff import Backoff
 from voxline.testing import Interrupt, run_processor
 from voxline.testing.fakes.openai import FakeOpenAI, Pacing
 
@@ -30,7 +30,7 @@ KEY = "sk-fake-0123456789abcdef"
 async def test_the_sdk_does_not_retry_on_its_own() -> None:
     async with FakeOpenAI(api_key=KEY) as fake:
         fake.fail(429, times=5)
-        llm = OpenAILLM(model="m", api_key=KEY, base_url=fake.base_url, retry=RetryPolicy(attempts=1))
+        llm = OpenAILLM(model="m", api_key=KEY, base_url=fake.base_url, retry=Backoff(attempts=1))
         result = await run_processor(llm, [UserTextFrame(text="Hi")])
         assert len(fake.requests) == 1  # the SDK's default would have been 3 requests
         [error] = result.errors
@@ -162,7 +162,7 @@ async def test_api_key_never_reaches_logs_or_error_messages(caplog: pytest.LogCa
 async def test_unreachable_server_is_a_clear_retryable_error() -> None:
     async with FakeOpenAI() as fake:
         url = fake.base_url
-    llm = OpenAILLM(model="m", base_url=url, retry=RetryPolicy(attempts=2, initial_delay=0.001))
+    llm = OpenAILLM(model="m", base_url=url, retry=Backoff(attempts=2, initial=0.001))
     result = await run_processor(llm, [UserTextFrame(text="Hi")])
     [error] = result.errors
     assert "unreachable" in error.message and not error.fatal

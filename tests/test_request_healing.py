@@ -14,9 +14,9 @@ import pytest
 from google.genai import types
 from llm_helpers import drive, replies_ended
 from voxline.frames import UserTextFrame
-from voxline.llm import RetryPolicy
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
+from voxline.providers.backoff import Backoff
 from voxline.request_fields import REDUCED_REQUESTS, OptionalField, ReducedRequests, refused_field
 from voxline.testing import run_processor
 from voxline.testing.fakes.gemini import FakeGemini
@@ -91,7 +91,7 @@ async def test_a_model_whose_rules_changed_degrades_to_its_default() -> None:
 async def test_healing_is_not_a_retry_attempt() -> None:
     async with FakeGemini(api_key=KEY, replies="Ok.") as fake:
         llm = GeminiLLM(
-            api_key=KEY, base_url=fake.url, model="gemini-3.7-flash", thinking=MINIMAL, retry=RetryPolicy(attempts=1)
+            api_key=KEY, base_url=fake.url, model="gemini-3.7-flash", thinking=MINIMAL, retry=Backoff(attempts=1)
         )
         result = await run_processor(llm, [UserTextFrame(text="Hi")])
     assert result.errors == [] and [r.status for r in fake.requests] == [400, 200]

@@ -1,5 +1,6 @@
 """Logging as the seed backend does it — timestamps and levels, to stderr and ``logs/voice-backend.log`` —
-plus the session id on every line and a last-line guard that keeps API keys out of every log.
+plus the session id on every line and a last-line guard that keeps API keys out of every log (the process-wide
+redactor of :mod:`voxline.providers.redaction`, which the provider stages use too).
 
 The session id lives in a context variable. Each WebSocket session sets it before it creates any task, and
 asyncio copies the context into every task created after that, so a line logged by any stage of the session
@@ -16,6 +17,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from voxline.providers.redaction import SECRETS, hide_secret
+
 __all__ = ["LOG_FILE_NAME", "SessionFilter", "configure_logging", "session_id"]
 
 LOG_FILE_NAME = "voice-backend.log"
@@ -26,28 +29,17 @@ session_id: contextvars.ContextVar[str] = contextvars.ContextVar("voxline_sessio
 
 
 class SessionFilter(logging.Filter):
-    """Adds ``session_id`` to each record and masks any configured secret that slipped into a message."""
+    """Adds ``session_id`` to each record and masks every secret the process knows (``secrets`` are added to
+    them), in the message and its traceback."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = tuple(s for s in secrets if len(s) >= 4)
+        for secret in secrets:
+            hide_secret(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.session_id = session_id.get()
-        if self.secrets:
-            message = record.getMessage()
-            masked = message
-            for secret in self.secrets:
-                if secret in masked:
-                    masked = masked.replace(secret, "***")
-            if masked != message:
-                record.msg = masked
-                record.args = None
-            if record.exc_info and not record.exc_text:
-                text = logging.Formatter().formatException(record.exc_info)
-                for secret in self.secrets:
-                    text = text.replace(secret, "***")
-                record.exc_text = text
+        SECRETS.scrub(record)
         return True
 
 

@@ -17,12 +17,11 @@ to the same :class:`~voxline.transports.writer.SocketWriter`, so one task writes
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+from voxline.audio_clock import AudioClock
 from voxline.transports.protocol import (
     MAX_MESSAGE_BYTES,
     ProtocolParser,
@@ -62,39 +61,6 @@ class TransportParams:
     audio_in_rate: int = 16000
     audio_out_rate: int = 24000
     session_id: str = ""
-
-
-class AudioClock:
-    """Maps the input's audio clock (seconds of audio received) to the wall-clock time it arrived.
-
-    STT stages report end of speech on the audio clock (``UserStoppedSpeakingFrame.audio_time``); this turns
-    that into the moment the server had the user's last word, the start of voice-to-voice latency.
-    """
-
-    __slots__ = ("_marks", "_samples", "sample_rate")
-
-    def __init__(self, sample_rate: int, *, horizon: int = 1024) -> None:
-        self.sample_rate = sample_rate
-        self._samples = 0
-        self._marks: deque[tuple[int, int]] = deque(maxlen=horizon)
-
-    @property
-    def seconds(self) -> float:
-        return self._samples / self.sample_rate
-
-    def note(self, num_samples: int, now_ns: int | None = None) -> None:
-        self._samples += num_samples
-        self._marks.append((self._samples, time.monotonic_ns() if now_ns is None else now_ns))
-
-    def wall_ns(self, audio_time: float) -> int | None:
-        """When the audio at ``audio_time`` arrived (monotonic ns), or None if it is not (or no longer) known."""
-        target = audio_time * self.sample_rate
-        found: int | None = None
-        for samples, ns in reversed(self._marks):
-            if samples < target:
-                break
-            found = ns
-        return found
 
 
 class WebSocketTransport:

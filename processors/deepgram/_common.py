@@ -1,43 +1,64 @@
-"""What the Deepgram processors share: the client from key + base URL, error wording, backoff, key redaction.
+"""What the Deepgram processors share: configuration, the process's shared client, error wording, Speak limits.
 
 Configuration comes from arguments first, then the environment: ``DEEPGRAM_API_KEY`` and ``DEEPGRAM_BASE_URL``
 (an ``http(s)://`` base for regional endpoints, self-hosted Deepgram and the test fake; the WebSocket URL is
 derived from it, ``http``→``ws`` and ``https``→``wss``). The SDK itself reads no base-URL variable.
 
-The API key must never reach a log line or an error message. Errors are worded here from status codes and
-exception types — never from ``str(exc)`` of the SDK, whose ``ApiError`` text embeds request headers — and a
-logging filter scrubs the key from the ``websockets`` client's DEBUG handshake lines, which print every header.
+One ``AsyncDeepgramClient`` per key and endpoint serves every session of the process
+(:func:`voxline.providers.clients.shared_client`), with one httpx client for REST on the process's SSL context;
+the WebSocket stages open their own connections through it. The API key is registered with the process-wide
+redactor (:mod:`voxline.providers.redaction`), and errors are worded from status and close codes
+(:func:`voxline.providers.socket.describe_failure`) — never from ``str(exc)`` of the SDK, whose ``ApiError`` text
+embeds the request headers.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import random
 import urllib.parse
-from typing import Any
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+from voxline.providers.clients import fingerprint, shared_client, ssl_context
+from voxline.providers.redaction import hide_secret
+from voxline.providers.socket import ProviderSocket
+from voxline.providers.socket import describe_failure as _describe
+
+if TYPE_CHECKING:
+    from voxline.processor import Processor
 
 __all__ = [
+    "KEY_SETTING",
     "MAX_SPEAK_CHARS",
-    "Backoff",
-    "KeyRedactor",
+    "PROVIDER",
     "deepgram_client",
+    "deepgram_socket",
     "describe_failure",
-    "http_status",
     "resolve_config",
     "speak_pieces",
+    "websocket_base",
 ]
 
 DEFAULT_BASE_URL = "https://api.deepgram.com"
+PROVIDER = "Deepgram"
+KEY_SETTING = "DEEPGRAM_API_KEY"
 
 MAX_SPEAK_CHARS = 2000
 """Aura's limit per ``Speak`` message and per REST request: "The input limit is currently 2000 characters for the
 text input of each Speak message" (Streaming TTS, Limits); REST answers 413 "Input text exceeds maximum
 character limit of 2000." (API reference). Longer text is sent in pieces."""
 
+REST_READ_TIMEOUT = 30.0
+REST_CONNECT_TIMEOUT = 5.0
+
 
 def resolve_config(api_key: str | None, base_url: str | None) -> tuple[str, str]:
-    """The API key and the http(s) base URL to use; raises ``ValueError`` with a clear message when unusable."""
+    """The API key and the http(s) base URL to use; raises ``ValueError`` with a clear message when unusable.
+
+    The key is registered with the process-wide redactor here, before anything can log it.
+    """
     key = api_key if api_key is not None else os.environ.get("DEEPGRAM_API_KEY", "")
     if not key.strip():
         raise ValueError("Deepgram needs an API key: pass api_key= or set DEEPGRAM_API_KEY")
@@ -45,6 +66,7 @@ def resolve_config(api_key: str | None, base_url: str | None) -> tuple[str, str]
     parts = urllib.parse.urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"DEEPGRAM_BASE_URL must be an http:// or https:// URL, got {base!r}")
+    hide_secret(key.strip())
     return key.strip(), base.rstrip("/")
 
 
@@ -54,89 +76,67 @@ def websocket_base(base_url: str) -> str:
     return ("wss" if scheme == "https" else "ws") + "://" + rest
 
 
-def deepgram_client(api_key: str, base_url: str, http: Any = None) -> Any:
-    """An ``AsyncDeepgramClient`` for ``base_url`` (imported here so ``import voxline`` stays light).
+def deepgram_client(api_key: str, base_url: str) -> Any:
+    """The process's ``AsyncDeepgramClient`` for this key and endpoint (built on first use, never closed by a stage).
 
-    ``http`` is an ``httpx.AsyncClient`` the caller owns and closes (REST keeps connections alive; a stage
-    must not leave them behind when it stops).
+    Its httpx client (REST) uses the process's SSL context and times reads out after 30 s, connects after 5 s.
     """
-    from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
 
-    ws = websocket_base(base_url)
-    environment = DeepgramClientEnvironment(base=base_url, production=ws, agent=ws, agent_rest=base_url)
-    KeyRedactor.install(api_key)
-    return AsyncDeepgramClient(api_key=api_key, environment=environment, httpx_client=http)
+    def build() -> _Clients:
+        import httpx  # a dependency of deepgram-sdk; imported here so ``import voxline`` stays light
+        from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+
+        ws = websocket_base(base_url)
+        environment = DeepgramClientEnvironment(base=base_url, production=ws, agent=ws, agent_rest=base_url)
+        http = httpx.AsyncClient(
+            verify=ssl_context(base_url), timeout=httpx.Timeout(REST_READ_TIMEOUT, connect=REST_CONNECT_TIMEOUT)
+        )
+        return _Clients(AsyncDeepgramClient(api_key=api_key, environment=environment, httpx_client=http), http)
+
+    return shared_client(("deepgram", fingerprint(api_key), base_url), build, close=_Clients.aclose).sdk
 
 
-def http_status(exc: BaseException) -> int | None:
-    """The HTTP status of a failed handshake or request, if the exception carries one."""
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status
-    response = getattr(exc, "response", None)  # websockets InvalidStatus
-    status = getattr(response, "status_code", None)
-    return status if isinstance(status, int) else None
+@attrs.frozen
+class _Clients:
+    """The SDK client and the httpx client it was given (which we built, so we close)."""
+
+    sdk: Any
+    http: Any
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def deepgram_socket(
+    owner: Processor,
+    *,
+    api_key: str,
+    base_url: str,
+    endpoint: Literal["listen", "speak"],
+    options: Callable[[], dict[str, Any]],
+    what: str,
+    **hooks: Any,
+) -> ProviderSocket[Any]:
+    """A :class:`~voxline.providers.socket.ProviderSocket` to Deepgram's ``listen`` or ``speak`` WebSocket.
+
+    Each connection is opened through the process's shared client with ``options()`` as its query (read at every
+    connect, so a changed voice applies to the next socket) and a session id of its own
+    (``x-deepgram-session-id``, which the SDK would otherwise set once per shared client). ``hooks`` are the
+    socket's (``on_message``, ``on_open``, ``keepalive``, ``wanted``, ``backoff``, ``report_after``, ...).
+    """
+    request = {"additional_headers": {"x-deepgram-session-id": str(uuid.uuid4())}}
+
+    def connect() -> Any:
+        client = deepgram_client(api_key, base_url)
+        api = client.listen.v1 if endpoint == "listen" else client.speak.v1
+        return api.connect(**options(), request_options=request)
+
+    return ProviderSocket(owner, connect, what=what, provider=PROVIDER, key_setting=KEY_SETTING, **hooks)
 
 
 def describe_failure(what: str, exc: BaseException) -> str:
-    """A user-facing sentence about a failed Deepgram call, built without the exception's text (no key)."""
-    status = http_status(exc)
-    if status in (401, 403):
-        return f"{what}: Deepgram rejected the API key (HTTP {status}); check DEEPGRAM_API_KEY"
-    if status is not None:
-        return f"{what}: Deepgram answered HTTP {status}"
-    if hasattr(exc, "rcvd") and hasattr(exc, "sent"):  # websockets ConnectionClosed: code/reason hold no secret
-        frame = exc.rcvd or exc.sent
-        if frame is None:
-            return f"{what}: connection lost (1006)"
-        return f"{what}: connection closed ({frame.code}{' ' + frame.reason if frame.reason else ''})"
-    return f"{what}: {type(exc).__name__}"
-
-
-class Backoff:
-    """Exponential backoff with full jitter, capped: delay n is uniform in [base·2ⁿ/2, base·2ⁿ], ≤ ``maximum``."""
-
-    def __init__(self, initial: float = 0.25, maximum: float = 5.0, rng: random.Random | None = None) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._rng = rng or random.Random()
-
-    def delay(self, attempt: int) -> float:
-        """Delay before retry number ``attempt`` (1-based)."""
-        ceiling = min(self.maximum, self.initial * (2 ** max(0, attempt - 1)))
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-
-class KeyRedactor(logging.Filter):
-    """Replaces known API keys with ``***`` in log records of the loggers the SDK stack writes to."""
-
-    _secrets: set[str] = set()
-    _installed = False
-    LOGGERS = ("websockets", "websockets.client", "deepgram", "httpx", "httpcore")
-
-    @classmethod
-    def install(cls, secret: str) -> None:
-        if len(secret) >= 4:
-            cls._secrets.add(secret)
-        if not cls._installed:
-            cls._installed = True
-            redactor = cls()
-            for name in cls.LOGGERS:
-                logging.getLogger(name).addFilter(redactor)
-
-    @classmethod
-    def scrub(cls, text: str) -> str:
-        for secret in cls._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            scrubbed = self.scrub(message)
-            if scrubbed != message:
-                record.msg, record.args = scrubbed, None
-        return True
+    """A user-facing sentence about a failed Deepgram call (no key): "…: Deepgram answered HTTP 500"."""
+    return _describe(what, exc, provider=PROVIDER, key_setting=KEY_SETTING)
 
 
 def speak_pieces(text: str, limit: int = MAX_SPEAK_CHARS) -> list[str]:

@@ -2,8 +2,8 @@
 
 A dropped socket loses what the server had heard but not finalised, and what arrives while reconnecting was
 never sent. Keeping the audio after the end of the last ``is_final`` result covers both: on reconnect it is
-replayed from there, so the new connection hears the whole unfinished utterance. Arrival times are kept for a
-while longer so the STT latency metric can map an audio time back to the moment that audio arrived.
+replayed from there, so the new connection hears the whole unfinished utterance. (When each stretch of audio
+*arrived* is the STT base's audio clock, not this buffer's business.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Chunk:
 class ReplayBuffer:
     """Chunks of session audio (times in seconds since the session's first sample), oldest first."""
 
-    def __init__(self, max_seconds: float, history: int = 4096) -> None:
+    def __init__(self, max_seconds: float) -> None:
         self.max_seconds = max_seconds
         self.audio_time = 0.0
         """End of the newest audio appended, in session audio time."""
@@ -36,7 +36,6 @@ class ReplayBuffer:
         """Chunks with a smaller ``seq`` have been sent on the current connection."""
         self._chunks: deque[Chunk] = deque()
         self._next_seq = 0
-        self._arrivals: deque[tuple[float, float]] = deque(maxlen=history)
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -50,13 +49,12 @@ class ReplayBuffer:
         """Session time of the first audio a new connection will receive."""
         return self._chunks[0].start if self._chunks else self.audio_time
 
-    def append(self, pcm: bytes, duration: float, wall: float) -> Chunk:
+    def append(self, pcm: bytes, duration: float) -> Chunk:
         start = self.audio_time
         self.audio_time = start + duration
         chunk = Chunk(self._next_seq, start, self.audio_time, pcm)
         self._next_seq += 1
         self._chunks.append(chunk)
-        self._arrivals.append((self.audio_time, wall))
         while self._chunks and self.buffered_seconds > self.max_seconds:
             old = self._chunks.popleft()
             if old.seq >= self.sent_seq:
@@ -78,10 +76,3 @@ class ReplayBuffer:
     @property
     def first_seq(self) -> int:
         return self._chunks[0].seq if self._chunks else self._next_seq
-
-    def arrival(self, t: float) -> float | None:
-        """Monotonic time at which the audio containing session time ``t`` arrived, if still remembered."""
-        for end, wall in self._arrivals:
-            if end >= t - 1e-6:
-                return wall
-        return None

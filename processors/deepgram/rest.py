@@ -5,8 +5,9 @@ streams raw linear16 at 24 kHz (``container=none``) and every chunk is pushed as
 audio of a reply waits only for its first sentence. An interrupt
 cancels the request in flight (the base cancels the worker; cancelling the read closes the HTTP stream). The
 SDK never retries a streaming request, and neither does this stage: a failed sentence is reported and the
-next one is tried. The stage owns its HTTP client (``timeout`` per read, 5 s to connect) and closes it on
-stop. Errors are worded from the status code, without the SDK's exception text (no key).
+next one is tried. Requests go through the process's shared Deepgram client (one keep-alive pool for every
+session; 30 s per read and 5 s to connect unless ``timeout`` says otherwise), which the stage never closes.
+Errors are worded from the status code, without the SDK's exception text (no key).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from voxline.frames import SettingsFrame
-from voxline.processors.deepgram._common import deepgram_client, describe_failure, resolve_config, speak_pieces
+from voxline.processors.deepgram._common import (
+    REST_READ_TIMEOUT,
+    deepgram_client,
+    describe_failure,
+    resolve_config,
+    speak_pieces,
+)
 from voxline.tts import TTSProcessor
 
 __all__ = ["DeepgramRESTTTS"]
@@ -32,7 +39,7 @@ class DeepgramRESTTTS(TTSProcessor):
         voice: str = "aura-asteria-en",
         sample_rate: int = 24000,
         speed: float | None = None,
-        timeout: float = 30.0,
+        timeout: float = REST_READ_TIMEOUT,
         drain_timeout: float = 30.0,
         name: str | None = None,
     ) -> None:
@@ -41,8 +48,6 @@ class DeepgramRESTTTS(TTSProcessor):
         self.voice = voice
         self.speed = speed
         self.timeout = timeout
-        self._client: Any = None
-        self._http: Any = None
 
     def request_options(self, text: str) -> dict[str, Any]:
         """Keyword arguments of ``speak.v1.audio.generate`` for ``text``."""
@@ -58,22 +63,14 @@ class DeepgramRESTTTS(TTSProcessor):
         return opts
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
-        if self._client is None:
-            import httpx  # a dependency of deepgram-sdk
-
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=5.0))
-            self._client = deepgram_client(self._api_key, self.base_url, self._http)
+        client = deepgram_client(self._api_key, self.base_url)
+        timeout = {} if self.timeout == REST_READ_TIMEOUT else {"request_options": {"timeout_in_seconds": self.timeout}}
         try:
             for piece in speak_pieces(text):  # Deepgram refuses more than 2000 characters per request (413)
-                async for chunk in self._client.speak.v1.audio.generate(**self.request_options(piece)):
+                async for chunk in client.speak.v1.audio.generate(**self.request_options(piece), **timeout):
                     yield chunk
         except Exception as exc:
             raise ConnectionError(describe_failure("Deepgram TTS (REST)", exc)) from None
-
-    async def on_stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()  # keep-alive connections must not outlive the session
-            self._http = self._client = None
 
     async def on_settings(self, settings: SettingsFrame) -> None:
         voice = settings.settings.get("voice")

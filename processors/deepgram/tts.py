@@ -13,8 +13,10 @@ credits incoming audio to the oldest one; ``tts.ttfb`` is measured per segment. 
 and is dropped by the base's epoch check, and ``Cleared`` retires everything up to the marker. The SDK returns
 ``Cleared`` as a ``SpeakV1Flushed`` object, so messages are dispatched on their ``type``, never their class.
 
-A dropped socket is reopened with capped exponential backoff; text that got no audio yet is sent again, a
-sentence cut off mid-audio is reported, not repeated. 401/403 is reported once and not retried.
+The socket is a :class:`~voxline.providers.socket.ProviderSocket`: a dropped socket is reopened with capped
+exponential backoff (the socket's replay hook sends again the text that got no audio yet; a sentence cut off
+mid-audio is reported, not repeated); a refused key (401/403) is reported at once and retried every 30-60 s;
+while the client has been told Deepgram is unreachable, sentences are skipped, not queued.
 """
 
 from __future__ import annotations
@@ -29,14 +31,9 @@ from typing import Any
 import attrs
 from voxline.frames import EndFrame, Frame, SettingsFrame, SpeakTextFrame, StartFrame
 from voxline.processor import Direction
-from voxline.processors.deepgram._common import (
-    Backoff,
-    deepgram_client,
-    describe_failure,
-    http_status,
-    resolve_config,
-    speak_pieces,
-)
+from voxline.processors.deepgram._common import deepgram_socket, resolve_config, speak_pieces
+from voxline.providers.backoff import Backoff
+from voxline.providers.socket import ProviderSocket
 from voxline.tts import TTSProcessor
 
 __all__ = ["DeepgramTTS"]
@@ -80,26 +77,33 @@ class DeepgramTTS(TTSProcessor):
         self._api_key, self.base_url = resolve_config(api_key, base_url)
         self.voice = voice
         self.speed = speed
-        self.max_retries = max_retries
-        self.backoff = backoff or Backoff()
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
-        self._client: Any = None
-        self._conn: Any = None
-        self._connected = asyncio.Event()
+        self.socket: ProviderSocket[Any] = deepgram_socket(
+            self,
+            api_key=self._api_key,
+            base_url=self.base_url,
+            endpoint="speak",
+            options=self.connect_options,
+            what="Deepgram TTS",
+            on_message=self._on_message,
+            on_open=self._resend_unspoken,
+            on_drop=self._after_drop,
+            on_outage=self._abandon_all,
+            backoff=backoff,
+            report_after=max_retries,
+        )
         self._idle = asyncio.Event()
         self._idle.set()
         self._segments: deque[_Segment] = deque()
         self._unflushed: list[str] = []  # text sent with Speak that no Flush covers yet
         self._unflushed_epoch = 0
-        self._send_lock = asyncio.Lock()
-        self._runner: asyncio.Task[Any] | None = None
-        self._closing = False
-        self._failed: str | None = None
-        self._outage = False
         self._last_done = 0.0
-        self.connections = 0
+
+    @property
+    def connections(self) -> int:
         """Sockets opened so far (a counter for tests and metrics)."""
+        return self.socket.connections
 
     def connect_options(self) -> dict[str, Any]:
         """Keyword arguments of ``speak.v1.connect`` (the socket's query parameters)."""
@@ -112,35 +116,25 @@ class DeepgramTTS(TTSProcessor):
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, StartFrame):
-            self._open()
+            self.socket.start()  # at once: no sentence should pay for the handshake
         elif isinstance(frame, EndFrame):
             await self._drain()
-            await self._close_gracefully()
+            # Close, then wait for the server's close 1000.
+            await self.socket.close(lambda conn: conn.send_close(), timeout=self.close_timeout)
         await super().process(frame, direction)
 
     async def on_stop(self) -> None:
-        self._closing = True
-        self._conn = None
-
-    def _open(self) -> None:
-        if self._runner is None:
-            self._client = deepgram_client(self._api_key, self.base_url)
-            self._runner = self.create_task(self._run(), name=f"{self.name}-socket", epoch_bound=False)
+        self.socket.stop()
 
     # --- the TTSProcessor hooks ---------------------------------------------------------------------------
 
     async def speak(self, frame: SpeakTextFrame, epoch: int) -> None:
-        self._open()
-        if self._failed is not None:
-            logger.debug("%s: not speaking (%s)", self.name, self._failed)
+        self.socket.start()
+        if self.socket.outage is not None and not self.socket.ready:
+            logger.debug("%s: not speaking while Deepgram is unavailable (%s)", self.name, self.socket.outage)
             return
-        if self._outage and not self._connected.is_set():
-            logger.debug("%s: not speaking while Deepgram is unreachable (reported)", self.name)
-            return
-        try:
-            await asyncio.wait_for(self._connected.wait(), self.connect_timeout)
-        except TimeoutError:
-            raise ConnectionError(f"Deepgram TTS: no connection within {self.connect_timeout:g} s") from None
+        if not await self.socket.wait_ready(self.connect_timeout):
+            raise ConnectionError(f"Deepgram TTS: no connection within {self.connect_timeout:g} s")
         if self._unflushed and self._unflushed_epoch != epoch:
             self._unflushed.clear()
         self._unflushed.append(frame.text)
@@ -160,16 +154,13 @@ class DeepgramTTS(TTSProcessor):
         self._unflushed.clear()
         if not self._pending() and not had_text:
             return
-        conn = self._conn
-        if conn is None or not self._connected.is_set():
+        if not self.socket.ready:
             # No socket: nothing to clear on the server; the old text must just never be sent again.
             self._segments = deque(s for s in self._segments if not s.clear and s.epoch >= epoch)
             self._check_idle()
             return
         self._segments.append(_Segment(epoch=epoch, text="", sent_at=time.monotonic(), clear=True))
-        with contextlib.suppress(Exception):
-            async with self._send_lock:
-                await conn.send_clear()
+        await self.socket.send(lambda conn: conn.send_clear())
 
     async def on_settings(self, settings: SettingsFrame) -> None:
         voice = settings.settings.get("voice")
@@ -177,11 +168,8 @@ class DeepgramTTS(TTSProcessor):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), self.drain_timeout)
             self.voice = voice
-            conn = self._conn
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    async with self._send_lock:
-                        await conn.send_close()  # the server closes; the socket task reopens with the new model
+            # The server closes; the socket reopens with the new model.
+            await self.socket.send(lambda conn: conn.send_close())
 
     # --- the socket ---------------------------------------------------------------------------------------
 
@@ -190,84 +178,34 @@ class DeepgramTTS(TTSProcessor):
         return any(not s.clear for s in self._segments)
 
     async def _send_speak(self, text: str) -> None:
-        from deepgram.speak.v1 import SpeakV1Text
+        # A dead socket is the socket's business: it resends what got no audio on the next connection.
+        await self.socket.send(lambda conn: _speak(conn, text))
 
-        conn = self._conn
-        if conn is None:
-            return  # dropped meanwhile: the socket task resends what got no audio
-        async with self._send_lock:
-            with contextlib.suppress(Exception):  # a dead socket is the socket task's business
-                for piece in speak_pieces(text):  # at most 2000 characters per Speak message
-                    await conn.send_text(SpeakV1Text(text=piece))
-
-    async def _flush(self) -> None:
-        """Turn the unflushed text into a segment and ask Deepgram to speak it."""
+    async def _flush(self, conn: Any = None) -> None:
+        """Turn the unflushed text into a segment and ask Deepgram to speak it (on ``conn`` while replaying)."""
         if not self._unflushed:
             return
         segment = _Segment(epoch=self._unflushed_epoch, text="".join(self._unflushed), sent_at=time.monotonic())
         self._unflushed.clear()
         self._segments.append(segment)
-        conn = self._conn
-        if conn is None:
-            return
-        async with self._send_lock:
-            with contextlib.suppress(Exception):
-                await conn.send_flush()
+        if conn is not None:
+            await conn.send_flush()
+        else:
+            await self.socket.send(lambda conn: conn.send_flush())
 
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping():
-            try:
-                async with self._client.speak.v1.connect(**self.connect_options()) as conn:
-                    self.connections += 1
-                    failures = 0
-                    self._outage = False
-                    self._conn = conn
-                    await self._resend_unspoken()
-                    self._connected.set()
-                    async for message in conn:
-                        await self._on_message(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._stopping():
-                    return
-                if http_status(exc) in (401, 403):
-                    self._failed = describe_failure("Deepgram TTS", exc)
-                    self._abandon_all()
-                    await self.push_error(self._failed)
-                    return
-                failures += 1
-                logger.warning("%s: %s (attempt %d)", self.name, describe_failure("socket lost", exc), failures)
-                if failures == self.max_retries:
-                    self._outage = True  # reported once; sentences are skipped, not queued, until it is back
-                    self._abandon_all()
-                    await self.push_error(describe_failure(f"Deepgram TTS unavailable after {failures} attempts", exc))
-            finally:
-                self._connected.clear()
-                self._conn = None
-            if self._stopping():
-                return
-            await self._after_drop()
-            await asyncio.sleep(self.backoff.delay(max(1, failures)))
-
-    def _stopping(self) -> bool:
-        return self._closing
-
-    async def _resend_unspoken(self) -> None:
-        """On a new socket: flushed text that got no audio is sent and flushed again, unflushed text resent."""
+    async def _resend_unspoken(self, conn: Any) -> None:
+        """The socket's replay hook: flushed text that got no audio is sent and flushed again, unflushed text resent."""
         self._segments = deque(s for s in self._segments if not s.clear and s.epoch >= self.epoch)
         if self._unflushed_epoch < self.epoch:
             self._unflushed.clear()
         for segment in list(self._segments):
             segment.sent_at = time.monotonic()
-            await self._send_speak(segment.text)
-            async with self._send_lock:
-                await self._conn.send_flush()
+            await _speak(conn, segment.text)
+            await conn.send_flush()
         for text in self._unflushed:
-            await self._send_speak(text)
+            await _speak(conn, text)
         if not self._pending():
-            await self._flush()
+            await self._flush(conn)
 
     async def _after_drop(self) -> None:
         """Forget clear markers and sentences cut off mid-audio; keep the ones that got no audio (resent)."""
@@ -285,21 +223,11 @@ class DeepgramTTS(TTSProcessor):
             self._unflushed.clear()
         self._check_idle()
 
-    def _abandon_all(self) -> None:
+    async def _abandon_all(self, outage: str = "") -> None:
+        """The client was told Deepgram is unavailable: drop what waits for audio (sentences are skipped meanwhile)."""
         self._segments.clear()
         self._unflushed.clear()
         self._idle.set()
-
-    async def _close_gracefully(self) -> None:
-        self._closing = True
-        conn, runner = self._conn, self._runner
-        if conn is not None and self._connected.is_set():
-            with contextlib.suppress(Exception):
-                async with self._send_lock:
-                    await conn.send_close()
-        if runner is not None and not runner.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(runner), self.close_timeout)
 
     # --- what the server says -----------------------------------------------------------------------------
 
@@ -345,3 +273,11 @@ class DeepgramTTS(TTSProcessor):
     def _check_idle(self) -> None:
         if not self._pending() and not self._unflushed:
             self._idle.set()
+
+
+async def _speak(conn: Any, text: str) -> None:
+    """``Speak`` ``text``, in pieces of at most 2000 characters (Deepgram closes 1009 ``BIG-0001`` beyond)."""
+    from deepgram.speak.v1 import SpeakV1Text
+
+    for piece in speak_pieces(text):
+        await conn.send_text(SpeakV1Text(text=piece))

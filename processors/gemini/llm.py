@@ -14,7 +14,14 @@ it. Temperature is not sent by default: it is deprecated for 3.x.
 
 Transport: the SDK's httpx2 backend, always (a custom transport also keeps google-genai from switching to
 aiohttp if that happens to be installed, whose timeout covers the whole stream). The transport sets the
-connect timeout; first-token and stall timeouts, retries and cancellation are the base's.
+connect timeout; first-token and stall timeouts, retries and cancellation are the base's. The ``genai.Client``
+is shared by every session of the process with the same key, endpoint and connect timeout
+(:func:`voxline.providers.clients.shared_client`): one per session cost ~1.6 MiB that was never returned and
+three SSL contexts. A stage never closes it; :func:`voxline.providers.clients.aclose_shared` does at shutdown.
+
+First token: a Flash model with thinking minimised gets the base's fast deadline (3 s, then 3 times its recent
+p90 TTFT within 1.5-6 s); a model that thinks first (Pro, a thinking setting chosen by hand, a model the table
+does not know) gets the slow one (15 s, then within 6-30 s). See :mod:`voxline.llm_retry` for the figures.
 
 Request cost: google-genai converts all of ``contents`` on every request (validation into its pydantic
 types, then a field-by-field walk into the wire format), ~0.4 ms per message from ``types.Content`` objects on
@@ -31,6 +38,7 @@ import contextlib
 import logging
 import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +47,10 @@ from google import genai
 from google.genai import errors, types
 from voxline.context import Context
 from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField
+from voxline.llm_retry import FAST_MODEL, SLOW_MODEL, FirstTokenTimeout
 from voxline.processors.gemini.models import thinking_config_for
+from voxline.providers.clients import fingerprint, shared_client, ssl_context
+from voxline.providers.redaction import hide_secret, redact
 
 if TYPE_CHECKING:
     from starlette.config import Config
@@ -81,8 +92,8 @@ def _text_only(content: types.ContentDict) -> bool:
 class _ConnectTimeoutTransport(httpx2.AsyncHTTPTransport):
     """Gives every request a connect timeout and leaves reads unbounded (the base times stalls itself)."""
 
-    def __init__(self, connect_timeout: float) -> None:
-        super().__init__()
+    def __init__(self, connect_timeout: float, verify: ssl.SSLContext) -> None:
+        super().__init__(verify=verify)
         self._connect_timeout = connect_timeout
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -90,6 +101,35 @@ class _ConnectTimeoutTransport(httpx2.AsyncHTTPTransport):
         timeout["connect"] = self._connect_timeout
         request.extensions["timeout"] = timeout
         return await super().handle_async_request(request)
+
+
+def shared_genai_client(
+    api_key: str, base_url: str | None, api_version: str | None, connect_timeout: float
+) -> genai.Client:
+    """The process's ``genai.Client`` for this key, endpoint and connect timeout (built on first use).
+
+    Every HTTP client inside it gets the process's SSL context (:func:`voxline.providers.clients.ssl_context`),
+    so building it loads no CA bundle, and none at all for a plain ``http://`` endpoint.
+    """
+
+    def build() -> genai.Client:
+        ctx = ssl_context(base_url)
+        options = types.HttpOptions(
+            base_url=base_url,
+            api_version=api_version,
+            client_args={"verify": ctx},
+            # "ssl" is what the SDK would otherwise build a context of its own for (its WebSocket client).
+            async_client_args={"transport": _ConnectTimeoutTransport(connect_timeout, ctx), "ssl": ctx},
+        )
+        return genai.Client(api_key=api_key, http_options=options)
+
+    key = ("gemini", fingerprint(api_key), base_url, api_version, connect_timeout)
+    return shared_client(key, build, close=_close_genai_client)
+
+
+async def _close_genai_client(client: genai.Client) -> None:
+    await client.aio.aclose()
+    client.close()
 
 
 class GeminiLLM(LLMProcessor):
@@ -121,7 +161,7 @@ class GeminiLLM(LLMProcessor):
             raise ValueError(f"GEMINI_BASE_URL must be an http(s) URL, got {base_url!r}")
         if not model:
             raise ValueError("GeminiLLM needs a model name (GEMINI_MODEL)")
-        self.hide_secret(api_key)
+        hide_secret(api_key)
         self.model = model
         self.thinking: types.ThinkingConfig | None = thinking if thinking is not None else thinking_config_for(model)
         """The thinking setting sent (None: none, the model's default). From the model table unless given."""
@@ -143,17 +183,11 @@ class GeminiLLM(LLMProcessor):
         )
 
     async def on_start(self) -> None:
-        # A fresh transport per start: a restarted processor never relies on the transport of a closed client.
-        options = types.HttpOptions(
-            base_url=self.base_url,
-            api_version=self.api_version,
-            async_client_args={"transport": _ConnectTimeoutTransport(self.connect_timeout)},
-        )
-        self._client = genai.Client(api_key=self._api_key, http_options=options)
+        self._client = shared_genai_client(self._api_key, self.base_url, self.api_version, self.connect_timeout)
         thinking = self.thinking.model_dump(exclude_none=True, mode="json") if self.thinking else "model default"
         if self.thinking is not None and not self.keeps(THINKING.name):
             thinking = "model default (refused earlier)"
-        where = self.redact(self.base_url or "Google")
+        where = redact(self.base_url or "Google")
         logger.info("%s: Gemini %s (thinking %s) at %s", self.name, self.model, thinking, where)
         self.start_warm_up()
 
@@ -181,9 +215,13 @@ class GeminiLLM(LLMProcessor):
 
     async def on_stop(self) -> None:
         await super().on_stop()
-        if self._client is not None:
-            await self._client.aio.aclose()
-            self._client = None
+        self._client = None  # shared: closed by aclose_shared() at shutdown, never by a session
+
+    def first_token_policy(self) -> FirstTokenTimeout:
+        """Fast for a Flash model with its fastest thinking setting from the table; slow for any other."""
+        fastest = thinking_config_for(self.model)
+        fast = "flash" in self.model.lower() and fastest is not None and self.thinking == fastest
+        return FAST_MODEL if fast else SLOW_MODEL
 
     def request_config(self, context: Context) -> types.GenerateContentConfig:
         """The generation config sent with every request (system prompt, thinking, limits), less refused fields."""

@@ -1,14 +1,16 @@
 """Streaming speech-to-text with pocketsphinx, offline: its wheel bundles an English acoustic model and LM.
 
-Put a :class:`~voxline.processors.vad.VADProcessor` in front (or use :func:`local_stt`, which does): the VAD
-says when the user starts and stops speaking, this stage recognises what was said. It consumes input
-``AudioFrame``\\ s (not forwarded), keeps the last ``pre_roll_secs`` of audio while the user is quiet (the VAD
-reports a start only after ``start_secs`` of speech, and the decoder needs those first syllables), and while
-the user speaks emits interim ``TranscriptFrame(is_final=False)`` whenever the hypothesis changes. At the
-VAD's end of speech it emits the final ``TranscriptFrame(is_final=True, speech_final=True)``, a
-``UserTextFrame`` with the turn's text, and two metrics: ``stt.latency``, from the arrival of the audio at the
-end of the user's speech to the final (as for the cloud STT: it includes the VAD's ``stop_secs`` of silence),
-and ``stt.finalize``, from the VAD's end-of-speech event to the final (the decoder's own share).
+A :class:`~voxline.stt.STTProcessor`: the base consumes the input audio, notes it on the audio clock and turns
+the final into the user's turn. Put a :class:`~voxline.processors.vad.VADProcessor` in front (or use
+:func:`local_stt`, which does): the VAD says when the user starts and stops speaking, this stage recognises what
+was said. It keeps the last ``pre_roll_secs`` of audio while the user is quiet (the VAD reports a start only
+after ``start_secs`` of speech, and the decoder needs those first syllables), and while the user speaks emits
+interim ``TranscriptFrame(is_final=False)`` whenever the hypothesis changes. At the VAD's end of speech — or
+when :meth:`~voxline.stt.STTProcessor.finalize` is called — it emits the final
+``TranscriptFrame(is_final=True, speech_final=True)``, a ``UserTextFrame`` with the turn's text, and two
+metrics: ``stt.latency``, from the arrival of the audio at the end of the user's speech to the final (as for
+the cloud STT: it includes the VAD's ``stop_secs`` of silence), and ``stt.finalize``, from the VAD's
+end-of-speech event to the final (the decoder's own share).
 
 Decoding runs off the event loop on one thread per session (a single-thread executor), so the utterance is
 decoded in order. Audio is handed over in batches of at least ``batch_secs`` (a start or end of speech flushes
@@ -35,21 +37,18 @@ from typing import Any
 
 from voxline.frames import (
     AudioFrame,
-    EndFrame,
     Frame,
     MetricsFrame,
-    TranscriptFrame,
-    TTSAudioFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
-    UserTextFrame,
     Word,
 )
 from voxline.pipeline import Pipeline
-from voxline.processor import DOWNSTREAM, Direction, Processor
+from voxline.processor import Direction, Processor
 from voxline.processors.local import require
 from voxline.processors.local.audio import TARGET_RATE, To16kMono
 from voxline.processors.local.pool import ModelPool
+from voxline.stt import STTProcessor
 
 __all__ = ["PocketsphinxSTTProcessor", "local_stt"]
 
@@ -98,7 +97,7 @@ class _Start:
 
 
 class _End:
-    """End of an utterance: when the VAD's event came, and when the audio at the end of speech had arrived."""
+    """End of an utterance: when the VAD's event came (wall clock), and where speech ended (audio clock)."""
 
     __slots__ = ("received", "speech_end", "words")
 
@@ -111,7 +110,7 @@ class _End:
 _Op = bytes | _Start | _End
 
 
-class PocketsphinxSTTProcessor(Processor):
+class PocketsphinxSTTProcessor(STTProcessor):
     """Offline streaming STT. Needs the VAD's speaking frames upstream of it; see the module docstring.
 
     Options:
@@ -158,8 +157,6 @@ class PocketsphinxSTTProcessor(Processor):
         self._pre_roll: collections.deque[bytes] = collections.deque()
         self._pre_roll_len = 0
         self._in_speech = False
-        self._samples = 0  # 16 kHz samples received: the input's audio clock, as the VAD counts it
-        self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1000)
         self._ops: list[_Op] = []
         self._pending_audio = 0
         self._wake: asyncio.Event | None = None
@@ -207,26 +204,16 @@ class PocketsphinxSTTProcessor(Processor):
     # --- frames -------------------------------------------------------------------------------------------
 
     async def process(self, frame: Frame, direction: Direction) -> None:
-        if isinstance(frame, AudioFrame) and not isinstance(frame, TTSAudioFrame) and direction is DOWNSTREAM:
-            self._on_audio(self._convert.convert(frame.pcm, frame.sample_rate, frame.channels))
-            return
         if isinstance(frame, UserStartedSpeakingFrame):
             self._on_started()
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._on_stopped(frame.audio_time)
-        elif isinstance(frame, EndFrame):
-            # The last words must not be lost: finish the utterance and wait for its final before the end.
-            if self._in_speech:
-                self._on_stopped()
-            if self._idle is not None and self._pump is not None and not self._pump.done():
-                await self._idle.wait()
-        await self.push(frame, direction)
+        await super().process(frame, direction)  # the base consumes audio and forwards the rest
 
-    def _on_audio(self, pcm: bytes) -> None:
+    async def on_audio(self, frame: AudioFrame) -> None:
+        pcm = self._convert.convert(frame.pcm, frame.sample_rate, frame.channels)
         if not pcm:  # a resampler holding back its first samples (8 kHz input): pocketsphinx refuses b""
             return
-        self._samples += len(pcm) // 2
-        self._arrivals.append((self._samples / TARGET_RATE, time.perf_counter()))  # (audio clock, wall clock)
         if self._in_speech:
             self._queue(pcm)
             return
@@ -235,11 +222,25 @@ class PocketsphinxSTTProcessor(Processor):
         while self._pre_roll and self._pre_roll_len - len(self._pre_roll[0]) >= self._pre_roll_bytes:
             self._pre_roll_len -= len(self._pre_roll.popleft())
 
+    async def on_finalize(self) -> bool:
+        """End the utterance now (a turn detector decided before the VAD did); False if none is open."""
+        if not self._in_speech:
+            return False
+        self._on_stopped()
+        return True
+
+    async def on_end_of_stream(self) -> None:
+        # The last words must not be lost: finish the utterance and wait for its final before the end.
+        if self._in_speech:
+            self._on_stopped()
+        if self._idle is not None and self._pump is not None and not self._pump.done():
+            await self._idle.wait()
+
     def _on_started(self) -> None:
         if self._in_speech:
             return
         self._in_speech = True
-        self._queue(_Start((self._samples - self._pre_roll_len // 2) / TARGET_RATE))
+        self._queue(_Start(self.clock.seconds - self._pre_roll_len / _BYTES_PER_SEC))
         if self._pre_roll:
             self._queue(b"".join(self._pre_roll))
             self._pre_roll.clear()
@@ -249,12 +250,9 @@ class PocketsphinxSTTProcessor(Processor):
         if not self._in_speech:
             return
         self._in_speech = False
-        now = time.perf_counter()
-        speech_end = now
-        if audio_time is not None:
-            # When did the audio at the end of speech arrive? The first frame that reached past it.
-            speech_end = next((wall for clock, wall in self._arrivals if clock >= audio_time), now)
-        self._queue(_End(now, speech_end))
+        # Where speech ended on the audio clock (the VAD's word for it; all audio so far without one). The base
+        # maps it to the moment that audio arrived for stt.latency.
+        self._queue(_End(time.perf_counter(), audio_time if audio_time is not None else self.clock.seconds))
 
     def _queue(self, op: _Op) -> None:
         self._ops.append(op)
@@ -352,16 +350,15 @@ class PocketsphinxSTTProcessor(Processor):
 
     async def _emit(self, text: str, end: _End | None) -> None:
         if end is None:
-            await self.push(TranscriptFrame(text=text, is_final=False))
+            await self.push_transcript(text, is_final=False)
             return
-        now = time.perf_counter()
+        finalized = time.perf_counter() - end.received
         text = text.strip()
-        if text:
-            await self.push(TranscriptFrame(text=text, is_final=True, speech_final=True, words=end.words))
-        await self.push(MetricsFrame(name="stt.latency", value=now - end.speech_end, unit="s", source=self.name))
-        await self.push(MetricsFrame(name="stt.finalize", value=now - end.received, unit="s", source=self.name))
-        if text:
-            await self.push(UserTextFrame(text=text))
+        if not text:
+            return  # a noise the VAD took for speech: no turn
+        await self.push_transcript(text, is_final=True, speech_final=True, words=end.words)
+        await self.push(MetricsFrame(name="stt.finalize", value=finalized, unit="s", source=self.name))
+        await self.end_turn(speech_end=end.speech_end)
 
 
 def local_stt(*, vad: Processor | None = None, stt: PocketsphinxSTTProcessor | None = None) -> Pipeline:

@@ -3,7 +3,13 @@
 Uses the official ``openai`` SDK: ``AsyncOpenAI.chat.completions.create(stream=True)``. The SDK's own retries
 are switched off (``max_retries=0``): it would retry behind the base's back, including after a partial
 reply, and the base's rule — retry only before the first token has gone out — must be the only one. The
-client gets a connect timeout and no read timeout; first-token and stall timeouts are the base's.
+client gets a connect timeout and no read timeout; first-token and stall timeouts are the base's. One client
+is shared by every session of the process with the same key, endpoint and connect timeout
+(:func:`voxline.providers.clients.shared_client`), with the process's SSL context.
+
+First token: OpenAI's own endpoint with a model that answers without reasoning first gets the base's fast
+deadline; a reasoning model (``o1``, ``o3``, ``o4-*``, ``gpt-5*``) or any other server gets the slow one: a
+self-hosted server's first request may load the model (Ollama loads on demand), which a retry cannot speed up.
 
 Request cost: the SDK walks every message of ``messages`` against each ``TypedDict`` of its message union
 on each request (~0.15 ms per message on the 2-core VM), time that sits between the user's last word and the
@@ -32,6 +38,9 @@ from openai import AsyncOpenAI
 from openai.types.chat.chat_completion_chunk import ChatCompletionChunk, Choice, ChoiceDelta
 from voxline.context import Context
 from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField
+from voxline.llm_retry import FAST_MODEL, SLOW_MODEL, FirstTokenTimeout
+from voxline.providers.clients import fingerprint, shared_client, ssl_context
+from voxline.providers.redaction import hide_secret, redact
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -49,6 +58,25 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TEMPERATURE = OptionalField("temperature", (r"temperature",))
 MAX_TOKENS = OptionalField("max_tokens", (r"max_tokens", r"max tokens"))
 """The fields a server may refuse per model, as its 400 messages (and OpenAI's ``param``) name them."""
+
+
+_REASONING = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
+
+
+def shared_openai_client(api_key: str, base_url: str | None, connect_timeout: float) -> AsyncOpenAI:
+    """The process's ``AsyncOpenAI`` for this key, endpoint and connect timeout (built on first use)."""
+
+    def build() -> AsyncOpenAI:
+        timeout = openai.Timeout(None, connect=connect_timeout)
+        http = openai.DefaultAsyncHttpxClient(verify=ssl_context(base_url or DEFAULT_BASE_URL), timeout=timeout)
+        return AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout, http_client=http)
+
+    key = ("openai", fingerprint(api_key), base_url, connect_timeout)
+    return shared_client(key, build, close=_close_openai_client)
+
+
+async def _close_openai_client(client: AsyncOpenAI) -> None:
+    await client.close()
 
 
 class OpenAILLM(LLMProcessor):
@@ -79,7 +107,7 @@ class OpenAILLM(LLMProcessor):
             raise ValueError("OpenAILLM needs a model name (OPENAI_MODEL)")
         if base_url is not None and not re.match(r"^https?://[^/]", base_url):
             raise ValueError(f"OPENAI_BASE_URL must be an http(s) URL, got {base_url!r}")
-        self.hide_secret(api_key)
+        hide_secret(api_key)
         self.model = model
         self.base_url = base_url
         self.temperature = temperature
@@ -99,13 +127,8 @@ class OpenAILLM(LLMProcessor):
         )
 
     async def on_start(self) -> None:
-        self._client = AsyncOpenAI(
-            api_key=self._api_key,
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=openai.Timeout(None, connect=self.connect_timeout),
-        )
-        logger.info("%s: model %s at %s", self.name, self.model, self.redact(self.base_url or "api.openai.com"))
+        self._client = shared_openai_client(self._api_key, self.base_url, self.connect_timeout)
+        logger.info("%s: model %s at %s", self.name, self.model, redact(self.base_url or "api.openai.com"))
         self.start_warm_up()
 
     async def warm_up(self) -> None:
@@ -124,9 +147,12 @@ class OpenAILLM(LLMProcessor):
 
     async def on_stop(self) -> None:
         await super().on_stop()
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        self._client = None  # shared: closed by aclose_shared() at shutdown, never by a session
+
+    def first_token_policy(self) -> FirstTokenTimeout:
+        """Fast for OpenAI's own endpoint and a model that does not reason first; slow for anything else."""
+        official = (self.base_url or DEFAULT_BASE_URL).rstrip("/") == DEFAULT_BASE_URL
+        return FAST_MODEL if official and not _REASONING.match(self.model) else SLOW_MODEL
 
     def request_messages(self, context: Context) -> list[ChatCompletionMessageParam]:
         """System prompt, then the whole conversation, oldest first."""
