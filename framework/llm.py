@@ -7,10 +7,10 @@ needs around that lives in this class, so every provider behaves the same:
 * A :class:`~voxline.frames.UserTextFrame` is added to the context and answered in a task bound to the current
   epoch: :class:`~voxline.frames.LLMResponseStartFrame`, :class:`~voxline.frames.TextFrame` chunks,
   :class:`~voxline.frames.LLMResponseEndFrame`, all carrying that epoch.
-* The HTTP stream is read by its own small *reader* task, so an interruption always cancels an ``await`` inside
-  the SDK — which is what closes the connection. (``break`` or ``aclose()`` on an SDK generator leaves nested
-  generators suspended and the socket open; and the task that pushes frames downstream may be suspended in a
-  push, not in the SDK, when the interrupt lands.)
+* The HTTP stream is read by its own small *reader* task (:mod:`voxline.llm_requests`), so an interruption
+  always cancels an ``await`` inside the SDK — which is what closes the connection. (``break`` or ``aclose()``
+  on an SDK generator leaves nested generators suspended and the socket open; and the task that pushes frames
+  downstream may be suspended in a push, not in the SDK, when the interrupt lands.)
 * On an interruption the partial reply is recorded in the context as interrupted and an
   ``LLMResponseEndFrame(interrupted=True)`` follows the interrupt (a control frame: it survives it). A reply
   generated in full but still being played (between the output's ``BotStartedSpeakingFrame`` and
@@ -35,6 +35,14 @@ needs around that lives in this class, so every provider behaves the same:
   retried at once without it. A model that changes its rules degrades to its defaults, not to an error a turn.
 * ``MetricsFrame("llm.ttft")``: from the moment the turn is answered to its first token (retries included,
   because that is what the user waits for).
+* Tools (``tools=[...]`` or a :class:`~voxline.tools.Toolbox`): when a step of the reply calls tools, the step
+  (text and calls, and the provider's own form of it) goes into the context, the calls run concurrently as
+  epoch-bound tasks (a barge-in cancels them and the reply; calls left without a result are answered
+  "cancelled"), their results go into the context, and the reply continues with the next request — all in
+  one ``LLMResponseStartFrame``/``LLMResponseEndFrame``. See :mod:`voxline.tools.toolbox` for timeouts, errors
+  and filler speech.
+* Fail-over: a stage that can switch providers overrides ``fail_over`` (:mod:`voxline.llm_requests`); the step
+  whose attempts were used up is sent again to the new provider.
 * A new user turn while a reply still streams means the user spoke again: the processor asks for an
   interruption (an ``InterruptFrame`` pushed upstream) and, when that interrupt arrives, answers the merged
   user turn in the new epoch. The superseded partial reply is not kept: it answered half a question.
@@ -45,10 +53,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from typing import Final
 
-import attrs
 from voxline.context import Context, Turn
 from voxline.frames import (
     BotHeardTextFrame,
@@ -59,22 +66,21 @@ from voxline.frames import (
     InterruptFrame,
     LLMResponseEndFrame,
     LLMResponseStartFrame,
-    MetricsFrame,
     TextFrame,
     UserTextFrame,
 )
+from voxline.llm_requests import ModelRequests, StreamItem, _Reply, _Step
 from voxline.llm_retry import (
-    FAST_MODEL,
     RETRYABLE_STATUS,
-    TTFT_HISTORY,
     EmptyReplyError,
     FirstTokenTimeout,
     LLMTimeoutError,
 )
-from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
+from voxline.processor import DOWNSTREAM, UPSTREAM, Direction
 from voxline.providers.backoff import Backoff
 from voxline.providers.redaction import redact
-from voxline.request_fields import OptionalField, RequestHealing
+from voxline.request_fields import OptionalField
+from voxline.tools import Tool, Toolbox
 
 __all__ = [
     "LLM_RETRY",
@@ -84,11 +90,11 @@ __all__ = [
     "LLMProcessor",
     "LLMTimeoutError",
     "OptionalField",
+    "StreamItem",
+    "ToolLoopError",
 ]
 
 logger = logging.getLogger("voxline.llm")
-
-_END: Final = object()
 
 LLM_RETRY: Final = Backoff(initial=0.2, maximum=2.0, attempts=3)
 """Three requests at most per turn, 0.1-0.2 s and 0.2-0.4 s apart: a retry is only worth it while the user waits."""
@@ -96,33 +102,30 @@ LLM_RETRY: Final = Backoff(initial=0.2, maximum=2.0, attempts=3)
 WARM_UP_TIMEOUT: Final = 10.0
 
 
-@attrs.define(slots=True)
-class _Reply:
-    """One reply being generated: its epoch, its text so far, and whether it has been accounted for."""
-
-    epoch: int
-    started: float
-    parts: list[str] = attrs.field(factory=list)
-    finished: bool = False
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
+_NO_TOOLS: Final = Toolbox([])
 
 
-class LLMProcessor(Processor, RequestHealing):
+class ToolLoopError(Exception):
+    """The model kept calling tools past the toolbox's ``max_steps`` in one turn."""
+
+
+class LLMProcessor(ModelRequests):
     """Answers user turns with a streamed LLM reply. Subclasses implement :meth:`stream`.
 
     Subclass contract:
 
-    * ``async def stream(self, context) -> AsyncIterator[str]`` — send ``context`` (system prompt + turns, the
-      last one a user turn) to the model and yield reply text as it arrives. Yield nothing but text; empty
-      strings are ignored. Do not retry, do not catch cancellation: the base does both.
+    * ``async def stream(self, context) -> AsyncIterator[StreamItem]`` — send ``context`` (system prompt +
+      turns, the last one a user turn or tool results) to the model and yield reply text as it arrives (empty
+      strings are ignored), a :class:`~voxline.context.ToolCall` per function call the model makes (declare
+      :attr:`toolbox`'s tools in the request), and optionally a :class:`~voxline.context.ProviderContent` (the
+      provider's own form of the step, kept in the context with the calls). Do not retry, do not catch
+      cancellation: the base does both.
     * ``is_retryable(exc)`` — whether a failure *before the first token* may be retried (408/429/5xx,
       connection errors). The default accepts ``ConnectionError`` and ``TimeoutError``.
     * ``describe_error(exc)`` — the message for the ErrorFrame. Register API keys with
       :func:`voxline.providers.redaction.hide_secret`; the base removes them from every message it reports or logs.
-    * Optional: ``first_token_policy()`` — how long this provider's first token may take (fast models by default).
+    * Optional: ``first_token_policy()`` — how long this provider's first token may take (fast models by default);
+      ``health_check()`` — what a fallback probes (by default one tiny request).
     * Optional (from :class:`~voxline.request_fields.RequestHealing`): ``optional_fields()`` (the droppable
       fields the next request would carry), ``refusal_message(exc)`` (the provider's message when ``exc`` is a 400
       refusing the request as built) and ``request_key()`` (provider, model, endpoint); build requests with
@@ -139,9 +142,12 @@ class LLMProcessor(Processor, RequestHealing):
         first_token_timeout: float | FirstTokenTimeout | None = None,
         stall_timeout: float = 10.0,
         warm_up: bool = True,
+        tools: Toolbox | Iterable[Tool] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        self.toolbox = Toolbox.of(tools)
+        """The tools offered to the model (None: none); providers declare them in every request."""
         self.context = context if context is not None else Context(system_prompt)
         self.retry = retry or LLM_RETRY
         if self.retry.attempts is None:
@@ -157,35 +163,22 @@ class LLMProcessor(Processor, RequestHealing):
         self._pending: list[str] = []
         self._bot_speaking = False
         self._recorded_epoch: int | None = None  # the epoch of the reply last added to the context
+        self._recorded_before = ""  # what that reply said before its last step (earlier steps, filler)
 
     # --- what subclasses implement ----------------------------------------------------------------------
-
-    def stream(self, context: Context) -> AsyncIterator[str]:
-        """Yield the reply to ``context`` as text chunks (implement as an ``async def`` generator)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement stream()")
-
-    def is_retryable(self, exc: BaseException) -> bool:
-        """Whether ``exc``, raised before the first token, may be retried."""
-        return isinstance(exc, (ConnectionError, TimeoutError))
-
-    def describe_error(self, exc: BaseException) -> str:
-        """A one-line description of ``exc`` for the ErrorFrame (secrets are removed afterwards)."""
-        return f"{type(exc).__name__}: {exc}"
 
     async def warm_up(self) -> None:
         """Open a connection to the model's server before the first turn (a cheap request; optional)."""
 
-    def first_token_policy(self) -> FirstTokenTimeout:
-        """How long this provider's first token may take when ``first_token_timeout`` is left out."""
-        return FAST_MODEL
-
-    def first_token_deadline(self) -> float:
-        """Seconds the next attempt waits for its first token (from its recent TTFTs, unless pinned)."""
-        setting = self.first_token_timeout
-        if isinstance(setting, (int, float)):
-            return float(setting)
-        policy = setting if setting is not None else self.first_token_policy()
-        return policy.seconds(TTFT_HISTORY.recent(self.request_key()))
+    async def health_check(self) -> None:
+        """Raise unless the model answers now: one tiny request, done at its first item (what a fallback probes)."""
+        probe = Context()
+        probe.add_user("Say OK.")
+        async with asyncio.timeout(max(self.first_token_deadline(), 1.0) + 5.0):
+            async for item in self.stream(probe):
+                if item:
+                    return
+        raise EmptyReplyError("the health check got an empty reply")
 
     # --- helpers for subclasses -------------------------------------------------------------------------
 
@@ -286,7 +279,7 @@ class LLMProcessor(Processor, RequestHealing):
             return
         last = self.context.turns[-1] if len(self.context) else None
         if last is not None and last.role == "assistant":
-            self.context.cut_last_assistant(frame.text.strip())
+            self.context.cut_last_assistant(_after(self._recorded_before, frame.text))
             self._recorded_epoch = None
 
     async def _after_interrupt(self, cut: _Reply | None) -> None:
@@ -299,8 +292,8 @@ class LLMProcessor(Processor, RequestHealing):
             await self._start_reply()
 
     async def _start_reply(self) -> None:
-        if not self.context.ends_with_user():
-            return  # every request ends with a user turn; nothing to answer
+        if not self.context.awaits_reply():
+            return  # every request ends with a user turn (or tool results); nothing to answer
         previous = self._reply_task
         if previous is not None and not previous.done() and previous is not asyncio.current_task():
             # The last reply is finished but may still be pushing its end frame (or unwinding a cancel): let
@@ -321,9 +314,11 @@ class LLMProcessor(Processor, RequestHealing):
 
     def _finish(self, reply: _Reply, *, interrupted: bool, record: bool = True) -> None:
         reply.finished = True
+        self.context.cancel_pending_tool_calls()  # a barge-in cut a tool step short: every call needs its answer
         if record and reply.parts:
             self.context.add_assistant(reply.text, interrupted=interrupted)
             self._recorded_epoch = reply.epoch
+            self._recorded_before = "".join(reply.before)
         elif not record and reply.parts:
             logger.info("%s: dropped a superseded partial reply (%d chars)", self.name, len(reply.text))
 
@@ -335,7 +330,7 @@ class LLMProcessor(Processor, RequestHealing):
     # --- one reply ----------------------------------------------------------------------------------------
 
     async def _answer(self, reply: _Reply) -> None:
-        error = await self._generate(reply)
+        error = await self._run_steps(reply)
         if reply.finished:
             return
         self._finish(reply, interrupted=error is not None)
@@ -347,104 +342,45 @@ class LLMProcessor(Processor, RequestHealing):
             # the end frame must go out even then, or a Start would stay unmatched.
             await self.push(LLMResponseEndFrame(epoch=reply.epoch))
 
-    async def _generate(self, reply: _Reply) -> BaseException | None:
-        """Run attempts until one yields text; returns the error that ended the turn, or None.
-
-        A refusal of an optional field is not an attempt: the request is sent again at once without the field
-        (each field is dropped once, so this ends).
-        """
-        attempts = self.retry.attempts
-        attempt = 1
+    async def _run_steps(self, reply: _Reply) -> BaseException | None:
+        """Request, run the tools the model called, request again — until a step calls none (or fails)."""
+        toolbox = self.toolbox or _NO_TOOLS
+        steps = 0
         while True:
-            error: BaseException
-            try:
-                await self._attempt(reply)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not reply.parts and self._leave_out_refused_field(exc):
-                    continue
-                if reply.parts or attempt == attempts or not self.is_retryable(exc):
-                    return exc
-                error = exc
-            else:
-                if reply.parts:
-                    return None
-                error = EmptyReplyError(f"the model returned an empty reply ({attempt} attempt(s))")
-                if attempt == attempts:
-                    return error
-            delay = self.retry.delay(attempt)
-            logger.warning(
-                "%s: attempt %d/%d failed before the first token (%s); retrying in %.2f s",
-                self.name,
-                attempt,
-                attempts,
-                redact(self.describe_error(error)),
-                delay,
-            )
-            await asyncio.sleep(delay)
-            attempt += 1
+            step = _Step()
+            error = await self._generate(reply, step)
+            if error is not None or not step.calls or reply.finished:
+                return error
+            steps += 1
+            self.context.add_tool_calls(step.calls, text=reply.text, raw=step.raw)
+            reply.before.extend(reply.parts)
+            reply.parts.clear()
+            if steps > toolbox.max_steps:
+                self.context.cancel_pending_tool_calls("not run: too many tool calls in one turn")
+                return ToolLoopError(f"the model called tools in more than {toolbox.max_steps} steps of one turn")
+            results = await toolbox.run_step(self, step.calls, lambda text: self._say(reply, text))
+            if reply.finished or self.context.pending_tool_calls() != tuple(step.calls):
+                return None  # an interrupt ended the reply meanwhile (its calls were answered "cancelled")
+            self.context.add_tool_results(results)
 
-    async def _attempt(self, reply: _Reply) -> None:
-        """One request: a reader task pulls the stream into a queue; this task pushes frames from it."""
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        first_token = self.first_token_deadline()
-        sent = time.monotonic()
-        got_token = False
-        reader = self.create_task(self._read(queue), name=f"{self.name}-reader")
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(first_token) as deadline:
-                while True:
-                    item = await queue.get()
-                    if item is _END:
-                        return
-                    if isinstance(item, BaseException):
-                        raise item
-                    assert isinstance(item, str)
-                    if not got_token:
-                        got_token = True
-                        TTFT_HISTORY.record(self.request_key(), time.monotonic() - sent)
-                    if not reply.parts:
-                        await self.push(
-                            MetricsFrame(
-                                name="llm.ttft",
-                                value=time.monotonic() - reply.started,
-                                source=self.name,
-                                epoch=reply.epoch,
-                            )
-                        )
-                    reply.parts.append(item)
-                    await self.push(TextFrame(text=item, epoch=reply.epoch))
-                    deadline.reschedule(loop.time() + self.stall_timeout)
-        except TimeoutError as exc:
-            if deadline.expired():
-                if reply.parts:
-                    raise LLMTimeoutError(f"the reply stalled: no token for {self.stall_timeout:g} s") from exc
-                # A sample of at least the deadline: a provider that has become slower raises its own deadline.
-                TTFT_HISTORY.record(self.request_key(), first_token)
-                raise LLMTimeoutError(f"no first token within {first_token:.3g} s") from exc
-            raise
-        finally:
-            if not reader.done():
-                reader.cancel()
-                await asyncio.wait({reader})
-
-    async def _read(self, queue: asyncio.Queue[object]) -> None:
-        """Iterate the subclass's stream. Cancelling this task is what closes the provider's HTTP stream."""
-        try:
-            async for text in self.stream(self.context):
-                if text:
-                    queue.put_nowait(text)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            queue.put_nowait(exc)
-        else:
-            queue.put_nowait(_END)
+    async def _say(self, reply: _Reply, text: str) -> None:
+        """Filler speech while tools run: spoken, but not part of what the model said."""
+        text = text.strip() + " "
+        reply.before.append(text)
+        await self.push(TextFrame(text=text, epoch=reply.epoch))
 
     async def _report(self, exc: BaseException) -> None:
         message = redact(self.describe_error(exc))
         # Attach the exception (logged with its traceback) only when its text is free of secrets.
         safe = redact(str(exc)) == str(exc)
         await self.push_error(message, exception=exc if safe else None)
+
+
+def _after(prefix: str, heard: str) -> str:
+    """What the user heard of a reply's last step: ``heard`` minus what earlier steps (and filler) said."""
+    prefix, heard = " ".join(prefix.split()), " ".join(heard.split())
+    if not prefix:
+        return heard
+    if heard.startswith(prefix):
+        return heard[len(prefix) :].strip()
+    return heard[len(prefix) :].strip() if len(heard) > len(prefix) else ""

@@ -9,6 +9,7 @@ a state (e.g. "two TextFrames are out"), so each step happens at the moment the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -20,7 +21,8 @@ from voxline.testing import Interrupt, RunResult, Sleep
 
 @attrs.frozen
 class Until:
-    """Wait until the frames that left the end of the pipeline satisfy ``predicate``."""
+    """Wait until the frames that left the end of the pipeline satisfy ``predicate`` (checked on every frame and
+    every 10 ms, so it may also look at state outside the pipeline)."""
 
     predicate: Callable[[list[Frame]], bool]
 
@@ -62,7 +64,8 @@ async def drive(
                 elif isinstance(step, Until):
                     while not step.predicate(downstream):
                         changed.clear()
-                        await changed.wait()
+                        with contextlib.suppress(TimeoutError):  # also re-checked every 10 ms (state elsewhere)
+                            await asyncio.wait_for(changed.wait(), 0.01)
                 else:
                     await task.queue_frame(step)
             await task.queue_frame(EndFrame())

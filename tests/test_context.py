@@ -58,3 +58,47 @@ def test_turns_validate_their_fields() -> None:
         Turn("system", "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="text"):
         Turn("user", 3)  # type: ignore[arg-type]
+
+
+def test_tool_steps_keep_calls_and_results_together() -> None:
+    from voxline.context import CANCELLED, ToolCall, ToolResult
+
+    ctx = Context("Be brief.")
+    ctx.add_user("weather?")
+    ctx.add_tool_calls([ToolCall("a", "weather", {"city": "Oslo"})], text="Checking.")
+    assert not ctx.awaits_reply() and [c.id for c in ctx.pending_tool_calls()] == ["a"]
+    with pytest.raises(ValueError, match="exactly the calls"):
+        ctx.add_tool_results([ToolResult("b", "weather", output=1)])
+    ctx.add_tool_results([ToolResult("a", "weather", output={"c": 3})])
+    assert ctx.awaits_reply() and not ctx.ends_with_user() and ctx.pending_tool_calls() == ()
+    assert ctx.messages()[2:] == [
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [{"id": "a", "name": "weather", "arguments": {"city": "Oslo"}}],
+        },
+        {"role": "tool", "tool_call_id": "a", "content": {"c": 3}},
+    ]
+    ctx.cut_last_assistant("x")  # the last turn is not the assistant's text: nothing happens
+    ctx.add_tool_calls([ToolCall("c", "time"), ToolCall("d", "date")])
+    ctx.cancel_pending_tool_calls()
+    assert [r.error for r in ctx.turns[-1].tool_results] == [CANCELLED, CANCELLED]
+    ctx.cancel_pending_tool_calls()  # nothing pending: nothing happens
+    with pytest.raises(ValueError, match="at least one call"):
+        ctx.add_tool_calls([])
+
+
+def test_trimming_never_splits_the_current_exchange() -> None:
+    from voxline.context import ToolCall, ToolResult
+
+    ctx = Context(max_turns=4)
+    ctx.add_user("old")
+    ctx.add_assistant("reply")
+    ctx.add_user("now")
+    for i in range(3):
+        ctx.add_tool_calls([ToolCall(str(i), "t")])
+        ctx.add_tool_results([ToolResult(str(i), "t", output=i)])
+    assert ctx.turns[0] == Turn("user", "now") and len(ctx) == 7  # over the bound, but whole
+    ctx.add_assistant("done")
+    ctx.add_user("next")
+    assert ctx.turns[0].role == "user" and len(ctx) <= 4
