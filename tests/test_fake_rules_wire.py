@@ -7,6 +7,7 @@ the provider's own error (status, message, ``param``, ``dg-error``) or WebSocket
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import numpy as np
@@ -150,3 +151,60 @@ async def test_speak_rest_too_long_is_413_in_deepgrams_error_body() -> None:
     assert response.status_code == 413
     body = response.json()
     assert body["err_msg"] == "Input text exceeds maximum character limit of 2000." and "request_id" in body
+
+
+async def test_gemini_follow_up_without_the_signature_is_a_400_as_the_sdk_sees_it() -> None:
+    from voxline.testing.fakes._llm import Call, CallTools
+
+    async with FakeGemini(api_key=KEY, replies=[CallTools(Call("get_time", {"zone": "CET"}))]) as fake:
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.url))
+        declared = types.FunctionDeclaration(name="get_time", parameters_json_schema={"type": "object"})
+        config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[declared])])
+        asked = types.Content(role="user", parts=[types.Part(text="Time?")])
+        parts: list[types.Part] = []
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-3.8-flash", contents=[asked], config=config
+        )
+        async for chunk in stream:
+            parts.extend(chunk.candidates[0].content.parts or [])  # type: ignore[index, union-attr]
+        [call] = [p for p in parts if p.function_call is not None]
+        assert call.thought_signature == fake.issued_signatures[0]  # the SDK decoded it to the bytes sent
+        answer = types.Content(
+            role="user",
+            parts=[types.Part.from_function_response(name="get_time", response={"output": "12:00"})],
+        )
+        unsigned = types.Content(role="model", parts=[types.Part(function_call=call.function_call)])
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-3.8-flash", contents=[asked, unsigned, answer], config=config
+        )
+        with pytest.raises(errors.ClientError) as info:
+            async for _ in stream:
+                pass
+        assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
+        assert "missing a thought_signature" in (info.value.message or "") and "position 2" in (
+            info.value.message or ""
+        )
+        signed = types.Content(role="model", parts=[call])
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-3.8-flash", contents=[asked, signed, answer], config=config
+        )
+        async for _ in stream:
+            pass
+        assert fake.requests[-1].refusal is None
+        await client.aio.aclose()
+
+
+async def test_openai_unanswered_tool_call_is_openais_400_as_the_sdk_sees_it() -> None:
+    async with FakeOpenAI(api_key=KEY) as fake:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0)
+        call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        messages: list[Any] = [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "user", "content": "Hello?"},
+        ]
+        with pytest.raises(openai.BadRequestError) as info:
+            await client.chat.completions.create(model="m", messages=messages, stream=True)
+        await client.close()
+    assert info.value.body["param"] == "messages.[1].role"  # type: ignore[index]
+    assert "did not have response messages: call_1" in info.value.message

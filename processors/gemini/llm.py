@@ -26,9 +26,13 @@ does not know) gets the slow one (15 s, then within 6-30 s). See :mod:`voxline.l
 Request cost: google-genai converts all of ``contents`` on every request (validation into its pydantic
 types, then a field-by-field walk into the wire format), ~0.4 ms per message from ``types.Content`` objects on
 the 2-core VM, and that time sits between the user's last word and the request leaving. So the SDK gets the
-newest turn only, as a plain dict, and the text-only history rides in the body as it goes on the wire, through
+newest turn only, as a plain dict, and the history rides in the body as it goes on the wire, through
 ``HttpOptions.extra_body`` (:meth:`GeminiLLM.request_arguments`): the request's cost no longer grows with the
-conversation, and the body is the same (figures in docs/performance.md).
+conversation, and the body is the same (figures in docs/performance.md). Tool steps ride along too, in the wire
+form google-genai itself writes (:func:`voxline.processors.gemini.tools.wire_content`).
+
+Tools (``tools=`` of the LLM base): declared as ``parametersJsonSchema``; the model's call steps are kept as
+received (thought signatures included) and sent back as they came; see :mod:`voxline.processors.gemini.tools`.
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx2
+import voxline.processors.gemini.tools as fc
 from google import genai
 from google.genai import errors, types
 from voxline.context import Context
-from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField
+from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField, StreamItem
 from voxline.llm_retry import FAST_MODEL, SLOW_MODEL, FirstTokenTimeout
 from voxline.processors.gemini.models import thinking_config_for
 from voxline.providers.clients import fingerprint, shared_client, ssl_context
@@ -77,16 +82,6 @@ TEMPERATURE = OptionalField("temperature", (r"temperature",))
 MAX_OUTPUT_TOKENS = OptionalField("max_output_tokens", (r"max[_ ]?output[_ ]?tokens",))
 """The fields Gemini may refuse per model, as its 400 messages name them (``'minimal' is not a supported thinking
 level``, ``Budget 0 is invalid``, ``Thinking level is not supported for this model``)."""
-
-
-def _text_only(content: types.ContentDict) -> bool:
-    """Whether ``content`` is ``{"role": ..., "parts": [{"text": ...}, ...]}``: the same in SDK and wire names."""
-    parts = content.get("parts")
-    return (
-        content.keys() <= {"role", "parts"}
-        and isinstance(parts, list)
-        and all(isinstance(part, dict) and part.keys() == {"text"} for part in parts)
-    )
 
 
 class _ConnectTimeoutTransport(httpx2.AsyncHTTPTransport):
@@ -224,9 +219,11 @@ class GeminiLLM(LLMProcessor):
         return FAST_MODEL if fast else SLOW_MODEL
 
     def request_config(self, context: Context) -> types.GenerateContentConfig:
-        """The generation config sent with every request (system prompt, thinking, limits), less refused fields."""
+        """The generation config sent with every request (system prompt, thinking, limits, tools), less refused
+        fields."""
         return types.GenerateContentConfig(
             system_instruction=context.system_prompt or None,
+            tools=fc.declarations(self.toolbox) if self.toolbox is not None else None,
             thinking_config=self.thinking if self.keeps(THINKING.name) else None,
             temperature=self.temperature if self.keeps(TEMPERATURE.name) else None,
             max_output_tokens=self.max_output_tokens if self.keeps(MAX_OUTPUT_TOKENS.name) else None,
@@ -253,34 +250,46 @@ class GeminiLLM(LLMProcessor):
         from a dict that costs a fraction of re-validating its own objects (~0.2 ms less per message on the
         2-core VM). Text-only dicts are also the wire format, which lets :meth:`request_arguments` skip the
         SDK's conversion for the history. Building them takes microseconds, so nothing is cached: a fresh list
-        of fresh dicts per request.
+        of fresh dicts per request. Tool steps: :mod:`voxline.processors.gemini.tools`.
         """
-        return [
-            {"role": "model" if turn.role == "assistant" else "user", "parts": [{"text": self.turn_text(turn)}]}
-            for turn in context
-        ]
+        contents: list[types.ContentDict] = []
+        current = fc.current_turn_start(context)
+        previous = None
+        for i, turn in enumerate(context):
+            if turn.role == "tool":
+                contents.append(fc.result_content(turn, previous))
+            elif turn.tool_calls:
+                contents.append(fc.step_content(turn, current=i >= current, model=self.model))
+            else:
+                role = "model" if turn.role == "assistant" else "user"
+                contents.append({"role": role, "parts": [{"text": self.turn_text(turn)}]})
+            previous = turn
+        return contents
 
     def request_arguments(self, context: Context) -> tuple[list[types.ContentDict], types.GenerateContentConfig]:
         """``contents`` and ``config`` for ``generate_content_stream``: the SDK converts only the newest turn.
 
         google-genai walks every item of ``contents`` field by field through pydantic on each request (~0.15 ms
         per message on the 2-core VM even from dicts), so a long conversation delayed the request by 5-10 ms.
-        Text-only history is already in the REST wire format (``role``, ``parts``, ``text`` are the same names
-        there), so the whole list rides in ``HttpOptions.extra_body`` — the SDK's public way to set fields of
-        the request body, which replaces ``contents`` in the body it built — while ``contents`` holds just the
-        last turn, which the SDK validates as usual. The body sent is the same (a test compares it with the
-        one built from ``types.Content`` objects). Contents with anything but text parts (a subclass's
-        ``request_contents``) use their snake_case SDK names, not wire names: they all go through the SDK.
+        The history is turned into the REST wire format here (text parts are the same there; tool parts get
+        their camelCase names and URL-safe base64 signatures, as the SDK writes them:
+        :func:`~voxline.processors.gemini.tools.wire_content`), and the whole list rides in
+        ``HttpOptions.extra_body`` — the SDK's public way to set fields of the request body, which replaces
+        ``contents`` in the body it built — while ``contents`` holds just the last turn, which the SDK validates
+        as usual. The body sent is the same (tests compare it with the one built from ``types.Content``
+        objects). Contents with parts this does not know (a subclass's ``request_contents``) all go through the
+        SDK.
         """
         contents = self.request_contents(context)
         config = self.request_config(context)
-        if len(contents) < 2 or not all(_text_only(content) for content in contents):
+        wire = [fc.wire_content(content) for content in contents]
+        if len(contents) < 2 or any(content is None for content in wire):
             return contents, config
         options = config.http_options.model_copy() if config.http_options is not None else types.HttpOptions()
-        options.extra_body = {**(options.extra_body or {}), "contents": contents}
+        options.extra_body = {**(options.extra_body or {}), "contents": wire}
         return contents[-1:], config.model_copy(update={"http_options": options})
 
-    async def stream(self, context: Context) -> AsyncIterator[str]:
+    async def stream(self, context: Context) -> AsyncIterator[StreamItem]:
         if self._client is None:
             raise RuntimeError(f"{self.name} is not started")
         contents, config = self.request_arguments(context)
@@ -288,20 +297,28 @@ class GeminiLLM(LLMProcessor):
             model=self.model, contents=contents, config=config
         )
         said = False
+        kept: list[dict[str, Any]] = []
+        called = False
         async for chunk in responses:
             feedback = chunk.prompt_feedback
             if feedback is not None and feedback.block_reason is not None:
                 raise GeminiBlockedError(f"the prompt was blocked ({feedback.block_reason.value})")
             candidate = chunk.candidates[0] if chunk.candidates else None
             content = candidate.content if candidate is not None else None
-            for part in (content.parts if content is not None else None) or ():
-                if part.text and not part.thought:  # thought summaries are not part of the reply
+            for part, call in fc.call_parts(list((content.parts if content is not None else None) or ())):
+                kept.append(part)
+                if call is not None:
+                    called = True
+                    yield call
+                elif part.get("text") and not part.get("thought"):  # thought summaries are not part of the reply
                     said = True
-                    yield part.text
+                    yield part["text"]
             reason = candidate.finish_reason if candidate is not None else None
-            if not said and reason is not None and reason.value in _REFUSALS:
+            if not said and not called and reason is not None and reason.value in _REFUSALS:
                 # An empty reply the model refused to give: retrying would only repeat the refusal.
                 raise GeminiBlockedError(f"the model declined to answer (finish reason {reason.value})")
+        if called:
+            yield fc.kept(kept)  # the step as received, for the request that answers its calls
 
     def is_retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, errors.APIError):

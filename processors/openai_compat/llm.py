@@ -16,6 +16,14 @@ on each request (~0.15 ms per message on the 2-core VM), time that sits between 
 request leaving. Our messages are plain text, which that walk leaves unchanged, so the history rides in
 ``extra_body`` (:meth:`OpenAILLM.request_body`): the request's cost no longer grows with the conversation.
 
+Tools (``tools=`` of the LLM base) go out as ``tools: [{"type": "function", "function": {"name", "description",
+"parameters"}}]``. The streamed ``tool_calls`` deltas are put together by ``index`` (the first carries ``id``,
+``type`` and the name; the arguments come as JSON text in pieces); each call is handed to the base when the
+next one starts or the stream ends. A step goes back as an assistant message with ``content`` (null when the
+model said nothing) and ``tool_calls`` — the arguments exactly as streamed — followed by one ``tool`` message per
+call (``tool_call_id``, the result as JSON text; ``{"error": ...}`` for a failed call), as the function-calling
+guide shows; OpenAI answers 400 to a call without its tool message, and the fake does too.
+
 ``temperature`` and ``max_tokens`` are optional fields: a server that answers 400 naming one (OpenAI's reasoning
 models refuse both: "Unsupported parameter: 'max_tokens' is not supported with this model") gets requests
 without it from then on, and the turn is retried at once (the LLM base's self-healing).
@@ -37,13 +45,14 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat.chat_completion_chunk import ChatCompletionChunk, Choice, ChoiceDelta
 from voxline.context import Context
-from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField
+from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField, StreamItem
 from voxline.llm_retry import FAST_MODEL, SLOW_MODEL, FirstTokenTimeout
+from voxline.processors.openai_compat.tools import CallAssembler, result_text, step_message, tool_params
 from voxline.providers.clients import fingerprint, shared_client, ssl_context
 from voxline.providers.redaction import hide_secret, redact
 
 if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
     from starlette.config import Config
 
 __all__ = ["MAX_TOKENS", "NO_KEY", "TEMPERATURE", "OpenAILLM"]
@@ -162,9 +171,21 @@ class OpenAILLM(LLMProcessor):
         for turn in context:
             if turn.role == "user":
                 messages.append({"role": "user", "content": turn.text})
+            elif turn.role == "tool":
+                messages.extend(
+                    {"role": "tool", "tool_call_id": r.call_id, "content": result_text(r)} for r in turn.tool_results
+                )
+            elif turn.tool_calls:
+                messages.append(step_message(turn))
             else:
                 messages.append({"role": "assistant", "content": self.turn_text(turn)})
         return messages
+
+    def request_tools(self) -> list[ChatCompletionToolParam] | None:
+        """The ``tools`` of every request (None without a toolbox)."""
+        if self.toolbox is None:
+            return None
+        return tool_params(self.toolbox)
 
     def request_body(self, context: Context) -> tuple[list[ChatCompletionMessageParam], dict[str, Any]]:
         """``messages`` and ``extra_body`` for ``create``: the SDK transforms only the newest message.
@@ -175,7 +196,9 @@ class OpenAILLM(LLMProcessor):
         to the body, merged over the fields it built — carries the full list, which replaces ``messages`` in
         place, while ``messages`` holds the last one for the SDK to check as usual. The body sent is the same
         (a test compares it with the plain call's). Messages other than ``{"role", "content": str}`` (a
-        subclass's ``request_messages``) all go through the SDK's transform.
+        subclass's ``request_messages``) all go through the SDK's transform. Tool steps count as plain: their
+        fields (``tool_calls``, ``tool_call_id``, string arguments and content) have no aliases or formats the
+        transform would change (a test compares those bodies too).
         """
         messages = self.request_messages(context)
         extra = dict(self.extra_body or {})
@@ -184,7 +207,7 @@ class OpenAILLM(LLMProcessor):
         extra["messages"] = messages
         return messages[-1:], extra
 
-    async def stream(self, context: Context) -> AsyncIterator[str]:
+    async def stream(self, context: Context) -> AsyncIterator[StreamItem]:
         if self._client is None:
             raise RuntimeError(f"{self.name} is not started")
         params: dict[str, Any] = {}
@@ -192,15 +215,25 @@ class OpenAILLM(LLMProcessor):
             params["temperature"] = self.temperature
         if self.max_tokens is not None and self.keeps(MAX_TOKENS.name):
             params["max_tokens"] = self.max_tokens
+        tools = self.request_tools()
+        if tools:
+            params["tools"] = tools
         messages, extra_body = self.request_body(context)
         if extra_body:
             params["extra_body"] = extra_body
         stream = await self._client.chat.completions.create(model=self.model, messages=messages, stream=True, **params)
+        calls = CallAssembler()
         async with stream:  # closes the HTTP response however the iteration ends
             async for chunk in stream:
                 for choice in chunk.choices:
-                    if choice.index == 0 and choice.delta is not None and choice.delta.content:
+                    if choice.index != 0 or choice.delta is None:
+                        continue
+                    if choice.delta.content:
                         yield choice.delta.content
+                    for done in calls.add(choice.delta.tool_calls or ()):
+                        yield done
+        for done in calls.finish():
+            yield done
 
     def optional_fields(self) -> Sequence[OptionalField]:
         chosen = (TEMPERATURE, self.temperature), (MAX_TOKENS, self.max_tokens)
@@ -234,8 +267,29 @@ class OpenAILLM(LLMProcessor):
 
 
 def _plain(message: ChatCompletionMessageParam) -> bool:
-    """Whether ``message`` is ``{"role": ..., "content": "<text>"}``, which the SDK's transform leaves as it is."""
-    return message.keys() == {"role", "content"} and isinstance(message.get("content"), str)
+    """Whether the SDK's transform leaves ``message`` as it is: ``{"role", "content": "<text>"}``, a tool result,
+    or an assistant step whose ``tool_calls`` hold only ids, names and argument text."""
+    keys = message.keys()
+    content = message.get("content")
+    if keys == {"role", "content"}:
+        return isinstance(content, str)
+    if keys == {"role", "tool_call_id", "content"}:
+        return isinstance(content, str) and isinstance(message.get("tool_call_id"), str)
+    calls = message.get("tool_calls")
+    if keys == {"role", "content", "tool_calls"} and (content is None or isinstance(content, str)):
+        return isinstance(calls, list) and all(_plain_call(call) for call in calls)
+    return False
+
+
+def _plain_call(call: Any) -> bool:
+    function = call.get("function") if isinstance(call, dict) else None
+    return (
+        isinstance(call, dict)
+        and call.keys() == {"id", "type", "function"}
+        and isinstance(function, dict)
+        and function.keys() == {"name", "arguments"}
+        and all(isinstance(v, str) for v in (call["id"], call["type"], function["name"], function["arguments"]))
+    )
 
 
 def _message(exc: openai.APIError) -> str:

@@ -5,7 +5,9 @@ wire format: how a request is parsed and authenticated, and how a token, the fin
 encoded. Everything a test scripts lives here, so both fakes are scripted the same way:
 
 * replies — one string, a list (the n-th streamed response gets the n-th entry, the last one repeats), or a
-  function of the parsed :class:`ChatRequest`;
+  function of the parsed :class:`ChatRequest`; a reply may be a :class:`CallTools` (the model calls functions,
+  several at once for parallel calls, after saying its ``text``), and :attr:`ChatRequest.tool_results` shows a
+  reply function what the client sent back;
 * pacing — :class:`Pacing` (delay before the first token, then tokens per second);
 * faults — queued with :meth:`FakeLLMServer.fail`, :meth:`~FakeLLMServer.error_mid_stream`,
   :meth:`~FakeLLMServer.drop_mid_stream`, :meth:`~FakeLLMServer.stall` and :meth:`~FakeLLMServer.empty`; each
@@ -29,7 +31,19 @@ import attrs
 from voxline.testing.fakes._http import ClientGone, FakeHttpServer, HttpRequest, HttpResponder
 from voxline.testing.fakes.rules import Refusal
 
-__all__ = ["ChatRequest", "FakeLLMServer", "Fault", "Pacing", "RecordedRequest", "Replies", "split_tokens"]
+__all__ = [
+    "Call",
+    "CallTools",
+    "ChatRequest",
+    "FakeLLMServer",
+    "Fault",
+    "Pacing",
+    "RecordedRequest",
+    "Replies",
+    "Reply",
+    "SeenResult",
+    "split_tokens",
+]
 
 DEFAULT_REPLY = "Hello! I am a fake language model, and I am glad to help."
 
@@ -68,14 +82,56 @@ class Fault:
 
 
 @attrs.frozen
+class Call:
+    """One function call a scripted reply makes: the function's ``name``, its ``args``, and an ``id`` (made up by
+    the fake when None and the provider gives ids)."""
+
+    name: str
+    args: dict[str, Any] = attrs.field(factory=dict)
+    id: str | None = None
+
+
+@attrs.frozen(init=False)
+class CallTools:
+    """A scripted reply in which the model calls functions — several at once for parallel calls — after saying
+    ``text`` (``CallTools(Call("get_time"), Call("get_weather", {"city": "Oslo"}), text="Let me check.")``)."""
+
+    calls: tuple[Call, ...]
+    text: str = ""
+
+    def __init__(self, *calls: Call, text: str = "") -> None:
+        if not calls:
+            raise ValueError("CallTools needs at least one Call")
+        self.__attrs_init__(calls, text)
+
+
+Reply = str | CallTools
+
+
+@attrs.frozen
+class SeenResult:
+    """A function result the client sent back: the call ``id`` (None where the provider uses none), the function
+    ``name`` (None where the wire format does not carry it), and the ``response`` as sent."""
+
+    id: str | None
+    name: str | None
+    response: Any
+
+
+@attrs.frozen
 class ChatRequest:
     """A provider request reduced to what a reply function needs: model, system prompt and turns."""
 
     model: str
     system: str
     turns: tuple[tuple[str, str], ...]
-    """``(role, text)`` with role ``"user"`` or ``"assistant"`` (Gemini's ``model`` role is mapped)."""
+    """``(role, text)`` with role ``"user"``, ``"assistant"`` (Gemini's ``model`` role is mapped) or ``"tool"``
+    (function results; the text is their JSON)."""
     body: Any = attrs.field(eq=False, repr=False)
+    tool_results: tuple[SeenResult, ...] = ()
+    """The function results the request ends with (what the model is asked to go on from), else ()."""
+    tools: tuple[str, ...] = ()
+    """The names of the functions the request declares."""
 
     @property
     def last_user_text(self) -> str:
@@ -100,6 +156,8 @@ class RecordedRequest:
     refusal: Refusal | None = None
     """The rule the fake refused this request by, if it did (its status and the provider's message)."""
     tokens_sent: int = 0
+    calls_sent: tuple[Call, ...] = ()
+    """The function calls the fake sent in its reply (with the ids it sent, if any)."""
     first_token_at: float | None = None
     completed: bool = False
     """The response was sent to its end (including an error status)."""
@@ -119,7 +177,7 @@ class RecordedRequest:
         return self.disconnected_at
 
 
-Replies = str | Sequence[str] | Callable[[ChatRequest], str]
+Replies = Reply | Sequence[Reply] | Callable[[ChatRequest], Reply]
 
 
 def split_tokens(text: str) -> list[str]:
@@ -180,9 +238,9 @@ class FakeLLMServer:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
-    def reply_for(self, chat: ChatRequest) -> str:
+    def reply_for(self, chat: ChatRequest) -> Reply:
         replies = self.replies
-        if isinstance(replies, str):
+        if isinstance(replies, (str, CallTools)):
             return replies
         if callable(replies):
             return replies(chat)
@@ -244,6 +302,10 @@ class FakeLLMServer:
     def token_event(self, record: RecordedRequest, token: str, last: bool) -> bytes:
         raise NotImplementedError
 
+    def calls_event(self, record: RecordedRequest, calls: CallTools, last: bool) -> bytes:
+        """The event(s) carrying a reply's function calls (after its text); set :attr:`RecordedRequest.calls_sent`."""
+        raise NotImplementedError
+
     def final_events(self, record: RecordedRequest, tokens: int) -> bytes:
         """Sent after the last token (or, for an empty stream, instead of any): finish reason, usage, [DONE]."""
         raise NotImplementedError
@@ -295,7 +357,12 @@ class FakeLLMServer:
     async def _stream(
         self, record: RecordedRequest, out: HttpResponder, chat: ChatRequest, fault: Fault | None
     ) -> None:
-        tokens = [] if fault is not None and fault.kind == "empty" else split_tokens(self.reply_for(chat))
+        tokens: list[str | CallTools] = []
+        if fault is None or fault.kind != "empty":
+            reply = self.reply_for(chat)
+            tokens.extend(split_tokens(reply.text if isinstance(reply, CallTools) else reply))
+            if isinstance(reply, CallTools):
+                tokens.append(reply)
         await out.start()
         try:
             await self._pause(out, self.pacing.first_token_delay)
@@ -314,7 +381,11 @@ class FakeLLMServer:
                     if fault.kind == "stall":
                         await out.wait_disconnected()
                         return
-                await out.write(self.token_event(record, token, last=i == len(tokens) - 1))
+                last = i == len(tokens) - 1
+                if isinstance(token, CallTools):
+                    await out.write(self.calls_event(record, token, last=last))
+                else:
+                    await out.write(self.token_event(record, token, last=last))
                 record.tokens_sent += 1
                 if record.first_token_at is None:
                     record.first_token_at = time.monotonic()

@@ -25,12 +25,17 @@ token; the last event carries ``finishReason`` and ``usageMetadata``. Errors are
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
+import os
 import re
 from typing import Any
 
 from voxline.testing.fakes._http import HttpRequest
 from voxline.testing.fakes._llm import (
+    Call,
+    CallTools,
     ChatRequest,
     FakeLLMServer,
     Fault,
@@ -38,10 +43,12 @@ from voxline.testing.fakes._llm import (
     RecordedRequest,
     Replies,
     RequestError,
+    SeenResult,
 )
 from voxline.testing.fakes.rules import gemini as rules
+from voxline.testing.fakes.rules import gemini_tools
 
-__all__ = ["FakeGemini", "Fault", "Pacing", "RecordedRequest"]
+__all__ = ["Call", "CallTools", "FakeGemini", "Fault", "Pacing", "RecordedRequest"]
 
 _MODEL_PATH = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+)$")
 _PATH = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):streamGenerateContent$")
@@ -93,8 +100,17 @@ class FakeGemini(FakeLLMServer):
         thought: str = "",
         finish_reason: str = "STOP",
         models: dict[str, rules.ModelThinking] | None = rules.MODELS,
+        thought_signatures: bool = True,
+        call_ids: bool = False,
     ) -> None:
         super().__init__(api_key=api_key, replies=replies, pacing=pacing)
+        self.thought_signatures = thought_signatures
+        """Sign the first ``functionCall`` part of each reply with calls (Gemini 3 does; 2.5 may)."""
+        self.call_ids = call_ids
+        """Give every ``functionCall`` an ``id`` (the response must then carry it back)."""
+        self.issued_signatures: list[bytes] = []
+        """Every thought signature sent, oldest first (a follow-up must return them as sent)."""
+        self._ids = itertools.count(1)
         self.models = models
         self.finish_reason = finish_reason
         """The ``finishReason`` of the last event (``"SAFETY"`` with :meth:`empty` plays a refusal)."""
@@ -147,7 +163,25 @@ class FakeGemini(FakeLLMServer):
         model_rules = rules.check_model(match["model"], match["version"], self.models)
         wire = rules.normalise(body)
         rules.check_generate_content(wire, model_rules)
-        return ChatRequest(model=match["model"], system=self._system(wire), turns=self._turns(wire), body=body)
+        gemini_tools.check_tools(wire.get("tools"))
+        known = model_rules is None or model_rules.rules_known
+        gemini_tools.check_function_turns(
+            wire["contents"],
+            signatures_required=gemini_tools.signatures_required(match["model"], known),
+            issued=self.issued_signatures,
+        )
+        return ChatRequest(
+            model=match["model"],
+            system=self._system(wire),
+            turns=self._turns(wire),
+            body=body,
+            tool_results=self._results(wire["contents"][-1]),
+            tools=tuple(
+                str(gemini_tools.part_field(d, "name"))
+                for entry in wire.get("tools") or []
+                for d in gemini_tools.part_field(entry, "functionDeclarations") or []
+            ),
+        )
 
     @staticmethod
     def _system(body: dict[str, Any]) -> str:
@@ -157,7 +191,24 @@ class FakeGemini(FakeLLMServer):
     @staticmethod
     def _turns(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         contents = body["contents"]  # checked by the rules: a non-empty list of user/model contents
-        return tuple(("assistant" if c.get("role") == "model" else "user", _text_of(c)) for c in contents)
+        turns: list[tuple[str, str]] = []
+        for content in contents:
+            results = FakeGemini._results(content)
+            if results:
+                turns.append(("tool", json.dumps([r.response for r in results])))
+            else:
+                turns.append(("assistant" if content.get("role") == "model" else "user", _text_of(content)))
+        return tuple(turns)
+
+    @staticmethod
+    def _results(content: Any) -> tuple[SeenResult, ...]:
+        out: list[SeenResult] = []
+        for part in content.get("parts") or [] if isinstance(content, dict) else []:
+            response = gemini_tools.part_field(part, "functionResponse")
+            if isinstance(response, dict):
+                name, ident = gemini_tools.part_field(response, "name"), gemini_tools.part_field(response, "id")
+                out.append(SeenResult(ident, name, gemini_tools.part_field(response, "response")))
+        return tuple(out)
 
     @staticmethod
     def thinking_config(record: RecordedRequest) -> dict[str, Any]:
@@ -190,6 +241,24 @@ class FakeGemini(FakeLLMServer):
         parts: list[dict[str, Any]] = [{"text": token}]
         if self.thought and record.tokens_sent == 0:
             parts.insert(0, {"text": self.thought, "thought": True})
+        return self._response(record, parts, final=last, tokens=record.tokens_sent + 1)
+
+    def calls_event(self, record: RecordedRequest, calls: CallTools, last: bool) -> bytes:
+        parts: list[dict[str, Any]] = []
+        sent: list[Call] = []
+        for i, call in enumerate(calls.calls):
+            ident = call.id or (f"fc-{next(self._ids)}" if self.call_ids else None)
+            function: dict[str, Any] = {"name": call.name, "args": call.args}
+            if ident is not None:
+                function = {"id": ident, **function}
+            part: dict[str, Any] = {"functionCall": function}
+            if i == 0 and self.thought_signatures:
+                signature = os.urandom(48)  # standard base64 with '+' and '/': what a client must not mangle
+                self.issued_signatures.append(signature)
+                part["thoughtSignature"] = base64.b64encode(signature).decode()
+            parts.append(part)
+            sent.append(Call(call.name, call.args, ident))
+        record.calls_sent = tuple(sent)
         return self._response(record, parts, final=last, tokens=record.tokens_sent + 1)
 
     def final_events(self, record: RecordedRequest, tokens: int) -> bytes:

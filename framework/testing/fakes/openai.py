@@ -10,6 +10,12 @@
   parts content; ``temperature`` 0-2; ``max_tokens`` ≥ 1; OpenAI's reasoning models (``o1``, ``o3``, ``o4-*``,
   ``gpt-5*``) refuse ``max_tokens`` and a non-default temperature. Stricter than OpenAI on one point: the last
   message must be ``user`` (voxline's rule that every request ends with a user turn). Any model name is served.
+* Tools: ``tools`` must be function tools with a valid name and an object schema; an assistant message's
+  ``tool_calls`` must be answered by the ``tool`` messages right after it (one per ``tool_call_id``), and a
+  ``tool`` message must answer such a call — OpenAI's own 400s otherwise. A scripted
+  :class:`~voxline.testing.fakes._llm.CallTools` reply streams its text, then per call a ``tool_calls`` delta
+  with ``index``, ``id``, ``type`` and the name (arguments ``""``), then the JSON arguments in pieces, and ends
+  with ``finish_reason: "tool_calls"``.
 * ``stream: true`` → ``text/event-stream``: ``data: <chat.completion.chunk>\\n\\n`` events (the first delta
   carries the role), a last chunk with ``finish_reason: "stop"``, a usage chunk when
   ``stream_options.include_usage`` is set, then ``data: [DONE]``. A mid-stream error is a
@@ -20,12 +26,15 @@ Scripting (replies, pacing, faults) and records come from :class:`~voxline.testi
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
 
 from voxline.testing.fakes._http import HttpRequest
 from voxline.testing.fakes._llm import (
+    Call,
+    CallTools,
     ChatRequest,
     FakeLLMServer,
     Fault,
@@ -33,12 +42,13 @@ from voxline.testing.fakes._llm import (
     RecordedRequest,
     Replies,
     RequestError,
+    SeenResult,
     split_tokens,
 )
 from voxline.testing.fakes.rules import Refusal
 from voxline.testing.fakes.rules import openai as rules
 
-__all__ = ["FakeOpenAI", "Fault", "Pacing", "RecordedRequest"]
+__all__ = ["Call", "CallTools", "FakeOpenAI", "Fault", "Pacing", "RecordedRequest"]
 
 _ERROR_TYPE = {
     400: ("invalid_request_error", None),
@@ -48,7 +58,7 @@ _ERROR_TYPE = {
     408: ("timeout", None),
     429: ("requests", "rate_limit_exceeded"),
 }
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 
 def _event(obj: Any) -> bytes:
@@ -75,6 +85,7 @@ class FakeOpenAI(FakeLLMServer):
         pacing: Pacing | None = None,
     ) -> None:
         super().__init__(api_key=api_key, replies=replies, pacing=pacing)
+        self._ids = itertools.count(1)
 
     @property
     def base_url(self) -> str:
@@ -114,7 +125,20 @@ class FakeOpenAI(FakeLLMServer):
                 system.append(text)
             else:
                 turns.append((role, text))
-        return ChatRequest(model=str(body["model"]), system="\n".join(system), turns=tuple(turns), body=body)
+        results: list[SeenResult] = []
+        for message in reversed(body["messages"]):
+            if message.get("role") != "tool":
+                break
+            results.insert(0, SeenResult(message.get("tool_call_id"), None, message.get("content")))
+        tools = tuple(str(t["function"]["name"]) for t in body.get("tools") or [])
+        return ChatRequest(
+            model=str(body["model"]),
+            system="\n".join(system),
+            turns=tuple(turns),
+            body=body,
+            tool_results=tuple(results),
+            tools=tools,
+        )
 
     def refusal_body(self, refusal: Refusal) -> Any:
         body = self.error_body(refusal.status, refusal.message)
@@ -145,9 +169,35 @@ class FakeOpenAI(FakeLLMServer):
             out = _event(self._chunk(record, {"role": "assistant", "content": ""}))
         return out + _event(self._chunk(record, {"content": token}))
 
+    def calls_event(self, record: RecordedRequest, calls: CallTools, last: bool) -> bytes:
+        out = b""
+        sent: list[Call] = []
+        for index, call in enumerate(calls.calls):
+            ident = call.id or f"call_fake{next(self._ids):04d}"
+            head: dict[str, Any] = {
+                "index": index,
+                "id": ident,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            delta: dict[str, Any] = {"tool_calls": [head]}
+            if record.tokens_sent == 0 and index == 0:
+                delta = {"role": "assistant", "content": None, **delta}
+            out += _event(self._chunk(record, delta))
+            arguments = json.dumps(call.args)
+            middle = len(arguments) // 2
+            for piece in (arguments[:middle], arguments[middle:]):  # arguments arrive in pieces, as OpenAI streams
+                if piece:
+                    out += _event(
+                        self._chunk(record, {"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                    )
+            sent.append(Call(call.name, call.args, ident))
+        record.calls_sent = tuple(sent)
+        return out
+
     def final_events(self, record: RecordedRequest, tokens: int) -> bytes:
         out = b"" if tokens else _event(self._chunk(record, {"role": "assistant", "content": ""}))
-        out += _event(self._chunk(record, {}, finish="stop"))
+        out += _event(self._chunk(record, {}, finish="tool_calls" if record.calls_sent else "stop"))
         options = record.body.get("stream_options") if isinstance(record.body, dict) else None
         if isinstance(options, dict) and options.get("include_usage"):
             usage = self._usage(record, tokens)
@@ -167,9 +217,18 @@ class FakeOpenAI(FakeLLMServer):
             await super()._stream(record, out, chat, fault)
             return
         # A non-streaming request: one chat.completion object after the whole reply's worth of pacing.
-        text = "" if fault is not None and fault.kind == "empty" else self.reply_for(chat)
+        reply = "" if fault is not None and fault.kind == "empty" else self.reply_for(chat)
+        text = reply.text if isinstance(reply, CallTools) else reply
         tokens = split_tokens(text)
         await self._pause(out, self.pacing.first_token_delay + self.pacing.gap * max(0, len(tokens) - 1))
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if isinstance(reply, CallTools):
+            calls = [Call(c.name, c.args, c.id or f"call_fake{next(self._ids):04d}") for c in reply.calls]
+            record.calls_sent = tuple(calls)
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.args)}}
+                for c in calls
+            ]
         await out.send_json(
             200,
             {
@@ -177,7 +236,9 @@ class FakeOpenAI(FakeLLMServer):
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": chat.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "choices": [
+                    {"index": 0, "message": message, "finish_reason": "tool_calls" if record.calls_sent else "stop"}
+                ],
                 "usage": self._usage(record, len(tokens)),
             },
         )

@@ -1,6 +1,7 @@
 """What the real services refuse, as small pure checks the fake servers run on every request.
 
-One module per API — :mod:`.gemini`, :mod:`.openai`, :mod:`.deepgram_listen`, :mod:`.deepgram_speak` — each a set
+One module per API — :mod:`.gemini` (and :mod:`.gemini_tools`, its function calling), :mod:`.openai`,
+:mod:`.deepgram_listen`, :mod:`.deepgram_speak` — each a set
 of functions that take what a client sent (a parsed body, a query, a message) and raise :class:`Refusal` (an
 HTTP error) or :class:`Close` (a WebSocket close) exactly where the provider would. They know nothing about
 sockets, so they are tested on their own, and the fakes' plumbing only calls them. Every rule names its source
