@@ -108,6 +108,10 @@ class ModelRequests(Processor, RequestHealing):
         policy = setting if setting is not None else self.first_token_policy()
         return policy.seconds(TTFT_HISTORY.recent(self.request_key()))
 
+    def is_connect_failure(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the provider could not be reached at all (refused, no route, connect timeout)."""
+        return isinstance(exc, ConnectionError)
+
     def abandons_at_once(self, exc: BaseException) -> bool:
         """Whether a retryable ``exc`` should skip the remaining attempts and go straight to :meth:`fail_over`."""
         return False
@@ -207,8 +211,11 @@ class ModelRequests(Processor, RequestHealing):
             reply.spoke = True
             ttft = time.monotonic() - reply.started
             await self.push(MetricsFrame(name="llm.ttft", value=ttft, source=self.name, epoch=reply.epoch))
+        said = text
+        if not reply.parts and reply.before and not reply.before[-1][-1:].isspace() and not text[:1].isspace():
+            said = " " + text  # a step after tools starts a new response: keep its first word apart from the last
         reply.parts.append(text)
-        await self.push(TextFrame(text=text, epoch=reply.epoch))
+        await self.push(TextFrame(text=said, epoch=reply.epoch))
 
     async def _read(self, queue: asyncio.Queue[object]) -> None:
         """Iterate the subclass's stream. Cancelling this task is what closes the provider's HTTP stream."""

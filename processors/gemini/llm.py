@@ -325,6 +325,9 @@ class GeminiLLM(LLMProcessor):
             return exc.code in RETRYABLE_STATUS
         return isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError))
 
+    def is_connect_failure(self, exc: BaseException) -> bool:
+        return isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout, ConnectionError))
+
     def describe_error(self, exc: BaseException) -> str:
         if isinstance(exc, errors.APIError):
             return f"Gemini error {exc.code} {exc.status or ''}: {exc.message or 'no message'}".replace("  ", " ")

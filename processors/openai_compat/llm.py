@@ -256,6 +256,9 @@ class OpenAILLM(LLMProcessor):
             return exc.status_code in RETRYABLE_STATUS
         return isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, ConnectionError, TimeoutError))
 
+    def is_connect_failure(self, exc: BaseException) -> bool:
+        return isinstance(exc, (openai.APIConnectionError, httpx2.ConnectError, ConnectionError))
+
     def describe_error(self, exc: BaseException) -> str:
         if isinstance(exc, openai.APIStatusError):
             return f"LLM server error {exc.status_code}: {_message(exc)}"
