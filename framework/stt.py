@@ -101,6 +101,11 @@ class STTProcessor(Processor):
     async def on_end_of_stream(self) -> None:
         """The stream is ending: deliver the engine's last results before returning (bounded)."""
 
+    async def health_check(self) -> None:
+        """Raise unless the engine can transcribe now (what a fallback probes). The default cannot tell:
+        ``NotImplementedError`` (a fallback then trusts the stage again after its cooldown)."""
+        raise NotImplementedError(f"{type(self).__name__} has no health check")
+
     # --- public -------------------------------------------------------------------------------------------
 
     async def finalize(self) -> bool:

@@ -166,6 +166,14 @@ class TTSProcessor(QueuedProcessor):
     async def on_settings(self, settings: SettingsFrame) -> None:
         """Apply a settings change (e.g. ``{"voice": ...}``) in order with the text. The frame is forwarded."""
 
+    async def health_check(self) -> None:
+        """Raise unless the provider can speak now (what a fallback probes): by default the first chunk of a short
+        :meth:`synthesize`; ``NotImplementedError`` when the stage cannot be probed that way (style b)."""
+        async for chunk in self.synthesize("OK."):
+            if chunk:
+                return
+        raise RuntimeError("the health check got no audio")
+
     # --- what subclasses call -----------------------------------------------------------------------------
 
     async def push_audio(self, pcm: bytes, epoch: int) -> None:
@@ -203,6 +211,11 @@ class TTSProcessor(QueuedProcessor):
         timeline = self._timelines.get(epoch)
         if timeline is not None:
             timeline.end(text)
+
+    def spoken_text(self, epoch: int) -> str:
+        """The text of ``epoch`` whose audio has been pushed in full, in order (a fallback resends the rest)."""
+        timeline = self._timelines.get(epoch)
+        return "".join(text for _, text in timeline.ends) if timeline is not None else ""
 
     async def push_ttfb(self, seconds: float, epoch: int) -> None:
         """Report time to first byte of one piece of text (``MetricsFrame(name="tts.ttfb")``), downstream."""

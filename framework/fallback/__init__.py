@@ -13,5 +13,6 @@ from __future__ import annotations
 
 from voxline.fallback.llm import FALLBACK_RETRY, FallbackLLM
 from voxline.fallback.roster import Roster, Switch
+from voxline.fallback.stages import FallbackSTT, FallbackTTS
 
-__all__ = ["FALLBACK_RETRY", "FallbackLLM", "Roster", "Switch"]
+__all__ = ["FALLBACK_RETRY", "FallbackLLM", "FallbackSTT", "FallbackTTS", "Roster", "Switch"]

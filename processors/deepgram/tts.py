@@ -126,6 +126,12 @@ class DeepgramTTS(TTSProcessor):
     async def on_stop(self) -> None:
         self.socket.stop()
 
+    async def health_check(self) -> None:
+        """Healthy when the speak socket (which reconnects on its own) is open (what a fallback probes)."""
+        self.socket.start()
+        if not await self.socket.wait_ready(self.connect_timeout):
+            raise ConnectionError(f"Deepgram TTS is not connected ({self.socket.last_close or 'no connection yet'})")
+
     # --- the TTSProcessor hooks ---------------------------------------------------------------------------
 
     async def speak(self, frame: SpeakTextFrame, epoch: int) -> None:

@@ -1,0 +1,171 @@
+"""FallbackTTS and FallbackSTT over two Deepgram fakes (real deepgram-sdk, loopback): faults injected
+mid-conversation, every sentence and every utterance still comes out — from the next provider."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from voxline.fallback import FallbackSTT, FallbackTTS
+from voxline.frames import (
+    AudioFrame,
+    Frame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    MetricsFrame,
+    SpeakTextFrame,
+    TTSAudioFrame,
+    UserTextFrame,
+)
+from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
+from voxline.providers.backoff import Backoff
+from voxline.task import PipelineTask
+from voxline.testing import Sleep, run_processor
+from voxline.testing.fakes.deepgram import FakeDeepgram
+
+pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
+
+KEY = "test-key"
+FAST = Backoff(initial=0.02, maximum=0.1)
+RATE = 16000
+
+
+def tts(fake: FakeDeepgram, name: str) -> DeepgramTTS:
+    return DeepgramTTS(api_key=KEY, base_url=fake.base_url, backoff=FAST, max_retries=2, name=name)
+
+
+def audio(frames: list[Frame], epoch: int | None = None) -> int:
+    return sum(len(f.pcm) for f in frames if isinstance(f, TTSAudioFrame) and (epoch is None or f.epoch == epoch))
+
+
+def switches(frames: list[Frame], kind: str) -> list[float]:
+    return [f.value for f in frames if isinstance(f, MetricsFrame) and f.name == f"{kind}.fallback"]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+class Run:
+    """A pipeline around one stage, fed step by step; everything that comes out is in ``out``."""
+
+    def __init__(self, stage: FallbackTTS | FallbackSTT) -> None:
+        self.task = PipelineTask(stage, name="test")
+        self.out: list[Frame] = []
+        self.task.on_downstream(self.out.append)
+        self.runner: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Run:
+        self.runner = asyncio.create_task(self.task.run())
+        await self.task.wait_until_running()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        if not self.runner.done():
+            await self.task.cancel()
+        await asyncio.gather(self.runner, return_exceptions=True)
+
+    async def reply(self, *sentences: str) -> None:
+        """One reply's frames; returns once its end came out."""
+        ends = sum(isinstance(f, LLMResponseEndFrame) for f in self.out)
+        await self.task.queue_frame(LLMResponseStartFrame())
+        for sentence in sentences:
+            await self.task.queue_frame(SpeakTextFrame(text=sentence))
+        await self.task.queue_frame(LLMResponseEndFrame())
+        await until(lambda: sum(isinstance(f, LLMResponseEndFrame) for f in self.out) > ends)
+
+
+async def test_tts_no_first_byte_switches_and_the_next_voice_speaks_the_whole_reply(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.002) as primary, FakeDeepgram(tts_seconds_per_char=0.003) as backup:
+        primary.faults.stall = True  # the primary takes the text and sends nothing
+        stage = FallbackTTS([tts(primary, "primary"), tts(backup, "backup")], first_byte_timeout=0.4)
+        first, second = "Hello there.", " How are you today?"
+        with caplog.at_level(logging.WARNING, logger="voxline.fallback"):
+            async with Run(stage) as run:
+                await run.reply(first, second)
+                primary.faults.stall = False  # too late: whatever the primary sends now is dropped
+                await asyncio.sleep(0.3)
+                out = list(run.out)
+    assert audio(out) == backup.tts_audio_bytes(first) + backup.tts_audio_bytes(second)
+    assert switches(out, "tts") == [1] and stage.active.name == "backup"
+    [switch] = stage.switches
+    assert switch.reason == "primary failed: no audio within 0.4 s"
+    expected = "FallbackTTS: tts switched from primary to backup (primary failed: no audio within 0.4 s)"
+    assert [r.getMessage() for r in caplog.records if "switched" in r.getMessage()] == [expected]
+    end = next(i for i, f in enumerate(out) if isinstance(f, LLMResponseEndFrame))
+    assert not any(isinstance(f, TTSAudioFrame) for f in out[end:])  # the reply ended after its audio
+
+
+async def test_tts_a_refused_reconnect_mid_conversation_moves_the_next_reply_and_the_primary_comes_back() -> None:
+    async with FakeDeepgram(tts_seconds_per_char=0.002) as primary, FakeDeepgram(tts_seconds_per_char=0.002) as backup:
+        stage = FallbackTTS(
+            [tts(primary, "primary"), tts(backup, "backup")], first_byte_timeout=3.0, cooldown=0.2, probe_interval=0.1
+        )
+        async with Run(stage) as run:
+            await run.reply("First reply.")
+            assert stage.active.name == "primary" and audio(run.out) == primary.tts_audio_bytes("First reply.")
+            primary.faults.refuse_speak = 1000
+            primary.drop("speak")  # the socket goes; every reconnect is refused (503)
+            await until(lambda: bool(stage.switches))
+            assert "unavailable after 2 attempts" in stage.switches[0].reason
+            before = audio(run.out)
+            await run.reply("Second reply.")
+            assert audio(run.out) - before == backup.tts_audio_bytes("Second reply.")
+            primary.faults.refuse_speak = 0  # the provider is back: its socket reconnects, the probe passes
+            await until(lambda: stage.active.name == "primary")
+            before = audio(run.out)
+            await run.reply("Third reply.")
+            assert audio(run.out) - before == primary.tts_audio_bytes("Third reply.")
+            assert switches(run.out, "tts") == [1, 0]
+            assert backup.speak_connections[0].messages[0]["text"] == "Second reply."
+
+
+def voiced(seconds: float) -> bytes:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (np.sin(2 * np.pi * 220 * t) * 5000).astype("<i2").tobytes()
+
+
+def quiet(seconds: float) -> bytes:
+    return b"\x00\x00" * int(seconds * RATE)
+
+
+def feed(pcm: bytes) -> list[Frame | Sleep]:
+    step = int(0.02 * RATE) * 2
+    items: list[Frame | Sleep] = []
+    for i in range(0, len(pcm), step):
+        items += [AudioFrame(pcm=pcm[i : i + step], sample_rate=RATE), Sleep(0.005)]
+    return items
+
+
+async def test_stt_a_refused_connection_switches_and_the_utterance_is_not_lost() -> None:
+    async with (
+        FakeDeepgram(transcripts=["never heard"]) as primary,
+        FakeDeepgram(transcripts=["Hello there."]) as backup,
+    ):
+        primary.faults.refuse_listen = 1000  # the primary's handshakes all fail (503)
+        members = [
+            DeepgramSTT(api_key=KEY, base_url=url, backoff=FAST, max_retries=2, name=name)
+            for url, name in ((primary.base_url, "primary"), (backup.base_url, "backup"))
+        ]
+        stage = FallbackSTT(members)
+        result = await run_processor(stage, [*feed(quiet(0.2) + voiced(1.0) + quiet(0.8)), Sleep(1.0)])
+    assert [f.text for f in result.downstream_of(UserTextFrame)] == ["Hello there."]
+    assert switches(result.downstream, "stt") == [1] and result.errors == []
+    assert stage.active.name == "backup" and "unavailable after 2 attempts" in stage.switches[0].reason
+    [connection] = backup.listen_connections
+    assert len(connection.audio) >= 2 * int(1.0 * RATE)  # the buffered speech was replayed to the backup
+
+
+def test_a_fallback_needs_two_distinct_members() -> None:
+    with pytest.raises(ValueError, match="at least two"):
+        FallbackTTS([DeepgramTTS(api_key=KEY)])
+    with pytest.raises(ValueError, match="distinct names"):
+        FallbackTTS([DeepgramTTS(api_key=KEY), DeepgramTTS(api_key=KEY)])
