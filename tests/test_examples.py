@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-TESTED = {"chat_loop.py", "transcript_filter.py", "resample_chain.py", "interruption_demo.py"}
+TESTED = {"chat_loop.py", "transcript_filter.py", "resample_chain.py", "interruption_demo.py", "tools_agent.py"}
 
 
 def run(name: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -176,3 +176,27 @@ def test_interruption_demo_keeps_the_epoch_contract() -> None:
     assert out.count(": ok") == 4
     assert "assistant interrupted=True" in out
     assert "assistant interrupted=False 'Sure. Hi there, nice to meet you!'" in out
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_tools_agent_calls_tools_in_parallel_and_reads_errors_back(provider: str) -> None:
+    lines = ["what is (3 + 4) * 12", "weather in Oslo and the time in Paris", "weather in Atlantis", "bye"]
+    result = run("tools_agent.py", "--provider", provider, "--script", *lines)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "bot> One moment. That makes 84." in out
+    assert "  [tool] calculate(expression='(3 + 4) * 12')\n  [tool] calculate -> 84" in out
+    weather = "  [tool] get_weather(city='Oslo')\n  [tool] get_time(zone='Europe/Paris')\n"
+    assert weather in out  # two calls in one step (parallel), answered in one follow-up
+    assert "In Oslo it is 4 degrees celsius and light snow; it is " in out
+    assert "error: LookupError: no weather station in Atlantis" in out
+    assert "That did not work (LookupError: no weather station in Atlantis)." in out
+    assert out.rstrip().endswith(f"-- 4 replies, 4 tool calls, 7 requests to the {provider} fake")
+    assert result.stderr == ""
+
+
+def test_tools_agent_demo_runs_without_a_terminal() -> None:
+    result = run("tools_agent.py")
+    assert result.returncode == 0, result.stderr
+    assert "[tool] get_time(zone='Asia/Tokyo')" in result.stdout
+    assert "error: ZeroDivisionError: division by zero" in result.stdout

@@ -55,6 +55,14 @@ def _choice(config: Config, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _fallback(config: Config, name: str, choices: tuple[str, ...]) -> str | None:
+    """An engine name other than ``auto``, or None when unset."""
+    value = str(config(name, default="") or "").strip().lower()
+    if value and (value == "auto" or value not in choices):
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(c for c in choices if c != 'auto')}")
+    return value or None
+
+
 def _int(config: Config, name: str, default: int, *, low: int, high: int) -> int:
     raw = config(name, default=None)
     if raw is None or raw == "":
@@ -105,6 +113,10 @@ class Settings:
     gemini_model: str = "gemini-3.8-flash"
     openai_model: str = "gpt-4o-mini"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    # tools and fallbacks (voxline.apps.voice_agent.tools)
+    agent_tools: str | None = None
+    llm_fallback: str | None = None
+    tts_fallback: str | None = None
     # server
     host: str = "127.0.0.1"
     port: int = 8000
@@ -136,6 +148,9 @@ class Settings:
             gemini_model=_str(config, "GEMINI_MODEL", _default(cls, "gemini_model")),
             openai_model=_str(config, "OPENAI_MODEL", _default(cls, "openai_model")),
             system_prompt=_str(config, "SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+            agent_tools=_opt(config, "AGENT_TOOLS"),
+            llm_fallback=_fallback(config, "LLM_FALLBACK", LLM_PROVIDERS),
+            tts_fallback=_fallback(config, "TTS_FALLBACK", TTS_PROVIDERS),
             host=_str(config, "HOST", "127.0.0.1"),
             port=_int(config, "PORT", 8000, low=0, high=65535),
             log_level=level,

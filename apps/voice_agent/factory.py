@@ -15,6 +15,7 @@ from typing import Any
 
 from voxline.apps.voice_agent.config import Settings
 from voxline.apps.voice_agent.engines import EnginePlan
+from voxline.apps.voice_agent.tools import AgentToolsError, attach_tools, load_agent_tools, with_fallback
 from voxline.processor import Processor
 
 __all__ = ["EngineUnavailable", "build_processors"]
@@ -34,6 +35,16 @@ def build_processors(settings: Settings, plan: EnginePlan) -> list[Processor]:
     llm = _build("language model", plan.llm, _LLM, settings)
     aggregator = _aggregator()
     tts = _build("text-to-speech", plan.tts, _TTS, settings)
+    # Tools and fallbacks (AGENT_TOOLS, LLM_FALLBACK, TTS_FALLBACK): voxline.apps.voice_agent.tools.
+    try:
+        attach_tools(llm, load_agent_tools(settings.agent_tools))
+    except AgentToolsError as exc:
+        raise EngineUnavailable(str(exc)) from exc
+    llm_fallback, tts_fallback = settings.llm_fallback, settings.tts_fallback
+    if llm_fallback and llm_fallback != plan.llm:
+        llm = with_fallback("llm", llm, lambda: _build("language model", llm_fallback, _LLM, settings))
+    if tts_fallback and tts_fallback != plan.tts:
+        tts = with_fallback("tts", tts, lambda: _build("text-to-speech", tts_fallback, _TTS, settings))
     return [*stt, *llm, aggregator, *tts]
 
 

@@ -109,6 +109,7 @@ class FallbackLLM(LLMProcessor):
 
     async def stream(self, context: Context) -> AsyncIterator[StreamItem]:
         provider = self.active
+        provider.toolbox = self.toolbox  # set on the fallback after it was built: the provider declares them too
         async for item in provider.stream(context):
             yield item
 

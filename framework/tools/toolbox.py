@@ -4,8 +4,8 @@
   epoch-bound task of the LLM stage: a barge-in cancels every running call, and with it the reply.
 * **A timeout per call** (the tool's own, else :attr:`Toolbox.timeout`). A call that times out, raises, names
   no known tool or gets arguments that do not fit becomes a :class:`~voxline.context.ToolResult` with an
-  ``error`` the model reads — never an exception that ends the turn. Errors are logged (with the traceback for
-  an exception in the tool) and redacted like every other message.
+  ``error`` the model reads — never an exception that ends the turn. Errors are logged (one WARNING line; the
+  traceback of an exception in the tool at DEBUG) and redacted like every other message.
 * **Filler speech.** When a step's calls are still running after :attr:`Toolbox.filler_after` seconds, the stage
   says the filler once (the slow tool's own ``filler``, else :attr:`Toolbox.filler`; nothing when neither is
   set), so the user is not left in silence.
@@ -100,7 +100,8 @@ class Toolbox:
             return _failed(call, f"timed out after {limit:g} s")
         except Exception as exc:
             message = redact(f"{type(exc).__name__}: {exc}")
-            logger.warning("tool %s failed: %s", call.name, message, exc_info=redact(str(exc)) == str(exc))
+            logger.warning("tool %s failed: %s", call.name, message)
+            logger.debug("tool %s failed", call.name, exc_info=redact(str(exc)) == str(exc))
             return ToolResult(call.id, call.name, error=message)
         logger.debug("tool %s answered in %.3f s", call.name, time.monotonic() - started)
         return ToolResult(call.id, call.name, output=jsonable(output))

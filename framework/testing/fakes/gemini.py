@@ -42,13 +42,24 @@ from voxline.testing.fakes._llm import (
     Pacing,
     RecordedRequest,
     Replies,
+    Reply,
     RequestError,
     SeenResult,
 )
 from voxline.testing.fakes.rules import gemini as rules
 from voxline.testing.fakes.rules import gemini_tools
 
-__all__ = ["Call", "CallTools", "FakeGemini", "Fault", "Pacing", "RecordedRequest"]
+__all__ = [
+    "Call",
+    "CallTools",
+    "ChatRequest",
+    "FakeGemini",
+    "Fault",
+    "Pacing",
+    "RecordedRequest",
+    "Reply",
+    "SeenResult",
+]
 
 _MODEL_PATH = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+)$")
 _PATH = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):streamGenerateContent$")

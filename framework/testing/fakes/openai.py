@@ -41,6 +41,7 @@ from voxline.testing.fakes._llm import (
     Pacing,
     RecordedRequest,
     Replies,
+    Reply,
     RequestError,
     SeenResult,
     split_tokens,
@@ -48,7 +49,17 @@ from voxline.testing.fakes._llm import (
 from voxline.testing.fakes.rules import Refusal
 from voxline.testing.fakes.rules import openai as rules
 
-__all__ = ["Call", "CallTools", "FakeOpenAI", "Fault", "Pacing", "RecordedRequest"]
+__all__ = [
+    "Call",
+    "CallTools",
+    "ChatRequest",
+    "FakeOpenAI",
+    "Fault",
+    "Pacing",
+    "RecordedRequest",
+    "Reply",
+    "SeenResult",
+]
 
 _ERROR_TYPE = {
     400: ("invalid_request_error", None),
