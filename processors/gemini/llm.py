@@ -297,7 +297,7 @@ class GeminiLLM(LLMProcessor):
             model=self.model, contents=contents, config=config
         )
         said = False
-        kept: list[dict[str, Any]] = []
+        kept: list[types.Part] = []
         called = False
         async for chunk in responses:
             feedback = chunk.prompt_feedback
@@ -310,9 +310,9 @@ class GeminiLLM(LLMProcessor):
                 if call is not None:
                     called = True
                     yield call
-                elif part.get("text") and not part.get("thought"):  # thought summaries are not part of the reply
+                elif part.text and not part.thought:  # thought summaries are not part of the reply
                     said = True
-                    yield part["text"]
+                    yield part.text
             reason = candidate.finish_reason if candidate is not None else None
             if not said and not called and reason is not None and reason.value in _REFUSALS:
                 # An empty reply the model refused to give: retrying would only repeat the refusal.

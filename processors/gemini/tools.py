@@ -66,18 +66,17 @@ def declarations(toolbox: Toolbox) -> list[types.ToolUnion]:
     return [types.Tool(function_declarations=functions)]
 
 
-def call_parts(parts: list[types.Part]) -> Iterator[tuple[dict[str, Any], ToolCall | None]]:
-    """Each streamed part worth keeping, in the SDK's dict form, with the ToolCall it carries (if any)."""
+def call_parts(parts: list[types.Part]) -> Iterator[tuple[types.Part, ToolCall | None]]:
+    """Each streamed part worth keeping, with the ToolCall it carries (if any). Empty text parts are skipped."""
     for part in parts:
         if part.text == "" and part.function_call is None:
             continue
-        kept = part.model_dump(exclude_none=True)
         call = part.function_call
         if call is None or not call.name:
-            yield kept, None
+            yield part, None
             continue
         ident = call.id or f"gemini-call-{next(_local_ids)}"  # the API gave no id: one for our bookkeeping only
-        yield kept, ToolCall(ident, call.name, dict(call.args or {}))
+        yield part, ToolCall(ident, call.name, dict(call.args or {}))
 
 
 def step_content(turn: Turn, *, current: bool, model: str) -> types.ContentDict:
@@ -124,8 +123,9 @@ def current_turn_start(context: Context) -> int:
     return max((i + 1 for i, t in enumerate(turns) if t.role == "user"), default=0)
 
 
-def kept(parts: list[dict[str, Any]]) -> ProviderContent:
-    return ProviderContent("gemini", tuple(parts))
+def kept(parts: list[types.Part]) -> ProviderContent:
+    """A step's parts as received, in the SDK's dict form (made only for a step with calls: not per token)."""
+    return ProviderContent("gemini", tuple(part.model_dump(exclude_none=True) for part in parts))
 
 
 # --- the REST wire form -------------------------------------------------------------------------------------
