@@ -128,6 +128,21 @@ async def test_tts_a_refused_reconnect_mid_conversation_moves_the_next_reply_and
             assert backup.speak_connections[0].messages[0]["text"] == "Second reply."
 
 
+async def test_tts_when_every_voice_is_silent_it_says_so_once_instead_of_switching_back_and_forth() -> None:
+    async with FakeDeepgram() as primary, FakeDeepgram() as backup:
+        primary.faults.stall = backup.faults.stall = True
+        stage = FallbackTTS([tts(primary, "primary"), tts(backup, "backup")], first_byte_timeout=0.2)
+        async with Run(stage) as run:
+            await run.task.queue_frame(LLMResponseStartFrame())
+            await run.task.queue_frame(SpeakTextFrame(text="Anyone there?"))
+            await until(lambda: bool(run.task.errors))
+            await asyncio.sleep(0.5)
+            errors = [e.message for e in run.task.errors]
+        primary.faults.stall = backup.faults.stall = False  # a stalled fake holds its socket open when closing
+    assert [s.target for s in stage.switches] == ["backup"]
+    assert errors == ["backup: no audio within 0.2 s, and no other TTS provider is available"]
+
+
 def voiced(seconds: float) -> bytes:
     t = np.arange(int(seconds * RATE)) / RATE
     return (np.sin(2 * np.pi * 220 * t) * 5000).astype("<i2").tobytes()

@@ -123,7 +123,7 @@ class FallbackLLM(LLMProcessor):
     async def fail_over(self, exc: BaseException) -> bool:
         if not (isinstance(exc, EmptyReplyError) or self.active.is_retryable(exc)):
             return False
-        if not await self._roster.fail_over(self.active.describe_error(exc), exclude=self._tried):
+        if not await self._roster.fail_over(self.active.describe_error(exc), exclude=self._tried, try_down=True):
             return False
         self._tried.add(self._roster.index)
         return True

@@ -86,15 +86,19 @@ class Roster(Generic[P]):
     def position(self, member: P) -> int:
         return next(i for i, m in enumerate(self.members) if m is member)
 
-    async def fail_over(self, reason: str, *, exclude: set[int] | frozenset[int] = frozenset()) -> bool:
-        """The serving provider failed (``reason``): mark it down and switch to the next one not in ``exclude``
-        — an available one by priority, else any (it may have recovered). False if there is none."""
+    async def fail_over(
+        self, reason: str, *, exclude: set[int] | frozenset[int] = frozenset(), try_down: bool = False
+    ) -> bool:
+        """The serving provider failed (``reason``): mark it down and switch to the next one not in ``exclude``:
+        an available one by priority, else — with ``try_down`` (an LLM step, tried once per provider) — one marked
+        down (it may have recovered). False if there is none: the stage stays where it is."""
         failed = self.index
         if self.available[failed]:
             self.available[failed] = False
             self._start_recovery(failed)
         order = [i for i in range(len(self.members)) if i != failed and i not in exclude]
-        target = next((i for i in order if self.available[i]), order[0] if order else None)
+        fallback = order[0] if order and try_down else None
+        target = next((i for i in order if self.available[i]), fallback)
         if target is None:
             logger.error(
                 "%s: %s failed (%s) and no other %s provider is left to try",

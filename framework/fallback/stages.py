@@ -205,7 +205,9 @@ class FallbackTTS(_FallbackStage[TTSProcessor]):
     async def _first_byte(self, epoch: int, member: TTSProcessor) -> None:
         await asyncio.sleep(self.first_byte_timeout)
         if epoch not in self._voiced and member is self.active and epoch >= self.epoch:
-            await self._roster.fail_over(f"no audio within {self.first_byte_timeout:g} s")
+            reason = f"no audio within {self.first_byte_timeout:g} s"
+            if not await self._roster.fail_over(reason):
+                await self.push_error(f"{member.name}: {reason}, and no other TTS provider is available")
 
     def _observe(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, TTSAudioFrame) and frame.epoch is not None:
