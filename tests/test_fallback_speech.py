@@ -23,7 +23,7 @@ from voxline.frames import (
 from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
 from voxline.providers.backoff import Backoff
 from voxline.task import PipelineTask
-from voxline.testing import Sleep, run_processor
+from voxline.testing import Sleep
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -160,23 +160,38 @@ def feed(pcm: bytes) -> list[Frame | Sleep]:
     return items
 
 
-async def test_stt_a_refused_connection_switches_and_the_utterance_is_not_lost() -> None:
-    async with (
-        FakeDeepgram(transcripts=["never heard"]) as primary,
-        FakeDeepgram(transcripts=["Hello there."]) as backup,
-    ):
-        primary.faults.refuse_listen = 1000  # the primary's handshakes all fail (503)
+async def test_stt_a_connection_lost_mid_conversation_switches_and_the_next_utterance_is_not_lost() -> None:
+    first, second = ["First one."], ["Second one."]
+    async with FakeDeepgram(transcripts=first) as primary, FakeDeepgram(transcripts=second) as backup:
         members = [
             DeepgramSTT(api_key=KEY, base_url=url, backoff=FAST, max_retries=2, name=name)
             for url, name in ((primary.base_url, "primary"), (backup.base_url, "backup"))
         ]
         stage = FallbackSTT(members)
-        result = await run_processor(stage, [*feed(quiet(0.2) + voiced(1.0) + quiet(0.8)), Sleep(1.0)])
-    assert [f.text for f in result.downstream_of(UserTextFrame)] == ["Hello there."]
-    assert switches(result.downstream, "stt") == [1] and result.errors == []
+        async with Run(stage) as run:
+
+            async def say() -> None:
+                for item in feed(quiet(0.2) + voiced(1.0) + quiet(0.8)):
+                    if isinstance(item, Sleep):
+                        await asyncio.sleep(item.seconds)
+                    else:
+                        await run.task.queue_frame(item)
+
+            def turns() -> list[str]:
+                return [f.text for f in run.out if isinstance(f, UserTextFrame)]
+
+            await say()
+            await until(lambda: turns() == ["First one."])
+            primary.faults.refuse_listen = 1000  # the provider goes away: every reconnect is refused (503)
+            primary.drop("listen")
+            await say()
+            await until(lambda: turns() == ["First one.", "Second one."])
+            out = list(run.out)
+    assert switches(out, "stt") == [1] and run.task.errors == []
     assert stage.active.name == "backup" and "unavailable after 2 attempts" in stage.switches[0].reason
     [connection] = backup.listen_connections
-    assert len(connection.audio) >= 2 * int(1.0 * RATE)  # the buffered speech was replayed to the backup
+    assert len(connection.audio) >= 2 * int(1.0 * RATE)  # the second utterance's speech, replayed to the backup
+    assert len(connection.audio) < 2 * int(3.0 * RATE)  # ... not the first turn (only its last silence)
 
 
 def test_a_fallback_needs_two_distinct_members() -> None:
