@@ -126,6 +126,7 @@ async def test_tts_a_refused_reconnect_mid_conversation_moves_the_next_reply_and
             assert audio(run.out) - before == primary.tts_audio_bytes("Third reply.")
             assert switches(run.out, "tts") == [1, 0]
             assert backup.speak_connections[0].messages[0]["text"] == "Second reply."
+            assert stage._handed == []  # every reply came out whole: nothing is kept
 
 
 async def test_tts_when_every_voice_is_silent_it_says_so_once_instead_of_switching_back_and_forth() -> None:

@@ -212,8 +212,14 @@ class FallbackTTS(_FallbackStage[TTSProcessor]):
     def _observe(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, TTSAudioFrame) and frame.epoch is not None:
             self._voiced.add(frame.epoch)
-        elif direction is DOWNSTREAM and any(f is frame for f in self._handed):
-            self._handed = [f for f in self._handed if f is not frame]
+        elif direction is DOWNSTREAM:
+            at = next((i for i, f in enumerate(self._handed) if f is frame), None)
+            if at is None:
+                return
+            if isinstance(frame, (LLMResponseEndFrame, EndFrame)):
+                del self._handed[: at + 1]  # a reply's end comes out after its audio: all before it is done
+            else:
+                del self._handed[at]
 
     def _prune(self) -> None:
         """Drop sentences of ended epochs (an interrupt cut them: never resent)."""
