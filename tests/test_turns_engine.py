@@ -155,10 +155,12 @@ def test_the_model_verdict_is_awaited_and_decides_when_the_text_has_no_opinion()
     s.at(2.25)
     assert s.ended() == []  # waiting for the verdict (text has none: no words)
     s.do(e.end_of_turn_verdict(0.97, request.request))
-    s.at(2.4)
-    # Log-odds of 0.97 (3.5, clipped to 2.5) x 0.4 = 1.0: the minimum delay, counted from the end of speech.
+    s.at(2.55)
+    assert s.ended() == []  # the verdict is in, but the STT's text (if any) may still come until final_timeout
+    s.at(2.2 + e.params.final_timeout + 0.01)
+    # Log-odds of 0.97 (3.5, clipped to 2.5) x 0.4 = 1.0: the minimum delay has long passed, so: now.
     (ended,) = s.ended()
-    assert ended.delay == pytest.approx(e.params.min_endpointing_delay)
+    assert ended.reason == "complete" and ended.at == pytest.approx(102.2 + e.params.final_timeout)
 
 
 def test_a_confident_incomplete_verdict_waits_longer() -> None:
