@@ -200,7 +200,6 @@ def test_a_verdict_for_audio_the_user_has_since_added_to_is_ignored() -> None:
 
 def test_the_model_is_not_waited_for_beyond_final_timeout() -> None:
     s = Script(TurnParams(final_timeout=0.3), uses_model=True)
-    e = s.engine
     say(s, 1.0, 2.0, "turn on the lights", final_after=0.05)
     s.at(2.2 + 0.29)
     assert s.ended() == []
