@@ -34,14 +34,16 @@ def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
     hz = np.asarray(hz, dtype=np.float64)
     linear = hz / (200.0 / 3.0)
     log_part = 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(hz >= 1000.0, log_part, linear)
+    mel: np.ndarray = np.where(hz >= 1000.0, log_part, linear)
+    return mel
 
 
 def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     mel = np.asarray(mel, dtype=np.float64)
     linear = mel * (200.0 / 3.0)
     log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
-    return np.where(mel >= 15.0, log_part, linear)
+    hz: np.ndarray = np.where(mel >= 15.0, log_part, linear)
+    return hz
 
 
 @functools.cache
@@ -53,7 +55,7 @@ def mel_filters(n_mels: int = N_MELS, n_fft: int = N_FFT, rate: int = RATE) -> n
     rising = (bins[None, :] - lower) / (centre - lower)
     falling = (upper - bins[None, :]) / (upper - centre)
     weights = np.clip(np.minimum(rising, falling), 0.0, None)
-    weights *= (2.0 / (upper - lower))  # unit area per filter
+    weights *= 2.0 / (upper - lower)  # unit area per filter
     weights.setflags(write=False)
     return weights
 

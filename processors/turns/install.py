@@ -16,9 +16,7 @@ from pathlib import Path
 
 __all__ = ["REQUIREMENT", "main"]
 
-REQUIREMENT = (
-    "pipecat-ai==1.14.0 --hash=sha256:0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44"
-)
+REQUIREMENT = "pipecat-ai==1.14.0 --hash=sha256:0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44"
 
 
 def main(argv: list[str] | None = None) -> int:
