@@ -54,7 +54,7 @@ def mel_filters(n_mels: int = N_MELS, n_fft: int = N_FFT, rate: int = RATE) -> n
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins[None, :] - lower) / (centre - lower)
     falling = (upper - bins[None, :]) / (upper - centre)
-    weights = np.clip(np.minimum(rising, falling), 0.0, None)
+    weights: np.ndarray = np.clip(np.minimum(rising, falling), 0.0, None)
     weights *= 2.0 / (upper - lower)  # unit area per filter
     weights.setflags(write=False)
     return weights
@@ -88,4 +88,5 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     mel = mel_filters() @ power.T  # (mels, frames)
     logs = np.log10(np.maximum(mel, 1e-10))[:, :-1]
     logs = np.maximum(logs, logs.max() - 8.0)
-    return ((logs + 4.0) / 4.0).astype(np.float32)
+    out: np.ndarray = ((logs + 4.0) / 4.0).astype(np.float32)
+    return out
