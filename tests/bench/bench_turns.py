@@ -1,0 +1,280 @@
+"""Conversation benchmark of turn-taking: today's behaviour vs the turn engine, per scenario family and voice.
+
+Prints one JSON object per line. Each scenario of the corpus (tests/bench/turns_corpus.py) runs in real time
+through a fresh offline pipeline — Silero VAD, pocketsphinx, the echo LLM, the sentence aggregator, espeak TTS —
+whose tail is a simulated seed client (tests/bench/turns_sim.py: plays the bot in real time, never sends
+``interrupt``, ignores ``playback``) and whose head is a microphone that hears the user, the bot's own voice
+(echo family) and noise. Configurations:
+
+* ``baseline`` — today: ``VADProcessor()`` (0.5 s stop, no barge-in), the STT's turn goes straight to the LLM.
+* ``engine`` — ``VADProcessor(stop_secs=0.2)`` + :class:`voxline.turns.TurnProcessor` (its audio tap before
+  the STT) with an :class:`~voxline.turns.EchoDetector` the client reports playback to.
+* ``engine+smart-turn`` — the same plus the smart-turn v3.2 end-of-turn model.
+
+Metrics (times from the script's ground truth, ``time.monotonic()``): false cut-off rate (pause and filler
+families: a turn committed during the pause), endpointing delay (end of the user's speech → the turn reaching
+the LLM, and → ``generating``) p50/p95, false barge-in rate (backchannel, echo, noise: an interrupt or a new
+turn answered), missed barge-ins and barge-in latency (speech start → interrupt) p50/p95, stale audio (seconds
+of an interrupted reply's audio reaching the client after the interrupt), heard-text error (words between what
+the context keeps after a barge-in and what had played). Real time on a shared 2-core machine: figures are
+noisy under load (the load average is printed).
+
+Run: ``python tests/bench/bench_turns.py [--quick] [--configs baseline,engine] [--voices slt,rms]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from turns_corpus import Scenario, Voices, scenarios  # noqa: E402
+from turns_sim import Client, Mic  # noqa: E402
+from voxline.frames import BotHeardTextFrame, Frame, UserTextFrame  # noqa: E402
+from voxline.pipeline import Pipeline  # noqa: E402
+from voxline.processor import Processor  # noqa: E402
+from voxline.task import PipelineTask  # noqa: E402
+
+CONFIGS = ("baseline", "engine", "engine+smart-turn")
+
+
+def emit(name: str, **fields: Any) -> None:
+    print(json.dumps({"bench": "turns", "name": name, **fields}), flush=True)
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] * 1000, 1)
+
+
+class Recorder:
+    """Observer: user turns as they reach the LLM, and the heard text the TTS stage fills in."""
+
+    def __init__(self, llm: Processor) -> None:
+        self.llm = llm
+        self.turns: list[tuple[float, str]] = []
+        self.heard: list[str] = []
+
+    def on_push(self, source: Any, destination: Any, frame: Frame, direction: Any) -> None:
+        if destination is self.llm and isinstance(frame, UserTextFrame):
+            self.turns.append((time.monotonic(), frame.text))
+        elif isinstance(frame, BotHeardTextFrame) and frame.text is not None:
+            self.heard.append(frame.text)
+
+
+def build(config: str) -> tuple[Pipeline, Client, Processor, Any]:
+    from voxline.aggregation import SentenceAggregator
+    from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor, PocketsphinxSTTProcessor
+    from voxline.processors.vad import VADParams, VADProcessor
+
+    llm, tts = EchoLLMProcessor(), EspeakTTSProcessor()
+    if config == "baseline":
+        client = Client(tts=tts)
+        stages: list[Processor] = [VADProcessor(), PocketsphinxSTTProcessor(), llm, SentenceAggregator(), tts, client]
+        return Pipeline(stages), client, llm, None
+    from voxline.turns import EchoDetector, TurnParams, TurnProcessor
+
+    echo = EchoDetector()
+    model = None
+    if config == "engine+smart-turn":
+        from voxline.processors.turns import SmartTurnModel
+
+        model = SmartTurnModel()
+    params = TurnParams()
+    turns = TurnProcessor(params=params, echo=echo, model=model)
+    client = Client(echo=echo, tts=tts)
+    vad = VADProcessor(params=VADParams(stop_secs=params.vad_stop_secs, start_secs=params.vad_start_secs))
+    stages = [vad, turns.tap, PocketsphinxSTTProcessor(), turns, llm, SentenceAggregator(), tts, client]
+    return Pipeline(stages), client, llm, turns
+
+
+async def run(scenario: Scenario, config: str) -> dict[str, Any]:
+    pipeline, client, llm, turns = build(config)
+    recorder = Recorder(llm)
+    task = PipelineTask(pipeline, name="bench-turns", observers=[recorder])
+    runner = asyncio.create_task(task.run())
+    await task.wait_until_running()
+    mic = Mic(task, client, echo_db=scenario.echo_db, background_db=scenario.background_db)
+    feeder = asyncio.create_task(mic.run())
+    spoken: list[tuple[float, float]] = []
+    note = ""
+    try:
+        for part in scenario.parts:
+            if part.after_bot is not None:
+                if not await wait_audible(client, part.after_bot, timeout=15.0):
+                    note = "the bot never spoke"
+                    break
+            else:
+                await asyncio.sleep(part.wait)
+            if part.clip is not None:
+                spoken.append(await mic.say(part.clip))
+        if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic
+            deadline = time.monotonic() + scenario.tail
+            while time.monotonic() < deadline and (client.audible or client.first_audio is None):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.8)
+        else:
+            await asyncio.sleep(scenario.tail)
+    finally:
+        mic.running = False
+        await feeder
+        await task.cancel("bench scenario over")
+        await runner
+    return score(scenario, config, spoken, client, recorder, turns, note)
+
+
+async def wait_audible(client: Client, seconds: float, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        since = client.audible_since
+        if since is not None and time.monotonic() - since >= seconds:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+def score(
+    sc: Scenario, config: str, spoken: list[tuple[float, float]], client: Client, rec: Recorder, turns: Any, note: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"config": config, "family": sc.family, "voice": sc.voice, "scenario": sc.name}
+    out["turns"] = [text for _, text in rec.turns]
+    if note or not spoken:
+        out["error"] = note or "nothing spoken"
+        return out
+    interrupts = client.times("interrupt")
+    generating = client.times("generating")
+    out["pauses"] = len(client.times("pause"))
+    if sc.family in ("complete", "pause", "filler"):
+        last_start, last_end = spoken[-1]
+        out["cut_off"] = any(t < last_start for t, _ in rec.turns)
+        after = [t for t, _ in rec.turns if t >= last_end]
+        out["endpointing_s"] = round(after[0] - last_end, 4) if after else None
+        gen = [t for t in generating if t >= last_end]
+        out["generating_s"] = round(gen[0] - last_end, 4) if gen else None
+        out["missed_turn"] = not after
+    elif sc.family in ("backchannel", "barge_in") or (sc.family == "noise" and len(spoken) > 1):
+        start, end = spoken[-1]
+        window = [t for t in interrupts if start - 0.05 <= t <= end + 2.0]
+        answered = [t for t, _ in rec.turns if t >= start]
+        if sc.family == "barge_in":
+            out["missed"] = not window
+            out["latency_s"] = round(window[0] - start, 4) if window else None
+            out["stale_s"] = round(client.stale_seconds, 4)
+            heard = client.heard[0] if client.heard else None
+            if heard is not None and heard.get("truth_words") is not None and rec.heard:
+                out["heard_error_words"] = abs(len(rec.heard[0].split()) - heard["truth_words"])
+        else:
+            out["false_barge_in"] = bool(window)
+            out["answered_as_turn"] = bool(answered)
+    else:  # echo / background noise: the bot's answer plays; nothing after the question is a user turn
+        first = rec.turns[0][0] if rec.turns else spoken[-1][1]
+        out["false_barge_in"] = any(t > first for t in interrupts)
+        out["answered_as_turn"] = len(rec.turns) > 1
+        out["question_answered"] = bool(rec.turns)
+    if turns is not None:
+        out["decisions"] = dict(turns.counts)
+    return out
+
+
+def summarise(results: list[dict[str, Any]]) -> None:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        if "error" in r:
+            emit("error", **{k: r[k] for k in ("config", "family", "voice", "scenario", "error")})
+            continue
+        for voice in (r["voice"], "all"):
+            groups[(r["config"], r["family"], voice)].append(r)
+    for (config, family, voice), rs in sorted(groups.items()):
+        row: dict[str, Any] = {"config": config, "family": family, "voice": voice, "n": len(rs)}
+        if family in ("complete", "pause", "filler"):
+            delays = [r["endpointing_s"] for r in rs if r.get("endpointing_s") is not None]
+            gens = [r["generating_s"] for r in rs if r.get("generating_s") is not None]
+            row.update(
+                false_cut_off=sum(r["cut_off"] for r in rs),
+                endpointing_p50_ms=pct(delays, 50),
+                endpointing_p95_ms=pct(delays, 95),
+                generating_p50_ms=pct(gens, 50),
+                generating_p95_ms=pct(gens, 95),
+                missed_turns=sum(r["missed_turn"] for r in rs),
+            )
+        elif family == "barge_in":
+            lat = [r["latency_s"] for r in rs if r.get("latency_s") is not None]
+            errs = [r["heard_error_words"] for r in rs if r.get("heard_error_words") is not None]
+            row.update(
+                missed=sum(r["missed"] for r in rs),
+                latency_p50_ms=pct(lat, 50),
+                latency_p95_ms=pct(lat, 95),
+                stale_ms=round(1000 * sum(r["stale_s"] for r in rs), 1),
+                heard_error_words_max=max(errs) if errs else None,
+            )
+        else:
+            row.update(
+                false_barge_in=sum(r.get("false_barge_in", False) for r in rs),
+                answered_as_turn=sum(r.get("answered_as_turn", False) for r in rs),
+                false_any=sum(r.get("false_barge_in", False) or r.get("answered_as_turn", False) for r in rs),
+                pauses=sum(r.get("pauses", 0) for r in rs),
+            )
+        emit("summary", **row)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one scenario per family and voice")
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--voices", default="")
+    parser.add_argument("--families", default="")
+    parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "voxline-turn-corpus"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    voices = Voices(Path(args.cache))
+    families = set(args.families.split(",")) if args.families else None
+    corpus = scenarios(voices, quick=args.quick, families=families)
+    if args.voices:
+        corpus = [s for s in corpus if s.voice in args.voices.split(",")]
+    configs = [c for c in args.configs.split(",") if c]
+    if "engine+smart-turn" in configs:
+        try:
+            from voxline.processors.turns.smart_turn import SmartTurnModel
+
+            await SmartTurnModel().warm_up()
+        except ImportError as exc:
+            emit("skipped", config="engine+smart-turn", reason=str(exc))
+            configs.remove("engine+smart-turn")
+    from voxline.processors.local import preload
+
+    await preload()
+    emit("start", scenarios=len(corpus), configs=configs, load_average_1min=round(os.getloadavg()[0], 2))
+    results = []
+    for config in configs:
+        for scenario in corpus:
+            result = await run(scenario, config)
+            emit("scenario", **result)
+            results.append(result)
+    summarise(results)
+    emit("load_average_1min", value=round(os.getloadavg()[0], 2), cores=os.cpu_count())
+
+
+if __name__ == "__main__":
+    missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        missing.append("voxline[local]")
+    if missing:
+        emit("skipped", reason=f"needs {', '.join(missing)}")
+        sys.exit(0)
+    asyncio.run(main())
