@@ -158,7 +158,7 @@ def test_the_model_verdict_is_awaited_and_decides_when_the_text_has_no_opinion()
     s.at(2.55)
     assert s.ended() == []  # the verdict is in, but the STT's text (if any) may still come until final_timeout
     s.at(2.2 + e.params.final_timeout + 0.01)
-    # Log-odds of 0.97 (3.5, clipped to 2.5) x 0.4 = 1.0: the minimum delay has long passed, so: now.
+    # Log-odds of 0.97 (3.5) x 0.6 = 2.1 >= 1: the minimum delay has long passed, so: now.
     (ended,) = s.ended()
     assert ended.at == pytest.approx(102.2 + e.params.final_timeout)  # (no STT words here: "no words")
 
@@ -180,10 +180,27 @@ def test_the_text_outweighs_a_model_that_calls_a_finished_question_unfinished() 
     e = s.engine
     say(s, 1.0, 2.5, "what is the weather like today", final_after=0.05)
     (request,) = s.of(AnalyzeTurn)
-    s.do(e.end_of_turn_verdict(0.1, request.request))
+    s.do(e.end_of_turn_verdict(0.2, request.request))
     s.at(4.0)
     (ended,) = s.ended()
     assert ended.reason == "complete"
+
+
+def test_a_very_sure_model_holds_a_turn_whose_words_look_finished() -> None:
+    """A trailing "um" the STT wrote down as a word: the model hears the hesitation."""
+    s = Script(uses_model=True)
+    e = s.engine
+    say(s, 1.0, 2.5, "i need a taxi to the thumb", final_after=0.05)
+    (request,) = s.of(AnalyzeTurn)
+    s.do(e.end_of_turn_verdict(0.01, request.request))
+    s.at(3.8)
+    assert s.ended() == []
+    say(s, 3.7, 4.5, "airport please", final_after=0.05)
+    (later,) = [r for r in s.of(AnalyzeTurn) if r.request != request.request]
+    s.do(e.end_of_turn_verdict(0.6, later.request))
+    s.at(6.0)
+    (ended,) = s.ended()
+    assert ended.text == "i need a taxi to the thumb airport please"
 
 
 def test_a_verdict_for_audio_the_user_has_since_added_to_is_ignored() -> None:

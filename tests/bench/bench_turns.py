@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -40,12 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from turns_corpus import Scenario, Voices, scenarios  # noqa: E402
-from turns_sim import Client, Mic  # noqa: E402
-from voxline.frames import BotHeardTextFrame, Frame, UserTextFrame  # noqa: E402
-from voxline.pipeline import Pipeline  # noqa: E402
-from voxline.processor import Processor  # noqa: E402
-from voxline.task import PipelineTask  # noqa: E402
+from turns_corpus import Scenario, Voices, scenarios
+from turns_sim import Client, Mic
+from voxline.frames import BotHeardTextFrame, Frame, UserTextFrame
+from voxline.pipeline import Pipeline
+from voxline.processor import Processor
+from voxline.task import PipelineTask
 
 CONFIGS = ("baseline", "engine", "engine+smart-turn")
 
@@ -124,7 +123,7 @@ async def run(scenario: Scenario, config: str) -> dict[str, Any]:
                 spoken.append(await mic.say(part.clip))
         if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic
             deadline = time.monotonic() + scenario.tail
-            while time.monotonic() < deadline and (client.audible or client.first_audio is None):
+            while time.monotonic() < deadline and (client.audible or client.first_audio is None):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             await asyncio.sleep(2.8)
         else:

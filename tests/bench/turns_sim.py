@@ -58,6 +58,7 @@ class Client(Processor):
         self.played: dict[int, float] = collections.defaultdict(float)
         self.events: list[tuple[float, str, Any]] = []
         self.stale_seconds = 0.0
+        self.play_clock: float | None = None
         self.heard: list[dict[str, Any]] = []
 
     def times(self, kind: str) -> list[float]:
@@ -110,16 +111,23 @@ class Client(Processor):
                 self.buffer[0] = (epoch, chunk[take:])
         if filled:
             if self.echo is not None:
+                # A client plays one contiguous stream: report it on its own timeline, started when playback
+                # (re)started, not at each tick's jittery wall time.
+                if self.play_clock is None:
+                    self.play_clock = now - TICK
                 pcm = (np.clip(out, -1, 1) * 32767).astype("<i2").tobytes()
-                self.echo.played(pcm, RATE, now - TICK)
+                self.echo.played(pcm, RATE, self.play_clock)
+                self.play_clock += TICK
             if self.first_audio is None:
                 self.first_audio = now
             if not self.audible:
                 self.audible, self.audible_since = True, now
                 self.events.append((now, "bot_started", None))
                 await self.push(BotStartedSpeakingFrame(), UPSTREAM)
-        elif self.audible and not self.response_open:
-            await self._stopped(now)
+        else:
+            self.play_clock = None
+            if self.audible and not self.response_open:
+                await self._stopped(now)
         return out
 
     async def _stopped(self, now: float) -> None:
