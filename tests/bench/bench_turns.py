@@ -46,7 +46,7 @@ from voxline.pipeline import Pipeline
 from voxline.processor import Processor
 from voxline.task import PipelineTask
 
-CONFIGS = ("baseline", "engine", "engine+smart-turn")
+CONFIGS = ("baseline", "engine", "engine+smart-turn", "deepgram-baseline", "deepgram-engine")
 
 
 def emit(name: str, **fields: Any) -> None:
@@ -75,34 +75,65 @@ class Recorder:
             self.heard.append(frame.text)
 
 
-def build(config: str) -> tuple[Pipeline, Client, Processor, Any]:
+def build(config: str, deepgram_url: str | None = None) -> tuple[Pipeline, Client, Processor, Any]:
     from voxline.aggregation import SentenceAggregator
     from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor, PocketsphinxSTTProcessor
     from voxline.processors.vad import VADParams, VADProcessor
 
     llm, tts = EchoLLMProcessor(), EspeakTTSProcessor()
-    if config == "baseline":
+    stt: Processor = PocketsphinxSTTProcessor()
+    if deepgram_url is not None:
+        from voxline.processors.deepgram import DeepgramSTT
+
+        # As the app builds it today (no local VAD: Deepgram's results drive the speaking events), or, with the
+        # engine, plain: the engine finalises it at the local VAD's stop.
+        plain = config != "deepgram-baseline"
+        stt = DeepgramSTT(api_key="test-key", base_url=deepgram_url, vad_events=not plain, speaking_frames=not plain)
+    if config in ("baseline", "deepgram-baseline"):
         client = Client(tts=tts)
-        stages: list[Processor] = [VADProcessor(), PocketsphinxSTTProcessor(), llm, SentenceAggregator(), tts, client]
+        head: list[Processor] = [] if deepgram_url is not None else [VADProcessor()]
+        stages: list[Processor] = [*head, stt, llm, SentenceAggregator(), tts, client]
         return Pipeline(stages), client, llm, None
     from voxline.turns import EchoDetector, TurnParams, TurnProcessor
 
     echo = EchoDetector()
     model = None
-    if config == "engine+smart-turn":
+    if config.endswith("+smart-turn"):
         from voxline.processors.turns import SmartTurnModel
 
         model = SmartTurnModel()
     params = TurnParams()
-    turns = TurnProcessor(params=params, echo=echo, model=model)
+    turns = TurnProcessor(params=params, echo=echo, model=model, stt=stt if deepgram_url is not None else None)  # type: ignore[arg-type]
     client = Client(echo=echo, tts=tts)
     vad = VADProcessor(params=VADParams(stop_secs=params.vad_stop_secs, start_secs=params.vad_start_secs))
-    stages = [vad, turns.tap, PocketsphinxSTTProcessor(), turns, llm, SentenceAggregator(), tts, client]
+    stages = [vad, turns.tap, stt, turns, llm, SentenceAggregator(), tts, client]
     return Pipeline(stages), client, llm, turns
 
 
+DEEPGRAM_FAMILIES = ("complete", "pause", "filler", "backchannel", "barge_in")
+"""The fake Deepgram transcribes from a script, not from the audio: echo and noise would get scripted words."""
+
+
+def deepgram_script(scenario: Scenario) -> list[str]:
+    """What Deepgram (punctuated, ``filler_words`` off, as the agent uses it) would write for each part."""
+    import re
+
+    texts = [re.sub(r",? (um|uh),", "", p.text) for p in scenario.parts if p.clip is not None]
+    return [t.rstrip(",") for t in texts]
+
+
 async def run(scenario: Scenario, config: str) -> dict[str, Any]:
-    pipeline, client, llm, turns = build(config)
+    if not config.startswith("deepgram"):
+        return await run_on(scenario, config, None)
+    from voxline.testing.fakes.deepgram import FakeDeepgram
+
+    # A final 150 ms after the last voiced audio, as in the app benchmark; Deepgram's own endpointing (300 ms).
+    async with FakeDeepgram(transcripts=deepgram_script(scenario), default_transcript="", stt_final_delay=0.15) as fake:
+        return await run_on(scenario, config, fake.base_url)
+
+
+async def run_on(scenario: Scenario, config: str, deepgram_url: str | None) -> dict[str, Any]:
+    pipeline, client, llm, turns = build(config, deepgram_url)
     recorder = Recorder(llm)
     task = PipelineTask(pipeline, name="bench-turns", observers=[recorder])
     runner = asyncio.create_task(task.run())
@@ -245,14 +276,14 @@ async def main() -> None:
     if args.voices:
         corpus = [s for s in corpus if s.voice in args.voices.split(",")]
     configs = [c for c in args.configs.split(",") if c]
-    if "engine+smart-turn" in configs:
+    if any(c.endswith("+smart-turn") for c in configs):
         try:
             from voxline.processors.turns.smart_turn import SmartTurnModel
 
             await SmartTurnModel().warm_up()
         except ImportError as exc:
-            emit("skipped", config="engine+smart-turn", reason=str(exc))
-            configs.remove("engine+smart-turn")
+            emit("skipped", config="+smart-turn", reason=str(exc))
+            configs = [c for c in configs if not c.endswith("+smart-turn")]
     from voxline.processors.local import preload
 
     await preload()
@@ -260,6 +291,8 @@ async def main() -> None:
     results = []
     for config in configs:
         for scenario in corpus:
+            if config.startswith("deepgram") and scenario.family not in DEEPGRAM_FAMILIES:
+                continue
             result = await run(scenario, config)
             emit("scenario", **result)
             results.append(result)
