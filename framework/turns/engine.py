@@ -46,38 +46,17 @@ from voxline.turns.strategies import (
     InterruptionStrategy,
     MinDuration,
     MinWords,
+    ModelVerdict,
     STTEndOfSpeech,
     TranscriptCompleteness,
     TurnEvidence,
     UserSpeech,
     endpointing_delay,
 )
+from voxline.turns.stretch import CANDIDATE, ECHO, TURN, Stretch
 from voxline.turns.words import backchannels_for, is_backchannel, tokens
 
-__all__ = ["Stretch", "TurnEngine"]
-
-TURN, CANDIDATE, ECHO = "turn", "candidate", "echo"
-
-
-class Stretch:
-    """One stretch of user speech (VAD start → stop) and the text the STT gave for it."""
-
-    __slots__ = ("end", "final", "finals", "interim", "kind", "start", "text_by")
-
-    def __init__(self, kind: str, start: float) -> None:
-        self.kind = kind
-        self.start = start
-        self.end: float | None = None
-        self.finals: list[str] = []
-        self.interim = ""
-        self.final: str | None = None  # the STT's text for the whole stretch, once in
-        self.text_by: float | None = None  # stopped: give up waiting for its text then
-
-    @property
-    def text(self) -> str:
-        if self.final is not None:
-            return self.final
-        return " ".join([*self.finals, self.interim]).strip()
+__all__ = ["TurnEngine"]
 
 
 class TurnEngine:
@@ -105,8 +84,6 @@ class TurnEngine:
                 MinWords(p.min_interruption_words, self.backchannels, p.interrupt_without_words_after),
             ]
         if endpointing is None:
-            from voxline.turns.strategies import ModelVerdict
-
             endpointing = [TranscriptCompleteness(), STTEndOfSpeech()]
             if uses_model:
                 endpointing.append(ModelVerdict())
