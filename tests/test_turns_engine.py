@@ -274,12 +274,21 @@ def test_a_backchannel_never_interrupts_and_is_not_a_turn() -> None:
     assert e.bot_speaking
 
 
-@pytest.mark.parametrize("text", ["yeah", "okay", "mm-hmm", "right", "oh I see", "yeah right"])
+@pytest.mark.parametrize(
+    "text", ["yeah", "okay", "mm-hmm", "right", "oh I see", "yeah right", "m m h m m", "the huh", "huh huh"]
+)
 def test_backchannel_words(text: str) -> None:
     s = bot_speaking()
     say(s, 1.0, 1.7, text)
     s.at(4.0)
     assert s.of(BargeIn) == [] and len(s.of(Backchannel)) == 1
+
+
+@pytest.mark.parametrize("text", ["no no i meant the other one", "wait stop", "hold on", "no"])
+def test_words_that_say_something_interrupt(text: str) -> None:
+    s = bot_speaking()
+    say(s, 1.0, 1.8, text)
+    assert len(s.of(BargeIn)) == 1 and s.of(Backchannel) == []
 
 
 def test_a_short_curt_command_interrupts_when_its_words_come() -> None:

@@ -20,8 +20,10 @@ __all__ = [
     "BACKCHANNELS",
     "FILLERS",
     "INCOMPLETE_ENDINGS",
+    "NOT_CONTENT",
     "Completeness",
     "backchannels_for",
+    "content_words",
     "is_backchannel",
     "text_completeness",
     "tokens",
@@ -81,18 +83,25 @@ def backchannels_for(language: str, extra: Iterable[str] = ()) -> frozenset[str]
     return base | frozenset(w.lower() for w in extra)
 
 
-def is_backchannel(text: str, words: frozenset[str]) -> bool:
-    """True when ``text`` has words and every one of them is a backchannel word (at most 4 of them).
+NOT_CONTENT: frozenset[str] = frozenset({"the", "a", "an", "and", "um", "uh", "er", "erm", "uhm", "umm", "to", "of"})
+"""Words that carry nothing on their own: an STT's reading of a hum often comes out as them ("the huh")."""
 
-    Five or more words are a sentence even if each could be a backchannel ("yeah right I see it okay").
-    """
+
+def _filler_like(word: str, backchannels: frozenset[str]) -> bool:
+    # A single letter is an STT spelling out a hum ("mm-hmm" → "m m h m m").
+    return word in backchannels or word in NOT_CONTENT or (len(word) == 1 and word not in ("i",))
+
+
+def is_backchannel(text: str, words: frozenset[str]) -> bool:
+    """True when ``text`` has words and every one is a backchannel word, a filler or a lone letter, with at most
+    4 words that are not lone letters. Five words are a sentence even if each could be a backchannel."""
     found = tokens(text)
-    return 0 < len(found) <= 4 and all(w in words for w in found)
+    return bool(found) and sum(len(w) > 1 for w in found) <= 4 and all(_filler_like(w, words) for w in found)
 
 
 def content_words(text: str, backchannels: frozenset[str]) -> int:
-    """How many words of ``text`` are not backchannels."""
-    return sum(1 for w in tokens(text) if w not in backchannels)
+    """How many words of ``text`` say something: not backchannels, fillers, articles or lone letters."""
+    return sum(1 for w in tokens(text) if not _filler_like(w, backchannels))
 
 
 class Completeness:
