@@ -261,6 +261,49 @@ def summarise(results: list[dict[str, Any]]) -> None:
         emit("summary", **row)
 
 
+def report(paths: list[str]) -> None:
+    """Markdown tables (per family, then per voice) from the ``scenario`` lines of earlier runs."""
+    results = []
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            if row.get("name") == "scenario" and "error" not in row:
+                results.append(row)
+    configs = list(dict.fromkeys(r["config"] for r in results))
+    voices = list(dict.fromkeys(r["voice"] for r in results))
+
+    def cell(rs: list[dict[str, Any]], family: str) -> str:
+        if not rs:
+            return "n/a"
+        if family in ("complete", "pause", "filler"):
+            delays = [r["endpointing_s"] for r in rs if r.get("endpointing_s") is not None]
+            cut = sum(r["cut_off"] for r in rs)
+            return f"{cut}/{len(rs)} cut; {pct(delays, 50)} / {pct(delays, 95)} ms"
+        if family == "barge_in":
+            lat = [r["latency_s"] for r in rs if r.get("latency_s") is not None]
+            stale = round(1000 * sum(r["stale_s"] for r in rs))
+            missed = sum(r["missed"] for r in rs)
+            return f"{missed}/{len(rs)} missed; {pct(lat, 50)} / {pct(lat, 95)} ms; stale {stale} ms"
+        false = sum(bool(r.get("false_barge_in") or r.get("answered_as_turn")) for r in rs)
+        interrupts = sum(bool(r.get("false_barge_in")) for r in rs)
+        return f"{false}/{len(rs)} false ({interrupts} interrupts)"
+
+    families = ["complete", "pause", "filler", "backchannel", "barge_in", "echo", "noise"]
+    print("| family | " + " | ".join(configs) + " |")
+    print("|---|" + "---|" * len(configs))
+    for family in families:
+        cells = [cell([r for r in results if r["config"] == c and r["family"] == family], family) for c in configs]
+        print(f"| {family} | " + " | ".join(cells) + " |")
+    for config in configs:
+        print(f"\n{config}, per voice:\n")
+        print("| family | " + " | ".join(voices) + " |")
+        print("|---|" + "---|" * len(voices))
+        for family in families:
+            rs = [r for r in results if r["config"] == config and r["family"] == family]
+            cells = [cell([r for r in rs if r["voice"] == v], family) for v in voices]
+            print(f"| {family} | " + " | ".join(cells) + " |")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one scenario per family and voice")
@@ -268,7 +311,11 @@ async def main() -> None:
     parser.add_argument("--voices", default="")
     parser.add_argument("--families", default="")
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "voxline-turn-corpus"))
+    parser.add_argument("--report", nargs="+", metavar="JSONL", help="print Markdown tables of earlier runs")
     args = parser.parse_args()
+    if args.report:
+        report(args.report)
+        return
     logging.basicConfig(level=logging.WARNING)
     voices = Voices(Path(args.cache))
     families = set(args.families.split(",")) if args.families else None
