@@ -291,6 +291,46 @@ def test_words_that_say_something_interrupt(text: str) -> None:
     assert len(s.of(BargeIn)) == 1 and s.of(Backchannel) == []
 
 
+def test_interim_words_that_keep_changing_never_interrupt() -> None:
+    """An STT reading a hum ("mm-hmm") tries one word after another: none of them stands long enough."""
+    s = bot_speaking()
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())
+    for i, interim in enumerate(["them", "i'm i'm", "the men may", "them image", "the men major", "them image him"]):
+        s.at(1.3 + 0.1 * i).do(e.transcript(interim))
+    s.at(1.9).do(e.user_stopped_speaking())
+    s.at(1.95).do(e.transcript("im im h m m", is_final=True)).do(e.user_text("im im h m m"))
+    s.at(4.0)
+    assert s.of(BargeIn) == [] and s.ended() == []
+    assert len(s.of(Backchannel)) == 1
+
+
+def test_a_word_that_stands_interrupts_once_it_has_stood_long_enough() -> None:
+    s = bot_speaking()
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())  # speech began at 1.0
+    s.at(1.45).do(e.transcript("wait"))
+    s.at(1.59)
+    assert s.of(BargeIn) == []
+    s.at(1.61)
+    (barge,) = s.of(BargeIn)
+    assert barge.at == pytest.approx(101.6)
+
+
+def test_final_words_the_stt_doubts_do_not_interrupt() -> None:
+    s = bot_speaking()
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())
+    s.at(1.4).do(e.user_stopped_speaking())
+    s.at(1.45).do(e.transcript("ahead", is_final=True, confidences=[("ahead", 0.02)])).do(e.user_text("ahead"))
+    s.at(3.0)
+    assert s.of(BargeIn) == [] and s.ended() == []
+    s.at(4.2).do(e.user_started_speaking())
+    s.at(4.4).do(e.user_stopped_speaking())
+    s.at(4.45).do(e.transcript("stop", is_final=True, confidences=[("stop", 0.9)])).do(e.user_text("stop"))
+    assert len(s.of(BargeIn)) == 1
+
+
 def test_a_short_curt_command_interrupts_when_its_words_come() -> None:
     s = bot_speaking()
     say(s, 1.0, 1.35, "stop", interims=False)
@@ -325,7 +365,9 @@ def test_paused_without_words_resumes_after_the_false_interruption_timeout() -> 
     s.at(3.01)
     (resume,) = s.of(FalseInterruption)
     assert resume.reason == "no words in time"
-    s.at(3.5).do(e.transcript("hold on a second"))  # words after all: still a barge-in
+    s.at(3.5).do(e.transcript("hold on a second"))  # words after all: still a barge-in, once they stand
+    assert s.of(BargeIn) == []
+    s.at(3.66)
     assert len(s.of(BargeIn)) == 1
 
 

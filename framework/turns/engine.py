@@ -155,8 +155,18 @@ class TurnEngine:
                 out.append(AnalyzeTurn(now, self._turn_start, stretch.end, self._request))
         return out
 
-    def transcript(self, text: str, *, is_final: bool = False, speech_final: bool = False) -> list[Decision]:
-        """An STT result (interim, or a final piece) for the speech in progress or the oldest stopped one."""
+    def transcript(
+        self,
+        text: str,
+        *,
+        is_final: bool = False,
+        speech_final: bool = False,
+        confidences: Sequence[tuple[str, float | None]] = (),
+    ) -> list[Decision]:
+        """An STT result (interim, or a final piece) for the speech in progress or the oldest stopped one.
+
+        ``confidences``: (word, confidence) of a final's words, when the STT gives them.
+        """
         now = self.clock.now()
         self._stt_eos = self._stt_eos or speech_final
         oldest = self._stopped[0] if self._stopped else None
@@ -164,10 +174,11 @@ class TurnEngine:
         if stretch is None:
             return []
         if is_final:
-            stretch.finals.append(text.strip())
-            stretch.interim = ""
+            low = self.params.min_word_confidence
+            doubtful = {w for word, c in confidences if c is not None and c < low for w in tokens(word)}
+            stretch.add_final(text, doubtful)
         else:
-            stretch.interim = text.strip()
+            stretch.set_interim(text, now)
         out: list[Decision] = []
         if stretch.kind == CANDIDATE:
             self._check_candidate(stretch, now, out)
@@ -189,7 +200,7 @@ class TurnEngine:
                 speaking.finals.clear()
                 speaking.interim = ""
             elif speaking.kind == CANDIDATE:
-                speaking.finals.append(text)
+                speaking.add_final(text, set())
                 self._check_candidate(speaking, now, out)
         elif text:
             self._held.append(text)
@@ -308,16 +319,21 @@ class TurnEngine:
 
     def _candidate_times(self, stretch: Stretch) -> list[float]:
         p = self.params
+        now = self.clock.now()
         times = [stretch.start + p.min_interruption_duration]
         if p.interrupt_without_words_after is not None:
             times.append(stretch.start + p.interrupt_without_words_after)
-        return [t for t in times if t > self.clock.now()]
+        settling = stretch.next_stable(now, p.stable_word_secs)
+        if settling is not None:
+            times.append(settling)
+        return [t for t in times if t > now]
 
     def _check_candidate(self, stretch: Stretch, now: float, out: list[Decision], *, settled: bool = False) -> None:
         if stretch is not self._candidate:
             return
         end = stretch.end if stretch.end is not None else now
-        speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled)
+        reliable = stretch.reliable(now, self.params.stable_word_secs)
+        speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled, reliable)
         if all(strategy.allows(speech) for strategy in self.interruption):
             self._candidate = None
             self.bot_speaking = self.paused = False

@@ -52,6 +52,11 @@ class TurnParams:
     interrupt_without_words_after: float | None = attrs.field(default=1.0, validator=_non_negative)
     """Speech this long with no words from the STT yet interrupts anyway (an STT without interim results, a
     voice it cannot read). None: never without words."""
+    stable_word_secs: float = attrs.field(default=0.15, validator=_non_negative)
+    """An interim word counts towards a barge-in once it has stood unchanged this long (STTs revise interims;
+    on a hum they try one word after another)."""
+    min_word_confidence: float = attrs.field(default=0.4, validator=_non_negative)
+    """A final word the STT gives a lower confidence than this does not count towards a barge-in."""
     false_interruption_timeout: float = attrs.field(default=1.5, validator=_non_negative)
     """After pausing the bot for speech without words, resume if no words come within this many seconds."""
     resume_false_interruption: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))

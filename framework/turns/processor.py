@@ -151,7 +151,10 @@ class TurnProcessor(Processor):
         elif isinstance(frame, TranscriptFrame):
             if engine.text_is_echo(is_final=frame.is_final):
                 return
-            decisions = engine.transcript(frame.text, is_final=frame.is_final, speech_final=frame.speech_final)
+            confidences = [(w.text, w.confidence) for w in frame.words] if frame.is_final else []
+            decisions = engine.transcript(
+                frame.text, is_final=frame.is_final, speech_final=frame.speech_final, confidences=confidences
+            )
             await self.push(frame, direction)
             await self._act(decisions)
         elif isinstance(frame, UserTextFrame) and engine.expects_text:

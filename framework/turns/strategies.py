@@ -50,6 +50,9 @@ class UserSpeech:
     """The VAD has reported its end."""
     final: bool
     """The STT's final for it is in (``text`` will not change)."""
+    reliable: str | None = None
+    """The words of ``text`` that can be relied on: interim words that have stood a while, final words the STT
+    was sure of (None: all of ``text``)."""
 
 
 class InterruptionStrategy(Protocol):
@@ -71,7 +74,9 @@ class MinDuration:
 
 @attrs.frozen(slots=True)
 class MinWords:
-    """The STT must have heard ``count`` words that are not backchannels ("uh-huh, yeah" never interrupts).
+    """The STT must have heard ``count`` words that say something: not backchannels ("uh-huh, yeah" never
+    interrupts), nor function words, fillers or lone letters (``voxline.turns.words.content_words``), and only
+    words it can be relied on for (:attr:`UserSpeech.reliable`).
 
     ``without_words_after``: speech that has gone on this long with no words at all interrupts anyway (the
     STT may give no interims, or not read this voice); None never does.
@@ -84,7 +89,8 @@ class MinWords:
     def allows(self, speech: UserSpeech) -> bool:
         if self.count <= 0:
             return True
-        if content_words(speech.text, self.backchannels) >= self.count:
+        reliable = speech.text if speech.reliable is None else speech.reliable
+        if content_words(reliable, self.backchannels) >= self.count:
             return True
         after = self.without_words_after
         return after is not None and not tokens(speech.text) and not speech.ended and speech.duration >= after

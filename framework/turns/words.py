@@ -83,13 +83,26 @@ def backchannels_for(language: str, extra: Iterable[str] = ()) -> frozenset[str]
     return base | frozenset(w.lower() for w in extra)
 
 
-NOT_CONTENT: frozenset[str] = frozenset({"the", "a", "an", "and", "um", "uh", "er", "erm", "uhm", "umm", "to", "of"})
-"""Words that carry nothing on their own: an STT's reading of a hum often comes out as them ("the huh")."""
+# fmt: off
+NOT_CONTENT: frozenset[str] = frozenset(
+    {
+        # articles, conjunctions, prepositions
+        "the", "a", "an", "and", "but", "or", "so", "of", "to", "in", "on", "at", "for", "with", "by", "from",
+        # pronouns and auxiliaries
+        "i", "i'm", "me", "you", "he", "him", "she", "her", "it", "its", "we", "they", "them", "that", "this",
+        "is", "am", "are", "was", "be", "have", "has", "had", "do", "does",
+        # fillers
+        "um", "uh", "er", "erm", "uhm", "umm",
+    }
+)
+# fmt: on
+"""Function words: they say nothing on their own, and an STT's reading of a hum often comes out as them
+("the huh", "them", "i'm i'm"). A barge-in needs a word that says something ("no", "wait", "stop", "what")."""
 
 
 def _filler_like(word: str, backchannels: frozenset[str]) -> bool:
     # A single letter is an STT spelling out a hum ("mm-hmm" → "m m h m m").
-    return word in backchannels or word in NOT_CONTENT or (len(word) == 1 and word not in ("i",))
+    return word in backchannels or word in NOT_CONTENT or len(word) == 1
 
 
 def is_backchannel(text: str, words: frozenset[str]) -> bool:
