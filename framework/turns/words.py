@@ -89,7 +89,7 @@ NOT_CONTENT: frozenset[str] = frozenset(
         # articles, conjunctions, prepositions
         "the", "a", "an", "and", "but", "or", "so", "of", "to", "in", "on", "at", "for", "with", "by", "from",
         # pronouns and auxiliaries
-        "i", "i'm", "me", "you", "he", "him", "she", "her", "it", "its", "we", "they", "them", "that", "this",
+        "i", "i'm", "im", "me", "you", "he", "him", "she", "her", "it", "its", "we", "they", "them", "that", "this",
         "is", "am", "are", "was", "be", "have", "has", "had", "do", "does",
         # fillers
         "um", "uh", "er", "erm", "uhm", "umm",
