@@ -332,6 +332,8 @@ class TurnEngine:
         if stretch is not self._candidate:
             return
         end = stretch.end if stretch.end is not None else now
+        if stretch.end is not None and not settled:
+            return  # stopped: its final (better evidence than any interim) is on its way
         reliable = stretch.reliable(now, self.params.stable_word_secs)
         speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled, reliable)
         if all(strategy.allows(speech) for strategy in self.interruption):

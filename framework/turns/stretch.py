@@ -52,7 +52,9 @@ class Stretch:
         """The words that can be relied on now (see the class docstring)."""
         finals = self.final if self.final is not None else " ".join(self.finals)
         sure = [w for w in tokens(finals) if w not in self.doubtful]
-        if self.final is None:
+        # An interim that spells letters ("n m h and man") is the STT reading a hum: none of it is relied on.
+        spelled = any(len(w) == 1 and w not in ("a", "i") for w, _ in self.since)
+        if self.final is None and not spelled:
             sure += [w for w, since in self.since if now - since >= stable - 1e-9]
         return " ".join(sure)
 
