@@ -88,6 +88,19 @@ def test_audio_that_was_sent_but_never_played_is_not_a_reference() -> None:
     assert detector.echo_share(heard[int(0.5 * RATE) : int(0.8 * RATE)], end=10.8) > 0.8
 
 
+def test_a_pause_moves_what_was_still_to_play_to_the_resume() -> None:
+    bot = voice(3.0, 110, seed=1)
+    detector = EchoDetector()
+    played_bot(detector, bot, start=10.0)  # sent ahead: predicted to play 10.0-13.0
+    detector.pause(at=11.0)
+    detector.resume(at=12.0)  # the second from 11.0 on now plays from 12.0
+    heard = np.zeros(int(4.0 * RATE), dtype=np.float32)
+    heard[:RATE] = bot[:RATE] * 0.5
+    heard[2 * RATE :] = bot[RATE:] * 0.5
+    assert detector.echo_share(heard[int(2.2 * RATE) : int(2.5 * RATE)], end=12.5) > 0.9
+    assert detector.echo_share(heard[int(1.2 * RATE) : int(1.5 * RATE)] + 0.01, end=11.5) < 0.05  # paused: silence
+
+
 def test_parameters_are_checked() -> None:
     with pytest.raises(ValueError, match="threshold"):
         EchoDetector(threshold=1.5)

@@ -10,8 +10,10 @@ nearly all of it (0.9 and more, whatever its level); the user talking, alone or 
 interrupts and never becomes a user turn.
 
 What feeds it: the output side calls :meth:`EchoDetector.played` with each chunk of audio and the clock time
-its first sample plays at the client, and :meth:`EchoDetector.stopped` when playback stops early (an
-interrupt, a pause): reference audio after that point never played. The input side (the turn processor)
+its first sample plays at the client (its playback clock, corrected by the client's reports where it has
+them), :meth:`EchoDetector.stopped` when playback stops early (an interrupt: reference audio after that point
+never played), and :meth:`EchoDetector.pause` / :meth:`EchoDetector.resume` around a ``playback`` pause (the
+audio still to play is put aside and played on from the resume). The input side (the turn processor)
 asks :meth:`EchoDetector.echo_share` with the microphone's last few hundred milliseconds.
 
 Limits: one delayed copy is a single-path model of the room. A real room adds reverberation and the
@@ -53,6 +55,7 @@ class EchoDetector:
         self._ring = np.zeros(int(history * sample_rate), dtype=np.float32)
         self._t0: float | None = None  # clock time of absolute sample 0
         self._until = 0  # absolute index one past the last sample written
+        self._held: np.ndarray | None = None  # the reference a pause put aside
         self.checks = 0
         self.last_share = 0.0
 
@@ -74,13 +77,29 @@ class EchoDetector:
         self._until = max(self._until, start + len(samples))
 
     def stopped(self, at: float) -> None:
-        """Playback stopped at ``at``: reference audio after it never played."""
+        """Playback stopped at ``at`` (an interrupt): reference audio after it never played."""
         if self._t0 is None:
             return
         cut = max(0, self._index(at))
         if cut < self._until:
             self._write(cut, np.zeros(min(self._until - cut, len(self._ring)), dtype=np.float32))
             self._until = cut
+
+    def pause(self, at: float) -> None:
+        """Playback paused at ``at`` (``playback: pause``): what was to play after it waits for :meth:`resume`."""
+        if self._t0 is None:
+            return
+        cut = max(0, self._index(at))
+        if cut < self._until:
+            self._held = self._read(cut, self._until)
+        self.stopped(at)
+
+    def resume(self, at: float) -> None:
+        """Playback resumed at ``at``: the audio held at the pause plays from here on."""
+        held, self._held = self._held, None
+        if held is not None and len(held):
+            pcm = (np.clip(held, -1, 1) * 32767).astype("<i2").tobytes()
+            self.played(pcm, self.sample_rate, at)
 
     # --- the input side -------------------------------------------------------------------------------------
 
