@@ -261,6 +261,39 @@ def summarise(results: list[dict[str, Any]]) -> None:
         emit("summary", **row)
 
 
+async def building_blocks(voices: Voices) -> None:
+    """CPU per call of the parts the engine adds: the smart-turn model (features + ONNX) and the echo check."""
+    import numpy as np
+    from voxline.turns import EchoDetector
+
+    audio = np.concatenate([voices.say(q, "slt") for q in ("What is the weather like today?", "Turn it on.")])
+    detector = EchoDetector()
+    pcm = (audio * 32767).astype("<i2").tobytes()
+    detector.played(pcm, 16000, 100.0)
+    window = audio[16000:20800]
+    times = []
+    for i in range(200):
+        started = time.perf_counter()
+        detector.echo_share(window, 100.3 + i * 1e-3)
+        times.append(time.perf_counter() - started)
+    emit("echo_check", p50_ms=pct(times, 50), p95_ms=pct(times, 95), window_ms=300, delays_searched_ms=450)
+    try:
+        from voxline.processors.turns.smart_turn import SmartTurnModel
+    except ImportError:
+        return
+    model = SmartTurnModel()
+    started = time.perf_counter()
+    model.load()
+    load = time.perf_counter() - started
+    times = []
+    for i in range(20):
+        clip = audio[: 16000 + i * 4000]
+        started = time.perf_counter()
+        await model.analyze(clip)
+        times.append(time.perf_counter() - started)
+    emit("smart_turn_call", p50_ms=pct(times, 50), p95_ms=pct(times, 95), load_ms=round(load * 1000, 1), threads=1)
+
+
 def report(paths: list[str]) -> None:
     """Markdown tables (per family, then per voice) from the ``scenario`` lines of earlier runs."""
     results = []
@@ -335,6 +368,7 @@ async def main() -> None:
 
     await preload()
     emit("start", scenarios=len(corpus), configs=configs, load_average_1min=round(os.getloadavg()[0], 2))
+    await building_blocks(voices)
     results = []
     for config in configs:
         for scenario in corpus:
