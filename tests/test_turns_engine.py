@@ -459,6 +459,22 @@ def test_echo_is_ignored_and_its_text_dropped() -> None:
     assert e.bot_speaking
 
 
+def test_echo_text_that_comes_after_the_engine_stopped_waiting_is_still_dropped() -> None:
+    """A long stretch of echo takes an offline STT a while to finalise."""
+    s = bot_speaking()
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking(echo=True))
+    s.at(6.0).do(e.user_stopped_speaking())
+    s.at(6.2).do(e.bot_stopped_speaking())
+    s.at(7.5)  # final_timeout is long gone
+    assert e.expects_text
+    s.do(e.user_text("like the like for real answers"))
+    s.at(10.0)
+    assert s.log == []
+    s.at(20.0)
+    assert not e.expects_text  # after LATE_TEXT_SECS, text is anybody's again
+
+
 def test_speech_over_the_echo_becomes_a_barge_in() -> None:
     s = bot_speaking()
     e = s.engine

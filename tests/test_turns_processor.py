@@ -54,6 +54,16 @@ class Bot(Processor):
         await self.push(frame, direction)
 
 
+class STT(Processor):
+    """Stands after the tap, as an STT does: a SettingsFrame({"stt": text}) becomes its UserTextFrame."""
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, SettingsFrame) and "stt" in frame.settings:
+            await self.push(UserTextFrame(text=frame.settings["stt"]), direction)
+            return
+        await self.push(frame, direction)
+
+
 def bot(state: str) -> SettingsFrame:
     return SettingsFrame(settings={"bot": state})
 
@@ -104,6 +114,16 @@ async def test_typed_text_passes_untouched() -> None:
     result = await run_processor(TurnProcessor(params=FAST), [UserTextFrame(text="typed")])
     assert [t.text for t in result.downstream_of(UserTextFrame)] == ["typed"]
     assert result.downstream_of(UserTurnEndedFrame) == []
+
+
+async def test_typed_text_is_told_from_speech_by_the_tap() -> None:
+    turns = TurnProcessor(params=FAST)
+    speech = [AudioFrame(pcm=b"\x10\x00" * 320) for _ in range(5)]
+    result = await run_processor(
+        Pipeline([turns.tap, turns]),
+        [*speech, UserStartedSpeakingFrame(), UserTextFrame(text="typed while speaking"), Sleep(0.05)],
+    )
+    assert [t.text for t in result.downstream_of(UserTextFrame)] == ["typed while speaking"]
 
 
 async def test_barge_in_interrupts_through_the_head_and_the_turn_follows() -> None:
@@ -232,8 +252,8 @@ async def test_echo_is_swallowed_whole() -> None:
         if i == 6400:
             frames.append(UserStartedSpeakingFrame())
         frames.append(Sleep(0.02))
-    frames += [UserStoppedSpeakingFrame(), UserTextFrame(text="you said hello"), Sleep(0.3)]
-    result = await run_processor(Pipeline([Play(), turns.tap, turns, Bot()]), frames)
+    frames += [UserStoppedSpeakingFrame(), SettingsFrame(settings={"stt": "you said hello"}), Sleep(0.3)]
+    result = await run_processor(Pipeline([Play(), turns.tap, STT(), turns, Bot()]), frames)
     assert result.errors == []
     kept = (UserStartedSpeakingFrame, UserStoppedSpeakingFrame, UserTextFrame, InterruptFrame, MetricsFrame)
     assert [type(f).__name__ for f in result.downstream if isinstance(f, kept)] == []

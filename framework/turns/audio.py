@@ -3,16 +3,17 @@
 :class:`AudioHistory` is a ring of the last seconds of 16 kHz mono audio with the clock time of its newest
 sample, so the end-of-turn model can read "the turn so far" and the echo detector "the last 0.3 s".
 :class:`TurnAudioTap` is the stage that fills it: put it after the VAD and before the STT; it forwards
-everything unchanged.
+everything unchanged, and notes the ``UserTextFrame``\\ s it sees (typed input: the STT's come after it).
 """
 
 from __future__ import annotations
 
+import collections
 from typing import TYPE_CHECKING
 
 import numpy as np
 from voxline.audio.resample import StreamResampler
-from voxline.frames import AudioFrame, Frame, TTSAudioFrame
+from voxline.frames import AudioFrame, Frame, TTSAudioFrame, UserTextFrame
 from voxline.processor import DOWNSTREAM, Direction, Processor
 
 if TYPE_CHECKING:
@@ -93,11 +94,16 @@ class TurnAudioTap(Processor):
     def __init__(self, history: AudioHistory, *, name: str | None = None) -> None:
         super().__init__(name=name)
         self.history = history
+        self.typed: collections.deque[int] = collections.deque(maxlen=64)
+        """Ids of the ``UserTextFrame``\\ s that passed here, before the STT: typed input, not speech."""
         self._resamplers: dict[int, StreamResampler] = {}
 
     async def process(self, frame: Frame, direction: Direction) -> None:
-        if direction is DOWNSTREAM and isinstance(frame, AudioFrame) and not isinstance(frame, TTSAudioFrame):
-            self.history.append(self._mono16k(frame))
+        if direction is DOWNSTREAM:
+            if isinstance(frame, AudioFrame) and not isinstance(frame, TTSAudioFrame):
+                self.history.append(self._mono16k(frame))
+            elif isinstance(frame, UserTextFrame):
+                self.typed.append(frame.id)
         await self.push(frame, direction)
 
     def _mono16k(self, frame: AudioFrame) -> bytes | np.ndarray:

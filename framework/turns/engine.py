@@ -56,7 +56,11 @@ from voxline.turns.strategies import (
 from voxline.turns.stretch import CANDIDATE, ECHO, TURN, Stretch
 from voxline.turns.words import backchannels_for, is_backchannel, tokens
 
-__all__ = ["TurnEngine"]
+__all__ = ["LATE_TEXT_SECS", "TurnEngine"]
+
+LATE_TEXT_SECS = 5.0
+"""How long text for a stretch the engine stopped waiting for is still recognised as that stretch's (a long
+stretch of echo takes an offline STT a while to finalise)."""
 
 
 class TurnEngine:
@@ -94,6 +98,7 @@ class TurnEngine:
         self.paused = False
         self._speaking: Stretch | None = None
         self._stopped: collections.deque[Stretch] = collections.deque()
+        self._given_up: collections.deque[tuple[str, float]] = collections.deque()  # (kind, until) of late text
         self._candidate: Stretch | None = None  # the stretch that may interrupt the bot
         self._resume_at: float | None = None
         # the user's turn
@@ -202,10 +207,18 @@ class TurnEngine:
             elif speaking.kind == CANDIDATE:
                 speaking.add_final(text, set())
                 self._check_candidate(speaking, now, out)
+        elif self._owed(now) in (ECHO, CANDIDATE):
+            pass  # the late text of echo, or of speech whose moment has passed (the bot spoke on): dropped
         elif text:
             self._held.append(text)
             self._late_text(now, out)
         return out
+
+    def _owed(self, now: float) -> str | None:
+        """The kind of the oldest stretch given up on whose text may still come (it is then settled)."""
+        while self._given_up and self._given_up[0][1] < now:
+            self._given_up.popleft()
+        return self._given_up.popleft()[0] if self._given_up else None
 
     def end_of_turn_verdict(self, probability: float, request: int) -> list[Decision]:
         """The model's probability that the turn is complete, for :class:`AnalyzeTurn` number ``request``."""
@@ -239,7 +252,9 @@ class TurnEngine:
         if candidate is not None and candidate is self._speaking:
             self._check_candidate(candidate, now, out)
         while self._stopped and self._stopped[0].text_by is not None and self._stopped[0].text_by <= now:
-            self._settle(self._stopped.popleft(), now, out)
+            stretch = self._stopped.popleft()
+            self._given_up.append((stretch.kind, now + LATE_TEXT_SECS))
+            self._settle(stretch, now, out)
         if self._resume_at is not None and now >= self._resume_at:
             self._resume_at = None
             if self.paused:
@@ -252,7 +267,7 @@ class TurnEngine:
     @property
     def expects_text(self) -> bool:
         """STT text now belongs to user speech the engine tracks (else it is, say, typed input)."""
-        return self._speaking is not None or bool(self._stopped) or self.in_turn
+        return self._speaking is not None or bool(self._stopped) or self.in_turn or bool(self._given_up)
 
     def text_is_echo(self, *, is_final: bool = False) -> bool:
         """The STT result arriving now belongs to a stretch of echo (the processor drops it)."""

@@ -10,8 +10,8 @@ STT and:
 
 * consumes the STT's ``UserTextFrame``\\ s (one per stretch of speech) and commits the user's turn as one
   ``UserTextFrame`` when the engine decides it is over, after a ``UserTurnEndedFrame`` and the metric
-  ``turn.endpointing_delay`` (end of speech → decision). Typed input (a ``UserTextFrame`` while no speech
-  is tracked) passes untouched;
+  ``turn.endpointing_delay`` (end of speech → decision). Typed input (a ``UserTextFrame`` the tap saw
+  pass, before the STT) goes through untouched;
 * interrupts on barge-in: pushes ``InterruptFrame(reason="barge-in")`` (the contract's way: the head starts
   the new epoch and sends it through every stage), metric ``turn.barge_in_latency`` (speech start → now);
 * pushes ``BotPlaybackFrame("pause"/"resume")`` downstream for the output transport, ``BackchannelFrame``
@@ -157,10 +157,18 @@ class TurnProcessor(Processor):
             )
             await self.push(frame, direction)
             await self._act(decisions)
-        elif isinstance(frame, UserTextFrame) and engine.expects_text:
+        elif isinstance(frame, UserTextFrame) and self._from_stt(frame):
             await self._act(engine.user_text(frame.text))
         else:
             await self.push(frame, direction)
+
+    def _from_stt(self, frame: UserTextFrame) -> bool:
+        """The STT made this text (typed input passed the tap, before the STT; without a tap: if speech is
+        being tracked)."""
+        if frame.id in self.tap.typed:
+            self.tap.typed.remove(frame.id)
+            return False
+        return self.tap.history.samples > 0 or self.engine.expects_text
 
     async def on_stop(self) -> None:
         for timer in (self._timer, self._echo_timer):
