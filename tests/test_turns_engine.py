@@ -309,12 +309,21 @@ def test_a_word_that_stands_interrupts_once_it_has_stood_long_enough() -> None:
     s = bot_speaking()
     e = s.engine
     s.at(1.2).do(e.user_started_speaking())  # speech began at 1.0
-    s.at(1.45).do(e.transcript("wait"))
+    s.at(1.45).do(e.transcript("what"))
     s.at(1.59)
     assert s.of(BargeIn) == []
     s.at(1.61)
     (barge,) = s.of(BargeIn)
     assert barge.at == pytest.approx(101.6)
+
+
+def test_an_urgent_word_interrupts_without_waiting_for_it_to_stand() -> None:
+    s = bot_speaking()
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())
+    s.at(1.55).do(e.transcript("no"))
+    (barge,) = s.of(BargeIn)
+    assert barge.at == pytest.approx(101.55)
 
 
 def test_final_words_the_stt_doubts_do_not_interrupt() -> None:
@@ -365,7 +374,7 @@ def test_paused_without_words_resumes_after_the_false_interruption_timeout() -> 
     s.at(3.01)
     (resume,) = s.of(FalseInterruption)
     assert resume.reason == "no words in time"
-    s.at(3.5).do(e.transcript("hold on a second"))  # words after all: still a barge-in, once they stand
+    s.at(3.5).do(e.transcript("what about later"))  # words after all: still a barge-in, once they stand
     assert s.of(BargeIn) == []
     s.at(3.66)
     assert len(s.of(BargeIn)) == 1

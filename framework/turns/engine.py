@@ -54,7 +54,7 @@ from voxline.turns.strategies import (
     endpointing_delay,
 )
 from voxline.turns.stretch import CANDIDATE, ECHO, TURN, Stretch
-from voxline.turns.words import backchannels_for, is_backchannel, tokens
+from voxline.turns.words import backchannels_for, is_backchannel, tokens, urgent_for
 
 __all__ = ["LATE_TEXT_SECS", "TurnEngine"]
 
@@ -82,6 +82,7 @@ class TurnEngine:
         self.params = p = params or TurnParams()
         self.clock = clock or MonotonicClock()
         self.backchannels = p.backchannels if p.backchannels is not None else backchannels_for(p.language)
+        self.urgent = urgent_for(p.language)
         if interruption is None:
             interruption = [
                 MinDuration(p.min_interruption_duration),
@@ -349,7 +350,7 @@ class TurnEngine:
         end = stretch.end if stretch.end is not None else now
         if stretch.end is not None and not settled:
             return  # stopped: its final (better evidence than any interim) is on its way
-        reliable = stretch.reliable(now, self.params.stable_word_secs)
+        reliable = stretch.reliable(now, self.params.stable_word_secs, self.urgent)
         speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled, reliable)
         if all(strategy.allows(speech) for strategy in self.interruption):
             self._candidate = None

@@ -48,14 +48,15 @@ class Stretch:
         self.doubtful |= doubtful
         self.interim, self.since = "", []
 
-    def reliable(self, now: float, stable: float) -> str:
-        """The words that can be relied on now (see the class docstring)."""
+    def reliable(self, now: float, stable: float, urgent: frozenset[str] = frozenset()) -> str:
+        """The words that can be relied on now (see the class docstring); ``urgent`` words ("stop", "wait")
+        count in an interim at once."""
         finals = self.final if self.final is not None else " ".join(self.finals)
         sure = [w for w in tokens(finals) if w not in self.doubtful]
         # An interim that spells letters ("n m h and man") is the STT reading a hum: none of it is relied on.
         spelled = any(len(w) == 1 and w not in ("a", "i") for w, _ in self.since)
         if self.final is None and not spelled:
-            sure += [w for w, since in self.since if now - since >= stable - 1e-9]
+            sure += [w for w, since in self.since if now - since >= stable - 1e-9 or w in urgent]
         return " ".join(sure)
 
     def next_stable(self, now: float, stable: float) -> float | None:

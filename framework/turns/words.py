@@ -21,12 +21,14 @@ __all__ = [
     "FILLERS",
     "INCOMPLETE_ENDINGS",
     "NOT_CONTENT",
+    "URGENT",
     "Completeness",
     "backchannels_for",
     "content_words",
     "is_backchannel",
     "text_completeness",
     "tokens",
+    "urgent_for",
 ]
 
 # fmt: off
@@ -42,6 +44,13 @@ BACKCHANNELS: Mapping[str, frozenset[str]] = {
 }
 # fmt: on
 """Words that, alone or together ("oh I see", "yeah right", "got it"), make a backchannel, per language."""
+
+URGENT: Mapping[str, frozenset[str]] = {
+    "en": frozenset(
+        {"stop", "wait", "no", "hold", "hang", "sorry", "excuse", "actually", "hey", "pause", "cancel", "enough"}
+    ),
+}
+"""Words that plainly claim the floor: an interim that has one interrupts without waiting for it to stand."""
 
 FILLERS: Mapping[str, frozenset[str]] = {
     "en": frozenset({"um", "uh", "erm", "er", "uhm", "umm", "hmm", "mm"}),
@@ -103,6 +112,11 @@ NOT_CONTENT: frozenset[str] = frozenset(
 def _filler_like(word: str, backchannels: frozenset[str]) -> bool:
     # A single letter is an STT spelling out a hum ("mm-hmm" → "m m h m m").
     return word in backchannels or word in NOT_CONTENT or len(word) == 1
+
+
+def urgent_for(language: str) -> frozenset[str]:
+    """The urgent words of ``language`` ("en-US" → "en"); none for a language without a list."""
+    return URGENT.get(language.lower().split("-")[0], frozenset())
 
 
 def is_backchannel(text: str, words: frozenset[str]) -> bool:
