@@ -21,6 +21,8 @@ import pytest
 from voxline.processors.turns import features
 from voxline.turns import EndOfTurnModel
 
+pytestmark = pytest.mark.smart_turn
+
 
 def _reference() -> ModuleType:
     try:
