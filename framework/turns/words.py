@@ -35,10 +35,10 @@ __all__ = [
 BACKCHANNELS: Mapping[str, frozenset[str]] = {
     "en": frozenset(
         {
-            "uh-huh", "uh", "huh", "uhhuh", "mhm", "mhmm", "mm-hmm", "mmhmm", "mm", "hmm", "hm", "mmm", "um-hum", "yeah",
-            "yea", "yep", "yup", "yes", "ya", "right", "okay", "ok", "kay", "alright", "sure", "i", "see", "got",
-            "it", "cool", "nice", "great", "wow", "oh", "ah", "aha", "exactly", "true", "totally", "indeed", "good",
-            "fine", "gotcha", "really", "a", "ha",
+            "uh-huh", "uh", "huh", "uhhuh", "mhm", "mhmm", "mm-hmm", "mmhmm", "mm", "hmm", "hm", "mmm", "um-hum",
+            "yeah", "yea", "yep", "yup", "yes", "ya", "right", "okay", "ok", "kay", "alright", "sure", "i", "see",
+            "got", "it", "cool", "nice", "great", "wow", "oh", "ah", "aha", "exactly", "true", "totally", "indeed",
+            "good", "fine", "gotcha", "really", "a", "ha",
         }
     ),
 }
