@@ -209,7 +209,7 @@ class TurnEngine:
                 speaking.add_final(text, set())
                 self._check_candidate(speaking, now, out)
         elif self._owed(now) in (ECHO, CANDIDATE):
-            pass  # the late text of echo, or of speech whose moment has passed (the bot spoke on): dropped
+            pass  # late text of echo, of speech whose moment passed, or of a stretch whose interim was used
         elif text:
             self._held.append(text)
             self._late_text(now, out)
@@ -254,7 +254,10 @@ class TurnEngine:
             self._check_candidate(candidate, now, out)
         while self._stopped and self._stopped[0].text_by is not None and self._stopped[0].text_by <= now:
             stretch = self._stopped.popleft()
-            self._given_up.append((stretch.kind, now + LATE_TEXT_SECS))
+            # Its late text is dropped if the turn went on with its interim (committing it twice would answer
+            # the user twice); text for a stretch that had none is news, and becomes a turn.
+            kind = stretch.kind if stretch.kind != TURN or not stretch.text else ECHO
+            self._given_up.append((kind, now + LATE_TEXT_SECS))
             self._settle(stretch, now, out)
         if self._resume_at is not None and now >= self._resume_at:
             self._resume_at = None
