@@ -139,13 +139,13 @@ def test_a_late_final_for_a_stretch_whose_interim_was_used_is_not_a_second_turn(
     s = Script(TurnParams(final_timeout=0.2))
     e = s.engine
     s.at(1.2).do(e.user_started_speaking())
-    s.at(1.8).do(e.transcript("what is the whether"))
+    s.at(1.8).do(e.transcript("what is the wether"))
     s.at(2.2).do(e.user_stopped_speaking())
     s.at(4.0)
-    assert [d.text for d in s.ended()] == ["what is the whether"]  # the final never came in time
+    assert [d.text for d in s.ended()] == ["what is the wether"]  # the final never came in time
     s.do(e.user_text("what is the weather like"))  # the STT, at last
     s.at(6.0)
-    assert [d.text for d in s.ended()] == ["what is the whether"]
+    assert [d.text for d in s.ended()] == ["what is the wether"]
 
 
 def test_text_after_a_turn_was_given_up_on_becomes_a_turn_at_once() -> None:
