@@ -88,7 +88,16 @@ def build(config: str, deepgram_url: str | None = None) -> tuple[Pipeline, Clien
         # As the app builds it today (no local VAD: Deepgram's results drive the speaking events), or, with the
         # engine, plain: the engine finalises it at the local VAD's stop.
         plain = config != "deepgram-baseline"
-        stt = DeepgramSTT(api_key="test-key", base_url=deepgram_url, vad_events=not plain, speaking_frames=not plain)
+        # deepgram-sdk 7 has no filler_words keyword: it rides as an extra query parameter.
+        extra = {"additional_query_parameters": {"filler_words": "true"}}
+        options = {"request_options": extra} if plain else {}
+        stt = DeepgramSTT(
+            api_key="test-key",
+            base_url=deepgram_url,
+            vad_events=not plain,
+            speaking_frames=not plain,
+            options=options,
+        )
     if config in ("baseline", "deepgram-baseline"):
         client = Client(tts=tts)
         head: list[Processor] = [] if deepgram_url is not None else [VADProcessor()]
@@ -114,12 +123,13 @@ DEEPGRAM_FAMILIES = ("complete", "pause", "filler", "backchannel", "barge_in")
 """The fake Deepgram transcribes from a script, not from the audio: echo and noise would get scripted words."""
 
 
-def deepgram_script(scenario: Scenario) -> list[str]:
-    """What Deepgram (punctuated, ``filler_words`` off, as the agent uses it) would write for each part."""
+def deepgram_script(scenario: Scenario, *, fillers: bool) -> list[str]:
+    """What Deepgram would write for each part: punctuated; "um" and "uh" only with ``filler_words=true``
+    (https://developers.deepgram.com/docs/filler-words: without it, the two are stripped)."""
     import re
 
-    texts = [re.sub(r",? (um|uh),", "", p.text) for p in scenario.parts if p.clip is not None]
-    return [t.rstrip(",") for t in texts]
+    texts = [p.text for p in scenario.parts if p.clip is not None]
+    return texts if fillers else [re.sub(r",? (um|uh),", "", t).rstrip(",") for t in texts]
 
 
 async def run(scenario: Scenario, config: str) -> dict[str, Any]:
@@ -128,7 +138,9 @@ async def run(scenario: Scenario, config: str) -> dict[str, Any]:
     from voxline.testing.fakes.deepgram import FakeDeepgram
 
     # A final 150 ms after the last voiced audio, as in the app benchmark; Deepgram's own endpointing (300 ms).
-    async with FakeDeepgram(transcripts=deepgram_script(scenario), default_transcript="", stt_final_delay=0.15) as fake:
+    # The agent today does not ask for filler words; with the engine it should (a trailing "um" is its best cue).
+    script = deepgram_script(scenario, fillers=config != "deepgram-baseline")
+    async with FakeDeepgram(transcripts=script, default_transcript="", stt_final_delay=0.15) as fake:
         return await run_on(scenario, config, fake.base_url)
 
 
