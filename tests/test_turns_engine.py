@@ -148,6 +148,18 @@ def test_a_late_final_for_a_stretch_whose_interim_was_used_is_not_a_second_turn(
     assert [d.text for d in s.ended()] == ["what is the wether"]
 
 
+def test_when_the_stt_endpoints_before_the_vad_its_text_is_not_waited_for_again() -> None:
+    """Deepgram's endpointing (energy) can close the utterance before the VAD's stop: decide at the stop."""
+    s = Script()
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())
+    s.at(2.3).do(e.transcript("what time is it?", is_final=True, speech_final=True)).do(e.user_text("what time is it?"))
+    s.at(2.4).do(e.user_stopped_speaking())  # speech ended at 2.2
+    s.at(2.6)
+    (ended,) = s.ended()
+    assert ended.text == "what time is it?" and ended.at == pytest.approx(102.55)  # 2.2 + min delay, no wait
+
+
 def test_text_after_a_turn_was_given_up_on_becomes_a_turn_at_once() -> None:
     s = Script(TurnParams(final_timeout=0.2))
     say(s, 1.0, 2.0, "", final_after=None)

@@ -145,10 +145,14 @@ class TurnEngine:
         end = now - self.params.vad_stop_secs if speech_end is None else speech_end
         stretch.end = max(stretch.start, min(end, now))
         stretch.text_by = now + self.params.final_timeout
-        self._stopped.append(stretch)
         out: list[Decision] = []
+        if stretch.closed:  # the STT already sent its text for this stretch (it endpointed first): no waiting
+            stretch.final = stretch.text
+            stretch.text_by = None
+        else:
+            self._stopped.append(stretch)
         if stretch.kind == CANDIDATE:
-            self._check_candidate(stretch, now, out)
+            self._check_candidate(stretch, now, out, settled=stretch.closed)
         elif stretch.kind == TURN:
             self._speech_end = stretch.end
             self._deciding = True
@@ -159,6 +163,8 @@ class TurnEngine:
             out.append(FinalizeSTT(now))
             if self.uses_model:
                 out.append(AnalyzeTurn(now, self._turn_start, stretch.end, self._request))
+            if stretch.closed:
+                self._evaluate(now, out)
         return out
 
     def transcript(
@@ -204,10 +210,12 @@ class TurnEngine:
             if speaking.kind == TURN:
                 self._held.append(text)
                 speaking.finals.clear()
-                speaking.interim = ""
+                speaking.interim, speaking.since = "", []
             elif speaking.kind == CANDIDATE:
-                speaking.add_final(text, set())
+                speaking.finals = [text]
+                speaking.interim, speaking.since = "", []
                 self._check_candidate(speaking, now, out)
+            speaking.closed = True
         elif self._owed(now) in (ECHO, CANDIDATE):
             pass  # late text of echo, of speech whose moment passed, or of a stretch whose interim was used
         elif text:

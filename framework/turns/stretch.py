@@ -18,7 +18,7 @@ class Stretch:
     another), a final word unless the STT gave it a low confidence.
     """
 
-    __slots__ = ("doubtful", "end", "final", "finals", "interim", "kind", "since", "start", "text_by")
+    __slots__ = ("closed", "doubtful", "end", "final", "finals", "interim", "kind", "since", "start", "text_by")
 
     def __init__(self, kind: str, start: float) -> None:
         self.kind = kind
@@ -30,6 +30,7 @@ class Stretch:
         self.doubtful: set[str] = set()  # final words the STT was not sure of
         self.final: str | None = None  # the STT's text for the whole stretch, once in
         self.text_by: float | None = None  # stopped: give up waiting for its text then
+        self.closed = False  # the STT sent its text for everything heard so far (it endpointed before the VAD)
 
     @property
     def text(self) -> str:
@@ -38,12 +39,14 @@ class Stretch:
         return " ".join([*self.finals, self.interim]).strip()
 
     def set_interim(self, text: str, now: float) -> None:
+        self.closed = False
         words = tokens(text)
         old = self.since
         self.since = [old[i] if i < len(old) and old[i][0] == w else (w, now) for i, w in enumerate(words)]
         self.interim = text.strip()
 
     def add_final(self, text: str, doubtful: set[str]) -> None:
+        self.closed = False
         self.finals.append(text.strip())
         self.doubtful |= doubtful
         self.interim, self.since = "", []
