@@ -27,7 +27,9 @@ import attrs
 
 __all__ = [
     "AudioFrame",
+    "BackchannelFrame",
     "BotHeardTextFrame",
+    "BotPlaybackFrame",
     "BotStartedSpeakingFrame",
     "BotStoppedSpeakingFrame",
     "CancelFrame",
@@ -52,6 +54,8 @@ __all__ = [
     "UserStartedSpeakingFrame",
     "UserStoppedSpeakingFrame",
     "UserTextFrame",
+    "UserTurnEndedFrame",
+    "UserTurnStartedFrame",
     "Word",
 ]
 
@@ -258,6 +262,49 @@ class BotHeardTextFrame(SystemFrame):
     epoch: int | None = attrs.field(default=None, validator=_check_epoch)
     played_seconds: float = attrs.field(default=0.0, validator=_check_seconds)
     text: str | None = attrs.field(default=None, validator=_optional(str))
+
+
+def _check_playback_action(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in ("pause", "resume"):
+        raise ValueError(f"{type(inst).__name__}.{attribute.name} must be 'pause' or 'resume', got {value!r}")
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class UserTurnStartedFrame(SystemFrame):
+    """The turn engine decided the user has the floor (speech that is neither echo nor a backchannel)."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class UserTurnEndedFrame(SystemFrame):
+    """The turn engine decided the user's turn is over; the turn's ``UserTextFrame`` follows it downstream.
+
+    ``speech_end`` is the end of the user's speech on the engine's clock (seconds), ``reason`` what settled it
+    (e.g. ``"complete"``, ``"timeout"``).
+    """
+
+    text: str = attrs.field(validator=_STR)
+    reason: str = attrs.field(default="", validator=_STR)
+    speech_end: float | None = attrs.field(default=None, validator=_check_seconds)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BackchannelFrame(SystemFrame):
+    """The user said only a backchannel ("uh-huh", "yeah") while the bot spoke: not a turn, not a barge-in."""
+
+    text: str = attrs.field(validator=_STR)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BotPlaybackFrame(SystemFrame):
+    """Pause or resume the bot's playback at the client (``action`` = ``"pause"`` / ``"resume"``).
+
+    Travels downstream to the output transport. The turn engine pauses while it cannot yet tell a barge-in
+    from a backchannel or a noise, and resumes after a false interruption. A client that ignores it keeps
+    playing, which is the behaviour without a turn engine.
+    """
+
+    action: str = attrs.field(validator=_check_playback_action)
+    reason: str = attrs.field(default="", validator=_STR)
 
 
 @attrs.frozen(slots=True, kw_only=True)

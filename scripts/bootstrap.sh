@@ -26,10 +26,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras="local,openai"
 [ "$mode" = "dev" ] && extras="dev"
-stamp=".venv/.voxline-$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)-$extras"
+stamp=".venv/.voxline-$(cat pyproject.toml scripts/bootstrap.sh processors/turns/install.py | sha256sum | cut -c1-16)-$extras"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
   .venv/bin/python -m pip install -q -e ".[$extras]" --config-settings editable_mode=strict
+  # The smart-turn end-of-turn model: one wheel, pinned by hash, without its dependency tree (see the module).
+  .venv/bin/python -m voxline.processors.turns.install -q
   rm -f .venv/.voxline-* && touch "$stamp"
 else
   # Strict editable installs link each file: a re-link picks up modules added since the last install.

@@ -37,6 +37,9 @@ REQUIRED = {  # the smallest valid keyword arguments of each frame that has requ
     TextFrame: {"text": "hi"},
     frames_module.UserTextFrame: {"text": "hi"},
     frames_module.SpeakTextFrame: {"text": "hi"},
+    frames_module.UserTurnEndedFrame: {"text": "hi"},
+    frames_module.BackchannelFrame: {"text": "yeah"},
+    frames_module.BotPlaybackFrame: {"action": "pause"},
 }
 
 

@@ -1,0 +1,168 @@
+"""Echo: tell the bot's own voice, played by the client's speakers and picked up by its microphone, from the user.
+
+The server knows every sample it sent, and — from the client's playback reports, or its own playback clock —
+when each one played. :class:`EchoDetector` keeps that *reference* on the turn engine's clock. For a stretch
+of microphone audio it searches the reference at every delay in ``[min_delay, max_delay]`` (the acoustic path
+plus the uncertainty of the playback timing) for the best normalised cross-correlation; its square is the
+share of the microphone's energy that a delayed, scaled copy of what played explains. Echo alone explains
+nearly all of it (0.9 and more, whatever its level); the user talking, alone or over the echo, explains little
+(the echo's share of the total). So a VAD start whose audio is ≥ ``threshold`` explained is echo: it never
+interrupts and never becomes a user turn.
+
+What feeds it: the output side calls :meth:`EchoDetector.played` with each chunk of audio and the clock time
+its first sample plays at the client (its playback clock, corrected by the client's reports where it has
+them), :meth:`EchoDetector.stopped` when playback stops early (an interrupt: reference audio after that point
+never played), and :meth:`EchoDetector.pause` / :meth:`EchoDetector.resume` around a ``playback`` pause (the
+audio still to play is put aside and played on from the resume). The input side (the turn processor)
+asks :meth:`EchoDetector.echo_share` with the microphone's last few hundred milliseconds.
+
+Limits: one delayed copy is a single-path model of the room. A real room adds reverberation and the
+loudspeaker's distortion, which lower the correlation of true echo; a browser with its own echo cancellation
+(on by default in Chrome) leaves only a residue, which this catches when it is still speech-like. Tune
+``threshold`` on recordings of the target devices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from voxline.audio.resample import resample
+
+__all__ = ["EchoDetector"]
+
+RATE = 16000
+
+
+class EchoDetector:
+    """The reference-correlation echo detector. Times are on the turn engine's clock (seconds)."""
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.5,
+        min_delay: float = -0.05,
+        max_delay: float = 0.4,
+        history: float = 20.0,
+        sample_rate: int = RATE,
+    ) -> None:
+        if not 0 < threshold < 1:
+            raise ValueError(f"EchoDetector.threshold must be between 0 and 1, got {threshold}")
+        if max_delay <= min_delay:
+            raise ValueError(f"EchoDetector.max_delay ({max_delay}) must exceed min_delay ({min_delay})")
+        self.threshold = threshold
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.sample_rate = sample_rate
+        self._ring = np.zeros(int(history * sample_rate), dtype=np.float32)
+        self._t0: float | None = None  # clock time of absolute sample 0
+        self._until = 0  # absolute index one past the last sample written
+        self._held: np.ndarray | None = None  # the reference a pause put aside
+        self.checks = 0
+        self.last_share = 0.0
+
+    # --- the output side ------------------------------------------------------------------------------------
+
+    def played(self, pcm: bytes, sample_rate: int, at: float) -> None:
+        """The client plays ``pcm`` (Int16 mono at ``sample_rate``) from clock time ``at`` on."""
+        if not pcm:
+            return
+        if sample_rate != self.sample_rate:
+            pcm = resample(pcm, sample_rate, self.sample_rate)
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) * (1.0 / 32768.0)
+        if self._t0 is None:
+            self._t0 = at
+        start = self._index(at)
+        if start > self._until:  # a gap: nothing played in between
+            self._write(self._until, np.zeros(min(start - self._until, len(self._ring)), dtype=np.float32))
+        self._write(start, samples)
+        self._until = max(self._until, start + len(samples))
+
+    def stopped(self, at: float) -> None:
+        """Playback stopped at ``at`` (an interrupt): reference audio after it never played."""
+        if self._t0 is None:
+            return
+        cut = max(0, self._index(at))
+        if cut < self._until:
+            self._write(cut, np.zeros(min(self._until - cut, len(self._ring)), dtype=np.float32))
+            self._until = cut
+
+    def pause(self, at: float) -> None:
+        """Playback paused at ``at`` (``playback: pause``): what was to play after it waits for :meth:`resume`."""
+        if self._t0 is None:
+            return
+        cut = max(0, self._index(at))
+        if cut < self._until:
+            self._held = self._read(cut, self._until)
+        self.stopped(at)
+
+    def resume(self, at: float) -> None:
+        """Playback resumed at ``at``: the audio held at the pause plays from here on."""
+        held, self._held = self._held, None
+        if held is not None and len(held):
+            pcm = (np.clip(held, -1, 1) * 32767).astype("<i2").tobytes()
+            self.played(pcm, self.sample_rate, at)
+
+    # --- the input side -------------------------------------------------------------------------------------
+
+    def echo_share(self, mic: np.ndarray, end: float) -> float:
+        """The share (0-1) of ``mic``'s energy that a delayed, scaled copy of what played explains.
+
+        ``mic`` is float32 mono at :attr:`sample_rate` whose last sample was captured at clock time ``end``.
+        """
+        self.checks += 1
+        self.last_share = 0.0
+        n = len(mic)
+        if self._t0 is None or n < self.sample_rate // 20:
+            return 0.0
+        mic = mic.astype(np.float64)
+        mic_energy = float(mic @ mic)
+        if mic_energy < 1e-7 * n:
+            return 0.0
+        lo, hi = round(self.min_delay * self.sample_rate), round(self.max_delay * self.sample_rate)
+        first = self._index(end) - n
+        seg = self._read(first - hi, first - lo + n).astype(np.float64)
+        if not seg.any():
+            return 0.0
+        size = 1 << (len(seg) + n).bit_length()
+        corr = np.fft.irfft(np.fft.rfft(seg, size) * np.conj(np.fft.rfft(mic, size)), size)[: hi - lo + 1]
+        energy = np.concatenate(([0.0], np.cumsum(seg * seg)))
+        window = energy[n : n + hi - lo + 1] - energy[: hi - lo + 1]
+        valid = window > 1e-7 * n
+        if not valid.any():
+            return 0.0
+        share = np.zeros_like(corr)
+        share[valid] = corr[valid] ** 2 / (mic_energy * window[valid])
+        self.last_share = float(min(1.0, share.max()))
+        return self.last_share
+
+    def is_echo(self, mic: np.ndarray, end: float) -> bool:
+        """Whether ``mic`` is (mostly) the bot's own voice."""
+        return self.echo_share(mic, end) >= self.threshold
+
+    # --- the ring -------------------------------------------------------------------------------------------
+
+    def _index(self, at: float) -> int:
+        assert self._t0 is not None
+        return round((at - self._t0) * self.sample_rate)
+
+    def _write(self, start: int, samples: np.ndarray) -> None:
+        size = len(self._ring)
+        samples = samples[-size:]
+        if len(samples) == 0:
+            return
+        pos = start % size
+        first = min(len(samples), size - pos)
+        self._ring[pos : pos + first] = samples[:first]
+        self._ring[: len(samples) - first] = samples[first:]
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        """Absolute samples [start, stop); zeros where nothing (kept) played."""
+        out = np.zeros(max(0, stop - start), dtype=np.float32)
+        size = len(self._ring)
+        lo, hi = max(start, self._until - size, 0), min(stop, self._until)
+        for i in range(lo, hi, size):  # at most two pieces in practice
+            j = min(hi, i + size)
+            pos = i % size
+            first = min(j - i, size - pos)
+            out[i - start : i - start + first] = self._ring[pos : pos + first]
+            out[i - start + first : j - start] = self._ring[: j - i - first]
+        return out
