@@ -67,6 +67,8 @@ class WebSocketInput(Processor):
         self._early_bytes = 0
         self._went_live = asyncio.Event()  # the StartFrame has passed
         self._live_event = asyncio.Event()  # ... and the early buffer has been pushed
+        self.handling = False
+        """A message is being pushed into the pipeline (a stage behind may hold the reader up)."""
         self.received = 0
         """Messages received from the client (good and bad)."""
         self.rejected = 0
@@ -96,6 +98,11 @@ class WebSocketInput(Processor):
         self.errors_reported.append(message)
         self.transport.send_error(message)
         await super().push_error(message, exception=exception, fatal=fatal)
+
+    @property
+    def started(self) -> bool:
+        """The pipeline's StartFrame has passed this input."""
+        return self._went_live.is_set()
 
     def start_reading(self) -> None:
         """Start the reader task (once). Before the StartFrame, what it reads waits in the early buffer."""
@@ -184,12 +191,15 @@ class WebSocketInput(Processor):
                 return
             parser = transport.parser
             item: Inbound = parser.parse_text(data) if isinstance(data, str) else parser.parse_bytes(data)
+            self.handling = True
             await self._handle(item)
         except ProtocolError as exc:
             self._refuse(str(exc))
         except Exception as exc:  # a bug handling this one message: say so, keep reading
             logger.exception("could not handle a client message")
             self._refuse(f"the server could not handle that message ({type(exc).__name__})")
+        finally:
+            self.handling = False
 
     def _refuse(self, error: str) -> None:
         self.rejected += 1

@@ -199,6 +199,16 @@ class WebSocketTransport:
         return self._output
 
     @property
+    def live(self) -> bool:
+        """The pipeline runs: its StartFrame has passed the input (messages are pushed, not held)."""
+        return self._input is not None and self._input.started
+
+    @property
+    def busy(self) -> bool:
+        """The server, not the client, is behind: the input is still pushing a message into the pipeline."""
+        return self._input is not None and self._input.handling
+
+    @property
     def bot_active(self) -> bool:
         """A reply is being generated or spoken (used to decide whether a typed turn interrupts)."""
         return self._output is not None and self._output.reply_active
