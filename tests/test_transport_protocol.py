@@ -144,6 +144,8 @@ def test_outbound_messages_are_seed_shaped_json() -> None:
         ('{"type": "text", "data": ' + "1" * 5000 + "}", "not valid JSON"),  # int() refuses > 4300 digits
         ('{"type": "text", "data": "' + "x" * 10_001 + '"}', "text too long: 10001 characters"),
         ('{"type": "\\ud800"}', "unknown message type"),
+        ('{"type":"audio","data":"AAAA="}', "not valid base64"),  # strict_mode alone takes excess padding
+        ('{"type": "audio", "data": "AAAA=="}', "not valid base64"),
     ],
 )
 def test_hostile_messages_are_protocol_errors(message: str, expected: str) -> None:

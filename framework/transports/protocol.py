@@ -134,8 +134,9 @@ class ProtocolParser:
             # The hot path: 50 audio messages a second per session, as JSON.stringify (or Python's json.dumps)
             # writes them. Strict base64 decoding rejects every character outside the alphabet (quotes and
             # backslashes included), so a message that decodes here is exactly {"type":"audio","data":"..."}.
+            data = text[len(prefix) : -2]
             try:
-                pcm = binascii.a2b_base64(text[len(prefix) : -2], strict_mode=True)
+                pcm = _b64decode(data)
             except (binascii.Error, ValueError):
                 pass  # not that simple shape: the full parser below gives the precise error
             else:
@@ -206,10 +207,18 @@ def _decode_audio(data: Any) -> bytes:
     if not isinstance(data, str):
         raise ProtocolError('audio "data" must be a base64 string of 16 kHz mono Int16 PCM')
     try:
-        pcm = binascii.a2b_base64(data, strict_mode=True)
+        pcm = _b64decode(data)
     except (binascii.Error, ValueError):
         raise ProtocolError('audio "data" is not valid base64') from None
     return _check_pcm(pcm)
+
+
+def _b64decode(data: str) -> bytes:
+    """Strict standard base64. ``strict_mode`` alone still takes padding after a whole quantum (``"AAAA="``);
+    base64 text always comes in whole 4-character quanta."""
+    if len(data) % 4:
+        raise binascii.Error("base64 text must be a multiple of 4 characters long")
+    return binascii.a2b_base64(data, strict_mode=True)
 
 
 def _check_pcm(pcm: bytes) -> bytes:
