@@ -130,20 +130,28 @@ async def test_a_writer_that_fails_tears_the_session_down(tmp_path: Path, monkey
         assert echo.stopped
 
 
-async def test_a_client_that_leaves_while_the_pipeline_starts_cancels_the_start(
+async def test_a_client_that_leaves_while_the_pipeline_starts_never_gets_it_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The start finishes (a model goes back to its pool, not to waste), then the pipeline stops without
+    running: no StartFrame, so no provider is ever connected for a client that has gone."""
+    from voxline.frames import StartFrame
+
     states: list[str] = []
 
     class SlowStart(Echo):
         async def on_start(self) -> None:
             states.append("starting")
-            try:
-                await asyncio.sleep(30)  # a model loading, a provider that will not answer
-            except asyncio.CancelledError:
-                states.append("cancelled")
-                raise
+            await asyncio.sleep(0.3)  # a model loading
             states.append("started")
+
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, StartFrame):
+                states.append("running")
+            await super().process(frame, direction)
+
+        async def on_stop(self) -> None:
+            states.append("stopped")
 
     async with _agent(tmp_path, monkeypatch, lambda: [SlowStart()]) as (url, agent):
         ws = await connect(url + "/ws", ping_interval=None)
@@ -151,9 +159,36 @@ async def test_a_client_that_leaves_while_the_pipeline_starts_cancels_the_start(
             while not states:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         ws.transport.abort()  # gone, without a close frame
+        await _counted_down(agent)
+        assert states == ["starting", "started", "stopped"]
+
+
+async def test_a_start_that_takes_too_long_for_a_gone_client_is_abandoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxline.apps.voice_agent import lifetime
+
+    monkeypatch.setattr(lifetime, "START_WAIT", 0.2)
+    states: list[str] = []
+
+    class NeverStarts(Echo):
+        async def on_start(self) -> None:
+            states.append("starting")
+            try:
+                await asyncio.sleep(30)  # a provider that will not answer
+            except asyncio.CancelledError:
+                states.append("cancelled")
+                raise
+
+    async with _agent(tmp_path, monkeypatch, lambda: [NeverStarts()]) as (url, agent):
+        ws = await connect(url + "/ws", ping_interval=None)
+        async with asyncio.timeout(3):
+            while not states:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        ws.transport.abort()
         t0 = time.monotonic()
         await _counted_down(agent)
-        assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 1.5
         assert states == ["starting", "cancelled"]
 
 

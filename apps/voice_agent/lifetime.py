@@ -10,10 +10,12 @@ to a *watch* that waits for whichever comes first:
   session is waiting for the server, not idle);
 * the session's time limit (``MAX_SESSION_SECONDS``).
 
-When either side ends, the other is ended too and awaited — the pipeline is cancelled (its start too, if it is
-still starting: a client that left during the start costs no provider connection), every stage stops and its
-provider sockets close — and :func:`run_scoped` returns an :class:`Ending` that says what to tell the client
-and how to close. Nothing of the session outlives it, even if the handler itself is cancelled meanwhile.
+When either side ends, the other is ended too and awaited — the pipeline is cancelled, every stage stops and its
+provider sockets close; a pipeline whose client left while it was still starting finishes its start (at most
+``START_WAIT`` seconds; its models go back to their pools instead of being loaded for nothing) and stops
+without ever running, so no provider is connected for it — and :func:`run_scoped` returns an :class:`Ending`
+that says what to tell the client and how to close. Nothing of the session outlives it, even if the handler
+itself is cancelled meanwhile.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ NORMAL = 1000
 SERVER_ERROR = 1011
 IDLE_GRACE = 0.25
 """Seconds the idle timeout waits, once past its deadline, for the reader to catch up before closing."""
+START_WAIT = 2.0
+"""Seconds a pipeline whose client has gone may take to finish starting (and then stop) before it is cancelled."""
 STOP_WAIT = 20.0
 """Seconds to wait for a cancelled pipeline to stop (each stage has 5 s for its tasks and 5 s for on_stop)."""
 
@@ -78,8 +82,12 @@ async def _end_both(
     async def stop() -> None:
         if not run.done():
             if task is not None:
+                # A pipeline still starting finishes its start and then stops without ever running: its stages
+                # give back what they took (a model goes back to its pool instead of being loaded for nothing),
+                # and no provider is connected (they connect when the pipeline runs).
                 await task.cancel(transport.end_reason or "session ended")
-            run.cancel()  # a pipeline still starting (loading models, connecting) stops starting at once
+                await asyncio.wait((run,), timeout=START_WAIT)
+            run.cancel()  # a start that takes longer is abandoned
         done, _ = await asyncio.wait((run, watch), timeout=STOP_WAIT)
         if run not in done:
             logger.error("the pipeline did not stop within %g s; leaving it to finish on its own", STOP_WAIT)
