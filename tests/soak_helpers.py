@@ -42,6 +42,14 @@ def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _describe(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    where = getattr(coro, "__qualname__", type(coro).__name__)
+    frame = getattr(coro, "cr_frame", None)
+    line = f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}" if frame is not None else ""
+    return f"{task.get_name()} {where} {line}".strip()
+
+
 @attrs.define
 class Snapshot:
     sessions: int
@@ -51,11 +59,13 @@ class Snapshot:
     fds: int
     gc_objects: int
     thread_names: tuple[str, ...] = ()
+    task_names: tuple[str, ...] = ()
 
     @classmethod
     def take(cls, sessions: int) -> Snapshot:
         names = tuple(sorted(t.name for t in threading.enumerate()))
-        return cls(sessions, rss_mib(), len(asyncio.all_tasks()), len(names), fd_count(), 0, names)
+        tasks = tuple(sorted(_describe(t) for t in asyncio.all_tasks()))
+        return cls(sessions, rss_mib(), len(tasks), len(names), fd_count(), 0, names, tasks)
 
     def new_threads(self, earlier: Snapshot) -> list[str]:
         """Threads alive now that were not before, except the event loop's default executor: a pool of at most
@@ -242,6 +252,8 @@ class SoakResult:
     seconds: float = 0.0
     gc_longest: list[float] = attrs.field(factory=lambda: [0.0, 0.0, 0.0])
     gc_count: list[int] = attrs.field(factory=lambda: [0, 0, 0])
+    checkpoints: list[Snapshot] = attrs.field(factory=list)
+    """Snapshots between the warm-up and the end."""
     full_collect_s: float = 0.0
     """One ``gc.collect()`` at the end, timed: the longest pause a full collection can cost now."""
 
@@ -268,8 +280,10 @@ class SoakResult:
             "rss_warm_mib": round(warm.rss_mib, 1),
             "rss_end_mib": round(end.rss_mib, 1),
             "rss_growth_after_warm_mib": round(end.rss_mib - warm.rss_mib, 1),
+            "rss_checkpoints_mib": [round(c.rss_mib, 1) for c in (warm, *self.checkpoints, end)],
             "tasks_warm": warm.tasks,
             "tasks_end": end.tasks,
+            "tasks_new": sorted(set(end.task_names) - set(warm.task_names)),
             "threads_warm": warm.threads,
             "threads_end": end.threads,
             "threads_new": end.new_threads(warm),
@@ -293,10 +307,12 @@ async def soak(
     kinds: tuple[str, ...] = KINDS,
     progress: Callable[[SoakResult], Awaitable[None]] | None = None,
     settle: Callable[[], Awaitable[None]] | None = None,
+    checkpoint: int = 0,
 ) -> SoakResult:
     """Run ``sessions_per_kind`` sessions of each kind, ``concurrency`` at a time, interleaving the kinds.
 
-    Snapshots: before, after ``warm_up`` sessions, and at the end once the server counts no live session.
+    Snapshots, each taken with no session live: before, after ``warm_up`` sessions, every ``checkpoint``
+    sessions after that (0: none), and at the end — once the sessions' tasks have finished too.
     """
     plan = [kinds[i % len(kinds)] for i in range(sessions_per_kind * len(kinds))]
     result = SoakResult()
@@ -319,12 +335,19 @@ async def soak(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
     with GCWatch() as watch:
-        await run(range(min(warm_up, len(plan))))
+        done = min(warm_up, len(plan))
+        await run(range(done))
         result.snapshots.append(await _settled(result.sessions, live_sessions, watch, settle=settle))
-        await run(range(min(warm_up, len(plan)), len(plan)))
+        tasks_warm = result.snapshots[-1].tasks
+        step = checkpoint or len(plan)
+        while done < len(plan):
+            await run(range(done, min(done + step, len(plan))))
+            done = min(done + step, len(plan))
+            if done < len(plan):
+                result.checkpoints.append(await _settled(result.sessions, live_sessions, watch, settle=settle))
         result.seconds = time.monotonic() - start
     result.gc_longest, result.gc_count = watch.longest, watch.count
-    result.snapshots.append(await _settled(result.sessions, live_sessions, settle=settle))
+    result.snapshots.append(await _settled(result.sessions, live_sessions, settle=settle, tasks=tasks_warm))
     t = time.perf_counter()
     gc.collect()
     result.full_collect_s = time.perf_counter() - t
@@ -338,12 +361,16 @@ async def _settled(
     watch: GCWatch | None = None,
     timeout: float = 30.0,
     settle: Callable[[], Awaitable[None]] | None = None,
+    tasks: int | None = None,
 ) -> Snapshot:
-    """A snapshot once the server has no live session, the loop has had a moment to finish closing, and the
-    server's own upkeep after sessions (``settle``) has run."""
+    """A snapshot once the server has no live session (and, with ``tasks``, no more asyncio tasks than that:
+    a teardown still finishing is not a leak, a task still there after ``timeout`` is), the loop has had a
+    moment to finish closing, and the server's own upkeep after sessions (``settle``) has run."""
     deadline = time.monotonic() + timeout
     while live() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the server's count
         await asyncio.sleep(0.02)
+    while tasks is not None and len(asyncio.all_tasks()) > tasks and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
     if watch is not None:
         watch.paused = True

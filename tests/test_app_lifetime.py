@@ -243,3 +243,18 @@ def test_sigterm_with_live_sessions_exits_promptly(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
         server.communicate(timeout=10)
+
+
+async def test_a_bug_in_the_session_code_is_told_and_the_socket_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxline.apps.voice_agent import session as session_module
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the session code")
+
+    monkeypatch.setattr(session_module, "PipelineTask", broken)
+    async with _agent(tmp_path, monkeypatch) as (url, agent), Client.connect(url) as client:
+        assert await _closed(client) == 1011
+        assert client.of_type("error")[-1] == "The session failed: RuntimeError"
+        await _counted_down(agent)

@@ -103,6 +103,10 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
                     transport.send_error(f"The voice pipeline stopped: {error.message}")
             ending = Ending(f"fatal error: {fatal[-1].message}", SERVER_ERROR, None)
         return ending
+    except Exception as exc:  # a bug in the session code itself: the client hears of it, the socket is closed
+        logger.exception("the session failed")
+        ending = Ending(f"the session failed: {exc!r}", SERVER_ERROR, f"The session failed: {type(exc).__name__}")
+        return ending
     finally:
         await _close(websocket, transport, ending)
 

@@ -96,6 +96,7 @@ async def run_mode(
                 kinds=kinds,
                 progress=progress,
                 settle=getattr(getattr(agent, "memory", None), "settle", None),  # older apps had no upkeep
+                checkpoint=500,
             )
     finally:
         if fakes is not None:
