@@ -1,6 +1,9 @@
 """The ``voxline`` command: ``voxline serve`` runs the voice agent with uvicorn.
 
 Host and port default to the ``HOST``/``PORT`` settings (environment or ``.env``); flags override them.
+uvicorn runs with the agent's HTTP protocol (:mod:`voxline.apps.voice_agent.handshake`: connections that do
+not complete a request within ``HANDSHAKE_TIMEOUT`` are closed), without WebSocket compression, and with a
+WebSocket frame limit that follows ``MAX_MESSAGE_BYTES``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 APP = "voxline.apps.voice_agent:app"
+HTTP_PROTOCOL = "voxline.apps.voice_agent.handshake:GuardedHTTPProtocol"
+"""uvicorn's HTTP protocol plus a handshake timeout (HANDSHAKE_TIMEOUT): half-open connections are closed."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +61,7 @@ def serve(args: argparse.Namespace) -> int:
         log_config=None,  # the app's own logging setup (timestamps, session ids, logs/voice-backend.log)
         log_level=settings.log_level.lower(),
         ws_max_size=max(16 * 1024 * 1024, settings.max_message_bytes * 2),
+        http=HTTP_PROTOCOL,
         # Compression costs CPU on every audio message and buys little: base64 PCM hardly compresses.
         ws_per_message_deflate=False,
     )

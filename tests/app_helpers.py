@@ -17,16 +17,21 @@ from websockets.asyncio.client import ClientConnection, connect
 
 
 @asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[str]:
-    """Run ``app`` under uvicorn in this event loop on 127.0.0.1:<free port>; yields ``ws://host:port``."""
+async def serve_app(app: Any, **options: Any) -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn in this event loop on 127.0.0.1:<free port>; yields ``ws://host:port``.
+
+    ``options`` go to ``uvicorn.Config`` (``http=...``, say)."""
     config = uvicorn.Config(
         app,
-        host="127.0.0.1",
-        port=0,
-        log_config=None,
-        lifespan="on",
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,  # as `voxline serve` runs it: base64 PCM does not compress
+        **{
+            "host": "127.0.0.1",
+            "port": 0,
+            "log_config": None,
+            "lifespan": "on",
+            "ws_ping_interval": None,
+            "ws_per_message_deflate": False,  # as `voxline serve` runs it: base64 PCM does not compress
+            **options,
+        },
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -161,11 +161,12 @@ def test_cors_origins_also_guard_the_websocket(tmp_path: Path) -> None:
         for origin in ("https://ok.example", "http://testserver"):  # an allowed site, and the agent's own page
             with client.websocket_connect("/ws", headers={"origin": origin}) as ws:
                 assert ws.receive_json() == {"type": "status", "data": "connected"}
-        with (
-            pytest.raises(WebSocketDisconnect),
-            client.websocket_connect("/ws", headers={"origin": "https://evil.example"}),
-        ):
-            pass
+        with client.websocket_connect("/ws", headers={"origin": "https://evil.example"}) as ws:
+            error = ws.receive_json()
+            assert error["type"] == "error" and "https://evil.example" in error["data"]
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_json()
+            assert info.value.code == 1008
 
 
 def test_the_served_app_tunes_the_garbage_collector(tmp_path: Path) -> None:

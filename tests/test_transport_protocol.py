@@ -127,3 +127,56 @@ def test_outbound_messages_are_seed_shaped_json() -> None:
         "type": "speaking",
         "data": {"who": "bot", "state": "started"},
     }
+
+
+# --- bounded parsing: nothing a client sends can make the parser raise anything but ProtocolError ----------
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("[" * 5000, "nests arrays/objects too deeply"),  # json.loads alone raises RecursionError here
+        ('{"type": "text", "data": ' + "[" * 100_000 + "]" * 100_000 + "}", "too deeply"),
+        ('{"type": "config", "data": {"a": [[[[[[[[[1]]]]]]]]]}}', "too deeply"),
+        ('{"type": "audio", "data": NaN}', "NaN is not a JSON value"),
+        ('{"type": "config", "data": {"binary_audio": Infinity}}', "Infinity is not a JSON value"),
+        ('{"type": -Infinity}', "-Infinity is not a JSON value"),
+        ('{"type": "text", "data": ' + "1" * 5000 + "}", "not valid JSON"),  # int() refuses > 4300 digits
+        ('{"type": "text", "data": "' + "x" * 10_001 + '"}', "text too long: 10001 characters"),
+        ('{"type": "\\ud800"}', "unknown message type"),
+        ('{"type":"audio","data":"AAAA="}', "not valid base64"),  # strict_mode alone takes excess padding
+        ('{"type": "audio", "data": "AAAA=="}', "not valid base64"),
+    ],
+)
+def test_hostile_messages_are_protocol_errors(message: str, expected: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        ProtocolParser().parse_text(message)
+    assert expected in str(info.value)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = "[" * 3000 + "{" * 3000 + ' \\" ]]] '
+    message = json.dumps({"type": "text", "data": text})
+    assert ProtocolParser().parse_text(message) == TextIn(text.strip())
+    nested = '{"type": "config", "data": {"binary_audio": true, "x": [[["[[[[[[[[[[[["]]]}}'
+    assert ProtocolParser().parse_text(nested) == ConfigIn(binary_audio=True)
+
+
+def test_a_typed_turn_with_a_lone_surrogate_is_repaired_not_refused() -> None:
+    parser = ProtocolParser()
+    assert parser.parse_text('{"type": "text", "data": "hi \\ud800 there"}') == TextIn("hi \ufffd there")
+    # an escaped pair is one character, as JSON says
+    assert parser.parse_text('{"type": "text", "data": "\\ud83d\\ude00"}') == TextIn("\U0001f600")
+
+
+def test_encodable_replaces_lone_surrogates_and_keeps_everything_else() -> None:
+    from voxline.transports.protocol import encodable
+
+    ascii_text = "plain ascii"
+    assert encodable(ascii_text) is ascii_text
+    assert encodable("naïve — ok 😀") == "naïve — ok 😀"
+    repaired = encodable("a\ud800b\udfffc\ud83d\ude00")  # two lone ones, and a pair as two code points
+    assert repaired == "a\ufffdb\ufffdc\U0001f600"
+    repaired.encode("utf-8")
+    message = error_message("unknown message type '\ud800'")
+    assert json.loads(encodable(message))["data"] == "unknown message type '\ufffd'"

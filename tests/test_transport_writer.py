@@ -165,3 +165,70 @@ async def test_a_prompt_put_keeps_order_and_the_fence() -> None:
     await writer.aclose(flush_timeout=2)
     assert sink.got == ["a0", "interrupted", "b0"]
     assert sink.max_concurrent == 1
+
+
+# --- failures: an unsendable message is not a gone client; a dead writer is never silent ------------------
+
+
+async def test_a_lone_surrogate_is_sent_repaired_and_the_writer_goes_on() -> None:
+    got: list[str] = []
+
+    async def send(message: str) -> None:
+        message.encode("utf-8")  # what a real socket does first: raises UnicodeEncodeError on a lone surrogate
+        got.append(message)
+
+    writer = SocketWriter(send)
+    writer.start()
+    writer.put_nowait('{"type":"text_chunk","data":"echo \ud800"}')
+    writer.put_nowait("next")
+    await writer.aclose(flush_timeout=1)
+    assert got == ['{"type":"text_chunk","data":"echo \ufffd"}', "next"]
+    assert not writer.failed.is_set() and writer.sent == 2
+
+
+async def test_an_encoding_error_from_the_socket_drops_that_message_only() -> None:
+    got: list[str] = []
+    failures: list[str] = []
+
+    async def send(message: str) -> None:
+        if message == "poison":
+            raise UnicodeEncodeError("utf-8", message, 0, 1, "surrogates not allowed")
+        got.append(message)
+
+    writer = SocketWriter(send, on_failure=failures.append)
+    writer.start()
+    for message in ("a", "poison", "b"):
+        writer.put_nowait(message)
+    await writer.aclose(flush_timeout=1)
+    assert got == ["a", "b"]
+    assert writer.unsendable == 1 and not writer.failed.is_set() and failures == []
+
+
+async def test_a_failed_send_is_a_gone_client_and_is_reported() -> None:
+    failures: list[str] = []
+    writer = SocketWriter(SlowSink(fail_after=1).send, on_failure=failures.append)
+    writer.start()
+    writer.put_nowait("m0")
+    writer.put_nowait("m1")
+    await asyncio.wait_for(writer.failed.wait(), 1)
+    assert writer.client_gone
+    assert failures == ["the client went away (ConnectionError)"]
+    await writer.aclose()
+
+
+async def test_a_writer_task_that_dies_of_a_bug_is_reported_not_left_mute(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxline.transports import writer as writer_module
+
+    def broken(text: str) -> str:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(writer_module, "encodable", broken)
+    failures: list[str] = []
+    writer = SocketWriter(SlowSink().send, on_failure=failures.append)
+    writer.start()
+    writer.put_nowait("é")  # not ASCII: goes through the (broken) repair
+    await asyncio.wait_for(writer.failed.wait(), 1)
+    assert not writer.client_gone
+    assert failures == ["the writer failed: RuntimeError: bug"]
+    assert writer.put_nowait("after") is False
+    await writer.aclose()

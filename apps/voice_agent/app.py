@@ -8,7 +8,6 @@ module-level ``app`` is ``create_app()`` over the environment and ``.env``, for
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,9 +24,11 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
+from voxline.apps.voice_agent.admission import Admission
 from voxline.apps.voice_agent.config import Settings, load_config
 from voxline.apps.voice_agent.engines import EnginePlan, plan_engines
 from voxline.apps.voice_agent.logs import configure_logging
+from voxline.apps.voice_agent.memory import MemoryUpkeep, tune_garbage_collector
 from voxline.apps.voice_agent.session import run_session
 from voxline.task import PipelineTask
 
@@ -46,14 +47,20 @@ PLACEHOLDER = """<!doctype html>
 
 
 class AgentState:
-    """What the app's handlers share: settings, the engine plan, and the live sessions."""
+    """What the app's handlers share: settings, the engine plan, admission control and the live sessions."""
 
-    def __init__(self, settings: Settings, plan: EnginePlan, static_dir: Path) -> None:
+    def __init__(self, settings: Settings, plan: EnginePlan, static_dir: Path, *, upkeep: bool = False) -> None:
         self.settings = settings
         self.plan = plan
         self.static_dir = static_dir
-        self.sessions = 0
+        self.admission = Admission(settings)
+        self.memory = MemoryUpkeep(enabled=upkeep, live=lambda: self.admission.live)
         self.tasks: set[PipelineTask] = set()
+
+    @property
+    def sessions(self) -> int:
+        """Sessions admitted and not yet torn down."""
+        return self.admission.live
 
 
 def create_app(
@@ -66,13 +73,15 @@ def create_app(
 ) -> Starlette:
     """The voice agent, configured from ``config`` (default: the environment and ``.env``).
 
-    ``preload`` loads the local engines in the background at startup (when a stage uses them). ``tune_gc``
-    applies :func:`tune_gc` at startup; it changes the whole process, so only the served app (``voxline
-    serve``, ``uvicorn voxline.apps.voice_agent:app``) turns it on.
+    ``preload`` imports the engines' modules at startup (not in the first session) and loads the local models
+    in the background (when a stage uses them). ``tune_gc``
+    applies :func:`tune_garbage_collector` at startup and the memory upkeep after sessions
+    (:mod:`~voxline.apps.voice_agent.memory`); they change the whole process, so only the served app
+    (``voxline serve``, ``uvicorn voxline.apps.voice_agent:app``) turns them on.
     """
     settings = Settings.from_config(config if config is not None else load_config())
     plan = plan_engines(settings)
-    state = AgentState(settings, plan, static_dir or STATIC_DIR)
+    state = AgentState(settings, plan, static_dir or STATIC_DIR, upkeep=tune_gc)
     if setup_logging:
         configure_logging(settings.log_level, settings.log_dir, settings.secrets())
 
@@ -97,13 +106,16 @@ def create_app(
             " (offline demo)" if plan.offline_demo else "",
             f"; problems: {'; '.join(plan.problems)}" if plan.problems else "",
         )
+        if preload:
+            _import_engines(settings, plan)
         if tune_gc:
-            tune_garbage_collector()
+            tune_garbage_collector()  # after the imports: the freeze takes them out of every full collection
         local = plan.stt == "local" or plan.tts == "local"
-        warm = asyncio.create_task(_preload_local(plan)) if preload and local else None
+        warm = asyncio.create_task(_preload_local(plan, state.memory)) if preload and local else None
         yield
         if warm is not None and not warm.done():
             warm.cancel()
+        await state.memory.aclose()
         if state.tasks:
             logger.info("shutting down: cancelling %d sessions", len(state.tasks))
             await asyncio.gather(*(t.cancel("server shutdown") for t in list(state.tasks)), return_exceptions=True)
@@ -122,27 +134,28 @@ def create_app(
     return app
 
 
-def tune_garbage_collector() -> None:
-    """Fewer, cheaper collections for a server that makes many short-lived frames.
+def _import_engines(settings: Settings, plan: EnginePlan) -> None:
+    """Import the engines' modules now, by building (and dropping) one set of stages: constructors connect to
+    nothing. Left to the first session, google-genai's import alone costs that session ~0.7 s, and its ~80,000
+    objects would miss the startup freeze."""
+    from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
 
-    Every audio message makes a handful of objects; with hundreds of sessions the default thresholds run a
-    young collection hundreds of times a second and, now and then, a full one over every object the process
-    ever loaded — a pause of tens of milliseconds, measured as event-loop lag. Freezing what exists at startup
-    (modules, the app) takes it out of every later collection, and a larger young generation collects less
-    often. Measured with 300 sessions (tests/bench/bench_app.py): loop-lag max 58-86 ms -> 25 ms, CPU -15 %.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    try:
+        build_processors(settings, plan)
+    except EngineUnavailable:
+        pass  # each session tells its client what is missing
+    except Exception:
+        logger.exception("could not import the engines at startup")
 
 
-async def _preload_local(plan: EnginePlan) -> None:
+async def _preload_local(plan: EnginePlan, memory: MemoryUpkeep) -> None:
     """Load the local models in the background at startup, so the first session does not wait for them."""
     try:
         from voxline.processors.local import preload
 
         await preload(stt=plan.stt == "local", vad=plan.stt == "local", tts=plan.tts == "local")
         logger.info("local engines loaded")
+        memory.settled()  # what the models loaded stays for the life of the process
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # not installed, say: the session that needs them reports it to its client
@@ -180,4 +193,5 @@ def _health(state: AgentState) -> dict[str, Any]:
         "problems": list(plan.problems),
         "keys": s.public(),
         "sessions": state.sessions,
+        "limits": state.admission.health(),
     }

@@ -23,6 +23,7 @@ __all__ = [
     "TTS_PROVIDERS",
     "TTS_TRANSPORTS",
     "ConfigError",
+    "Limits",
     "Settings",
     "load_config",
 ]
@@ -76,6 +77,19 @@ def _int(config: Config, name: str, default: int, *, low: int, high: int) -> int
     return value
 
 
+def _float(config: Config, name: str, default: float, *, low: float, high: float) -> float:
+    raw = config(name, default=None)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
 def _str(config: Config, name: str, default: str) -> str:
     value = config(name, default=None)
     return default if value is None or not str(value).strip() else str(value).strip()
@@ -88,6 +102,61 @@ def _opt(config: Config, name: str) -> str | None:
 
 def _default(cls: type, name: str) -> str:
     return str(getattr(attrs.fields(cls), name).default)
+
+
+# --- admission control and session limits ----------------------------------------------------------------
+# Who may open a session and how much one session may take (docs/security.md). A block of its own: it does
+# not depend on the providers, and it can move with the rest of the server settings as it is.
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Admission control and per-session limits. 0 turns off the limits that say so."""
+
+    max_sessions: int = 50
+    """Sessions the process serves at once; one more is refused (close code 1013)."""
+    max_sessions_per_ip: int = 10
+    """Sessions one client address may hold at once."""
+    idle_timeout: float = 120.0
+    """Seconds without client audio or text before the session is closed (0: never)."""
+    max_session_seconds: float = 3600.0
+    """Longest a session may last, in seconds (0: no limit)."""
+    max_messages_per_second: float = 200.0
+    """Client messages a second (bursts up to a second's worth); more get an error and are dropped (0: off)."""
+    max_audio_speed: float = 2.0
+    """Client audio arriving faster than this many times real time gets an error and is dropped (0: off)."""
+    handshake_timeout: float = 10.0
+    """Seconds a new connection has to finish its HTTP request or WebSocket handshake (``voxline serve``)."""
+
+    @classmethod
+    def from_config(cls, config: Config) -> Limits:
+        d, day, many = cls(), 86400.0, 100_000
+        messages = _float(config, "MAX_MESSAGES_PER_SECOND", d.max_messages_per_second, low=0, high=many)
+        return cls(
+            max_sessions=_int(config, "MAX_SESSIONS", d.max_sessions, low=1, high=many),
+            max_sessions_per_ip=_int(config, "MAX_SESSIONS_PER_IP", d.max_sessions_per_ip, low=1, high=many),
+            idle_timeout=_float(config, "IDLE_TIMEOUT", d.idle_timeout, low=0, high=day),
+            max_session_seconds=_float(config, "MAX_SESSION_SECONDS", d.max_session_seconds, low=0, high=7 * day),
+            max_messages_per_second=messages,
+            max_audio_speed=_float(config, "MAX_AUDIO_SPEED", d.max_audio_speed, low=0, high=1000),
+            handshake_timeout=_float(config, "HANDSHAKE_TIMEOUT", d.handshake_timeout, low=0.1, high=3600),
+        )
+
+
+def _origins(config: Config) -> tuple[str, ...]:
+    from voxline.apps.voice_agent.origins import OriginPolicy
+
+    origins = tuple(o.strip() for o in CommaSeparatedStrings(config("CORS_ORIGINS", default="")) if o.strip())
+    bad = OriginPolicy.invalid_entries(origins)
+    if bad:
+        raise ConfigError(
+            f"CORS_ORIGINS: {', '.join(map(repr, bad))} is not an origin; write scheme://host[:port], "
+            "e.g. https://voice.example.com (or * for any origin)"
+        )
+    return origins
+
+
+# --- everything else ---------------------------------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +193,7 @@ class Settings:
     log_dir: Path | None = Path("logs")
     cors_origins: tuple[str, ...] = ()
     max_message_bytes: int = 1 << 20
+    limits: Limits = attrs.field(factory=Limits)
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -155,8 +225,9 @@ class Settings:
             port=_int(config, "PORT", 8000, low=0, high=65535),
             log_level=level,
             log_dir=Path(log_dir) if str(log_dir).strip() else None,
-            cors_origins=tuple(o for o in CommaSeparatedStrings(config("CORS_ORIGINS", default="")) if o),
+            cors_origins=_origins(config),
             max_message_bytes=_int(config, "MAX_MESSAGE_BYTES", 1 << 20, low=1024, high=16 << 20),
+            limits=Limits.from_config(config),
         )
 
     def secrets(self) -> list[str]:

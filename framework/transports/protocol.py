@@ -7,7 +7,12 @@ those: inbound ``text`` (a typed user turn), ``config`` (opt in to raw binary au
 ``session``, ``metrics`` and ``speaking``.
 
 Parsing never raises anything but :class:`ProtocolError`, whose message is what the client is told; the
-session carries on. Building outbound messages is plain string work: audio is the hot path (one message per
+session carries on. It is bounded: a message's size, its nesting depth (a few thousand ``[`` would otherwise
+exhaust the JSON decoder's recursion), the length of a typed turn; ``NaN``/``Infinity`` (not JSON) are refused,
+and lone surrogates in a typed turn are replaced with U+FFFD (no provider could encode them). Outbound text goes
+through :func:`encodable` before the socket, so a lone surrogate never turns a message into an encoding error.
+
+Building outbound messages is plain string work: audio is the hot path (one message per
 TTS chunk), so its JSON is assembled directly instead of going through ``json.dumps``.
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 import attrs
@@ -30,6 +36,7 @@ __all__ = [
     "ProtocolParser",
     "TextIn",
     "audio_message",
+    "encodable",
     "error_message",
     "event_message",
     "status_message",
@@ -39,6 +46,12 @@ __all__ = [
 
 MAX_MESSAGE_BYTES = 1 << 20
 """Largest inbound message accepted (1 MiB, about 24 s of base64 16 kHz audio). Bigger ones get an error."""
+
+MAX_TEXT_CHARS = 10_000
+"""Longest typed turn accepted, in characters (a long paragraph). Longer ones get an error."""
+
+MAX_DEPTH = 8
+"""Deepest nesting of arrays/objects a client message may have (the protocol itself needs 2)."""
 
 INBOUND_TYPES = ("audio", "interrupt", "text", "config")
 _AUDIO_PREFIX = '{"type":"audio","data":"'
@@ -84,12 +97,21 @@ class ProtocolParser:
     One parser per connection: it remembers whether the client opted in to binary audio frames.
     """
 
-    __slots__ = ("binary_audio", "max_message_bytes")
+    __slots__ = ("binary_audio", "max_message_bytes", "max_text_chars")
 
-    def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES, binary_audio: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_text_chars: int = MAX_TEXT_CHARS,
+        binary_audio: bool = False,
+    ) -> None:
         if max_message_bytes <= 0:
             raise ValueError(f"max_message_bytes must be positive, got {max_message_bytes}")
+        if max_text_chars <= 0:
+            raise ValueError(f"max_text_chars must be positive, got {max_text_chars}")
         self.max_message_bytes = max_message_bytes
+        self.max_text_chars = max_text_chars
         self.binary_audio = binary_audio
 
     def parse_bytes(self, data: bytes) -> Inbound:
@@ -112,16 +134,14 @@ class ProtocolParser:
             # The hot path: 50 audio messages a second per session, as JSON.stringify (or Python's json.dumps)
             # writes them. Strict base64 decoding rejects every character outside the alphabet (quotes and
             # backslashes included), so a message that decodes here is exactly {"type":"audio","data":"..."}.
+            data = text[len(prefix) : -2]
             try:
-                pcm = binascii.a2b_base64(text[len(prefix) : -2], strict_mode=True)
+                pcm = _b64decode(data)
             except (binascii.Error, ValueError):
                 pass  # not that simple shape: the full parser below gives the precise error
             else:
                 return AudioIn(_check_pcm(pcm))
-        try:
-            message = json.loads(text)
-        except ValueError as exc:
-            raise ProtocolError(f"message is not valid JSON: {exc.args[0] if exc.args else exc}") from None
+        message = _loads(text)
         if not isinstance(message, dict):
             raise ProtocolError(f"message must be a JSON object, got {type(message).__name__}")
         kind = message.get("type")
@@ -130,7 +150,7 @@ class ProtocolParser:
         if kind == "interrupt":
             return InterruptIn()
         if kind == "text":
-            return TextIn(_text(message.get("data")))
+            return TextIn(_text(message.get("data"), self.max_text_chars))
         if kind == "config":
             config = _config(message.get("data"))
             if config.binary_audio is not None:
@@ -145,14 +165,60 @@ class ProtocolParser:
             raise ProtocolError(f"message too large: {size} bytes (the limit is {self.max_message_bytes} bytes)")
 
 
+_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+"""A JSON string (skipped whole, so brackets inside text do not count) or one bracket."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ProtocolError(f"message is not valid JSON: {name} is not a JSON value")
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` bounded in depth, with every failure a :class:`ProtocolError`."""
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        raise ProtocolError(f"message nests arrays/objects too deeply (the limit is {MAX_DEPTH} levels)")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ProtocolError:
+        raise
+    except RecursionError:  # a backstop: the depth check above should have refused it
+        raise ProtocolError(f"message nests arrays/objects too deeply (the limit is {MAX_DEPTH} levels)") from None
+    except ValueError as exc:  # JSONDecodeError, and int() refusing a number of more than 4300 digits
+        raise ProtocolError(f"message is not valid JSON: {exc.args[0] if exc.args else exc}") from None
+
+
+def _depth(text: str) -> int:
+    """The deepest bracket nesting in ``text``, strings skipped (exact for valid JSON, a bound otherwise)."""
+    depth = deepest = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match[0]
+        if token in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
 def _decode_audio(data: Any) -> bytes:
     if not isinstance(data, str):
         raise ProtocolError('audio "data" must be a base64 string of 16 kHz mono Int16 PCM')
     try:
-        pcm = binascii.a2b_base64(data, strict_mode=True)
+        pcm = _b64decode(data)
     except (binascii.Error, ValueError):
         raise ProtocolError('audio "data" is not valid base64') from None
     return _check_pcm(pcm)
+
+
+def _b64decode(data: str) -> bytes:
+    """Strict standard base64. ``strict_mode`` alone still takes padding after a whole quantum (``"AAAA="``);
+    base64 text always comes in whole 4-character quanta."""
+    if len(data) % 4:
+        raise binascii.Error("base64 text must be a multiple of 4 characters long")
+    return binascii.a2b_base64(data, strict_mode=True)
 
 
 def _check_pcm(pcm: bytes) -> bytes:
@@ -161,10 +227,13 @@ def _check_pcm(pcm: bytes) -> bytes:
     return pcm
 
 
-def _text(data: Any) -> str:
+def _text(data: Any, max_chars: int) -> str:
     if not isinstance(data, str) or not data.strip():
         raise ProtocolError('text "data" must be a non-empty string')
-    return data.strip()
+    text = data.strip()
+    if len(text) > max_chars:
+        raise ProtocolError(f"text too long: {len(text)} characters (the limit is {max_chars})")
+    return encodable(text)
 
 
 def _config(data: Any) -> ConfigIn:
@@ -177,6 +246,22 @@ def _config(data: Any) -> ConfigIn:
 
 
 # --- outbound --------------------------------------------------------------------------------------------
+
+
+def encodable(text: str) -> str:
+    """``text`` as it can be sent: every lone surrogate (which UTF-8 cannot encode) replaced with U+FFFD.
+
+    JSON lets a client write ``"\\ud800"``, and model or engine output can carry one too; sent as it is, the
+    socket's UTF-8 encoding would fail. Cheap for the common case: ASCII is known without a scan.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Through UTF-16 with surrogatepass: a proper pair becomes its character, a lone one U+FFFD.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def _dumps(value: Any) -> str:

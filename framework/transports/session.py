@@ -12,18 +12,28 @@
 
 The input reads the socket and pushes frames; the output turns frames into messages. Both hand their messages
 to the same :class:`~voxline.transports.writer.SocketWriter`, so one task writes to the socket.
+
+The transport also says when the connection is over, whatever the cause: :attr:`WebSocketTransport.ended` is
+set when the client disconnects, when sending to it fails, or when the reader fails (the reason is in
+:attr:`~WebSocketTransport.end_reason`). A session that waits on it alongside its pipeline is torn down whole
+instead of living on half-dead. Call :meth:`~WebSocketTransport.start` right after accepting the socket to have
+a client that leaves during the pipeline's start noticed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 from voxline.audio_clock import AudioClock
+from voxline.transports.limits import InputLimiter
 from voxline.transports.protocol import (
     MAX_MESSAGE_BYTES,
+    MAX_TEXT_CHARS,
     ProtocolParser,
     error_message,
     event_message,
@@ -36,6 +46,8 @@ if TYPE_CHECKING:
     from voxline.transports.output import WebSocketOutput
 
 __all__ = ["AudioClock", "ServerWebSocket", "TransportParams", "WebSocketTransport"]
+
+logger = logging.getLogger("voxline.transports.session")
 
 
 class ServerWebSocket(Protocol):
@@ -57,10 +69,21 @@ class TransportParams:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     """Inbound messages larger than this get an error message (and are not used)."""
     max_pending: int = 256
-    """Outbound data messages queued before the producing stage has to wait."""
+    """Outbound data messages queued before the producing stage has to wait. Errors answering bad input are
+    not sent while this many messages wait (a client that does not read cannot grow the queue without end)."""
+    max_text_chars: int = MAX_TEXT_CHARS
+    """Longest typed turn accepted (characters)."""
+    max_messages_per_second: float | None = 200.0
+    """Inbound messages a second (bursts up to a second's worth); more are refused with an error. None: off."""
+    max_audio_speed: float | None = 2.0
+    """Inbound audio faster than this many times real time is refused with an error. None: off."""
+    audio_burst_seconds: float = 2.0
+    """Seconds of audio that may arrive at once (a network stall) before the audio rate applies."""
     audio_in_rate: int = 16000
     audio_out_rate: int = 24000
     session_id: str = ""
+    clock: Callable[[], float] = time.monotonic
+    """The clock of the limits and of :attr:`WebSocketTransport.last_activity` (tests drive a fake one)."""
 
 
 class WebSocketTransport:
@@ -68,18 +91,63 @@ class WebSocketTransport:
 
     def __init__(self, websocket: ServerWebSocket, params: TransportParams | None = None) -> None:
         self.websocket = websocket
-        self.params = params or TransportParams()
-        self.parser = ProtocolParser(max_message_bytes=self.params.max_message_bytes)
-        self.writer = SocketWriter(
-            websocket.send_text, max_pending=self.params.max_pending, name=f"ws-{self.params.session_id}"
+        self.params = p = params or TransportParams()
+        self.parser = ProtocolParser(max_message_bytes=p.max_message_bytes, max_text_chars=p.max_text_chars)
+        self.limiter = InputLimiter(
+            messages_per_second=p.max_messages_per_second,
+            audio_speed=p.max_audio_speed,
+            audio_burst_seconds=p.audio_burst_seconds,
+            clock=p.clock,
         )
-        self.audio_clock = AudioClock(self.params.audio_in_rate)
+        self.writer = SocketWriter(
+            websocket.send_text, max_pending=p.max_pending, name=f"ws-{p.session_id}", on_failure=self._writer_failed
+        )
+        self.audio_clock = AudioClock(p.audio_in_rate)
         self.disconnected = asyncio.Event()
         """Set when the client has gone (the socket closed or a send failed)."""
+        self.ended = asyncio.Event()
+        """Set when the connection is over for any reason: see :attr:`end_reason`."""
+        self.end_reason: str | None = None
+        """Why :attr:`ended` was set (the first reason wins)."""
+        self.last_activity = p.clock()
+        """When the client last sent audio or a typed turn (the transport's clock); for an idle timeout."""
+        self.errors_suppressed = 0
+        """Errors answering bad input that were not sent because the client was not reading."""
         self.typed_turn_ns: int | None = None
         """When the input last received a typed turn (a metrics anchor for the output)."""
         self._input: WebSocketInput | None = None
         self._output: WebSocketOutput | None = None
+
+    def start(self) -> None:
+        """Start the writer and the reader now (right after accepting the socket), not at the pipeline's start.
+
+        What the client sends meanwhile waits for the pipeline (in order); a client that leaves meanwhile sets
+        :attr:`ended` at once.
+        """
+        self.writer.start()
+        self.input().start_reading()
+
+    def end(self, reason: str) -> None:
+        """Mark the connection as over (idempotent: the first reason is kept)."""
+        if self.end_reason is None:
+            self.end_reason = reason
+        self.ended.set()
+
+    def note_activity(self) -> None:
+        """The client sent audio or a typed turn (the input calls this)."""
+        self.last_activity = self.params.clock()
+
+    def report_bad_input(self, message: str) -> None:
+        """An ``error`` answering a bad client message, unless the client is not reading what it is sent."""
+        if self.writer.pending >= self.params.max_pending:
+            self.errors_suppressed += 1
+            return
+        self.send_error(message)
+
+    def _writer_failed(self, reason: str) -> None:
+        if self.writer.client_gone:
+            self.disconnected.set()
+        self.end(reason)
 
     def input(self) -> WebSocketInput:
         """The head processor: reads the socket and pushes frames. One per transport."""
@@ -96,6 +164,16 @@ class WebSocketTransport:
 
             self._output = WebSocketOutput(self)
         return self._output
+
+    @property
+    def live(self) -> bool:
+        """The pipeline runs: its StartFrame has passed the input (messages are pushed, not held)."""
+        return self._input is not None and self._input.started
+
+    @property
+    def busy(self) -> bool:
+        """The server, not the client, is behind: the input is still pushing a message into the pipeline."""
+        return self._input is not None and self._input.handling
 
     @property
     def bot_active(self) -> bool:
@@ -119,5 +197,7 @@ class WebSocketTransport:
         self.writer.put_nowait(message)
 
     async def aclose(self, *, flush_timeout: float = 0.5) -> None:
-        """Flush what is queued (briefly) and stop the writer task."""
+        """Flush what is queued (briefly) and stop the writer task; stop the reader if it still runs."""
         await self.writer.aclose(flush_timeout=flush_timeout)
+        if self._input is not None:
+            await self._input.stop_reading()

@@ -13,6 +13,12 @@ after the fence (the ``interrupted`` status, say), because sending is serial.
 Nothing is paced: a message goes out as soon as the socket takes it (the browser has a jitter buffer). The
 queue is bounded for data: :meth:`put` waits while ``max_pending`` messages are queued — back-pressure on the
 stage producing audio — and a fence frees it at once. Small control messages (:meth:`put_nowait`) never wait.
+
+A failed send means the client has gone — except an encoding error, which is the message's fault: every
+message is made encodable (:func:`~voxline.transports.protocol.encodable`) before the socket sees it, and one
+that still cannot be sent is dropped and logged while the session goes on. When the writer stops for good
+(the client went away, or the task itself failed), :attr:`SocketWriter.failed` is set, so whoever owns the
+session can tear it down instead of leaving it mute.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+from voxline.transports.protocol import encodable
 
 __all__ = ["SocketWriter"]
 
@@ -33,7 +41,14 @@ SendText = Callable[[str], Awaitable[None]]
 class SocketWriter:
     """Queues outbound messages and sends them from one task. Create it inside a running event loop."""
 
-    def __init__(self, send_text: SendText, *, max_pending: int = 256, name: str = "writer") -> None:
+    def __init__(
+        self,
+        send_text: SendText,
+        *,
+        max_pending: int = 256,
+        name: str = "writer",
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending must be at least 1, got {max_pending}")
         self._send_text = send_text
@@ -50,7 +65,15 @@ class SocketWriter:
         self.dropped = 0
         """Messages discarded: stale (older than the fence) or queued after the socket closed."""
         self.failed = asyncio.Event()
-        """Set when sending failed (the client went away); the writer then drops everything."""
+        """Set when the writer stopped for good (the client went away, or the task failed); it then drops
+        everything."""
+        self.failure: str | None = None
+        """Why :attr:`failed` was set."""
+        self.client_gone = False
+        """True when :attr:`failed` was set because a send failed (the client went away)."""
+        self._on_failure = on_failure
+        self.unsendable = 0
+        """Messages dropped because they could not be encoded (the session went on)."""
 
     # --- state ----------------------------------------------------------------------------------------
 
@@ -125,6 +148,26 @@ class SocketWriter:
     def start(self) -> None:
         if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.name}-send")
+            self._task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        # A bug, not the client: never leave a session whose writer is dead looking alive.
+        exc = task.exception()
+        logger.error("%s: the sending task failed", self.name, exc_info=exc)
+        self._fail(f"the writer failed: {type(exc).__name__}: {exc}")
+
+    def _fail(self, reason: str, *, client_gone: bool = False) -> None:
+        self._closed = True
+        self.failure = reason
+        self.client_gone = client_gone
+        self.dropped += len(self._queue)
+        self._queue.clear()
+        self._free_space()
+        self.failed.set()
+        if self._on_failure is not None:
+            self._on_failure(reason)
 
     async def aclose(self, *, flush_timeout: float = 0.5) -> None:
         """Stop accepting messages, try to send what is queued within ``flush_timeout``, then stop the task."""
@@ -168,17 +211,21 @@ class SocketWriter:
             if epoch is not None and epoch < self._fence:
                 self.dropped += 1
                 continue
+            if not message.isascii():
+                message = encodable(message)
             try:
                 await send(message)
             except asyncio.CancelledError:
                 raise
+            except UnicodeError as exc:  # the message's fault, not the client's: drop it, keep the session
+                self.unsendable += 1
+                self.dropped += 1
+                logger.error("%s: dropped a message that cannot be sent (%s)", self.name, exc)
+                continue
             except Exception as exc:
                 logger.info("%s: the client went away (%s); dropping %d queued messages", self.name, exc, len(queue))
-                self._closed = True
-                self.failed.set()
-                self.dropped += len(queue) + 1
-                queue.clear()
-                self._free_space()
+                self.dropped += 1
+                self._fail(f"the client went away ({type(exc).__name__})", client_gone=True)
                 return
             self.sent += 1
 

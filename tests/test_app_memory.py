@@ -1,0 +1,71 @@
+"""The memory upkeep of the served app: garbage of ended sessions collected a few at a time, native memory
+trimmed, what is loaded after startup frozen — and none of it in tests and embedders that did not ask."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+from collections.abc import Iterator
+
+import pytest
+from voxline.apps.voice_agent.memory import MemoryUpkeep, malloc_trim
+
+
+@pytest.fixture
+def gc_state() -> Iterator[None]:
+    before = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+async def test_disabled_upkeep_changes_nothing(gc_state: None) -> None:
+    upkeep = MemoryUpkeep(enabled=False)
+    frozen = gc.get_freeze_count()
+    upkeep.settled()
+    for _ in range(5):
+        upkeep.session_ended()
+    await asyncio.sleep(0.3)
+    await upkeep.settle()
+    assert (upkeep.trims, upkeep.collections) == (0, 0)
+    assert gc.get_freeze_count() == frozen
+    await upkeep.aclose()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_malloc_trim_is_available_on_linux() -> None:
+    assert malloc_trim() is True
+
+
+async def test_ended_sessions_are_collected_and_trimmed_at_most_once_per_interval(gc_state: None) -> None:
+    upkeep = MemoryUpkeep(enabled=True, interval=0.5)
+    for _ in range(20):  # a burst of sessions ending
+        upkeep.session_ended()
+    await asyncio.sleep(0.05)
+    assert upkeep.collections == 1 and upkeep.trims == 1
+    for _ in range(20):
+        upkeep.session_ended()
+    await asyncio.sleep(0.05)
+    assert upkeep.trims == 1  # the next one waits for the interval
+    await upkeep.settle()  # ... or runs now when asked
+    assert upkeep.trims == 2
+    await asyncio.sleep(0.3)
+    assert upkeep.collections == 2  # collections have their own, shorter interval
+    await upkeep.aclose()
+
+
+async def test_what_is_loaded_after_startup_is_frozen_once_no_session_runs(gc_state: None) -> None:
+    live = [1]
+    upkeep = MemoryUpkeep(enabled=True, live=lambda: live[0])
+    loaded = [object() for _ in range(10)], {"models": [[] for _ in range(10)]}
+    frozen = gc.get_freeze_count()
+    upkeep.settled()
+    assert gc.get_freeze_count() == frozen  # a session runs: its cycles must stay collectable
+    live[0] = 0
+    upkeep.session_ended()
+    assert gc.get_freeze_count() > frozen
+    assert loaded
+    await upkeep.aclose()
