@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -58,6 +59,13 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm.astype("<i2").tobytes())
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server whose URL a setting must name before it starts)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class ServerThread:

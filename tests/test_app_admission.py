@@ -204,7 +204,7 @@ async def test_a_session_ends_at_its_time_limit_even_when_busy(tmp_path: Path, m
 async def test_idle_timeout_closes_the_provider_sockets(tmp_path: Path) -> None:
     fakes_deepgram = pytest.importorskip("voxline.testing.fakes.deepgram")
     fakes_gemini = pytest.importorskip("voxline.testing.fakes.gemini")
-    pytest.importorskip("voxline.processors.deepgram")  # imported now: the session connects at once
+    pytest.importorskip("voxline.processors.deepgram")
     pytest.importorskip("voxline.processors.gemini")
     async with fakes_deepgram.FakeDeepgram() as dg, fakes_gemini.FakeGemini() as gm:
         env = {
@@ -215,6 +215,9 @@ async def test_idle_timeout_closes_the_provider_sockets(tmp_path: Path) -> None:
             "IDLE_TIMEOUT": "0.5",
         }
         async with _served(tmp_path, **env) as (url, agent), Client.connect(url) as client:
+            # The listen socket opens with the first audio (Deepgram closes a socket that hears none for 10 s):
+            # a little silence opens both provider sockets, then the client goes quiet.
+            await client.send_audio(silence(0.1))
             async with asyncio.timeout(5):
                 while not dg.listen_connections or not dg.speak_connections:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)

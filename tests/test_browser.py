@@ -22,6 +22,7 @@ from browser_support import (
     browser_page,
     counters,
     envelope_match,
+    free_port,
     read_wav,
     record,
     require_tools,
@@ -63,7 +64,12 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @contextmanager
 def agent_on_fakes(
-    *, transcripts: list[str], replies: str | list[str], tts_seconds_per_char: float = 0.05
+    *,
+    transcripts: list[str],
+    replies: str | list[str],
+    tts_seconds_per_char: float = 0.05,
+    port: int = 0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[ServerThread, Any, Any]]:
     """The real app with Deepgram (STT + TTS) and Gemini pointed at the fakes, served on a free port."""
     from voxline.testing.fakes.deepgram import FakeDeepgram
@@ -73,14 +79,15 @@ def agent_on_fakes(
     gemini = FakeGemini(replies=replies)
     try:
         with gemini.running_in_thread():
-            env = {
+            settings = {
                 "DEEPGRAM_API_KEY": "test-key",
                 "GEMINI_API_KEY": "test-key",
                 "DEEPGRAM_BASE_URL": deepgram.base_url,
                 "GEMINI_BASE_URL": gemini.url,
                 "LOG_DIR": "",
+                **(env or {}),
             }
-            with ServerThread(create_app(Config(environ=env), setup_logging=False)) as server:
+            with ServerThread(create_app(Config(environ=settings), setup_logging=False), port=port) as server:
                 yield server, deepgram, gemini
     finally:
         deepgram.stop_thread()
@@ -318,8 +325,11 @@ def test_insecure_page_explains_and_typed_turns_still_work() -> None:
     """Opened by a name that is not localhost over http, the browser hides the microphone and AudioWorklet: the
     page says why and how to fix it, and typed turns still get their text reply."""
     insecure = ("--host-resolver-rules=MAP voxline.test 127.0.0.1",)  # still our loopback server
+    port = free_port()
+    # A page from a name the server cannot know is its own must be allowed by the operator (docs/security.md).
+    allowed = {"CORS_ORIGINS": f"http://voxline.test:{port}"}
     with (
-        agent_on_fakes(transcripts=[], replies=REPLY) as (server, _, _g),
+        agent_on_fakes(transcripts=[], replies=REPLY, port=port, env=allowed) as (server, _, _g),
         browser_page(None, extra_args=insecure) as page,
     ):
         page.goto(f"http://voxline.test:{server.port}/")
