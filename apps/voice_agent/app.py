@@ -30,6 +30,7 @@ from voxline.apps.voice_agent.engines import EnginePlan, plan_engines
 from voxline.apps.voice_agent.logs import configure_logging
 from voxline.apps.voice_agent.memory import MemoryUpkeep, tune_garbage_collector
 from voxline.apps.voice_agent.session import run_session
+from voxline.providers.clients import aclose_shared
 from voxline.task import PipelineTask
 
 __all__ = ["STATIC_DIR", "AgentState", "create_app", "tune_garbage_collector"]
@@ -119,6 +120,9 @@ def create_app(
         if state.tasks:
             logger.info("shutting down: cancelling %d sessions", len(state.tasks))
             await asyncio.gather(*(t.cancel("server shutdown") for t in list(state.tasks)), return_exceptions=True)
+        # The provider clients (genai, httpx, Deepgram) are shared by every session of the process: closed last.
+        closed = await aclose_shared()
+        logger.info("shut down; closed %d shared provider clients", closed)
 
     middleware = []
     if settings.cors_origins:
