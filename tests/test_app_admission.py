@@ -227,3 +227,25 @@ async def test_idle_timeout_closes_the_provider_sockets(tmp_path: Path) -> None:
                 for connection in dg.connections:
                     await connection.closed.wait()
             assert agent.sessions == 0
+
+
+async def test_a_slow_reply_is_not_idle_time(tmp_path: Path, monkeypatch: Any) -> None:
+    """The user asked and waits: a model slow to its first token must not get the session closed."""
+    from voxline.apps.voice_agent import session as session_module
+
+    class SlowEcho(Echo):
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, UserTextFrame):
+                self.create_task(self._reply(frame.text))  # as an LLM stage does: the reader is free again
+                return
+            await super().process(frame, direction)
+
+        async def _reply(self, text: str) -> None:
+            await asyncio.sleep(1.0)  # time to first token: 2.5 idle timeouts
+            await self.push(TextFrame(text=f"you said: {text}"))
+
+    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [SlowEcho()])
+    async with _served(tmp_path, IDLE_TIMEOUT="0.4") as (url, _), Client.connect(url) as client:
+        await client.send({"type": "text", "data": "take your time"})
+        await client.wait_message("text_chunk", "you said: take your time", timeout=5)
+        assert client.of_type("error") == []

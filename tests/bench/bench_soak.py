@@ -64,7 +64,7 @@ async def run_mode(
     from starlette.config import Config
     from voxline.apps.voice_agent import create_app
 
-    env = {"LOG_DIR": "", "LOG_LEVEL": "ERROR", **SOAK_LIMITS}
+    env = {"LOG_DIR": "", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"), **SOAK_LIMITS}
     fakes: subprocess.Popen[str] | None = None
     if mode == "cloud":
         fakes = subprocess.Popen(  # noqa: ASYNC220 - once, before any session
