@@ -96,15 +96,15 @@ def test_a_fallback_that_cannot_be_built_is_left_out_with_a_warning(caplog: pyte
 def test_tts_fallback_local_behind_deepgram() -> None:
     pytest.importorskip("voxline.processors.local")
     pytest.importorskip("espeakng_loader")
-    s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, TTS_FALLBACK="local")
+    s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, TTS_FALLBACK="espeak")
     tts = build_processors(s, plan_engines(s))[-1]
     assert isinstance(tts, FallbackTTS)
     assert [type(m).__name__ for m in tts.members] == ["DeepgramTTS", "EspeakTTSProcessor"]
 
 
 def test_fallback_settings_are_checked() -> None:
-    assert settings(LLM_FALLBACK="OpenAI").llm_fallback == "openai"
-    assert settings().llm_fallback is None and settings().tts_fallback is None and settings().agent_tools is None
+    assert settings(LLM_FALLBACK="OpenAI").fallback("llm") == "openai"
+    assert settings().fallback("llm") is None and settings().fallback("tts") is None and settings().agent_tools is None
     for env in ({"LLM_FALLBACK": "auto"}, {"LLM_FALLBACK": "claude"}, {"TTS_FALLBACK": "elevenlabs"}):
         with pytest.raises(ConfigError):
             settings(**env)

@@ -81,6 +81,8 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             processors = build_processors(settings, plan)
         except EngineUnavailable as exc:
             problem = str(exc)
+            if exc.stage is not None:
+                state.stage_errors.record(exc.stage, problem)
         transport.send_event("session", _session_data(sid, state, problem))
         if problem is not None:
             logger.error("cannot build the pipeline: %s", problem)
@@ -88,6 +90,8 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None)
             return ending
         task = PipelineTask(Pipeline([transport.input(), *processors, transport.output()]), name=f"session-{sid}")
+        watch = state.stage_errors.watch(processors, lambda entry: transport.send_event("stage_error", entry))
+        task.on_upstream(watch)
         transport.start()  # read at once: a client that leaves while the pipeline starts is noticed at once
         state.tasks.add(task)
         try:
@@ -101,6 +105,7 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             for error in fatal:
                 if error.message not in transport.input().errors_reported:
                     transport.send_error(f"The voice pipeline stopped: {error.message}")
+                    watch(error)
             ending = Ending(f"fatal error: {fatal[-1].message}", SERVER_ERROR, None)
         return ending
     except Exception as exc:  # a bug in the session code itself: the client hears of it, the socket is closed

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voxline.lazy import lazy_exports
 
 __all__ = [
     "EchoLLMProcessor",
@@ -109,10 +111,4 @@ async def preload(*, stt: bool | str = True, vad: bool = True, tts: bool | str =
         await ENGINE.run(ENGINE.set_voice, "en-us", 175, 50)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voxline.processors.local' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,87 @@
+"""The Gemini provider's declaration: ``LLM_PROVIDER=gemini``. google-genai is imported only to build the stage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from voxline.registry import Provider, Values
+from voxline.registry.common import SYSTEM_PROMPT
+from voxline.registry.settings import ConfigError, Setting, secret, text, url
+
+if TYPE_CHECKING:
+    from voxline.processor import Processor
+
+__all__ = ["API_KEY", "BASE_URL", "GEMINI", "MODEL", "THINKING", "THINKING_LEVELS"]
+
+THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
+
+
+def _thinking(name: str, raw: str) -> str:
+    value = raw.lower()
+    if value in (*THINKING_LEVELS, "none"):
+        return value
+    try:
+        if int(value) >= -1:
+            return str(int(value))
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"{name}={raw!r} is not a thinking level ({', '.join(THINKING_LEVELS)}), a token budget (-1, 0, 1, ...) or none"
+    )
+
+
+API_KEY = Setting("GEMINI_API_KEY", secret(), None, "Google Gemini key (the LLM).", role="key", mentions=("api key",))
+BASE_URL = Setting(
+    "GEMINI_BASE_URL", url(), None, "Base URL for the Gemini API.", default_doc="the real service", role="endpoint"
+)
+MODEL = Setting("GEMINI_MODEL", text(), "gemini-3.8-flash", "Gemini model name.", role="model")
+THINKING = Setting(
+    "GEMINI_THINKING",
+    _thinking,
+    None,
+    "Gemini's thinking setting: a level (`minimal`, `low`, `medium`, `high`, `xhigh`), a token budget (2.5 "
+    "models: `-1`, `0`, ...) or `none` (no field: the model's own default). Unset: the fastest setting the "
+    "model accepts, from the per-model table in docs/providers.md.",
+    default_doc="the model's fastest",
+    mentions=("thinking",),
+)
+
+
+def build(values: Values) -> list[Processor]:
+    from google.genai import types
+    from voxline.processors.gemini.llm import GeminiLLM
+
+    key = values[API_KEY]
+    thinking = values[THINKING]
+    config = None
+    if thinking is not None and thinking != "none":
+        if thinking in THINKING_LEVELS:
+            config = types.ThinkingConfig(thinking_level=types.ThinkingLevel(thinking.upper()))
+        else:
+            config = types.ThinkingConfig(thinking_budget=int(thinking))
+    llm = GeminiLLM(
+        api_key=str(key) if key is not None else "",
+        base_url=values[BASE_URL],
+        model=values[MODEL],
+        system_prompt=values[SYSTEM_PROMPT],
+        thinking=config,
+    )
+    if thinking == "none":
+        llm.thinking = None
+    return [llm]
+
+
+def _describe(values: Values) -> dict[str, Any]:
+    return {"model": values[MODEL]}
+
+
+GEMINI = Provider(
+    stage="llm",
+    name="gemini",
+    title="Google Gemini",
+    build=build,
+    settings=(API_KEY, BASE_URL, MODEL, THINKING, SYSTEM_PROMPT),
+    cloud=True,
+    needs=(API_KEY,),
+    describe=_describe,
+)

