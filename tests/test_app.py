@@ -256,6 +256,47 @@ def test_an_engine_that_fails_to_build_is_a_problem_in_the_session_message(tmp_p
         assert last["provider"] == "broken" and last["message"] == problem and last["at"] > 0
 
 
+def test_a_model_that_fails_to_load_at_startup_is_its_stage_last_error(tmp_path: Path) -> None:
+    import time
+
+    async def preload(values: Values) -> None:
+        raise RuntimeError("model file model.bin has sha256 0bad, expected 1a5a")
+
+    def build(values: Values) -> list[Processor]:
+        return []
+
+    checked = Provider(stage="stt", name="checked", title="a model with a pin", build=build, preload=preload)
+    config = Config(environ={"STT_PROVIDER": "checked", "LOG_DIR": str(tmp_path)})
+    app = create_app(config, static_dir=tmp_path, registry=default_registry().extended(checked))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 5
+        while (last := client.get("/health").json()["stages"]["stt"]["last_error"]) is None:
+            assert time.monotonic() < deadline, "the preload's failure never reached /health"
+            time.sleep(0.02)
+    assert last["provider"] == "checked"
+    assert last["message"] == "checked could not be loaded: model file model.bin has sha256 0bad, expected 1a5a"
+
+
+def test_errors_are_told_apart_by_stage() -> None:
+    from voxline.apps.voice_agent.stage_errors import stages_of
+    from voxline.llm import LLMProcessor
+
+    class Stage(Processor):
+        pass
+
+    class Model(LLMProcessor):
+        pass
+
+    pipeline = [
+        Stage(name="vad"),
+        Stage(name="stt"),
+        Model(name="llm", warm_up=False),
+        Stage(name="agg"),
+        Stage(name="tts"),
+    ]
+    assert stages_of(pipeline) == {"vad": "stt", "stt": "stt", "llm": "llm", "agg": "tts", "tts": "tts"}
+
+
 async def test_session_log_lines_carry_the_session_id(tmp_path: Path) -> None:
     from app_helpers import Client, serve_app
 

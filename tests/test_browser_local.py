@@ -1,6 +1,7 @@
-"""The out-of-the-box experience in a real browser: no keys, the app's local engines (whisper or pocketsphinx behind Silero VAD, the
-echo "LLM", espeak-ng). What a newcomer sees after `voxline serve` — the spoken question transcribed on the
-page, the echo reply spoken back, and a plain notice saying this is the offline demo and what to set."""
+"""The out-of-the-box experience in a real browser: no keys, the app's local engines (whisper or pocketsphinx
+behind Silero VAD, the echo "LLM", piper or espeak-ng). What a newcomer sees after `voxline serve` — the spoken
+question transcribed on the page, the echo reply spoken back, and a plain notice saying this is the offline demo
+and what to set."""
 
 from __future__ import annotations
 
