@@ -32,11 +32,10 @@ import contextvars
 import enum
 import itertools
 import logging
-from collections import deque
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from voxline._lanes import after_system_frames, deliver_system
+from voxline._lanes import SystemLane
 from voxline._scope import abort, current_scope, register, unregister
 from voxline.frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, SystemFrame
 
@@ -98,8 +97,7 @@ class Processor:
         "_clock",
         "_dropped",
         "_epoch",
-        "_in_interrupt",
-        "_interrupt_waiters",
+        "_lane",
         "_last_end",
         "_next",
         "_observers",
@@ -107,7 +105,6 @@ class Processor:
         "_prev",
         "_started",
         "_sys_busy",
-        "_sys_waiters",
         "_tasks",
         "name",
     )
@@ -122,10 +119,8 @@ class Processor:
         self._tasks: dict[asyncio.Task[Any], bool] | None = None
         self._observers: tuple[Observer, ...] = ()
         self._dropped = 0
-        self._sys_busy: list[asyncio.Task[Any] | None] = []  # tasks inside process() with a downstream system frame
-        self._in_interrupt: list[asyncio.Task[Any] | None] = []  # ... with an interrupt
-        self._sys_waiters: list[asyncio.Future[None]] = []
-        self._interrupt_waiters: deque[tuple[asyncio.Task[Any] | None, asyncio.Future[None]]] = deque()
+        self._lane = SystemLane(self)
+        self._sys_busy = self._lane.busy  # the lane's list, read by the gate on every hop (one lookup, not two)
         self._last_end: Frame | None = None
         self._started = False
 
@@ -284,22 +279,54 @@ class Processor:
                 _WORK_EPOCH.reset(token)
             return
         if isinstance(frame, SystemFrame):
-            await deliver_system(self, frame, direction)
+            await self._deliver_system(frame, direction)
             return
         if self._sys_busy and direction is DOWNSTREAM:
-            await self._after_system_frames()
+            await self._lane.wait_clear()
         try:
             await self.process(frame, direction)
         except Exception as exc:
             await self._on_process_error(frame, direction, exc)
 
+    async def _deliver_system(self, frame: Frame, direction: Direction) -> None:
+        """A system frame's way in: at once, in order with other system frames (:mod:`voxline._lanes`)."""
+        if direction:  # upstream (Direction.UPSTREAM == 1): nothing to keep in order
+            try:
+                await self.process(frame, direction)
+            except Exception as exc:
+                await self._on_process_error(frame, direction, exc)
+            return
+        lane = self._lane
+        task = asyncio.current_task()
+        if type(frame) is InterruptFrame:
+            await lane.take_turn(task)
+            try:
+                epoch = frame.epoch
+                if epoch is None or epoch <= self._epoch:
+                    return
+                self._enter_epoch(epoch)
+                try:
+                    await self.process(frame, direction)
+                except Exception as exc:
+                    await self._on_process_error(frame, direction, exc)
+            finally:
+                lane.end_turn(task)
+            return
+        lane.enter(task)
+        try:
+            await self.process(frame, direction)
+        except Exception as exc:
+            await self._on_process_error(frame, direction, exc)
+        finally:
+            lane.leave(task)
+
     async def _after_system_frames(self) -> None:
         """Wait until no downstream system frame is inside this processor (rare: only if ``process`` awaits)."""
-        await after_system_frames(self)
+        await self._lane.wait_clear()
 
     async def _start_interrupt(self, frame: InterruptFrame) -> InterruptFrame | None:
         """Number a new interrupt pushed by this processor; ``None`` when the head has already sent it through."""
-        if self._in_interrupt and asyncio.current_task() in self._in_interrupt:
+        if self._lane.in_interrupt and self._lane.handling_interrupt(asyncio.current_task()):
             # Pushed while this stage handles an interrupt: it is that interrupt (and must not start a loop).
             return InterruptFrame(epoch=self._epoch, reason=frame.reason)
         head = self._clock.head
