@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import voxline
 from starlette.config import Config
 from starlette.testclient import TestClient
 from voxline.apps.cli import main as cli_main
@@ -107,7 +108,7 @@ def test_health_says_which_engine_runs_each_stage_and_never_shows_keys(tmp_path:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["version"] == "0.1.0"
+    assert body["version"] == voxline.__version__
     assert body["engines"] == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
     assert body["stages"]["llm"] == {
         "engine": "gemini",
