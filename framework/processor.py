@@ -46,7 +46,7 @@ __all__ = ["DOWNSTREAM", "UPSTREAM", "Direction", "EpochClock", "Processor", "li
 
 logger = logging.getLogger("voxline.processor")
 
-_WORK_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar("voxline_work_epoch", default=None)
+WORK_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar("voxline_work_epoch", default=None)
 """The epoch of the data frame whose processing is running in this task (None outside data processing).
 
 Output made while processing a frame belongs to that frame's epoch, even if an interrupt passed the stage
@@ -165,7 +165,7 @@ class Processor:
         if isinstance(frame, DataFrame):
             epoch = frame.epoch
             if epoch is None:
-                epoch = _WORK_EPOCH.get()
+                epoch = WORK_EPOCH.get()
                 if epoch is None:
                     epoch = self._epoch
                 frame = frame.with_epoch(epoch)
@@ -185,13 +185,13 @@ class Processor:
             if epoch < target._epoch:
                 target._dropped += 1
                 return
-            token = _WORK_EPOCH.set(epoch)
+            token = WORK_EPOCH.set(epoch)
             try:
                 await target.process(frame, direction)
             except Exception as exc:
                 await target._on_process_error(frame, direction, exc)
             finally:
-                _WORK_EPOCH.reset(token)
+                WORK_EPOCH.reset(token)
             return
         if direction is DOWNSTREAM and type(frame) is InterruptFrame and frame.epoch is None:
             started = await self._start_interrupt(frame)
@@ -229,10 +229,10 @@ class Processor:
         :class:`ErrorFrame`, never a silent death.
         """
         context = None
-        if not epoch_bound and _WORK_EPOCH.get() is not None:
+        if not epoch_bound and WORK_EPOCH.get() is not None:
             # Work that outlives turns is not part of the frame being processed now.
             context = contextvars.copy_context()
-            context.run(_WORK_EPOCH.set, None)
+            context.run(WORK_EPOCH.set, None)
         task = asyncio.get_running_loop().create_task(
             self._guard(coro), name=name or f"{self.name}-task", context=context
         )
@@ -241,7 +241,7 @@ class Processor:
             self._tasks = {}
         self._tasks[task] = epoch_bound
         if epoch_bound:
-            work_epoch = _WORK_EPOCH.get()
+            work_epoch = WORK_EPOCH.get()
             if work_epoch is not None and work_epoch < self._epoch:
                 task.cancel()  # made for a frame whose epoch an interrupt has already ended
         task.add_done_callback(self._forget_task)
@@ -270,13 +270,13 @@ class Processor:
                 if frame.epoch is not None and frame.epoch < self._epoch:
                     self._dropped += 1
                     return
-            token = _WORK_EPOCH.set(frame.epoch)
+            token = WORK_EPOCH.set(frame.epoch)
             try:
                 await self.process(frame, direction)
             except Exception as exc:
                 await self._on_process_error(frame, direction, exc)
             finally:
-                _WORK_EPOCH.reset(token)
+                WORK_EPOCH.reset(token)
             return
         if isinstance(frame, SystemFrame):
             await self._deliver_system(frame, direction)
@@ -338,11 +338,11 @@ class Processor:
         if scope is not None and scope.exempt < epoch:
             scope.exempt = epoch  # the task that starts an epoch is not aborted by it
         self._enter_epoch(epoch)
-        if _WORK_EPOCH.get() is not None:
+        if WORK_EPOCH.get() is not None:
             # Inside a frame's processing: what the pushing stage does next there is new work (the enclosing
             # delivery restores the old value when that processing returns). Outside (a reader task), stamping
             # follows the stage's own epoch anyway, and setting it would pin every later frame to this epoch.
-            _WORK_EPOCH.set(epoch)
+            WORK_EPOCH.set(epoch)
         return InterruptFrame(epoch=epoch, reason=frame.reason)
 
     def _enter_epoch(self, epoch: int) -> None:

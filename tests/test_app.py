@@ -14,7 +14,6 @@ from starlette.testclient import TestClient
 from voxline.apps.cli import main as cli_main
 from voxline.apps.voice_agent import create_app, factory
 from voxline.apps.voice_agent.config import ConfigError, Settings, default_registry
-from voxline.apps.voice_agent.engines import plan_engines
 from voxline.apps.voice_agent.logs import LOG_FILE_NAME, configure_logging, session_id
 from voxline.processor import Processor
 from voxline.processors.deepgram.provider import TTS_VOICE
@@ -36,7 +35,7 @@ def app_for(tmp_path: Path, static: Path | None = None, **env: str) -> TestClien
 
 
 def test_auto_picks_cloud_providers_when_keys_are_set() -> None:
-    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM))
+    plan = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM).plan()
     assert plan.engines == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
     assert not plan.offline_demo
     assert plan.missing == ()
@@ -44,26 +43,26 @@ def test_auto_picks_cloud_providers_when_keys_are_set() -> None:
 
 
 def test_auto_without_keys_is_the_offline_demo_and_names_the_missing_keys() -> None:
-    plan = plan_engines(settings())
+    plan = settings().plan()
     assert plan.engines == {"stt": "local", "llm": "echo", "tts": "local"}
     assert plan.offline_demo
     assert plan.missing == ("DEEPGRAM_API_KEY", "GEMINI_API_KEY")
 
 
 def test_auto_with_one_key_mixes_engines() -> None:
-    plan = plan_engines(settings(GEMINI_API_KEY=GM))
+    plan = settings(GEMINI_API_KEY=GM).plan()
     assert plan.engines == {"stt": "local", "llm": "gemini", "tts": "local"}
     assert plan.offline_demo and plan.missing == ("DEEPGRAM_API_KEY",)
-    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, OPENAI_BASE_URL="http://127.0.0.1:9/v1"))
+    plan = settings(DEEPGRAM_API_KEY=DG, OPENAI_BASE_URL="http://127.0.0.1:9/v1").plan()
     assert plan.engines == {"stt": "deepgram", "llm": "openai", "tts": "deepgram"}
     assert not plan.offline_demo and plan.missing == ()
 
 
 def test_explicit_engines_win_and_missing_keys_are_problems() -> None:
-    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, STT_PROVIDER="local", LLM_PROVIDER="echo"))
+    plan = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, STT_PROVIDER="local", LLM_PROVIDER="echo").plan()
     assert plan.engines == {"stt": "local", "llm": "echo", "tts": "deepgram"}
     assert plan.offline_demo and plan.problems == ()
-    plan = plan_engines(settings(STT_PROVIDER="deepgram", LLM_PROVIDER="gemini", TTS_PROVIDER="Deepgram"))
+    plan = settings(STT_PROVIDER="deepgram", LLM_PROVIDER="gemini", TTS_PROVIDER="Deepgram").plan()
     assert plan.engines == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
     assert plan.problems == (
         "STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY",
@@ -430,8 +429,8 @@ def test_voxline_serve_runs_the_agent(tmp_path: Path) -> None:
 
 def test_a_provider_that_raises_while_building_is_named_with_its_error() -> None:
     s = Settings.from_config(Config(environ={"STT_PROVIDER": "broken"}), _unbuildable(ValueError("bad model file")))
-    with pytest.raises(factory.EngineUnavailable) as info:
-        factory.build_processors(s, plan_engines(s))
+    with pytest.raises(factory.ProviderUnavailable) as info:
+        factory.build_processors(s, s.plan())
     assert str(info.value) == "the broken speech-to-text provider could not be built: bad model file"
     assert info.value.stage == "stt"
 
@@ -441,11 +440,11 @@ def test_an_explicit_local_engine_without_its_packages_is_a_clear_problem(monkey
 
     real = choose.missing_packages
     monkeypatch.setattr(choose, "missing_packages", lambda e: ["faster-whisper"] if e == "whisper" else real(e))
-    plan = plan_engines(settings(STT_PROVIDER="whisper"))
+    plan = settings(STT_PROVIDER="whisper").plan()
     assert plan.problems == (
         "STT_PROVIDER=whisper needs faster-whisper (not installed); install with: pip install 'voxline[local]'",
     )
-    plan = plan_engines(settings(STT_PROVIDER="local"))  # the alias falls back instead
+    plan = settings(STT_PROVIDER="local").plan()  # the alias falls back instead
     assert plan.problems == () and plan.engines["stt"] == "local" and plan.provider("stt").name == "pocketsphinx"
 
 
@@ -454,13 +453,13 @@ def test_the_offline_pipeline_is_built_from_the_local_engines() -> None:
     pytest.importorskip("espeakng_loader")
 
     s = settings(STT_PROVIDER="pocketsphinx", TTS_PROVIDER="espeak")
-    names = [type(p).__name__ for p in factory.build_processors(s, plan_engines(s))]
+    names = [type(p).__name__ for p in factory.build_processors(s, s.plan())]
     assert names == [
-        "VADProcessor",
-        "PocketsphinxSTTProcessor",
-        "EchoLLMProcessor",
+        "SileroVAD",
+        "PocketsphinxSTT",
+        "EchoLLM",
         "SentenceAggregator",
-        "EspeakTTSProcessor",
+        "EspeakTTS",
     ]
 
 
@@ -470,13 +469,13 @@ def test_local_is_the_best_installed_engine(tmp_path: Path) -> None:
     if missing_packages("whisper") or missing_packages("piper"):
         pytest.skip("whisper and piper are not both installed")
     s = settings()
-    names = [type(p).__name__ for p in factory.build_processors(s, plan_engines(s))]
+    names = [type(p).__name__ for p in factory.build_processors(s, s.plan())]
     assert names == [
-        "VADProcessor",
-        "WhisperSTTProcessor",
-        "EchoLLMProcessor",
+        "SileroVAD",
+        "WhisperSTT",
+        "EchoLLM",
         "SentenceAggregator",
-        "PiperTTSProcessor",
+        "PiperTTS",
     ]
     with app_for(tmp_path) as client:
         body = client.get("/health").json()
@@ -500,7 +499,7 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
         pytest.skip("the Deepgram TTS processor is not in this checkout")
 
     s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test")
-    stages = build_processors(s, plan_engines(s))
+    stages = build_processors(s, s.plan())
     assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
 
 
@@ -511,7 +510,7 @@ def test_the_tts_voice_defaults_to_asteria_and_takes_any_aura_voice() -> None:
     for env, voice in (({}, "aura-asteria-en"), ({"DEEPGRAM_TTS_VOICE": "aura-2-thalia-en"}, "aura-2-thalia-en")):
         s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, **env)
         assert s[TTS_VOICE] == voice
-        tts = build_processors(s, plan_engines(s))[-1]
+        tts = build_processors(s, s.plan())[-1]
         assert type(tts).__name__ == "DeepgramTTS" and tts.voice == voice
 
 
@@ -521,7 +520,7 @@ def test_the_tts_transport_picks_the_deepgram_processor(tmp_path: Path) -> None:
     pytest.importorskip("voxline.processors.deepgram")
     for transport, name in (("", "DeepgramTTS"), ("websocket", "DeepgramTTS"), ("REST", "DeepgramRESTTTS")):
         s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, DEEPGRAM_TTS_TRANSPORT=transport)
-        assert type(build_processors(s, plan_engines(s))[-1]).__name__ == name
+        assert type(build_processors(s, s.plan())[-1]).__name__ == name
     with app_for(tmp_path, DEEPGRAM_API_KEY=DG, DEEPGRAM_TTS_TRANSPORT="rest") as client:
         assert client.get("/health").json()["stages"]["tts"]["transport"] == "rest"
 

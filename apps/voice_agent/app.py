@@ -26,13 +26,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from voxline.apps.voice_agent.admission import Admission
 from voxline.apps.voice_agent.config import Settings, load_config
-from voxline.apps.voice_agent.engines import EnginePlan, plan_engines
 from voxline.apps.voice_agent.logs import configure_logging
 from voxline.apps.voice_agent.memory import MemoryUpkeep, tune_garbage_collector
 from voxline.apps.voice_agent.session import run_session
 from voxline.apps.voice_agent.stage_errors import StageErrors
 from voxline.providers.clients import aclose_shared
-from voxline.registry import Provider, Registry
+from voxline.registry import Plan, Provider, Registry
 from voxline.task import PipelineTask
 
 __all__ = ["STATIC_DIR", "AgentState", "create_app", "tune_garbage_collector"]
@@ -45,7 +44,7 @@ PLACEHOLDER = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>voxline voice agent</title></head>
 <body><h1>voxline voice agent</h1>
 <p>The server is running, but the browser client (<code>static/index.html</code>) is not installed.</p>
-<p>Connect a WebSocket client to <code>/ws</code>; see <code>/health</code> for the configured engines.</p>
+<p>Connect a WebSocket client to <code>/ws</code>; see <code>/health</code> for the configured providers.</p>
 </body></html>"""
 
 
@@ -53,7 +52,7 @@ class AgentState:
     """What the app's handlers share: settings, the plan, admission control, the live sessions and the last
     provider error of each stage."""
 
-    def __init__(self, settings: Settings, plan: EnginePlan, static_dir: Path, *, upkeep: bool = False) -> None:
+    def __init__(self, settings: Settings, plan: Plan, static_dir: Path, *, upkeep: bool = False) -> None:
         self.settings = settings
         self.plan = plan
         self.static_dir = static_dir
@@ -79,7 +78,7 @@ def create_app(
 ) -> Starlette:
     """The voice agent, configured from ``config`` (default: the environment and ``.env``).
 
-    ``preload`` imports the engines' modules at startup (not in the first session) and loads the local models
+    ``preload`` imports the providers' modules at startup (not in the first session) and loads the local models
     in the background (when a stage uses them). ``tune_gc``
     applies :func:`tune_garbage_collector` at startup and the memory upkeep after sessions
     (:mod:`~voxline.apps.voice_agent.memory`); they change the whole process, so only the served app
@@ -87,7 +86,7 @@ def create_app(
     to choose from (default: the built-in ones, :mod:`voxline.processors.registry`).
     """
     settings = Settings.from_config(config if config is not None else load_config(), registry)
-    plan = plan_engines(settings)
+    plan = settings.plan()
     state = AgentState(settings, plan, static_dir or STATIC_DIR, upkeep=tune_gc)
     if setup_logging:
         configure_logging(settings.log_level, settings.log_dir, settings.secrets())
@@ -107,14 +106,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logger.info(
-            "voxline %s voice agent: engines %s%s%s",
+            "voxline %s voice agent: providers %s%s%s",
             voxline.__version__,
             plan.engines,
             " (offline demo)" if plan.offline_demo else "",
             f"; problems: {'; '.join(plan.problems)}" if plan.problems else "",
         )
         if preload:
-            _import_engines(settings, plan)
+            _import_providers(settings, plan)
         if tune_gc:
             tune_garbage_collector()  # after the imports: the freeze takes them out of every full collection
         warm = asyncio.create_task(_preload(state)) if preload and _preloads(plan) else None
@@ -143,21 +142,21 @@ def create_app(
     return app
 
 
-def _import_engines(settings: Settings, plan: EnginePlan) -> None:
-    """Import the engines' modules now, by building (and dropping) one set of stages: constructors connect to
+def _import_providers(settings: Settings, plan: Plan) -> None:
+    """Import the providers' modules now, by building (and dropping) one set of stages: constructors connect to
     nothing. Left to the first session, google-genai's import alone costs that session ~0.7 s, and its ~80,000
     objects would miss the startup freeze."""
-    from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
+    from voxline.apps.voice_agent.factory import ProviderUnavailable, build_processors
 
     try:
         build_processors(settings, plan)
-    except EngineUnavailable:
+    except ProviderUnavailable:
         pass  # each session tells its client what is missing
     except Exception:
-        logger.exception("could not import the engines at startup")
+        logger.exception("could not import the providers at startup")
 
 
-def _preloads(plan: EnginePlan) -> list[Provider]:
+def _preloads(plan: Plan) -> list[Provider]:
     return [step.provider for step in plan.stages.values() if step.provider.preload is not None]
 
 

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from starlette.config import Config
 from starlette.datastructures import CommaSeparatedStrings
-from voxline.registry import Registry, Setting, Values
+from voxline.registry import Plan, Registry, Setting, Values
 from voxline.registry.common import DEFAULT_SYSTEM_PROMPT, SYSTEM_PROMPT
 from voxline.registry.settings import ConfigError, Source, choice, integer, number, optional_text, text
-
-if TYPE_CHECKING:
-    from voxline.apps.voice_agent.engines import EnginePlan
 
 __all__ = [
     "AGENT_TOOLS",
@@ -225,8 +222,9 @@ class Settings:
     def __repr__(self) -> str:
         return f"Settings({self.values!r})"
 
-    def plan(self) -> EnginePlan:
-        """Which provider runs each stage (the registry's ``auto`` rule over these settings)."""
+    def plan(self) -> Plan:
+        """Which provider runs each stage: the registry's ``auto`` rule over these settings. Pure: it builds
+        nothing (for ``local`` it looks which packages are installed), so it is cheap and testable anywhere."""
         return self.registry.plan(self.values)
 
     @property

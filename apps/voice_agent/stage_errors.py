@@ -1,10 +1,10 @@
 """The last provider error of each stage: on ``/health`` for the operator, as a ``stage_error`` message for the page.
 
 When a provider fails — a refused key, an unknown voice, a dropped socket — its stage pushes an ``ErrorFrame``
-up the pipeline and the client gets the seed's ``error`` message (a sentence). That says what went wrong, not
+up the pipeline and the client gets an ``error`` message (a sentence). That says what went wrong, not
 where: this module keeps, per stage, the last such error of any session in the process (for ``/health``) and
 tells the session's client in an additive message, ``{"type": "stage_error", "data": {"stage", "provider",
-"message", "at"}}``, which the page shows next to the engines. Messages go through the secret redactor again:
+"message", "at"}}``, which the page shows next to the providers. Messages go through the secret redactor again:
 no key, ever.
 
 Which stage an error belongs to is read from the pipeline: the stages before the first LLM stage are the STT
@@ -22,8 +22,8 @@ from voxline.frames import ErrorFrame, Frame
 from voxline.providers.redaction import redact
 
 if TYPE_CHECKING:
-    from voxline.apps.voice_agent.engines import EnginePlan
     from voxline.processor import Processor
+    from voxline.registry import Plan
 
 __all__ = ["StageErrors", "stages_of"]
 
@@ -31,7 +31,7 @@ __all__ = ["StageErrors", "stages_of"]
 class StageErrors:
     """Per stage, the last provider error the process saw (see the module docstring)."""
 
-    def __init__(self, plan: EnginePlan) -> None:
+    def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self._last: dict[str, dict[str, Any]] = {}
 
@@ -72,6 +72,6 @@ def stages_of(processors: Sequence[Processor]) -> dict[str, str]:
         elif side == "llm":
             side = "tts"
         names[processor.name] = side
-        for member in [*getattr(processor, "members", ()), *getattr(processor, "providers", ())]:
+        for member in getattr(processor, "members", ()):
             names[member.name] = side
     return names

@@ -1,7 +1,7 @@
 """Gemini as the LLM stage: google-genai's ``generate_content_stream``, with the shared LLM rules of the base.
 
 Default model: ``gemini-3.8-flash``. Latency is the product, and in late 2026 that is the current fast Flash:
-the seed's ``gemini-2.5-pro`` is slow to its first token (third-party: ~11 s with thinking on, against ~1 s for
+``gemini-2.5-pro`` is slow to its first token (third-party: ~11 s with thinking on, against ~1 s for
 Flash models) and, like ``gemini-2.5-flash``, is deprecated and being retired (requests reportedly reroute to
 ``gemini-3.8-flash``). A pinned name rather than ``gemini-flash-latest`` keeps behaviour — and the shape of
 the thinking parameter — from changing under a deployment; set ``GEMINI_MODEL`` to choose another.

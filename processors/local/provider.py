@@ -32,35 +32,35 @@ async def _preload(stt: str | None = None, tts: str | None = None) -> None:
 
 
 def _build_whisper(values: Values) -> list[Processor]:
-    from voxline.processors.local.whisper import WhisperSTTProcessor
-    from voxline.processors.vad import VADProcessor
+    from voxline.processors.local.whisper import WhisperSTT
+    from voxline.processors.vad import SileroVAD
 
-    return [VADProcessor(), WhisperSTTProcessor()]
+    return [SileroVAD(), WhisperSTT()]
 
 
 def _build_pocketsphinx(values: Values) -> list[Processor]:
-    from voxline.processors.local.stt import PocketsphinxSTTProcessor
-    from voxline.processors.vad import VADProcessor
+    from voxline.processors.local.stt import PocketsphinxSTT
+    from voxline.processors.vad import SileroVAD
 
-    return [VADProcessor(), PocketsphinxSTTProcessor()]
+    return [SileroVAD(), PocketsphinxSTT()]
 
 
 def _build_piper(values: Values) -> list[Processor]:
-    from voxline.processors.local.piper import PiperTTSProcessor
+    from voxline.processors.local.piper import PiperTTS
 
-    return [PiperTTSProcessor()]
+    return [PiperTTS()]
 
 
 def _build_espeak(values: Values) -> list[Processor]:
-    from voxline.processors.local.tts import EspeakTTSProcessor
+    from voxline.processors.local.tts import EspeakTTS
 
-    return [EspeakTTSProcessor()]
+    return [EspeakTTS()]
 
 
 def _build_echo(values: Values) -> list[Processor]:
-    from voxline.processors.local.echo import EchoLLMProcessor
+    from voxline.processors.local.echo import EchoLLM
 
-    return [EchoLLMProcessor()]
+    return [EchoLLM()]
 
 
 def _model(name: str) -> Any:
