@@ -47,27 +47,34 @@ THINKING = Setting(
 )
 
 
-def build(values: Values) -> list[Processor]:
+OWN = (API_KEY, BASE_URL, MODEL, THINKING)
+"""The settings of the Gemini stage itself (what :meth:`GeminiLLM.from_config` reads)."""
+
+
+def arguments(values: Values) -> dict[str, Any]:
+    """``GeminiLLM``'s keyword arguments from the provider's settings (``"none"`` thinking: see :func:`build`)."""
     from google.genai import types
+
+    key, thinking = values[API_KEY], values[THINKING]
+    config = None
+    if thinking in THINKING_LEVELS:
+        config = types.ThinkingConfig(thinking_level=types.ThinkingLevel(thinking.upper()))
+    elif thinking is not None and thinking != "none":
+        config = types.ThinkingConfig(thinking_budget=int(thinking))
+    return {
+        "api_key": str(key) if key is not None else "",
+        "base_url": values[BASE_URL],
+        "model": values[MODEL],
+        "thinking": config,
+    }
+
+
+def build(values: Values) -> list[Processor]:
     from voxline.processors.gemini.llm import GeminiLLM
 
-    key = values[API_KEY]
-    thinking = values[THINKING]
-    config = None
-    if thinking is not None and thinking != "none":
-        if thinking in THINKING_LEVELS:
-            config = types.ThinkingConfig(thinking_level=types.ThinkingLevel(thinking.upper()))
-        else:
-            config = types.ThinkingConfig(thinking_budget=int(thinking))
-    llm = GeminiLLM(
-        api_key=str(key) if key is not None else "",
-        base_url=values[BASE_URL],
-        model=values[MODEL],
-        system_prompt=values[SYSTEM_PROMPT],
-        thinking=config,
-    )
-    if thinking == "none":
-        llm.thinking = None
+    llm = GeminiLLM(**arguments(values), system_prompt=values[SYSTEM_PROMPT])
+    if values[THINKING] == "none":
+        llm.thinking = None  # no thinking field at all: the model's own default
     return [llm]
 
 

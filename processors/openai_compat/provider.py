@@ -40,18 +40,20 @@ MODEL = Setting(
 )
 
 
+OWN = (API_KEY, BASE_URL, MODEL)
+"""The settings of the OpenAI-compatible stage itself (what :meth:`OpenAILLM.from_config` reads)."""
+
+
+def arguments(values: Values) -> dict[str, Any]:
+    """``OpenAILLM``'s keyword arguments from the provider's settings."""
+    key = values[API_KEY]
+    return {"api_key": str(key) if key is not None else None, "base_url": values[BASE_URL], "model": values[MODEL]}
+
+
 def build(values: Values) -> list[Processor]:
     from voxline.processors.openai_compat.llm import OpenAILLM
 
-    key = values[API_KEY]
-    return [
-        OpenAILLM(
-            api_key=str(key) if key is not None else None,
-            base_url=values[BASE_URL],
-            model=values[MODEL],
-            system_prompt=values[SYSTEM_PROMPT],
-        )
-    ]
+    return [OpenAILLM(**arguments(values), system_prompt=values[SYSTEM_PROMPT])]
 
 
 def _describe(values: Values) -> dict[str, Any]:
