@@ -57,14 +57,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
-def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _settings(env_file: str) -> Any:
+    """The agent's settings from the environment and ``env_file``; None (after saying why) when one is unusable."""
     from voxline.apps.voice_agent.config import ConfigError, Settings, load_config
 
     try:
-        settings = Settings.from_config(load_config(args.env_file))
+        return Settings.from_config(load_config(env_file))
     except ConfigError as exc:
         print(f"voxline: {exc}", file=sys.stderr)
+        return None
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args.env_file)
+    if settings is None:
         return 2
     if args.workers < 1:
         print("voxline: --workers must be at least 1", file=sys.stderr)
@@ -90,14 +98,11 @@ def check(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from voxline.apps.voice_agent.config import ConfigError, Settings, load_config
     from voxline.providers.redaction import hide_secret
     from voxline.registry.check import format_lines, lines_json
 
-    try:
-        settings = Settings.from_config(load_config(args.env_file))
-    except ConfigError as exc:
-        print(f"voxline: {exc}", file=sys.stderr)
+    settings = _settings(args.env_file)
+    if settings is None:
         return 2
     for key in settings.secrets():
         hide_secret(key)

@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import inspect
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_code import checks_in, run_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "CONTRIBUTING.md"
 
 
 def _namespace() -> dict[str, Any]:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
-    assert len(blocks) >= 4, "the recipe lost its code"
     if str(ROOT / "examples") not in sys.path:
         sys.path.insert(0, str(ROOT / "examples"))  # the recipe imports the example provider
-    namespace: dict[str, Any] = {"__name__": "contributing"}
-    exec(compile("\n".join(blocks), str(DOC), "exec"), namespace)
-    return namespace
+    return run_blocks(DOC, "contributing", at_least=4)
 
 
-CHECKS = sorted(
-    name
-    for name, value in _namespace().items()
-    if name.startswith("check_") and getattr(value, "__module__", None) == "contributing"
-)
+CHECKS = checks_in(_namespace(), "contributing")
 
 
 def test_the_recipe_has_checks() -> None:

@@ -26,12 +26,14 @@ __all__ = [
     "STAGES",
     "STAGE_WORDS",
     "Alias",
+    "Builder",
     "CheckFailed",
     "FailureKind",
     "Probe",
     "Provider",
     "Stage",
     "missing_modules",
+    "shows",
 ]
 
 Stage = Literal["stt", "llm", "tts"]
@@ -63,6 +65,18 @@ class CheckFailed(Exception):
         self.message = message
         self.hint = hint
         self.kind = kind
+
+
+def shows(**fields: Setting[Any] | str) -> Callable[[Values], dict[str, Any]]:
+    """A ``describe`` for :class:`Provider`: each field is a setting's value, or a fixed text.
+
+    ``shows(model=MODEL, language=LANGUAGE)``, ``shows(model="espeak-ng")``.
+    """
+
+    def describe(values: Values) -> dict[str, Any]:
+        return {key: field if isinstance(field, str) else values[field] for key, field in fields.items()}
+
+    return describe
 
 
 def missing_modules(*packages: tuple[str, str]) -> list[str]:

@@ -212,27 +212,23 @@ def url(*schemes: str) -> Parser[str | None]:
 
 def integer(low: int, high: int) -> Parser[int]:
     """A whole number in ``[low, high]``."""
-
-    def parse(name: str, raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-        return value
-
-    return parse
+    return _ranged(int, "an integer", low, high)
 
 
 def number(low: float, high: float) -> Parser[float]:
     """A number in ``[low, high]`` (never nan)."""
+    return _ranged(float, "a number", low, high)
 
-    def parse(name: str, raw: str) -> float:
+
+N = TypeVar("N", int, float)
+
+
+def _ranged(convert: Callable[[str], N], what: str, low: N, high: N) -> Parser[N]:
+    def parse(name: str, raw: str) -> N:
         try:
-            value = float(raw)
+            value = convert(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+            raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
         if math.isnan(value) or not low <= value <= high:
             raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw}")
         return value

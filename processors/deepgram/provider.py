@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from voxline.registry import Probe, Provider, Values
+from voxline.registry.provider import shows
 from voxline.registry.settings import Setting, choice, secret, text, url
 
 if TYPE_CHECKING:
@@ -105,14 +106,6 @@ async def _check_tts(values: Values) -> Probe:
     return await speak_round_trip(values)
 
 
-def _describe_stt(values: Values) -> dict[str, Any]:
-    return {"model": values[STT_MODEL], "language": values[STT_LANGUAGE]}
-
-
-def _describe_tts(values: Values) -> dict[str, Any]:
-    return {"model": values[TTS_VOICE], "transport": values[TTS_TRANSPORT]}
-
-
 DEEPGRAM_STT = Provider(
     stage="stt",
     name="deepgram",
@@ -121,7 +114,7 @@ DEEPGRAM_STT = Provider(
     settings=(API_KEY, BASE_URL, STT_MODEL, STT_LANGUAGE),
     cloud=True,
     needs=(API_KEY,),
-    describe=_describe_stt,
+    describe=shows(model=STT_MODEL, language=STT_LANGUAGE),
     check=_check_stt,
 )
 
@@ -133,6 +126,6 @@ DEEPGRAM_TTS = Provider(
     settings=(API_KEY, BASE_URL, TTS_VOICE, TTS_TRANSPORT),
     cloud=True,
     needs=(API_KEY,),
-    describe=_describe_tts,
+    describe=shows(model=TTS_VOICE, transport=TTS_TRANSPORT),
     check=_check_tts,
 )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from voxline.registry import Provider, Values
 from voxline.registry.common import SYSTEM_PROMPT
+from voxline.registry.provider import shows
 from voxline.registry.settings import ConfigError, Setting, secret, text, url
 
 if TYPE_CHECKING:
@@ -78,10 +79,6 @@ def build(values: Values) -> list[Processor]:
     return [llm]
 
 
-def _describe(values: Values) -> dict[str, Any]:
-    return {"model": values[MODEL]}
-
-
 GEMINI = Provider(
     stage="llm",
     name="gemini",
@@ -90,5 +87,5 @@ GEMINI = Provider(
     settings=(API_KEY, BASE_URL, MODEL, THINKING, SYSTEM_PROMPT),
     cloud=True,
     needs=(API_KEY,),
-    describe=_describe,
+    describe=shows(model=MODEL),
 )

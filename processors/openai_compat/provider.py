@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from voxline.registry import Provider, Values
 from voxline.registry.common import SYSTEM_PROMPT
-from voxline.registry.provider import missing_modules
+from voxline.registry.provider import missing_modules, shows
 from voxline.registry.settings import Setting, secret, text, url
 
 if TYPE_CHECKING:
@@ -56,10 +56,6 @@ def build(values: Values) -> list[Processor]:
     return [OpenAILLM(**arguments(values), system_prompt=values[SYSTEM_PROMPT])]
 
 
-def _describe(values: Values) -> dict[str, Any]:
-    return {"model": values[MODEL]}
-
-
 OPENAI = Provider(
     stage="llm",
     name="openai",
@@ -72,5 +68,5 @@ OPENAI = Provider(
     needs_note="OPENAI_API_KEY (or OPENAI_BASE_URL for a keyless local server)",
     extra="openai",
     requires=lambda: missing_modules(("openai", "openai")),
-    describe=_describe,
+    describe=shows(model=MODEL),
 )
