@@ -116,7 +116,7 @@ def create_app(
             _import_providers(settings, plan)
         if tune_gc:
             tune_garbage_collector()  # after the imports: the freeze takes them out of every full collection
-        warm = asyncio.create_task(_preload(state)) if preload and _preloads(plan) else None
+        warm = asyncio.create_task(_preload(state)) if preload and _preloads(settings, plan) else None
         yield
         if warm is not None and not warm.done():
             warm.cancel()
@@ -156,8 +156,16 @@ def _import_providers(settings: Settings, plan: Plan) -> None:
         logger.exception("could not import the providers at startup")
 
 
-def _preloads(plan: Plan) -> list[Provider]:
-    return [step.provider for step in plan.stages.values() if step.provider.preload is not None]
+def _preloads(settings: Settings, plan: Plan) -> list[Provider]:
+    """The chosen providers (and fallbacks) that load models at startup."""
+    chosen = [step.provider for step in plan.stages.values()]
+    for stage in ("llm", "tts"):
+        name = settings.fallback(stage)
+        if name:
+            entry = settings.registry.get(stage, name)
+            chosen.append(entry if isinstance(entry, Provider) else entry.resolve())
+    unique = {id(p): p for p in chosen}.values()
+    return [p for p in unique if p.preload is not None]
 
 
 async def _preload(state: AgentState) -> None:
@@ -165,7 +173,8 @@ async def _preload(state: AgentState) -> None:
 
     A provider that is not installed is left to the session that needs it (which tells its client); a model that
     fails its integrity check is an error of its stage on /health straight away (and every session fails it)."""
-    for provider in _preloads(state.plan):
+    providers = _preloads(state.settings, state.plan)
+    for provider in providers:
         assert provider.preload is not None
         try:
             await provider.preload(state.settings.values)
@@ -176,7 +185,7 @@ async def _preload(state: AgentState) -> None:
         except Exception as exc:
             logger.error("could not load %s: %s", provider.name, exc)
             state.stage_errors.record(provider.stage, f"{provider.name} could not be loaded: {exc}")
-    logger.info("local engines loaded: %s", ", ".join(p.name for p in _preloads(state.plan)))
+    logger.info("local engines loaded: %s", ", ".join(p.name for p in providers))
     state.memory.settled()  # what the models loaded stays for the life of the process
 
 

@@ -168,7 +168,7 @@ def _refusal(exc: BaseException, base_url: str) -> CheckFailed:
         said = exc.response.headers.get("dg-error") or _body_text(bytes(exc.response.body or b""))
         return CheckFailed(f"Deepgram answered HTTP {status}" + (f": {said}" if said else ""), kind=status_kind(status))
     if isinstance(exc, ConnectionClosed):
-        return CheckFailed(f"Deepgram closed the socket ({_close_of(exc)})", kind="refused")
+        return CheckFailed(f"Deepgram closed the socket ({_close_of(exc)})", kind="other")
     if isinstance(exc, TimeoutError):
         return CheckFailed(f"no answer from {base_url} within {OPEN_TIMEOUT:g} s", kind="timeout")
     if isinstance(exc, OSError) or type(exc).__name__ in ("ConnectError", "ConnectTimeout"):
