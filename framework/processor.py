@@ -291,34 +291,32 @@ class Processor:
     async def _deliver_system(self, frame: Frame, direction: Direction) -> None:
         """A system frame's way in: at once, in order with other system frames (:mod:`voxline._lanes`)."""
         if direction:  # upstream (Direction.UPSTREAM == 1): nothing to keep in order
-            try:
-                await self.process(frame, direction)
-            except Exception as exc:
-                await self._on_process_error(frame, direction, exc)
+            await self._process_reported(frame, direction)
             return
         lane = self._lane
         task = asyncio.current_task()
-        if type(frame) is InterruptFrame:
-            await lane.take_turn(task)
+        if type(frame) is not InterruptFrame:
+            lane.enter(task)
             try:
-                epoch = frame.epoch
-                if epoch is None or epoch <= self._epoch:
-                    return
-                self._enter_epoch(epoch)
-                try:
-                    await self.process(frame, direction)
-                except Exception as exc:
-                    await self._on_process_error(frame, direction, exc)
+                await self._process_reported(frame, direction)
             finally:
-                lane.end_turn(task)
+                lane.leave(task)
             return
-        lane.enter(task)
+        await lane.take_turn(task)
+        try:
+            epoch = frame.epoch
+            if epoch is not None and epoch > self._epoch:  # each interrupt reaches each stage once
+                self._enter_epoch(epoch)
+                await self._process_reported(frame, direction)
+        finally:
+            lane.end_turn(task)
+
+    async def _process_reported(self, frame: Frame, direction: Direction) -> None:
+        """``process``, with a failure reported (and the frame passed on when it must be)."""
         try:
             await self.process(frame, direction)
         except Exception as exc:
             await self._on_process_error(frame, direction, exc)
-        finally:
-            lane.leave(task)
 
     async def _after_system_frames(self) -> None:
         """Wait until no downstream system frame is inside this processor (rare: only if ``process`` awaits)."""
