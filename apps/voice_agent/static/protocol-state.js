@@ -15,6 +15,14 @@
  */
 
 /**
+ * The last provider error of one stage, from a `stage_error` message.
+ * @typedef {object} StageError
+ * @property {string} provider   the provider that failed (`deepgram`, `gemini`, `whisper` ...)
+ * @property {string} message    its error, as the server worded it (never a key)
+ * @property {number} at         when, in Unix seconds (server clock)
+ */
+
+/**
  * @typedef {object} Counts
  * @property {number} audioChunksReceived
  * @property {number} audioChunksDropped
@@ -48,6 +56,7 @@
  * @property {{reason: string, time: number | null} | null} lastInterrupt
  * @property {Counts} counts
  * @property {Record<string, number>} messages  server messages received, by type
+ * @property {Record<string, StageError>} stageErrors  per stage (`stt`, `llm`, `tts`), its last provider error on this connection
  */
 
 /**
@@ -126,6 +135,7 @@ export function initialState(options = {}) {
     lastInterrupt: null,
     counts: { audioChunksReceived: 0, audioChunksDropped: 0, interruptsSent: 0, interruptsReceived: 0, bargeIns: 0 },
     messages: {},
+    stageErrors: {},
   };
 }
 
