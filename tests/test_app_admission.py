@@ -19,6 +19,8 @@ from starlette.websockets import WebSocketDisconnect
 from voxline.apps.voice_agent import create_app
 from voxline.apps.voice_agent.config import ConfigError, Settings
 from voxline.apps.voice_agent.origins import parse_origin
+from voxline.frames import Frame, TextFrame, UserTextFrame
+from voxline.processor import Direction
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -221,7 +223,7 @@ async def test_a_slow_reply_is_not_idle_time(tmp_path: Path, monkeypatch: Any) -
     """The user asked and waits: a model slow to its first token must not get the session closed."""
     from voxline.apps.voice_agent import session as session_module
 
-    class SlowEcho(Echo):
+    class SlowEcho(EchoStage):
         async def process(self, frame: Frame, direction: Direction) -> None:
             if isinstance(frame, UserTextFrame):
                 self.create_task(self._reply(frame.text))  # as an LLM stage does: the reader is free again
