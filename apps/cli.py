@@ -1,5 +1,5 @@
 """The ``voxline`` command: ``serve`` runs the voice agent, ``check`` tries every configured provider once,
-``settings`` prints the settings table.
+``settings`` prints the settings table, ``replay`` plays a recorded session again on virtual time.
 
 ``voxline check`` reads the same ``.env`` as ``serve`` and makes one real round trip per stage with the
 agent's exact options (:mod:`voxline.registry.check`): one line per stage, exit status 0 only when all passed,
@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("-v", "--verbose", action="store_true", help="show the stages' log lines")
     table = commands.add_parser("settings", help="print every setting as the Markdown table of the docs")
     table.add_argument("--write", nargs="*", metavar="FILE", help="replace the settings table in these files")
+    replay = commands.add_parser("replay", help="replay a recorded session (RECORD_DIR) and print its turn timeline")
+    replay.add_argument("file", help="a <session>.replay.jsonl.gz file (docs/recording.md)")
+    replay.add_argument("--json", action="store_true", help="print the replayed turns as JSON lines")
     return parser
 
 
@@ -54,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(args)
     if args.command == "settings":
         return settings_table(args)
+    if args.command == "replay":
+        return replay(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -145,3 +150,22 @@ def settings_table(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Exit status 0 when the replay's turn decisions and latencies match the recording's, 1 when they differ,
+    2 when the file is not a recording."""
+    import json
+
+    from voxline.recording import format_timeline, replay_file
+
+    try:
+        result = replay_file(args.file)
+    except ValueError as exc:
+        print(f"voxline: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print("\n".join(json.dumps(turn) for turn in result.turns))
+    else:
+        print(format_timeline(result))
+    return 1 if result.differences() else 0

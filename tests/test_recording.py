@@ -27,13 +27,14 @@ def _ones(seconds: float, value: int = 1000) -> bytes:
 
 
 def _mix(events: list[tuple[str, float, bytes]]) -> np.ndarray:
+    """Agent audio is sent at once at its time (it plays from then on, back to back)."""
     out: list[bytes] = []
     mixer = StereoMixer(out.append, rate=RATE, margin=0.5)
     for kind, t, pcm in events:
         if kind == "user":
             mixer.user(t, pcm, RATE)
         elif kind == "agent":
-            mixer.agent(t, pcm, RATE)
+            mixer.agent(t, t, pcm, RATE)
         else:
             mixer.cut(t)
     mixer.close()
@@ -50,8 +51,8 @@ def test_user_audio_lands_where_it_arrived_and_agent_audio_where_it_played() -> 
 
 
 def test_a_barge_in_cuts_the_agent_audio_scheduled_after_it() -> None:
-    # 2 s of reply sent at once at t=1 (it plays 1-3 s); the user barges in at 1.5 s.
-    frames = _mix([("agent", 1.0, _ones(2.0, 300)), ("cut", 1.5, b""), ("user", 2.0, _ones(0.5, 100))])
+    # 4 s of reply sent at once at t=1 (it plays 1-5 s, past the mixer's margin); the user barges in at 1.5 s.
+    frames = _mix([("agent", 1.0, _ones(4.0, 300)), ("cut", 1.5, b""), ("user", 2.0, _ones(0.5, 100))])
     right = frames[:, 1]
     assert (right[RATE : 3 * RATE // 2] == 300).all()  # heard: 1.0-1.5 s
     assert (right[3 * RATE // 2 :] == 0).all()  # cut: nothing after 1.5 s

@@ -28,6 +28,7 @@ __all__ = [
     "AGENT_TOOLS",
     "DEFAULT_SYSTEM_PROMPT",
     "LIMITS",
+    "RECORDING",
     "SERVER",
     "ConfigError",
     "Limits",
@@ -186,6 +187,26 @@ class Limits:
         return cls(**{setting.name.lower(): values[setting] for setting in LIMITS})
 
 
+# Recording sessions (docs/recording.md): off unless RECORD_DIR is set.
+RECORD_DIR: Setting[Path | None] = Setting(
+    "RECORD_DIR",
+    _log_dir,
+    None,
+    "Directory where every session is recorded: `<id>.wav` (stereo: the user left, the agent right, as heard), "
+    "`<id>.jsonl` (the turns) and `<id>.replay.jsonl.gz` (for `voxline replay`). Never holds a key; holds the "
+    "users' voices: tell them. Empty: no recording.",
+)
+RECORD_MAX_MB = Setting(
+    "RECORD_MAX_MB",
+    number(0.01, 100_000),
+    50.0,
+    "Most a session's recording may take on disk, in MB (all its files together); the recording stops there and "
+    "its `.jsonl` ends with a `limit` line saying so (the session goes on).",
+)
+RECORDING: tuple[Setting[Any], ...] = (RECORD_DIR, RECORD_MAX_MB)
+"""Session recording settings."""
+
+
 # --- everything ----------------------------------------------------------------------------------------------
 
 
@@ -198,7 +219,7 @@ def default_registry() -> Registry:
 
 def agent_settings(registry: Registry | None = None) -> list[Setting[Any]]:
     """Every setting the voice agent reads, in the order of the docs' table."""
-    return [*(registry or default_registry()).settings(), AGENT_TOOLS, *SERVER, *LIMITS]
+    return [*(registry or default_registry()).settings(), AGENT_TOOLS, *SERVER, *LIMITS, *RECORDING]
 
 
 class Settings:
@@ -254,6 +275,14 @@ class Settings:
     @property
     def agent_tools(self) -> str | None:
         return self.values[AGENT_TOOLS]
+
+    @property
+    def record_dir(self) -> Path | None:
+        return self.values[RECORD_DIR]
+
+    @property
+    def record_max_bytes(self) -> int:
+        return round(self.values[RECORD_MAX_MB] * 1_000_000)
 
     @property
     def system_prompt(self) -> str:

@@ -28,6 +28,7 @@ from voxline.apps.voice_agent.admission import Refusal, refuse
 from voxline.apps.voice_agent.factory import ProviderUnavailable, build_processors
 from voxline.apps.voice_agent.lifetime import SERVER_ERROR, Ending, run_scoped
 from voxline.apps.voice_agent.logs import session_id
+from voxline.apps.voice_agent.recording import finish_recording, start_recording
 from voxline.pipeline import Pipeline
 from voxline.task import PipelineTask
 from voxline.transports import TransportParams, WebSocketTransport
@@ -89,7 +90,12 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             transport.send_error(f"The voice pipeline cannot start: {problem}")
             ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None)
             return ending
-        task = PipelineTask(Pipeline([transport.input(), *processors, transport.output()]), name=f"session-{sid}")
+        recorder = start_recording(settings, sid, transport, processors)  # RECORD_DIR; None when off
+        task = PipelineTask(
+            Pipeline([transport.input(), *processors, transport.output()]),
+            name=f"session-{sid}",
+            observers=[recorder] if recorder is not None else [],
+        )
         watch = state.stage_errors.watch(processors, lambda entry: transport.send_event("stage_error", entry))
         task.on_upstream(watch)
         transport.start()  # read at once: a client that leaves while the pipeline starts is noticed at once
@@ -98,6 +104,7 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             ending = await run_scoped(task.run(), transport, limits, task)
         finally:
             state.tasks.discard(task)
+            await finish_recording(recorder, transport.end_reason or "")
         fatal = [e for e in task.errors if e.fatal]
         if fatal and not transport.disconnected.is_set():
             logger.error("session ended by a fatal error: %s", fatal[-1].message)

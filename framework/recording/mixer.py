@@ -46,8 +46,8 @@ class StereoMixer:
         self._user_end = start + len(samples)
         self._flush(round(arrived * self.rate) - self._margin)
 
-    def agent(self, start_time: float, pcm: bytes, rate: int) -> None:
-        """Agent audio whose playback starts at ``start_time`` seconds (session time)."""
+    def agent(self, sent: float, start_time: float, pcm: bytes, rate: int) -> None:
+        """Agent audio sent at ``sent`` whose playback starts at ``start_time`` seconds (session time)."""
         start = max(round(start_time * self.rate), self._base)
         if self._resampler is None or rate != self._agent_rate or start > self._agent_end:
             self._flush_resampler()
@@ -58,7 +58,7 @@ class StereoMixer:
         samples = np.frombuffer(out, dtype="<i2")
         self._put("right", self._agent_end, samples)
         self._agent_end += len(samples)
-        self._flush(round(start_time * self.rate) - self._margin)
+        self._flush(round(sent * self.rate) - self._margin)  # what plays later may still be cut
 
     def cut(self, at: float) -> None:
         """Nothing of the agent's scheduled after ``at`` seconds was heard: remove it."""

@@ -28,6 +28,7 @@ from typing import Any
 from voxline.frames import (
     AudioFrame,
     BotHeardTextFrame,
+    DataFrame,
     ErrorFrame,
     Frame,
     InterruptFrame,
@@ -106,6 +107,8 @@ class SessionRecorder:
     def on_push(self, source: Processor, destination: Any, frame: Frame, direction: Direction) -> None:
         if self._closed:
             return
+        if isinstance(frame, DataFrame) and frame.epoch is not None and frame.epoch < destination.epoch:
+            return  # observed before the next stage's gate, which drops it: it never arrived
         t = self.now
         if source is self._input and direction is DOWNSTREAM:
             self._client(t, frame)
@@ -136,7 +139,7 @@ class SessionRecorder:
             start = max(self._playback_end, t)
             self._playback_end = start + frame.duration
             if self.writer is not None:
-                self.writer.put("agent", start, frame.pcm, frame.sample_rate)
+                self.writer.put("agent", t, start, frame.pcm, frame.sample_rate)
             self.turns.agent_audio(t, self._playback_end)
         elif isinstance(frame, InterruptFrame):
             if self._playback_end > t and self.writer is not None:

@@ -9,8 +9,10 @@
 * :class:`ReplayTTS` — a :class:`~voxline.tts.TTSProcessor` whose synthesis yields, for each piece of text, audio
   of the recorded lengths at the recorded delays (silence: a replay needs timing, not sound).
 
-Recorded responses are found by their request's text (the n-th request with a text gets the n-th recording for
-that text), else in order, so a replay that takes a different turn still runs.
+Recorded responses are found by their request's text: the n-th request with a text gets the n-th recording for
+that text. A request the recording has no response for gets none (an empty reply, a piece with no audio): that
+happens when a replay takes another turn than the recording, or when the replay's TTS starts a piece the recorded
+one never began before a barge-in cut the reply.
 """
 
 from __future__ import annotations
@@ -111,31 +113,21 @@ class ReplaySTT(Processor):
 
 
 class _Responses:
-    """Recorded responses by request text, each a list of lines; taken by text, else in order."""
+    """Recorded responses by request text, each a list of lines, taken in order."""
 
     def __init__(self, lines: list[dict[str, Any]]) -> None:
-        order: list[list[dict[str, Any]]] = []
+        self._by_text: dict[str, deque[list[dict[str, Any]]]] = {}
         current: list[dict[str, Any]] | None = None
         for line in lines:
             if current is None or line.get("first") or line["request"] != current[0]["request"]:
                 current = []
-                order.append(current)
+                self._by_text.setdefault(line["request"], deque()).append(current)
             current.append(line)
-        self._order = deque(order)
-        self._by_text: dict[str, deque[list[dict[str, Any]]]] = {}
-        for response in order:
-            self._by_text.setdefault(response[0]["request"], deque()).append(response)
 
     def take(self, text: str) -> list[dict[str, Any]]:
+        """The next recording for ``text``; none (nothing emitted) when the recording has no more for it."""
         same = self._by_text.get(text)
-        response = same.popleft() if same else (self._order[0] if self._order else [])
-        if response in self._order:
-            self._order.remove(response)
-        if not same:
-            for others in self._by_text.values():
-                if response in others:
-                    others.remove(response)
-        return response
+        return same.popleft() if same else []
 
 
 class ReplayLLM(LLMProcessor):

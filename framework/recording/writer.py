@@ -59,7 +59,7 @@ class RecordingWriter:
     # --- the event loop's side ---------------------------------------------------------------------------
 
     def put(self, *event: Any) -> None:
-        """Hand an event to the thread: ``("user", t, pcm, rate)``, ``("agent", t, pcm, rate)``, ``("cut", t)``,
+        """Hand an event to the thread: ``("user", t, pcm, rate)``, ``("agent", t, start, pcm, rate)``, ``("cut", t)``,
         ``("turns", line)`` or ``("replay", line)``. Never blocks; a full queue drops the event (counted)."""
         try:
             self._queue.put_nowait(event)
@@ -92,7 +92,7 @@ class RecordingWriter:
         if kind == "user":
             self._mixer.user(event[1], event[2], event[3])
         elif kind == "agent":
-            self._mixer.agent(event[1], event[2], event[3])
+            self._mixer.agent(event[1], event[2], event[3], event[4])
         elif kind == "cut":
             self._mixer.cut(event[1])
         elif kind == "turns":
