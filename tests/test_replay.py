@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from pathlib import Path
 
 import attrs
@@ -63,11 +62,10 @@ def test_a_changed_decision_or_latency_is_reported() -> None:
     assert decisions(result.turns[0])["heard"] == "Lisbon is sunny today, "
 
 
-def test_replays_are_deterministic_and_take_no_real_time_for_the_sessions_seconds() -> None:
-    started = time.perf_counter()
+def test_replays_are_deterministic() -> None:
+    # Virtual time: the same figures every run, whatever the machine's load (the speed: tests/bench/bench_replay.py).
     a, b = replay_file(_path("provider_drop")), replay_file(_path("provider_drop"))
     assert a.turns == b.turns and a.virtual_seconds == b.virtual_seconds
-    assert time.perf_counter() - started < a.virtual_seconds  # no real sleeping (speed: tests/bench/bench_replay.py)
 
 
 def test_voxline_replay_prints_the_timeline(capsys: pytest.CaptureFixture[str]) -> None:
