@@ -1,5 +1,5 @@
-"""The code in docs/tools.md, docs/fallback.md and docs/testing.md runs: each page's blocks are executed in order and its checks
-called (as test_processor_docs.py does for the tutorial)."""
+"""The code in docs/tools.md, docs/fallback.md and docs/testing.md runs: each page's blocks are executed in order
+and its checks called (as test_processor_docs.py does for the tutorial)."""
 
 from __future__ import annotations
 
