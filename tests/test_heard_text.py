@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from llm_helpers import drive, replies_ended, texts_out
 from test_llm_base import Script, ScriptedLLM
 from voxline.context import Turn
 from voxline.frames import (
@@ -22,6 +21,7 @@ from voxline.frames import (
 from voxline.pipeline import Pipeline
 from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.task import PipelineTask
+from voxline.testing import drive, replies_ended, texts_out
 from voxline.tts import TTSProcessor, _Timeline
 
 
