@@ -8,6 +8,7 @@ nothing here reads the process environment behind your back.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "LLM_PROVIDERS",
     "STT_PROVIDERS",
+    "TRACING",
     "TTS_PROVIDERS",
     "TTS_TRANSPORTS",
     "ConfigError",
     "Limits",
+    "Operations",
     "Settings",
     "load_config",
 ]
@@ -156,6 +159,82 @@ def _origins(config: Config) -> tuple[str, ...]:
     return origins
 
 
+# --- operations: drain, auth, the session store, metrics and tracing ------------------------------------------
+# What running the agent in production adds (docs/deploy.md, docs/security.md "Authentication", docs/metrics.md).
+# A block of its own, like Limits: none of it depends on the providers.
+
+TRACING = ("off", "otel")
+MIN_TOKEN_CHARS = 16
+MIN_SECRET_CHARS = 32
+
+
+@attrs.frozen(kw_only=True)
+class Operations:
+    """Graceful drain, who may connect (tokens), where sessions live for resuming, metrics and tracing."""
+
+    drain_timeout: float = 30.0
+    """Seconds a SIGTERM'd process gives its sessions to finish their replies before it closes them and exits."""
+    auth_token: Secret | None = None
+    """A static bearer token every ``/ws`` client (and ``/session``, ``/metrics``) must present; None: no auth."""
+    session_secret: Secret | None = None
+    """The HMAC key of short-lived session tokens (``/session`` mints them, ``/ws`` verifies them)."""
+    session_token_ttl: float = 300.0
+    """Seconds a minted session token may be used to open a session."""
+    resume_seconds: float = 30.0
+    """Seconds a client that lost its socket has to resume its conversation (0: no resuming)."""
+    redis_url: Secret | None = None
+    """Where sessions are kept for resuming (any worker, any host); None: in this process only."""
+    metrics: bool = True
+    """Serve Prometheus metrics at ``/metrics``."""
+    tracing: str = "off"
+    """``otel``: OpenTelemetry spans per turn and per provider call (the operator installs the SDK/exporter)."""
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth_token is not None or self.session_secret is not None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Operations:
+        d, day = cls(), 86400.0
+        auth_token = _secret(config, "AUTH_TOKEN")
+        if auth_token is not None and len(str(auth_token)) < MIN_TOKEN_CHARS:
+            raise ConfigError(f"AUTH_TOKEN must be at least {MIN_TOKEN_CHARS} characters (use a random one)")
+        session_secret = _secret(config, "SESSION_SECRET")
+        if session_secret is not None and len(str(session_secret)) < MIN_SECRET_CHARS:
+            raise ConfigError(f"SESSION_SECRET must be at least {MIN_SECRET_CHARS} characters (use a random one)")
+        redis_url = _secret(config, "REDIS_URL")
+        if redis_url is not None and not str(redis_url).startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        tracing = _choice(config, "TRACING", TRACING)
+        for setting, on, module in (
+            ("REDIS_URL", redis_url is not None, "redis"),
+            ("TRACING=otel", tracing == "otel", "opentelemetry"),
+        ):
+            if on and importlib.util.find_spec(module) is None:
+                raise ConfigError(f"{setting} needs the {module} package: pip install 'voxline[server]'")
+        return cls(
+            drain_timeout=_float(config, "DRAIN_TIMEOUT", d.drain_timeout, low=0, high=day),
+            auth_token=auth_token,
+            session_secret=session_secret,
+            session_token_ttl=_float(config, "SESSION_TOKEN_TTL", d.session_token_ttl, low=1, high=day),
+            resume_seconds=_float(config, "RESUME_SECONDS", d.resume_seconds, low=0, high=day),
+            redis_url=redis_url,
+            metrics=_choice(config, "METRICS", ("on", "off")) == "on",
+            tracing=tracing,
+        )
+
+    def secrets(self) -> list[str]:
+        """Values no log line may show: the token, the secret, the Redis URL and its password."""
+        values = [str(s) for s in (self.auth_token, self.session_secret, self.redis_url) if s]
+        if self.redis_url is not None:
+            from urllib.parse import urlsplit
+
+            password = urlsplit(str(self.redis_url)).password
+            if password:
+                values.append(password)
+        return values
+
+
 # --- everything else ---------------------------------------------------------------------------------------
 
 
@@ -194,6 +273,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_message_bytes: int = 1 << 20
     limits: Limits = attrs.field(factory=Limits)
+    ops: Operations = attrs.field(factory=Operations)
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -228,11 +308,13 @@ class Settings:
             cors_origins=_origins(config),
             max_message_bytes=_int(config, "MAX_MESSAGE_BYTES", 1 << 20, low=1024, high=16 << 20),
             limits=Limits.from_config(config),
+            ops=Operations.from_config(config),
         )
 
     def secrets(self) -> list[str]:
         """The key values, for the log filter that makes sure none is ever written out."""
-        return [str(s) for s in (self.deepgram_api_key, self.gemini_api_key, self.openai_api_key) if s]
+        keys = [str(s) for s in (self.deepgram_api_key, self.gemini_api_key, self.openai_api_key) if s]
+        return keys + self.ops.secrets()
 
     def public(self) -> dict[str, Any]:
         """The settings without keys (only whether each is set), for /health and the startup log line."""

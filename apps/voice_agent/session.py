@@ -1,7 +1,8 @@
 """One WebSocket session of the voice agent: admit the client, greet it, build its pipeline, run it, close.
 
-Admission comes first (:mod:`~voxline.apps.voice_agent.admission`: origin, the session caps); a refused
-client gets an ``error`` and a close code, and nothing is built for it.
+Admission comes first (:mod:`~voxline.apps.voice_agent.admission`: origin, credentials, the session caps); a
+refused client gets an ``error`` and a close code, and nothing is built for it. A draining process refuses new
+sessions with HTTP 503 (:mod:`~voxline.apps.voice_agent.drain`).
 
 The order of the first messages is part of the protocol: ``status: connected``, then ``session`` (which
 engines run, whether this is the offline demo, which keys are missing, and — ``ready``/``problems`` — whether
@@ -10,8 +11,13 @@ the pipeline could be built). If it cannot be built the client also gets an ``er
 reconnecting would only repeat it) until the client leaves or the idle timeout closes it.
 
 The session's lifetime is one structured scope (:mod:`~voxline.apps.voice_agent.lifetime`): the pipeline and
-a watch over the connection and the session limits end together, every stage is stopped and its provider
-sockets closed before this coroutine returns, and only then is the session counted down.
+a watch over the connection, the session limits and the drain end together, every stage is stopped and its
+provider sockets closed before this coroutine returns, and only then is the session counted down.
+
+Operations hook in at a few points: a ``?resume=`` token brings back a conversation before the pipeline runs,
+and the conversation is saved for the next resume (:mod:`~voxline.apps.voice_agent.resume`); a
+:class:`~voxline.apps.voice_agent.monitor.SessionMonitor` watches the pipeline's ends for metrics, spans and
+the drain.
 """
 
 from __future__ import annotations
@@ -24,11 +30,17 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketState
-from voxline.apps.voice_agent.admission import Refusal, refuse
+from voxline.apps.voice_agent.admission import Refusal, Slot, refuse, refuse_draining
+from voxline.apps.voice_agent.drain import SessionDrain
 from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
 from voxline.apps.voice_agent.lifetime import SERVER_ERROR, Ending, run_scoped
 from voxline.apps.voice_agent.logs import session_id
+from voxline.apps.voice_agent.monitor import SessionMonitor
+from voxline.apps.voice_agent.resume import Conversation, Record, restore_turns
+from voxline.apps.voice_agent.tracing import TurnSpans
+from voxline.llm import LLMProcessor
 from voxline.pipeline import Pipeline
+from voxline.processor import Processor
 from voxline.task import PipelineTask
 from voxline.transports import TransportParams, WebSocketTransport
 
@@ -44,10 +56,17 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
     """Serve one client from admission to the end of its session."""
     sid = uuid.uuid4().hex[:12]
     session_id.set(sid)  # this coroutine runs in its own context: every task made below inherits the id
-    slot = state.admission.admit(websocket)
+    sink = state.metrics
+    if state.drain.draining:
+        sink.rejections.labels("draining").inc()
+        await refuse_draining(websocket)
+        return
+    slot = await _admit(websocket, state)
     if isinstance(slot, Refusal):
+        sink.rejections.labels(slot.kind).inc()
         await refuse(websocket, slot)
         return
+    sink.sessions_active.inc()
     try:
         with slot:
             try:
@@ -57,9 +76,20 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
                 return
             started = time.monotonic()
             ending = await _serve(websocket, state, sid)
+            sink.session_endings.labels(ending.kind).inc()
             logger.info("session closed after %.1f s: %s", time.monotonic() - started, ending.reason)
     finally:
+        sink.sessions_active.dec()
         state.memory.session_ended()  # counted down first: the upkeep sees whether any session still runs
+
+
+async def _admit(websocket: WebSocket, state: AgentState) -> Slot | Refusal:
+    """Admission; a client refused only for its credentials is let in by a resume token of a live conversation."""
+    slot = state.admission.admit(websocket)
+    resume = websocket.query_params.get("resume")
+    if isinstance(slot, Refusal) and slot.kind == "unauthorized" and await state.resumes.known(resume):
+        return state.admission.admit(websocket, authenticated=True)
+    return slot
 
 
 async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
@@ -74,24 +104,34 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
     transport = WebSocketTransport(websocket, params)
     transport.send_status("connected")
     ending = Ending("the session failed to start", SERVER_ERROR)
+    conversation: Conversation | None = None
+    monitor: SessionMonitor | None = None
     try:
+        record = await state.resumes.take(websocket.query_params.get("resume"))
         # Built before the session message, so that message can say plainly whether this session can run.
         problem: str | None = None
         try:
             processors = build_processors(settings, plan)
         except EngineUnavailable as exc:
             problem = str(exc)
-        transport.send_event("session", _session_data(sid, state, problem))
         if problem is not None:
+            transport.send_event("session", _session_data(sid, state, problem))
             logger.error("cannot build the pipeline: %s", problem)
             transport.send_error(f"The voice pipeline cannot start: {problem}")
-            ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None)
+            drain = SessionDrain(state.drain, lambda: True, lambda: transport.send_status("draining"))
+            ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None, drain)
             return ending
         task = PipelineTask(Pipeline([transport.input(), *processors, transport.output()]), name=f"session-{sid}")
+        monitor, conversation, resumed = _operate(state, sid, transport, processors, task, record)
+        data = _session_data(sid, state, None)
+        if conversation is not None:
+            data.update(resume_token=conversation.token, resumed=resumed, conversation=conversation.conversation)
+        transport.send_event("session", data)
         transport.start()  # read at once: a client that leaves while the pipeline starts is noticed at once
         state.tasks.add(task)
+        drain = SessionDrain(state.drain, monitor.quiet, lambda: transport.send_status("draining"))
         try:
-            ending = await run_scoped(task.run(), transport, limits, task)
+            ending = await run_scoped(task.run(), transport, limits, task, drain)
         finally:
             state.tasks.discard(task)
         fatal = [e for e in task.errors if e.fatal]
@@ -108,7 +148,47 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
         ending = Ending(f"the session failed: {exc!r}", SERVER_ERROR, f"The session failed: {type(exc).__name__}")
         return ending
     finally:
+        if monitor is not None:
+            state.monitors.discard(monitor)
+            monitor.close()
+        if conversation is not None:
+            await conversation.aclose()  # saved before the socket closes: a client told to reconnect finds it
         await _close(websocket, transport, ending)
+
+
+def _operate(
+    state: AgentState,
+    sid: str,
+    transport: WebSocketTransport,
+    processors: list[Processor],
+    task: PipelineTask,
+    record: Record | None,
+) -> tuple[SessionMonitor, Conversation | None, bool]:
+    """The operations side of a session that can run: its conversation restored (a resume) and kept for the next
+    resume, and its monitor (metrics, spans, the drain's "quiet") on the pipeline's two ends."""
+    llm = next((p for p in processors if isinstance(p, LLMProcessor)), None)
+    conversation: Conversation | None = None
+    if llm is not None and record is not None:
+        try:
+            restore = restore_turns(llm.context, record.turns)
+            logger.info("resumed conversation %s: %d turns", record.conversation, restore)
+        except (ValueError, TypeError, KeyError) as exc:
+            logger.warning("could not restore conversation %s: %s", record.conversation, exc)
+            record = None
+    spans = TurnSpans(state.tracer, sid, state.plan.engines) if state.tracer is not None else None
+    monitor = SessionMonitor(transport, processors, state.metrics, spans=spans)
+    if llm is not None and state.resumes.enabled:
+        conversation = state.resumes.track(
+            record.conversation if record else sid, llm.context, lambda: monitor.turn_record.turn
+        )
+        monitor.on_turn_end = conversation.save_soon
+        conversation.start()
+    if record is not None:
+        monitor.turn_record.turn = record.turn
+    monitor.attach(task)
+    state.monitors.add(monitor)
+    state.metrics.sessions.labels("true" if record is not None else "false").inc()
+    return monitor, conversation, record is not None
 
 
 async def _close(websocket: WebSocket, transport: WebSocketTransport, ending: Ending) -> None:
