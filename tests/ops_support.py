@@ -249,10 +249,10 @@ def nginx_config(backends: list[int], port: int, folder: Path) -> str:
 
 
 @contextmanager
-def nginx(tmp_path: Path, backends: list[int]) -> Iterator[int]:
+def nginx(tmp_path: Path, backends: list[int], port: int | None = None) -> Iterator[int]:
     """Debian's nginx with ``deploy/nginx.conf`` in front of ``backends``; yields its port."""
     exe = need("nginx")
-    port = free_port()
+    port = port or free_port()
     folder = tmp_path / f"nginx-{port}"
     folder.mkdir()
     conf = folder / "nginx.conf"

@@ -48,6 +48,9 @@
  * @property {{reason: string, time: number | null} | null} lastInterrupt
  * @property {Counts} counts
  * @property {Record<string, number>} messages  server messages received, by type
+ * @property {boolean} draining              the server said it is restarting (`status: draining`)
+ * @property {string | null} resumeToken     from the last `session` message: the next connection resumes with it
+ * @property {boolean} resumeAsked           this connection was opened with a resume token
  */
 
 /**
@@ -72,14 +75,15 @@
  *   | {type: "user-typed", text: string}
  *   | {type: "bot-start"}
  *   | {type: "bot-text", text: string}
- *   | {type: "bot-end", interrupted: boolean}} Effect
+ *   | {type: "bot-end", interrupted: boolean}
+ *   | {type: "reconnect-now"}} Effect
  */
 
 /**
  * @typedef {{type: "message", message: unknown}
  *   | {type: "connecting"}
  *   | {type: "open"}
- *   | {type: "reconnecting", attempt: number, delay: number}
+ *   | {type: "reconnecting", attempt: number, delay: number, code?: number}
  *   | {type: "closed"}
  *   | {type: "interrupt", reason: string}
  *   | {type: "typed", text: string}
@@ -126,6 +130,9 @@ export function initialState(options = {}) {
     lastInterrupt: null,
     counts: { audioChunksReceived: 0, audioChunksDropped: 0, interruptsSent: 0, interruptsReceived: 0, bargeIns: 0 },
     messages: {},
+    draining: false,
+    resumeToken: null,
+    resumeAsked: false,
   };
 }
 
