@@ -200,3 +200,34 @@ async def _until(predicate: Any, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():  # noqa: ASYNC110 - polling state from outside
             await asyncio.sleep(0.02)
+
+
+def test_the_grafana_dashboard_imports_and_queries_only_series_the_agent_exports() -> None:
+    import json
+    import re
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from voxline.apps.voice_agent.metrics import Metrics
+
+    registry = CollectorRegistry()
+    sink = Metrics(registry)
+    for labels in (("stt",), ("x",)):
+        sink.latency.labels(*labels).observe(0.1)
+    sink.loop_lag.observe(0.001)
+    sink.turn_engine.labels("model").observe(0.1)
+    exported = {s.name for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
+    exported |= {f"{f.name}_total" for f in registry.collect() if f.type == "counter"}
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana-dashboard.json").read_text())
+    assert dashboard["__inputs"][0]["pluginId"] == "prometheus" and dashboard["panels"]
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bvoxline_\w+", target["expr"])
+    }
+    assert queried and queried - exported == set()
+    documented = set(
+        re.findall(r"`(voxline_\w+)`", (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text())
+    )
+    families = {f.name if f.type != "counter" else f"{f.name}_total" for f in registry.collect()}
+    assert families == documented
