@@ -274,3 +274,33 @@ def nginx(tmp_path: Path, backends: list[int], port: int | None = None) -> Itera
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def record(name: str, **figures: Any) -> None:
+    """Figures for docs/deploy.md, appended to artifacts/ops-measurements.jsonl (for people, not for asserts)."""
+    folder = ROOT / "artifacts"
+    folder.mkdir(exist_ok=True)
+    with (folder / "ops-measurements.jsonl").open("a") as f:
+        f.write(json.dumps({"test": name, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), **figures}) + "\n")
+
+
+@contextmanager
+def deploy_stack(tmp_path: Path, dg: Any, gm: Any) -> Iterator[tuple[int, list[Served]]]:
+    """docs/deploy.md's setup: redis-server, two agents sharing it, nginx in front; yields nginx's port and the
+    agents."""
+    with redis_server(tmp_path) as redis_url, contextlib.ExitStack() as exits:
+        port = free_port()
+        env = agent_env(
+            tmp_path,
+            REDIS_URL=redis_url,
+            DRAIN_TIMEOUT="15",
+            CORS_ORIGINS=f"http://127.0.0.1:{port}",  # the page's origin is the proxy's
+            **cloud_env(dg, gm),
+        )
+        agents = []
+        for i in (1, 2):
+            folder = tmp_path / f"agent{i}"
+            folder.mkdir()
+            agents.append(exits.enter_context(served(folder, {**env, "LOG_DIR": str(folder / "logs")})))
+        exits.enter_context(nginx(tmp_path, [a.port for a in agents], port))
+        yield port, agents

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import browser_page, record, screenshot
-from ops_support import http
-from test_ops_deploy import stack
+from ops_support import deploy_stack, http
 
 pytestmark = [pytest.mark.browser, pytest.mark.nginx, pytest.mark.redis]
 
@@ -31,7 +30,7 @@ def test_the_page_resumes_on_the_other_backend_after_a_restart(tmp_path: Path) -
     dg = FakeDeepgram(transcripts=[], tts_seconds_per_char=0.02).start_in_thread()
     gm = FakeGemini(replies=REPLY, pacing=Pacing(first_token_delay=0.2, tokens_per_second=12))
     try:
-        with gm.running_in_thread(), stack(tmp_path, dg, gm) as (port, agents), browser_page(None) as page:
+        with gm.running_in_thread(), deploy_stack(tmp_path, dg, gm) as (port, agents), browser_page(None) as page:
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("window.voxline && window.voxline.session && window.voxline.session.ready")
             first = page.evaluate("window.voxline.session")

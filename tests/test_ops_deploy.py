@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +19,11 @@ from ops_support import (
     WsClient,
     agent_env,
     ahttp,
-    cloud_env,
     cloud_fakes,
+    deploy_stack,
     free_port,
     http,
-    nginx,
-    redis_server,
+    record,
     served,
     ws_client,
 )
@@ -36,27 +33,6 @@ pytestmark = [pytest.mark.nginx, pytest.mark.redis]
 ROOT = Path(__file__).resolve().parent.parent
 REPLIES = "Sure. It will be sunny in the morning and cloudy later, with a little wind by the evening."
 BOT_STOPPED = {"who": "bot", "state": "stopped"}
-
-
-@contextmanager
-def stack(tmp_path: Path, dg: Any, gm: Any) -> Iterator[tuple[int, list[Served]]]:
-    """redis-server, two agents (in parallel) and nginx in front of them; yields nginx's port and the agents."""
-    with redis_server(tmp_path) as redis_url, contextlib.ExitStack() as exits:
-        port = free_port()
-        env = agent_env(
-            tmp_path,
-            REDIS_URL=redis_url,
-            DRAIN_TIMEOUT="15",
-            CORS_ORIGINS=f"http://127.0.0.1:{port}",  # the page's origin is the proxy's
-            **cloud_env(dg, gm),
-        )
-        agents = []
-        for i in (1, 2):
-            folder = tmp_path / f"agent{i}"
-            folder.mkdir()
-            agents.append(exits.enter_context(served(folder, {**env, "LOG_DIR": str(folder / "logs")})))
-        exits.enter_context(nginx(tmp_path, [a.port for a in agents], port))
-        yield port, agents
 
 
 async def _turn(client: WsClient, text: str, n: int) -> None:
@@ -73,7 +49,7 @@ async def test_a_backend_sigtermed_mid_conversation_its_clients_resume_on_the_ot
     tmp_path: Path,
 ) -> None:
     async with cloud_fakes(REPLIES) as (dg, gm), contextlib.AsyncExitStack() as exits:
-        port, agents = exits.enter_context(stack(tmp_path, dg, gm))
+        port, agents = exits.enter_context(deploy_stack(tmp_path, dg, gm))
         proxy = f"ws://127.0.0.1:{port}/ws"
         assert http(f"http://127.0.0.1:{port}/health")[0] == 200
         assert http(f"http://127.0.0.1:{port}/metrics")[0] == 404  # not exposed through the proxy
@@ -132,9 +108,7 @@ async def test_a_backend_sigtermed_mid_conversation_its_clients_resume_on_the_ot
             assert [role for role, _ in turns] == ["user", "assistant"] * 2 + ["user"]
         assert "WebSocket /ws?resume=" not in (tmp_path / f"nginx-{port}" / "access.log").read_text()
 
-        from test_ops_drain import _record
-
-        _record(
+        record(
             "nginx-failover",
             sessions=4,
             moved=len(moved),

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from app_helpers import Client, serve_app
-from ops_support import agent_env, ahttp, cloud_env, cloud_fakes, open_clients, served
+from ops_support import agent_env, ahttp, cloud_env, cloud_fakes, open_clients, record, served
 from starlette.config import Config
 from voxline.apps.voice_agent import create_app
 from websockets.asyncio.client import connect
@@ -24,14 +23,6 @@ REPLY = (
     "Wednesday brings clouds, and the weekend ends with light rain in the evening."
 )
 BOT_STOPPED = {"who": "bot", "state": "stopped"}
-
-
-def _record(name: str, **figures: Any) -> None:
-    """Figures for docs/deploy.md, appended where the browser tests put theirs."""
-    folder = Path(__file__).resolve().parent.parent / "artifacts"
-    folder.mkdir(exist_ok=True)
-    with (folder / "ops-measurements.jsonl").open("a") as f:
-        f.write(json.dumps({"test": name, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), **figures}) + "\n")
 
 
 def _assert_whole_reply_then_1012(client: Any) -> None:
@@ -77,7 +68,7 @@ async def test_sigterm_with_20_sessions_mid_reply_finishes_every_reply_then_exit
         assert exited <= 15, exited
         assert exit_code in (0, -15)
         assert "drained in" in server.logs()
-        _record(
+        record(
             "drain-20-sessions",
             sessions=20,
             cut_mid_sentence=0,
@@ -111,7 +102,7 @@ async def test_with_two_workers_each_drains_its_own_sessions(tmp_path: Path) -> 
         logs = sorted(p.name for p in server.log_dir.glob("voice-backend*.log"))
         assert logs == ["voice-backend.worker-0.log", "voice-backend.worker-1.log"], logs
         assert server.logs().count("drained in") == 2  # each worker drained its own
-        _record("drain-2-workers", sessions=8, exit_s=round(exited, 2), drain_timeout_s=15)
+        record("drain-2-workers", sessions=8, exit_s=round(exited, 2), drain_timeout_s=15)
 
 
 # --- in-process: the drain's own rules -----------------------------------------------------------------------
