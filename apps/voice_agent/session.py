@@ -14,10 +14,9 @@ The session's lifetime is one structured scope (:mod:`~voxline.apps.voice_agent.
 a watch over the connection, the session limits and the drain end together, every stage is stopped and its
 provider sockets closed before this coroutine returns, and only then is the session counted down.
 
-Operations hook in at a few points: a ``?resume=`` token brings back a conversation before the pipeline runs,
-and the conversation is saved for the next resume (:mod:`~voxline.apps.voice_agent.resume`); a
-:class:`~voxline.apps.voice_agent.monitor.SessionMonitor` watches the pipeline's ends for metrics, spans and
-the drain.
+Operations hook in at a few points (:mod:`~voxline.apps.voice_agent.operations`): a ``?resume=`` token brings
+back a conversation before the pipeline runs, the conversation is kept for the next resume, and a monitor
+watches the pipeline's ends for metrics, spans and the drain.
 """
 
 from __future__ import annotations
@@ -35,12 +34,8 @@ from voxline.apps.voice_agent.drain import SessionDrain
 from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
 from voxline.apps.voice_agent.lifetime import SERVER_ERROR, Ending, run_scoped
 from voxline.apps.voice_agent.logs import session_id
-from voxline.apps.voice_agent.monitor import SessionMonitor
-from voxline.apps.voice_agent.resume import Conversation, Record, restore_turns
-from voxline.apps.voice_agent.tracing import TurnSpans
-from voxline.llm import LLMProcessor
+from voxline.apps.voice_agent.operations import Operated, operate
 from voxline.pipeline import Pipeline
-from voxline.processor import Processor
 from voxline.task import PipelineTask
 from voxline.transports import TransportParams, WebSocketTransport
 
@@ -104,8 +99,7 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
     transport = WebSocketTransport(websocket, params)
     transport.send_status("connected")
     ending = Ending("the session failed to start", SERVER_ERROR)
-    conversation: Conversation | None = None
-    monitor: SessionMonitor | None = None
+    ops: Operated | None = None
     try:
         record = await state.resumes.take(websocket.query_params.get("resume"))
         # Built before the session message, so that message can say plainly whether this session can run.
@@ -122,16 +116,12 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None, drain)
             return ending
         task = PipelineTask(Pipeline([transport.input(), *processors, transport.output()]), name=f"session-{sid}")
-        monitor, conversation, resumed = _operate(state, sid, transport, processors, task, record)
-        data = _session_data(sid, state, None)
-        if conversation is not None:
-            data.update(resume_token=conversation.token, resumed=resumed, conversation=conversation.conversation)
-        transport.send_event("session", data)
+        ops = operate(state, sid, transport, processors, task, record)
+        transport.send_event("session", {**_session_data(sid, state, None), **ops.session_fields()})
         transport.start()  # read at once: a client that leaves while the pipeline starts is noticed at once
         state.tasks.add(task)
-        drain = SessionDrain(state.drain, monitor.quiet, lambda: transport.send_status("draining"))
         try:
-            ending = await run_scoped(task.run(), transport, limits, task, drain)
+            ending = await run_scoped(task.run(), transport, limits, task, ops.drain(transport))
         finally:
             state.tasks.discard(task)
         fatal = [e for e in task.errors if e.fatal]
@@ -148,47 +138,9 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
         ending = Ending(f"the session failed: {exc!r}", SERVER_ERROR, f"The session failed: {type(exc).__name__}")
         return ending
     finally:
-        if monitor is not None:
-            state.monitors.discard(monitor)
-            monitor.close()
-        if conversation is not None:
-            await conversation.aclose()  # saved before the socket closes: a client told to reconnect finds it
+        if ops is not None:
+            await ops.aclose()  # the conversation saved before the socket closes: a reconnecting client finds it
         await _close(websocket, transport, ending)
-
-
-def _operate(
-    state: AgentState,
-    sid: str,
-    transport: WebSocketTransport,
-    processors: list[Processor],
-    task: PipelineTask,
-    record: Record | None,
-) -> tuple[SessionMonitor, Conversation | None, bool]:
-    """The operations side of a session that can run: its conversation restored (a resume) and kept for the next
-    resume, and its monitor (metrics, spans, the drain's "quiet") on the pipeline's two ends."""
-    llm = next((p for p in processors if isinstance(p, LLMProcessor)), None)
-    conversation: Conversation | None = None
-    if llm is not None and record is not None:
-        try:
-            restore = restore_turns(llm.context, record.turns)
-            logger.info("resumed conversation %s: %d turns", record.conversation, restore)
-        except (ValueError, TypeError, KeyError) as exc:
-            logger.warning("could not restore conversation %s: %s", record.conversation, exc)
-            record = None
-    spans = TurnSpans(state.tracer, sid, state.plan.engines) if state.tracer is not None else None
-    monitor = SessionMonitor(transport, processors, state.metrics, spans=spans)
-    if llm is not None and state.resumes.enabled:
-        conversation = state.resumes.track(
-            record.conversation if record else sid, llm.context, lambda: monitor.turn_record.turn
-        )
-        monitor.on_turn_end = conversation.save_soon
-        conversation.start()
-    if record is not None:
-        monitor.turn_record.turn = record.turn
-    monitor.attach(task)
-    state.monitors.add(monitor)
-    state.metrics.sessions.labels("true" if record is not None else "false").inc()
-    return monitor, conversation, record is not None
 
 
 async def _close(websocket: WebSocket, transport: WebSocketTransport, ending: Ending) -> None:
