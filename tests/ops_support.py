@@ -79,6 +79,8 @@ class Served:
     port: int
     process: subprocess.Popen[str]
     log_dir: Path
+    out: Path
+    """Where its stdout and stderr go."""
 
     @property
     def url(self) -> str:
@@ -95,6 +97,10 @@ class Served:
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("voice-backend*.log")))
 
+    def output(self) -> str:
+        """What `voxline serve` printed (stdout and stderr)."""
+        return self.out.read_text(errors="replace")
+
 
 def agent_env(tmp_path: Path, **env: str) -> dict[str, str]:
     """The environment of a served agent: no keys from the machine, logs in ``tmp_path``."""
@@ -109,9 +115,10 @@ def served(tmp_path: Path, env: dict[str, str], *, workers: int = 1, timeout: fl
     cmd = [sys.executable, "-m", "voxline.apps.cli", "serve", "--port", str(port), "--env-file", str(tmp_path / "none")]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    out = (tmp_path / f"serve-{port}.out").open("w")
+    out_path = tmp_path / f"serve-{port}.out"
+    out = out_path.open("w")
     process = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, text=True)
-    server = Served(port, process, Path(env["LOG_DIR"]))
+    server = Served(port, process, Path(env["LOG_DIR"]), out_path)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -121,8 +128,11 @@ def served(tmp_path: Path, env: dict[str, str], *, workers: int = 1, timeout: fl
                     break
             except OSError:
                 pass
-            assert process.poll() is None, (tmp_path / f"serve-{port}.out").read_text()
+            assert process.poll() is None, server.output()
             assert time.monotonic() < deadline, "voxline serve did not come up"
+            time.sleep(0.1)
+        while server.logs().count("Application startup complete") < workers:  # every worker, not just one
+            assert process.poll() is None and time.monotonic() < deadline, "not every worker came up"
             time.sleep(0.1)
         yield server
     finally:

@@ -38,7 +38,8 @@ def test_the_page_resumes_on_the_other_backend_after_a_restart(tmp_path: Path) -
             _typed(page, "what is the weather")
             page.wait_for_function("window.voxline.replies.filter(r => r.length).length === 1", timeout=20000)
             page.wait_for_function("window.voxline.state.server === 'complete'", timeout=20000)
-            time.sleep(2.5)  # the reply plays out (a typed turn over it would barge in)
+            # The reply plays out (bot started, bot stopped): a turn typed over it would barge in and cut it.
+            page.wait_for_function("(window.voxline.messages.speaking || 0) >= 2", timeout=20000)
 
             serving = [a for a in agents if http(f"{a.url}/livez")[1]["sessions"] == 1]
             assert len(serving) == 1

@@ -102,8 +102,7 @@ async def test_with_two_workers_each_drains_its_own_sessions(tmp_path: Path) -> 
         logs = sorted(p.name for p in server.log_dir.glob("voice-backend*.log"))
         assert logs == ["voice-backend.worker-0.log", "voice-backend.worker-1.log"], logs
         assert server.logs().count("drained in") == 2  # each worker drained its own
-        out = next(tmp_path.glob("serve-*.out")).read_text()
-        assert "set REDIS_URL" in out  # resuming across workers needs the shared store: voxline serve says so
+        assert "set REDIS_URL" in server.output()  # resuming across workers needs the shared store: serve says so
         record("drain-2-workers", sessions=8, exit_s=round(exited, 2), drain_timeout_s=15)
 
 
