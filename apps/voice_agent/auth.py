@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Mapping
 
-from voxline.apps.voice_agent.config import Operations
+from voxline.apps.voice_agent.ops_settings import Operations
 
 __all__ = ["TOKEN_PREFIX", "Auth", "mint_session_token", "verify_session_token"]
 

@@ -6,8 +6,8 @@ to a *watch* that waits for whichever comes first:
 * the transport ended: the client disconnected, a send failed, or the reader failed
   (:attr:`~voxline.transports.WebSocketTransport.ended`);
 * the idle timeout: no audio or typed text from the client for ``IDLE_TIMEOUT`` seconds (while the pipeline
-  is starting or still taking in the client's last message, or the bot is generating or speaking a reply, the
-  session is waiting for the server, not idle);
+  is starting or still taking in the client's last message, or a reply is due, being generated or being
+  played, the session is waiting for the server, not idle);
 * the session's time limit (``MAX_SESSION_SECONDS``);
 * a drain (:mod:`~voxline.apps.voice_agent.drain`): once the process drains, the client is told and the watch
   ends the session (close code 1012) as soon as it is quiet — its reply finished and played — or when the drain
@@ -40,6 +40,8 @@ logger = logging.getLogger("voxline.apps.voice_agent.lifetime")
 
 NORMAL = 1000
 SERVER_ERROR = 1011
+REPLY_WAIT = 60.0
+"""Seconds after the user's turn during which a reply that has not started yet keeps the session from idling."""
 IDLE_GRACE = 0.25
 """Seconds the idle timeout waits, once past its deadline, for the reader to catch up before closing."""
 START_WAIT = 2.0
@@ -169,9 +171,7 @@ async def _watch_until(
                 return Ending("the server is restarting (drain)", SERVICE_RESTART)
             waits.append(POLL)
         if idle > 0:
-            if transport.bot_active or transport.busy or (starting and not transport.live):
-                # The pipeline starting or behind with the client's last message, or a reply being made or
-                # played: the session is waiting for the server, not idle.
+            if _waiting_for_server(transport, starting, now):
                 transport.note_activity()
             left = transport.last_activity + idle - now
             if left > 0:
@@ -203,6 +203,15 @@ async def _watch_until(
         ending = _transport_ending(transport)
         if ending is not None:
             return ending
+
+
+def _waiting_for_server(transport: WebSocketTransport, starting: bool, now: float) -> bool:
+    """The pipeline is starting, or still taking in the client's last message, or a reply is due (for at most
+    ``REPLY_WAIT`` s), being made or being played: the client is waiting for the server, not idle."""
+    if transport.bot_active or transport.busy or (starting and not transport.live):
+        return True
+    pending = transport.turn_pending_since
+    return pending is not None and now - pending < REPLY_WAIT
 
 
 def _transport_ending(transport: WebSocketTransport) -> Ending | None:

@@ -92,7 +92,7 @@ def stage_labels(stages: Iterable[Processor]) -> dict[str, tuple[str, str]]:
             if isinstance(stage, TTSProcessor)
             else None
         )
-        members = getattr(stage, "members", None) or getattr(stage, "providers", None)
+        members = getattr(stage, "members", None)
         if isinstance(members, list) and members:
             labels.update(stage_labels(members))
             continue
@@ -109,7 +109,7 @@ def _sockets(
 ) -> list[tuple[ProviderSocket[Any], str, str]]:
     found: list[tuple[ProviderSocket[Any], str, str]] = []
     for stage in stages:
-        members = getattr(stage, "members", None) or getattr(stage, "providers", None)
+        members = getattr(stage, "members", None)
         if isinstance(members, list) and members:
             found += _sockets(members, labels)
             continue
@@ -239,12 +239,12 @@ class SessionMonitor:
     # --- what the drain asks -------------------------------------------------------------------------------
 
     def quiet(self) -> bool:
-        """Nothing would be cut by closing now: no reply being made or played, no typed turn or speech waiting
-        for its answer, nobody talking."""
+        """Nothing would be cut by closing now: no reply being made or played, no typed turn or final transcript
+        waiting for its answer (the drain's deadline bounds the wait), nobody talking."""
         transport = self.transport
         if self.replying or self.bot_speaking or transport.bot_active or transport.busy:
             return False
-        if transport.typed_turn_ns is not None or self.user_speaking:
+        if transport.typed_turn_ns is not None or transport.turn_pending_since is not None or self.user_speaking:
             return False
         stopped = self.user_stopped_at
         return stopped is None or time.monotonic() - stopped > ANSWER_GRACE

@@ -115,6 +115,9 @@ class WebSocketTransport:
         """Errors answering bad input that were not sent because the client was not reading."""
         self.typed_turn_ns: int | None = None
         """When the input last received a typed turn (a metrics anchor for the output)."""
+        self.turn_pending_since: float | None = None
+        """When the user's last turn ended (a typed turn, or a final transcript) if no reply has started since
+        (the transport's clock): the client is waiting for the server."""
         self._input: WebSocketInput | None = None
         self._output: WebSocketOutput | None = None
 

@@ -15,6 +15,14 @@
  */
 
 /**
+ * The last provider error of one stage, from a `stage_error` message.
+ * @typedef {object} StageError
+ * @property {string} provider   the provider that failed (`deepgram`, `gemini`, `whisper` ...)
+ * @property {string} message    its error, as the server worded it (never a key)
+ * @property {number} at         when, in Unix seconds (server clock)
+ */
+
+/**
  * @typedef {object} Counts
  * @property {number} audioChunksReceived
  * @property {number} audioChunksDropped
@@ -48,6 +56,7 @@
  * @property {{reason: string, time: number | null} | null} lastInterrupt
  * @property {Counts} counts
  * @property {Record<string, number>} messages  server messages received, by type
+ * @property {Record<string, StageError>} stageErrors  per stage (`stt`, `llm`, `tts`), its last provider error on this connection
  * @property {boolean} draining              the server said it is restarting (`status: draining`)
  * @property {string | null} resumeToken     from the last `session` message: the next connection resumes with it
  * @property {boolean} resumeAsked           this connection was opened with a resume token
@@ -130,6 +139,7 @@ export function initialState(options = {}) {
     lastInterrupt: null,
     counts: { audioChunksReceived: 0, audioChunksDropped: 0, interruptsSent: 0, interruptsReceived: 0, bargeIns: 0 },
     messages: {},
+    stageErrors: {},
     draining: false,
     resumeToken: null,
     resumeAsked: false,
