@@ -5,7 +5,7 @@
 
 import { AudioSide } from "./audio.js";
 import { Connection } from "./connection.js";
-import { initialState, step } from "./protocol.js";
+import { initialState, socketUrl, step } from "./protocol.js";
 import { Conversation, Waterfall, setAgentState, setMeter, showConnection, showError, showSession, showStageErrors } from "./ui.js";
 import { Uplink } from "./uplink.js";
 
@@ -25,9 +25,10 @@ export class Client {
     this.state = initialState({ binary });
     /** @type {Map<string, ReturnType<typeof setTimeout>>} */
     this.timers = new Map();
+    this.url = url;
     this.conn = new Connection(url, {
       onMessage: (message) => this.dispatch({ type: "message", message }),
-      onState: (state, attempt, _code, delay) => this.onConnection(state, attempt, delay),
+      onState: (state, attempt, code, delay) => this.onConnection(state, attempt, code, delay),
     });
     this.uplink = new Uplink(this.conn, { binary });
     this.audio = new AudioSide({
@@ -113,6 +114,10 @@ export class Client {
       case "bot-end":
         this.conversation.endBot(effect.interrupted);
         return;
+      case "reconnect-now":
+        // After the connection has scheduled its backoff retry (this runs inside its close handler).
+        setTimeout(() => this.conn.retryNow(), 0);
+        return;
       default:
         unhandled(effect); // tsc fails here when an Effect type has no case above
     }
@@ -138,11 +143,14 @@ export class Client {
   /**
    * @param {import("./protocol-state.js").ConnectionState} state
    * @param {number} attempt
+   * @param {number} [code]   the close code of the socket that dropped
    * @param {number} [delay]
    */
-  onConnection(state, attempt, delay) {
-    if (state === "reconnecting") this.dispatch({ type: "reconnecting", attempt, delay: delay || 0 });
+  onConnection(state, attempt, code, delay) {
+    if (state === "reconnecting") this.dispatch({ type: "reconnecting", attempt, delay: delay || 0, code });
     else this.dispatch({ type: state });
+    // The socket is made right after "connecting": its address carries the resume token the machine keeps.
+    if (state === "connecting") this.conn.url = socketUrl(this.url, this.state);
   }
 
   bindControls() {

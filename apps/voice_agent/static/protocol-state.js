@@ -57,6 +57,9 @@
  * @property {Counts} counts
  * @property {Record<string, number>} messages  server messages received, by type
  * @property {Record<string, StageError>} stageErrors  per stage (`stt`, `llm`, `tts`), its last provider error on this connection
+ * @property {boolean} draining              the server said it is restarting (`status: draining`)
+ * @property {string | null} resumeToken     from the last `session` message: the next connection resumes with it
+ * @property {boolean} resumeAsked           this connection was opened with a resume token
  */
 
 /**
@@ -81,14 +84,15 @@
  *   | {type: "user-typed", text: string}
  *   | {type: "bot-start"}
  *   | {type: "bot-text", text: string}
- *   | {type: "bot-end", interrupted: boolean}} Effect
+ *   | {type: "bot-end", interrupted: boolean}
+ *   | {type: "reconnect-now"}} Effect
  */
 
 /**
  * @typedef {{type: "message", message: unknown}
  *   | {type: "connecting"}
  *   | {type: "open"}
- *   | {type: "reconnecting", attempt: number, delay: number}
+ *   | {type: "reconnecting", attempt: number, delay: number, code?: number}
  *   | {type: "closed"}
  *   | {type: "interrupt", reason: string}
  *   | {type: "typed", text: string}
@@ -136,6 +140,9 @@ export function initialState(options = {}) {
     counts: { audioChunksReceived: 0, audioChunksDropped: 0, interruptsSent: 0, interruptsReceived: 0, bargeIns: 0 },
     messages: {},
     stageErrors: {},
+    draining: false,
+    resumeToken: null,
+    resumeAsked: false,
   };
 }
 

@@ -26,6 +26,20 @@ const DROP_AFTER_INTERRUPT_MS = 1500; // longest wait for the server to confirm 
 const ERROR_SHOWN_MS = 10000; // a non-fatal error stays up this long
 const EARLY_ERROR_MS = 3000; // servers without session.ready: an error this soon after connecting is fatal
 const ERROR_BEFORE_CLOSE_MS = 2000; // an error this soon before the socket closes is fatal
+const SERVICE_RESTART = 1012; // the close code of a draining server: reconnect at once, to another one
+const RESUME_FAILED = "The server could not continue your conversation (it waited too long); this is a new one.";
+
+/**
+ * The /ws address for the next connection: `base`, plus the resume token of the last session, if any, so the
+ * server brings the conversation back (docs/protocol.md, "Resuming").
+ * @param {string} base
+ * @param {State} state
+ * @returns {string}
+ */
+export function socketUrl(base, state) {
+  if (state.resumeToken === null) return base;
+  return `${base}${base.includes("?") ? "&" : "?"}resume=${encodeURIComponent(state.resumeToken)}`;
+}
 
 /**
  * One step of the machine. `state` is not modified.
@@ -65,6 +79,7 @@ const EVENTS = {
   connecting(s) {
     s.connection = "connecting";
     s.connectionDetail = "";
+    s.resumeAsked = s.resumeToken !== null; // client.js builds the address from this state (socketUrl)
   },
 
   open(s, _e, w, fx) {
@@ -74,6 +89,7 @@ const EVENTS = {
     s.activeSinceOpen = false;
     s.session = null; // this connection's session message says afresh whether it can run
     s.stageErrors = {}; // ... and its stages have not failed yet
+    s.draining = false;
     if (!s.fatal) s.notice = { text: "", fatal: false };
     // Older servers (no session.ready): a "cannot run" from an earlier connection stays up until this one has
     // started cleanly.
@@ -82,12 +98,19 @@ const EVENTS = {
   },
 
   reconnecting(s, e, w, fx) {
+    s.connection = "reconnecting";
+    fx.push({ type: "flush" }, { type: "bot-end", interrupted: false });
+    if (s.draining || e.code === SERVICE_RESTART) {
+      // The server restarted after finishing our reply: go to another one now, no backoff, nothing fatal.
+      s.draining = false;
+      s.connectionDetail = "now (the server restarted)";
+      fx.push({ type: "reconnect-now" });
+      return;
+    }
     // An error followed at once by the server closing the socket means the agent cannot start at all.
     const lastError = s.errors[s.errors.length - 1];
     if (lastError !== undefined && w.now - s.lastErrorAt < ERROR_BEFORE_CLOSE_MS) showFatal(s, fx, lastError);
-    s.connection = "reconnecting";
     s.connectionDetail = `in ${(e.delay / 1000).toFixed(1)} s (attempt ${e.attempt})`;
-    fx.push({ type: "flush" }, { type: "bot-end", interrupted: false });
   },
 
   closed(s) {
@@ -226,7 +249,16 @@ const SERVER = {
     s.session = session;
     const rates = ratesOf(session);
     if (rates.in !== s.rates.in || rates.out !== s.rates.out) s.rates = rates;
+    const asked = s.resumeAsked;
+    s.resumeAsked = false;
+    s.resumeToken = typeof session.resume_token === "string" && session.resume_token ? session.resume_token : null;
     if (typeof session.ready !== "boolean") return; // an older server: `error` falls back to a timing guess
+    if (asked && session.ready && session.resumed === false) {
+      s.fatal = false;
+      s.notice = { text: RESUME_FAILED, fatal: false };
+      fx.push({ type: "cancel-timer", name: "notice" }, { type: "timer", name: "notice", ms: ERROR_SHOWN_MS });
+      return;
+    }
     fx.push({ type: "cancel-timer", name: "notice" });
     s.fatal = !session.ready;
     const problems = Array.isArray(session.problems) ? session.problems.join("; ") : "";
@@ -268,6 +300,13 @@ const STATUS = {
 
   complete(_s, _was, _w, fx) {
     fx.push({ type: "bot-end", interrupted: false });
+  },
+
+  /** The server is restarting: it finishes this reply, then closes (1012); the page then reconnects at once. */
+  draining(s, _was, _w, fx) {
+    s.draining = true;
+    s.notice = { text: "The server is restarting: the conversation moves to another one after this reply.", fatal: false };
+    fx.push({ type: "cancel-timer", name: "notice" });
   },
 
   interrupted(s, wasGenerating, w, fx) {
