@@ -388,6 +388,19 @@ def test_the_offline_pipeline_is_built_from_the_local_engines() -> None:
     names = [type(p).__name__ for p in build_processors(s, plan_engines(s))]
     assert names == [
         "VADProcessor",
+        "TurnAudioTap",
+        "PocketsphinxSTTProcessor",
+        "TurnProcessor",
+        "EchoLLMProcessor",
+        "SentenceAggregator",
+        "EspeakTTSProcessor",
+    ]
+    vad = build_processors(s, plan_engines(s))[0]
+    assert vad.params.stop_secs == 0.2 and vad.barge_in == "off"  # type: ignore[attr-defined]
+    off = settings(TURN_ENGINE="off")
+    names = [type(p).__name__ for p in build_processors(off, plan_engines(off))]
+    assert names == [
+        "VADProcessor",
         "PocketsphinxSTTProcessor",
         "EchoLLMProcessor",
         "SentenceAggregator",
@@ -405,7 +418,25 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
 
     s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test")
     stages = build_processors(s, plan_engines(s))
+    assert [type(p).__name__ for p in stages] == [
+        "VADProcessor",
+        "TurnAudioTap",
+        "DeepgramSTT",
+        "TurnProcessor",
+        "GeminiLLM",
+        "SentenceAggregator",
+        "DeepgramTTS",
+    ]
+    stt, turns = stages[2], stages[3]
+    # The VAD owns the speaking events; the engine finalises Deepgram and reads its fillers.
+    assert not stt.speaking_frames and not stt.vad_events  # type: ignore[attr-defined]
+    query = stt.connect_options()["request_options"]["additional_query_parameters"]  # type: ignore[attr-defined]
+    assert query == {"filler_words": "true"}
+    assert turns.stt is stt and turns.echo is not None  # type: ignore[attr-defined]
+    off = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, TURN_ENGINE="off")
+    stages = build_processors(off, plan_engines(off))
     assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
+    assert stages[0].speaking_frames and stages[0].vad_events  # type: ignore[attr-defined]
 
 
 def test_the_tts_voice_defaults_to_asteria_and_takes_any_aura_voice() -> None:

@@ -102,7 +102,8 @@ async def test_full_turn_then_a_second_turn_that_keeps_history(agent: Agent) -> 
         for field in ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms", "voice_to_voice_ms"):
             assert isinstance(metrics[field], float) and metrics[field] >= 0, (field, metrics)
         speaking = client.of_type("speaking")
-        assert {"who": "user", "state": "started"} in speaking and {"who": "user", "state": "stopped"} in speaking
+        # The user's speaking events come from the turn engine's Silero VAD, to which a tone is no speech (the
+        # STT's words alone made the turn); spoken turns: test_app_turns.py.
         assert {"who": "bot", "state": "started"} in speaking
         assert agent.deepgram.speak_connections[0].query["model"] == "aura-asteria-en"  # the default voice
 

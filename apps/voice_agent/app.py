@@ -113,9 +113,11 @@ def create_app(
             tune_garbage_collector()  # after the imports: the freeze takes them out of every full collection
         local = plan.stt == "local" or plan.tts == "local"
         warm = asyncio.create_task(_preload_local(plan, state.memory)) if preload and local else None
+        turns = asyncio.create_task(_preload_turns(settings)) if preload else None
         yield
-        if warm is not None and not warm.done():
-            warm.cancel()
+        for task in (warm, turns):
+            if task is not None and not task.done():
+                task.cancel()
         await state.memory.aclose()
         if state.tasks:
             logger.info("shutting down: cancelling %d sessions", len(state.tasks))
@@ -164,6 +166,18 @@ async def _preload_local(plan: EnginePlan, memory: MemoryUpkeep) -> None:
         raise
     except Exception as exc:  # not installed, say: the session that needs them reports it to its client
         logger.warning("could not preload the local engines: %s", exc)
+
+
+async def _preload_turns(settings: Settings) -> None:
+    """Silero and the smart-turn model, loaded once for the process (voxline.apps.voice_agent.turn_wiring)."""
+    try:
+        from voxline.apps.voice_agent.turn_wiring import preload_turns
+
+        await preload_turns(settings)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the session that needs them reports it to its client
+        logger.warning("could not preload the turn engine's models: %s", exc)
 
 
 def _health(state: AgentState) -> dict[str, Any]:

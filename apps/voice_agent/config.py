@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "Limits",
     "Settings",
+    "TurnSettings",
     "load_config",
 ]
 
@@ -156,6 +157,73 @@ def _origins(config: Config) -> tuple[str, ...]:
     return origins
 
 
+# --- turn-taking ---------------------------------------------------------------------------------------------
+# The turn engine's main knobs (docs/turn-taking.md); voxline.apps.voice_agent.turn_wiring builds the engine
+# from them. A block of its own: it does not depend on which providers run.
+
+SMART_TURN = ("auto", "on", "off")
+
+
+def _on_off(config: Config, name: str, default: bool) -> bool:
+    value = str(config(name, default="") or "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{name}={value!r} is not on or off")
+
+
+@attrs.frozen(kw_only=True)
+class TurnSettings:
+    """How the agent takes turns: barge-in, backchannels, false interruptions, endpointing."""
+
+    enabled: bool = True
+    """The server-side turn engine (Silero VAD, barge-in by voice, echo and backchannel handling). Off: the STT's
+    own endpointing ends turns and only the client's ``interrupt`` cuts the bot (the agent before turn-taking)."""
+    min_interruption_secs: float = 0.5
+    """User speech must last this long before it interrupts the bot (unless it ended with words)."""
+    min_interruption_words: int = 1
+    """Words that are not backchannels the STT must hear before the bot is interrupted (0: duration alone)."""
+    backchannels: tuple[str, ...] = ()
+    """Words that never interrupt and are not answered while the bot speaks; empty: the language's list."""
+    false_interruption_timeout: float = 1.5
+    """A bot paused for wordless speech resumes after this many seconds."""
+    min_endpointing_secs: float = 0.35
+    """Silence after a turn that reads as finished before it is answered."""
+    max_endpointing_secs: float = 2.5
+    """The longest wait after a turn that reads as unfinished ("a table for ...")."""
+    smart_turn: str = "auto"
+    """The smart-turn end-of-turn model: ``auto`` (when installed), ``on`` (required), ``off``."""
+    echo_threshold: float = 0.5
+    """Share of the microphone's energy the bot's own played audio must explain for speech to count as echo."""
+
+    @classmethod
+    def from_config(cls, config: Config) -> TurnSettings:
+        d, f = cls(), _float
+        words = tuple(w.strip().lower() for w in CommaSeparatedStrings(config("TURN_BACKCHANNELS", default="")))
+        settings = cls(
+            enabled=_on_off(config, "TURN_ENGINE", d.enabled),
+            min_interruption_secs=f(config, "TURN_MIN_INTERRUPTION_SECS", d.min_interruption_secs, low=0, high=10),
+            min_interruption_words=_int(config, "TURN_MIN_INTERRUPTION_WORDS", d.min_interruption_words, low=0, high=9),
+            backchannels=tuple(w for w in words if w),
+            false_interruption_timeout=_float(
+                config, "TURN_FALSE_INTERRUPTION_TIMEOUT", d.false_interruption_timeout, low=0, high=30
+            ),
+            min_endpointing_secs=_float(config, "TURN_MIN_ENDPOINTING_SECS", d.min_endpointing_secs, low=0, high=10),
+            max_endpointing_secs=_float(config, "TURN_MAX_ENDPOINTING_SECS", d.max_endpointing_secs, low=0, high=30),
+            smart_turn=_choice(config, "TURN_SMART_TURN", SMART_TURN),
+            echo_threshold=_float(config, "TURN_ECHO_THRESHOLD", d.echo_threshold, low=0.05, high=0.95),
+        )
+        if settings.min_endpointing_secs > settings.max_endpointing_secs:
+            raise ConfigError(
+                f"TURN_MIN_ENDPOINTING_SECS ({settings.min_endpointing_secs:g}) must not exceed "
+                f"TURN_MAX_ENDPOINTING_SECS ({settings.max_endpointing_secs:g})"
+            )
+        return settings
+
+
 # --- everything else ---------------------------------------------------------------------------------------
 
 
@@ -194,6 +262,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_message_bytes: int = 1 << 20
     limits: Limits = attrs.field(factory=Limits)
+    turns: TurnSettings = attrs.field(factory=TurnSettings)
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -228,6 +297,7 @@ class Settings:
             cors_origins=_origins(config),
             max_message_bytes=_int(config, "MAX_MESSAGE_BYTES", 1 << 20, low=1024, high=16 << 20),
             limits=Limits.from_config(config),
+            turns=TurnSettings.from_config(config),
         )
 
     def secrets(self) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from voxline.apps.voice_agent.config import Settings
 from voxline.apps.voice_agent.engines import EnginePlan
 from voxline.apps.voice_agent.tools import AgentToolsError, attach_tools, load_agent_tools, with_fallback
+from voxline.apps.voice_agent.turn_wiring import TurnWiringError, with_turn_engine
 from voxline.processor import Processor
 
 __all__ = ["EngineUnavailable", "build_processors"]
@@ -32,6 +33,10 @@ def build_processors(settings: Settings, plan: EnginePlan) -> list[Processor]:
     if plan.problems:
         raise EngineUnavailable("; ".join(plan.problems))
     stt = _build("speech-to-text", plan.stt, _STT, settings)
+    try:  # turn-taking (TURN_* settings): voxline.apps.voice_agent.turn_wiring
+        stt = with_turn_engine(stt, settings)
+    except TurnWiringError as exc:
+        raise EngineUnavailable(str(exc)) from exc
     llm = _build("language model", plan.llm, _LLM, settings)
     aggregator = _aggregator()
     tts = _build("text-to-speech", plan.tts, _TTS, settings)
@@ -84,8 +89,9 @@ def _key(secret: Any) -> str:
 def _deepgram_stt(s: Settings) -> list[Processor]:
     DeepgramSTT = _load("voxline.processors.deepgram", "DeepgramSTT")
 
-    # No local VAD runs in front of Deepgram, so its results drive the user's speaking events (and the
-    # end-of-speech time the voice-to-voice metric starts from).
+    # Without the turn engine (TURN_ENGINE=off) no local VAD runs in front of Deepgram, so its results drive the
+    # user's speaking events (and the end-of-speech time the voice-to-voice metric starts from); with it,
+    # turn_wiring puts Silero in front and turns these off.
     return [
         DeepgramSTT(
             api_key=_key(s.deepgram_api_key),

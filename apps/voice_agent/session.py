@@ -28,7 +28,9 @@ from voxline.apps.voice_agent.admission import Refusal, refuse
 from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
 from voxline.apps.voice_agent.lifetime import SERVER_ERROR, Ending, run_scoped
 from voxline.apps.voice_agent.logs import session_id
+from voxline.apps.voice_agent.turn_wiring import connect_turns
 from voxline.pipeline import Pipeline
+from voxline.processor import Processor
 from voxline.task import PipelineTask
 from voxline.transports import TransportParams, WebSocketTransport
 
@@ -77,11 +79,13 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
     try:
         # Built before the session message, so that message can say plainly whether this session can run.
         problem: str | None = None
+        processors: list[Processor] = []
         try:
             processors = build_processors(settings, plan)
         except EngineUnavailable as exc:
             problem = str(exc)
-        transport.send_event("session", _session_data(sid, state, problem))
+        features = connect_turns(transport, processors)  # the echo detector hears what the client plays
+        transport.send_event("session", {**_session_data(sid, state, problem), "features": features})
         if problem is not None:
             logger.error("cannot build the pipeline: %s", problem)
             transport.send_error(f"The voice pipeline cannot start: {problem}")
