@@ -4,6 +4,8 @@
 // Query flags:  ?raw=1     microphone without echo cancellation / noise suppression / auto gain (tests)
 //               ?binary=1  send microphone frames as raw Int16 binary WebSocket messages instead of base64 JSON
 //               ?ws=URL    connect somewhere other than this page's own /ws
+//               ?bargein=client|server  who interrupts when the user talks over the agent (default: the server
+//                          when its session message says it does, else the page)
 // Module map and test hooks (window.voxline): docs/browser-client.md.
 
 import { Client } from "./client.js";
@@ -14,6 +16,7 @@ const client = new Client({
   url: params.get("ws") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
   raw: params.get("raw") === "1",
   binary: params.get("binary") === "1",
+  bargeIn: params.get("bargein"),
 });
 installHooks(client);
 
