@@ -301,7 +301,7 @@ def test_server_barge_in_by_voice_alone_and_resume_after_a_burst(wavs: dict[str,
     pauses it and it resumes where it stopped; then "Stop, stop" interrupts it, from the server alone."""
     transcripts = ["please tell me a long story about the sea", "", "stop stop wait a moment please"]
     fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY], default_transcript="")
-    with fakes as (server, dg, gemini), browser_page(wavs["voice_only"]) as page:
+    with fakes as (server, _dg, gemini), browser_page(wavs["voice_only"]) as page:
         open_page(page, server)
         assert "server_barge_in" in page.evaluate("window.voxline.session.features")
         page.click("#talk")
