@@ -195,6 +195,7 @@ class TTSProcessor(QueuedProcessor):
         self._interrupted: asyncio.Future[None] | None = None
         self._timelines: dict[int, _Timeline] = {}
         self._seconds_per_char = DEFAULT_SECONDS_PER_CHAR  # measured on this stage's pieces as they end
+        self._words: WordTimes | None = None
         self.dropped_audio_bytes = 0
         """Bytes of audio dropped because their epoch was over (a counter for tests and metrics)."""
 
@@ -215,6 +216,7 @@ class TTSProcessor(QueuedProcessor):
         """
         started = time.monotonic()
         first = True
+        self._words = None
         async for chunk in self.synthesize(frame.text):
             if not chunk:
                 continue
@@ -222,7 +224,13 @@ class TTSProcessor(QueuedProcessor):
                 first = False
                 await self.push_ttfb(time.monotonic() - started, epoch)
             await self.push_audio(chunk, epoch)
-        self.end_of_audio(epoch, frame.text)
+        words, self._words = self._words, None
+        self.end_of_audio(epoch, frame.text, words)
+
+    def report_words(self, words: WordTimes) -> None:
+        """Style (a): :meth:`synthesize` tells where each word of its text starts, ``(seconds from its first
+        audio, first char, char after the end)``, when the engine says (espeak-ng does)."""
+        self._words = list(words)
 
     async def wait_until_spoken(self) -> None:
         """Return once every piece of text handed to :meth:`speak` has had its audio pushed.
