@@ -1,6 +1,11 @@
-"""The ``voxline`` command: ``voxline serve`` runs the voice agent with uvicorn.
+"""The ``voxline`` command: ``serve`` runs the voice agent, ``check`` tries every configured provider once,
+``settings`` prints the settings table.
 
-Host and port default to the ``HOST``/``PORT`` settings (environment or ``.env``); flags override them.
+``voxline check`` reads the same ``.env`` as ``serve`` and makes one real round trip per stage with the
+agent's exact options (:mod:`voxline.registry.check`): one line per stage, exit status 0 only when all passed,
+``--json`` for scripts.
+
+``serve``: host and port default to the ``HOST``/``PORT`` settings (environment or ``.env``); flags override them.
 uvicorn runs with the agent's HTTP protocol (:mod:`voxline.apps.voice_agent.handshake`: connections that do
 not complete a request within ``HANDSHAKE_TIMEOUT`` are closed), without WebSocket compression, and with a
 WebSocket frame limit that follows ``MAX_MESSAGE_BYTES``.
@@ -12,6 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -29,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     serve.add_argument("--env-file", default=".env", help="file of settings to read (default .env)")
+    check = commands.add_parser("check", help="one real round trip with every configured provider, before you talk")
+    check.add_argument("--env-file", default=".env", help="file of settings to read (default .env)")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.add_argument("--timeout", type=float, default=30.0, help="seconds each stage may take (default 30)")
+    check.add_argument("--no-fallbacks", action="store_true", help="skip LLM_FALLBACK and TTS_FALLBACK")
+    check.add_argument("-v", "--verbose", action="store_true", help="show the stages' log lines")
+    table = commands.add_parser("settings", help="print every setting as the Markdown table of the docs")
+    table.add_argument("--write", nargs="*", metavar="FILE", help="replace the settings table in these files")
     return parser
 
 
@@ -36,17 +50,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "check":
+        return check(args)
+    if args.command == "settings":
+        return settings_table(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _settings(env_file: str) -> Any:
+    """The agent's settings from the environment and ``env_file``; None (after saying why) when one is unusable."""
+    from voxline.apps.voice_agent.config import ConfigError, Settings, load_config
+
+    try:
+        return Settings.from_config(load_config(env_file))
+    except ConfigError as exc:
+        print(f"voxline: {exc}", file=sys.stderr)
+        return None
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
-    from voxline.apps.voice_agent.config import ConfigError, Settings, load_config
 
-    try:
-        settings = Settings.from_config(load_config(args.env_file))
-    except ConfigError as exc:
-        print(f"voxline: {exc}", file=sys.stderr)
+    settings = _settings(args.env_file)
+    if settings is None:
         return 2
     if args.workers < 1:
         print("voxline: --workers must be at least 1", file=sys.stderr)
@@ -65,6 +91,55 @@ def serve(args: argparse.Namespace) -> int:
         # Compression costs CPU on every audio message and buys little: base64 PCM hardly compresses.
         ws_per_message_deflate=False,
     )
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from voxline.providers.redaction import hide_secret
+    from voxline.registry.check import format_lines, lines_json
+
+    settings = _settings(args.env_file)
+    if settings is None:
+        return 2
+    for key in settings.secrets():
+        hide_secret(key)
+    # The stages log every failure; the lines below say it once, with the fix.
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.CRITICAL, format="%(levelname)s %(name)s: %(message)s"
+    )
+    lines = asyncio.run(_check(settings, args.timeout, not args.no_fallbacks))
+    print(lines_json(lines) if args.json else format_lines(lines))
+    return 0 if all(line.ok for line in lines) else 1
+
+
+async def _check(settings: Any, timeout: float, fallbacks: bool) -> list[Any]:
+    from voxline.providers.clients import aclose_shared
+    from voxline.registry.check import check_plan
+
+    try:
+        return await check_plan(
+            settings.registry, settings.values, settings.plan(), timeout=timeout, fallbacks=fallbacks
+        )
+    finally:
+        await aclose_shared()
+
+
+def settings_table(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from voxline.apps.voice_agent.config import agent_settings
+    from voxline.registry.settings import replace_table, settings_table
+
+    table = settings_table(agent_settings())
+    if not args.write:
+        print(table)
+        return 0
+    for name in args.write:
+        path = Path(name)
+        path.write_text(replace_table(path.read_text(), table))
     return 0
 
 

@@ -6,8 +6,9 @@ lazily so that ``import voxline`` stays fast: only what you touch is loaded.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voxline.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -32,10 +33,4 @@ if TYPE_CHECKING:
     from voxline.task import PipelineTask
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voxline' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

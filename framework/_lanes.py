@@ -1,4 +1,4 @@
-"""The system lane of a processor: how system frames, interrupts above all, pass a stage.
+"""The system lane of a processor: how system frames, interrupts above all, pass a stage in order.
 
 System frames never wait in a queue. Two rules keep them in order all the same, however long a stage's
 ``process`` awaits while handling one:
@@ -8,122 +8,129 @@ System frames never wait in a queue. Two rules keep them in order all the same, 
 * interrupts pass a stage one at a time, first come first served, so a newer one never overtakes an older one
   whose handling is still awaiting something.
 
-The functions take the processor as ``self``: they are :class:`~voxline.processor.Processor` methods kept in
-their own file.
+Each processor has one :class:`SystemLane`, which owns that state: which tasks are inside the stage with a
+downstream system frame (:attr:`SystemLane.busy`), which of them with an interrupt, and who waits for them. The
+processor brackets its ``process`` call with :meth:`SystemLane.enter` / :meth:`SystemLane.leave` (an interrupt:
+:meth:`SystemLane.take_turn` / :meth:`SystemLane.end_turn`) and calls :meth:`SystemLane.wait_clear` before
+letting a data or control frame in behind a system frame. Waiters are made only when someone has to wait, so a
+lane that never sees a stalled system frame costs two empty lists.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import Any
 
-from voxline.frames import Frame, InterruptFrame
-
-if TYPE_CHECKING:
-    from voxline.processor import Direction, Processor
-
-__all__ = ["SLOW_SYSTEM_FRAME", "after_system_frames", "deliver_system"]
+__all__ = ["SLOW_SYSTEM_FRAME", "SystemLane"]
 
 logger = logging.getLogger("voxline.processor")
 
 SLOW_SYSTEM_FRAME = 5.0
 """Seconds a frame may wait behind a system frame inside a stage before we log it (a stuck stage is not silent)."""
 
-
-async def _wait(self: Processor, waiter: asyncio.Future[None]) -> None:
-    timer = asyncio.get_running_loop().call_later(SLOW_SYSTEM_FRAME, _warn_stuck, self)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
+Task = asyncio.Task[Any] | None
 
 
-def _warn_stuck(self: Processor) -> None:
-    logger.warning(
-        "%s: a system frame has been inside process() for %g s; frames behind it are waiting",
-        self.name,
-        SLOW_SYSTEM_FRAME,
-    )
+class SystemLane:
+    """The order of system frames through one processor (see the module docstring). ``owner`` names it in logs."""
 
+    __slots__ = ("_clear_waiters", "_turn_waiters", "busy", "in_interrupt", "owner")
 
-async def deliver_system(self: Processor, frame: Frame, direction: Direction) -> None:
-    if direction:  # upstream (Direction.UPSTREAM == 1): nothing to keep in order
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner
+        self.busy: list[Task] = []
+        """Tasks inside the owner's ``process`` with a downstream system frame (the gate reads it)."""
+        self.in_interrupt: list[Task] = []
+        """... of which with an interrupt (at most one task at a time, re-entering it included)."""
+        self._clear_waiters: list[asyncio.Future[None]] = []
+        self._turn_waiters: deque[tuple[Task, asyncio.Future[None]]] | None = None
+
+    # --- any system frame ---------------------------------------------------------------------------------
+
+    def enter(self, task: Task) -> None:
+        """``task`` carries a downstream system frame into the stage: what arrives behind it waits."""
+        self.busy.append(task)
+
+    def leave(self, task: Task) -> None:
+        """The frame ``task`` carried is through: release what waited behind it."""
+        self.busy.remove(task)
+        if self._clear_waiters:
+            waiters, self._clear_waiters = self._clear_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait_clear(self) -> None:
+        """Wait until no downstream system frame is inside the stage (rare: only if ``process`` awaits)."""
+        task = asyncio.current_task()
+        while self.busy and task not in self.busy:
+            waiter = asyncio.get_running_loop().create_future()
+            self._clear_waiters.append(waiter)
+            await self._wait(waiter)
+
+    # --- interrupts ---------------------------------------------------------------------------------------
+
+    def handling_interrupt(self, task: Task) -> bool:
+        """Whether ``task`` is inside the stage with an interrupt right now."""
+        return task in self.in_interrupt
+
+    async def take_turn(self, task: Task) -> None:
+        """Enter with an interrupt: at once if none is inside (or ``task`` already is), else after those before it.
+
+        From the moment it arrives (even while it waits for its turn) the interrupt counts as a system frame
+        inside the stage. On return the caller holds the turn and must call :meth:`end_turn`; if this raises
+        (cancelled while waiting) it holds nothing.
+        """
+        self.enter(task)
         try:
-            await self.process(frame, direction)
-        except Exception as exc:
-            await self._on_process_error(frame, direction, exc)
-        return
-    task = asyncio.current_task()
-    if type(frame) is InterruptFrame:
-        await _deliver_interrupt(self, frame, direction, task)
-        return
-    self._sys_busy.append(task)
-    try:
-        await self.process(frame, direction)
-    except Exception as exc:
-        await self._on_process_error(frame, direction, exc)
-    finally:
-        _system_frame_done(self, task)
-
-
-async def _deliver_interrupt(self: Processor, frame: InterruptFrame, direction: Direction, task: Any) -> None:
-    """Interrupts pass each stage one at a time, first come first served, so none overtakes another.
-
-    From the moment it arrives (even while it waits for its turn) the interrupt counts as a system frame
-    inside this stage, so data and control frames arriving behind it wait.
-    """
-    self._sys_busy.append(task)
-    try:
-        if task in self._in_interrupt or not (self._in_interrupt or self._interrupt_waiters):
-            self._in_interrupt.append(task)
-        else:
+            if task in self.in_interrupt or not (self.in_interrupt or self._turn_waiters):
+                self.in_interrupt.append(task)
+                return
             turn = asyncio.get_running_loop().create_future()
-            self._interrupt_waiters.append((task, turn))
+            if self._turn_waiters is None:
+                self._turn_waiters = deque()
+            self._turn_waiters.append((task, turn))
             try:
-                await _wait(self, turn)  # when it resolves, the previous interrupt has put us in _in_interrupt
+                await self._wait(turn)  # when it resolves, the previous interrupt has put us in in_interrupt
             except asyncio.CancelledError:
                 if turn.done() and not turn.cancelled():
-                    _interrupt_done(self, task)
+                    self._pass_turn(task)
                 raise
+        except BaseException:
+            self.leave(task)
+            raise
+
+    def end_turn(self, task: Task) -> None:
+        """The interrupt ``task`` carried is through: the next one (if any) goes in."""
         try:
-            epoch = frame.epoch
-            if epoch is None or epoch <= self._epoch:
-                return
-            self._enter_epoch(epoch)
-            try:
-                await self.process(frame, direction)
-            except Exception as exc:
-                await self._on_process_error(frame, direction, exc)
+            self._pass_turn(task)
         finally:
-            _interrupt_done(self, task)
-    finally:
-        _system_frame_done(self, task)
+            self.leave(task)
 
+    def _pass_turn(self, task: Task) -> None:
+        self.in_interrupt.remove(task)
+        waiters = self._turn_waiters
+        while waiters:
+            waiter, turn = waiters.popleft()
+            if not turn.done():
+                self.in_interrupt.append(waiter)
+                turn.set_result(None)
+                break
 
-def _interrupt_done(self: Processor, task: Any) -> None:
-    self._in_interrupt.remove(task)
-    while self._interrupt_waiters:
-        waiter, turn = self._interrupt_waiters.popleft()
-        if not turn.done():
-            self._in_interrupt.append(waiter)
-            turn.set_result(None)
-            break
+    # --- a stuck stage is not silent -----------------------------------------------------------------------
 
+    async def _wait(self, waiter: asyncio.Future[None]) -> None:
+        timer = asyncio.get_running_loop().call_later(SLOW_SYSTEM_FRAME, self._warn_stuck)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
 
-def _system_frame_done(self: Processor, task: Any) -> None:
-    self._sys_busy.remove(task)
-    if self._sys_waiters:
-        waiters, self._sys_waiters = self._sys_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-async def after_system_frames(self: Processor) -> None:
-    """Wait until no downstream system frame is inside this processor (rare: only if ``process`` awaits)."""
-    task = asyncio.current_task()
-    while self._sys_busy and task not in self._sys_busy:
-        waiter = asyncio.get_running_loop().create_future()
-        self._sys_waiters.append(waiter)
-        await _wait(self, waiter)
+    def _warn_stuck(self) -> None:
+        logger.warning(
+            "%s: a system frame has been inside process() for %g s; frames behind it are waiting",
+            self.owner.name,
+            SLOW_SYSTEM_FRAME,
+        )

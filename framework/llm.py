@@ -69,7 +69,7 @@ from voxline.frames import (
     TextFrame,
     UserTextFrame,
 )
-from voxline.llm_requests import ModelRequests, StreamItem, _Reply, _Step
+from voxline.llm_requests import ModelRequests, ReplyInProgress, StepResult, StreamItem
 from voxline.llm_retry import (
     RETRYABLE_STATUS,
     EmptyReplyError,
@@ -157,7 +157,7 @@ class LLMProcessor(ModelRequests):
         """Seconds, a :class:`FirstTokenTimeout`, or None: the provider's own (:meth:`first_token_policy`)."""
         self.stall_timeout = stall_timeout
         self.warm_up_on_start = warm_up
-        self._reply: _Reply | None = None
+        self._reply: ReplyInProgress | None = None
         self._reply_task: asyncio.Task[None] | None = None
         self._barge_in: asyncio.Task[None] | None = None
         self._pending: list[str] = []
@@ -260,7 +260,7 @@ class LLMProcessor(ModelRequests):
         self.context.add_user(text)
         await self._start_reply()
 
-    def _cut_reply(self) -> _Reply | None:
+    def _cut_reply(self) -> ReplyInProgress | None:
         """Record the reply an interrupt cut short (unless the user's next words supersede it); return it."""
         reply = self._reply
         if reply is None or reply.finished:
@@ -282,7 +282,7 @@ class LLMProcessor(ModelRequests):
             self.context.cut_last_assistant(_after(self._recorded_before, frame.text))
             self._recorded_epoch = None
 
-    async def _after_interrupt(self, cut: _Reply | None) -> None:
+    async def _after_interrupt(self, cut: ReplyInProgress | None) -> None:
         if cut is not None:
             await self.push(LLMResponseEndFrame(epoch=cut.epoch, interrupted=True))
         if self._pending:
@@ -299,7 +299,7 @@ class LLMProcessor(ModelRequests):
             # The last reply is finished but may still be pushing its end frame (or unwinding a cancel): let
             # it, so that downstream always sees Start, End, Start, End — never a Start overtaking an End.
             await asyncio.wait({previous})
-        reply = _Reply(epoch=self.epoch, started=time.monotonic())
+        reply = ReplyInProgress(epoch=self.epoch, started=time.monotonic())
         self._reply = reply
         await self.push(LLMResponseStartFrame(epoch=reply.epoch))
         self._reply_task = self.create_task(self._answer(reply), name=f"{self.name}-reply")
@@ -312,7 +312,7 @@ class LLMProcessor(ModelRequests):
                 return
             await asyncio.wait(busy)  # wait() does not cancel them if we are cancelled
 
-    def _finish(self, reply: _Reply, *, interrupted: bool, record: bool = True) -> None:
+    def _finish(self, reply: ReplyInProgress, *, interrupted: bool, record: bool = True) -> None:
         reply.finished = True
         self.context.cancel_pending_tool_calls()  # a barge-in cut a tool step short: every call needs its answer
         if record and reply.parts:
@@ -329,7 +329,7 @@ class LLMProcessor(ModelRequests):
 
     # --- one reply ----------------------------------------------------------------------------------------
 
-    async def _answer(self, reply: _Reply) -> None:
+    async def _answer(self, reply: ReplyInProgress) -> None:
         error = await self._run_steps(reply)
         if reply.finished:
             return
@@ -342,12 +342,12 @@ class LLMProcessor(ModelRequests):
             # the end frame must go out even then, or a Start would stay unmatched.
             await self.push(LLMResponseEndFrame(epoch=reply.epoch))
 
-    async def _run_steps(self, reply: _Reply) -> BaseException | None:
+    async def _run_steps(self, reply: ReplyInProgress) -> BaseException | None:
         """Request, run the tools the model called, request again — until a step calls none (or fails)."""
         toolbox = self.toolbox or _NO_TOOLS
         steps = 0
         while True:
-            step = _Step()
+            step = StepResult()
             error = await self._generate(reply, step)
             if error is not None or not step.calls or reply.finished:
                 return error
@@ -363,7 +363,7 @@ class LLMProcessor(ModelRequests):
                 return None  # an interrupt ended the reply meanwhile (its calls were answered "cancelled")
             self.context.add_tool_results(results)
 
-    async def _say(self, reply: _Reply, text: str) -> None:
+    async def _say(self, reply: ReplyInProgress, text: str) -> None:
         """Filler speech while tools run: spoken, but not part of what the model said."""
         text = text.strip() + " "
         reply.before.append(text)

@@ -48,7 +48,7 @@ StreamItem = str | ToolCall | ProviderContent
 
 
 @attrs.define(slots=True)
-class _Reply:
+class ReplyInProgress:
     """One reply being generated: its epoch, its text so far, and whether it has been accounted for.
 
     ``parts`` is the text of the current step; ``before`` what earlier steps of the reply (and filler) pushed.
@@ -67,7 +67,7 @@ class _Reply:
 
 
 @attrs.define(slots=True)
-class _Step:
+class StepResult:
     """What one successful attempt streamed besides text: the calls, and the provider's form of the step."""
 
     calls: list[ToolCall] = attrs.field(factory=list)
@@ -123,7 +123,7 @@ class ModelRequests(Processor, RequestHealing):
 
     # --- one step -------------------------------------------------------------------------------------
 
-    async def _generate(self, reply: _Reply, step: _Step) -> BaseException | None:
+    async def _generate(self, reply: ReplyInProgress, step: StepResult) -> BaseException | None:
         """Run attempts until one yields text or calls; returns the error that ended the step, or None.
 
         A refusal of an optional field is not an attempt: the request is sent again at once without the field
@@ -164,7 +164,7 @@ class ModelRequests(Processor, RequestHealing):
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _attempt(self, reply: _Reply, step: _Step) -> None:
+    async def _attempt(self, reply: ReplyInProgress, step: StepResult) -> None:
         """One request: a reader task pulls the stream into a queue; this task pushes frames from it."""
         step.calls.clear()
         step.raw = None
@@ -206,7 +206,7 @@ class ModelRequests(Processor, RequestHealing):
                 reader.cancel()
                 await asyncio.wait({reader})
 
-    async def _push_text(self, reply: _Reply, text: str) -> None:
+    async def _push_text(self, reply: ReplyInProgress, text: str) -> None:
         if not reply.spoke:
             reply.spoke = True
             ttft = time.monotonic() - reply.started

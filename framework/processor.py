@@ -32,11 +32,10 @@ import contextvars
 import enum
 import itertools
 import logging
-from collections import deque
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from voxline._lanes import after_system_frames, deliver_system
+from voxline._lanes import SystemLane
 from voxline._scope import abort, current_scope, register, unregister
 from voxline.frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, SystemFrame
 
@@ -47,7 +46,7 @@ __all__ = ["DOWNSTREAM", "UPSTREAM", "Direction", "EpochClock", "Processor", "li
 
 logger = logging.getLogger("voxline.processor")
 
-_WORK_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar("voxline_work_epoch", default=None)
+WORK_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar("voxline_work_epoch", default=None)
 """The epoch of the data frame whose processing is running in this task (None outside data processing).
 
 Output made while processing a frame belongs to that frame's epoch, even if an interrupt passed the stage
@@ -98,8 +97,7 @@ class Processor:
         "_clock",
         "_dropped",
         "_epoch",
-        "_in_interrupt",
-        "_interrupt_waiters",
+        "_lane",
         "_last_end",
         "_next",
         "_observers",
@@ -107,7 +105,6 @@ class Processor:
         "_prev",
         "_started",
         "_sys_busy",
-        "_sys_waiters",
         "_tasks",
         "name",
     )
@@ -122,10 +119,8 @@ class Processor:
         self._tasks: dict[asyncio.Task[Any], bool] | None = None
         self._observers: tuple[Observer, ...] = ()
         self._dropped = 0
-        self._sys_busy: list[asyncio.Task[Any] | None] = []  # tasks inside process() with a downstream system frame
-        self._in_interrupt: list[asyncio.Task[Any] | None] = []  # ... with an interrupt
-        self._sys_waiters: list[asyncio.Future[None]] = []
-        self._interrupt_waiters: deque[tuple[asyncio.Task[Any] | None, asyncio.Future[None]]] = deque()
+        self._lane = SystemLane(self)
+        self._sys_busy = self._lane.busy  # the lane's list, read by the gate on every hop (one lookup, not two)
         self._last_end: Frame | None = None
         self._started = False
 
@@ -170,7 +165,7 @@ class Processor:
         if isinstance(frame, DataFrame):
             epoch = frame.epoch
             if epoch is None:
-                epoch = _WORK_EPOCH.get()
+                epoch = WORK_EPOCH.get()
                 if epoch is None:
                     epoch = self._epoch
                 frame = frame.with_epoch(epoch)
@@ -190,13 +185,13 @@ class Processor:
             if epoch < target._epoch:
                 target._dropped += 1
                 return
-            token = _WORK_EPOCH.set(epoch)
+            token = WORK_EPOCH.set(epoch)
             try:
                 await target.process(frame, direction)
             except Exception as exc:
                 await target._on_process_error(frame, direction, exc)
             finally:
-                _WORK_EPOCH.reset(token)
+                WORK_EPOCH.reset(token)
             return
         if direction is DOWNSTREAM and type(frame) is InterruptFrame and frame.epoch is None:
             started = await self._start_interrupt(frame)
@@ -234,10 +229,10 @@ class Processor:
         :class:`ErrorFrame`, never a silent death.
         """
         context = None
-        if not epoch_bound and _WORK_EPOCH.get() is not None:
+        if not epoch_bound and WORK_EPOCH.get() is not None:
             # Work that outlives turns is not part of the frame being processed now.
             context = contextvars.copy_context()
-            context.run(_WORK_EPOCH.set, None)
+            context.run(WORK_EPOCH.set, None)
         task = asyncio.get_running_loop().create_task(
             self._guard(coro), name=name or f"{self.name}-task", context=context
         )
@@ -246,7 +241,7 @@ class Processor:
             self._tasks = {}
         self._tasks[task] = epoch_bound
         if epoch_bound:
-            work_epoch = _WORK_EPOCH.get()
+            work_epoch = WORK_EPOCH.get()
             if work_epoch is not None and work_epoch < self._epoch:
                 task.cancel()  # made for a frame whose epoch an interrupt has already ended
         task.add_done_callback(self._forget_task)
@@ -275,19 +270,49 @@ class Processor:
                 if frame.epoch is not None and frame.epoch < self._epoch:
                     self._dropped += 1
                     return
-            token = _WORK_EPOCH.set(frame.epoch)
+            token = WORK_EPOCH.set(frame.epoch)
             try:
                 await self.process(frame, direction)
             except Exception as exc:
                 await self._on_process_error(frame, direction, exc)
             finally:
-                _WORK_EPOCH.reset(token)
+                WORK_EPOCH.reset(token)
             return
         if isinstance(frame, SystemFrame):
-            await deliver_system(self, frame, direction)
+            await self._deliver_system(frame, direction)
             return
         if self._sys_busy and direction is DOWNSTREAM:
-            await self._after_system_frames()
+            await self._lane.wait_clear()
+        try:
+            await self.process(frame, direction)
+        except Exception as exc:
+            await self._on_process_error(frame, direction, exc)
+
+    async def _deliver_system(self, frame: Frame, direction: Direction) -> None:
+        """A system frame's way in: at once, in order with other system frames (:mod:`voxline._lanes`)."""
+        if direction:  # upstream (Direction.UPSTREAM == 1): nothing to keep in order
+            await self._process_reported(frame, direction)
+            return
+        lane = self._lane
+        task = asyncio.current_task()
+        if type(frame) is not InterruptFrame:
+            lane.enter(task)
+            try:
+                await self._process_reported(frame, direction)
+            finally:
+                lane.leave(task)
+            return
+        await lane.take_turn(task)
+        try:
+            epoch = frame.epoch
+            if epoch is not None and epoch > self._epoch:  # each interrupt reaches each stage once
+                self._enter_epoch(epoch)
+                await self._process_reported(frame, direction)
+        finally:
+            lane.end_turn(task)
+
+    async def _process_reported(self, frame: Frame, direction: Direction) -> None:
+        """``process``, with a failure reported (and the frame passed on when it must be)."""
         try:
             await self.process(frame, direction)
         except Exception as exc:
@@ -295,11 +320,11 @@ class Processor:
 
     async def _after_system_frames(self) -> None:
         """Wait until no downstream system frame is inside this processor (rare: only if ``process`` awaits)."""
-        await after_system_frames(self)
+        await self._lane.wait_clear()
 
     async def _start_interrupt(self, frame: InterruptFrame) -> InterruptFrame | None:
         """Number a new interrupt pushed by this processor; ``None`` when the head has already sent it through."""
-        if self._in_interrupt and asyncio.current_task() in self._in_interrupt:
+        if self._lane.in_interrupt and self._lane.handling_interrupt(asyncio.current_task()):
             # Pushed while this stage handles an interrupt: it is that interrupt (and must not start a loop).
             return InterruptFrame(epoch=self._epoch, reason=frame.reason)
         head = self._clock.head
@@ -311,11 +336,11 @@ class Processor:
         if scope is not None and scope.exempt < epoch:
             scope.exempt = epoch  # the task that starts an epoch is not aborted by it
         self._enter_epoch(epoch)
-        if _WORK_EPOCH.get() is not None:
+        if WORK_EPOCH.get() is not None:
             # Inside a frame's processing: what the pushing stage does next there is new work (the enclosing
             # delivery restores the old value when that processing returns). Outside (a reader task), stamping
             # follows the stage's own epoch anyway, and setting it would pin every later frame to this epoch.
-            _WORK_EPOCH.set(epoch)
+            WORK_EPOCH.set(epoch)
         return InterruptFrame(epoch=epoch, reason=frame.reason)
 
     def _enter_epoch(self, epoch: int) -> None:

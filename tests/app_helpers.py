@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from voxline.frames import Frame, TextFrame, UserTextFrame
+from voxline.processor import Direction, Processor
 from websockets.asyncio.client import ClientConnection, connect
 
 
@@ -119,3 +121,14 @@ class Client:
             return len(hits) >= count
 
         await self.wait_for(seen, timeout)
+
+
+class EchoStage(Processor):
+    """The whole pipeline's middle in one stage, for tests of the app around it: a typed turn is answered with
+    its own text (``you said: ...``)."""
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, UserTextFrame):
+            await self.push(TextFrame(text=f"you said: {frame.text}"))
+            return
+        await self.push(frame, direction)

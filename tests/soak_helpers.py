@@ -233,7 +233,8 @@ async def run_one(url: str, kind: str, turn: Turn, *, number: int, timeout: floa
             client.abort()
             return "ok"
         if not await client.wait(_is("status", "complete"), timeout):
-            return f"closed before the turn completed ({client.closed_by_server})"
+            reason = client.ws.close_reason
+            return f"closed before the turn completed ({client.closed_by_server} {reason}; spoken={spoken})"
         return "ok"
     except TimeoutError:
         return f"{kind}: timed out; got {[m.get('type') for m in client.messages][-8:]}"

@@ -8,13 +8,16 @@ import logging
 from pathlib import Path
 
 import pytest
+import voxline
 from starlette.config import Config
 from starlette.testclient import TestClient
 from voxline.apps.cli import main as cli_main
-from voxline.apps.voice_agent import create_app
-from voxline.apps.voice_agent.config import ConfigError, Settings
-from voxline.apps.voice_agent.engines import plan_engines
+from voxline.apps.voice_agent import create_app, factory
+from voxline.apps.voice_agent.config import ConfigError, Settings, default_registry
 from voxline.apps.voice_agent.logs import LOG_FILE_NAME, configure_logging, session_id
+from voxline.processor import Processor
+from voxline.processors.deepgram.provider import TTS_VOICE
+from voxline.registry import Provider, Registry, Values
 
 DG, GM = "dg-secret-key-123", "gm-secret-key-456"
 
@@ -32,7 +35,7 @@ def app_for(tmp_path: Path, static: Path | None = None, **env: str) -> TestClien
 
 
 def test_auto_picks_cloud_providers_when_keys_are_set() -> None:
-    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM))
+    plan = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM).plan()
     assert plan.engines == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
     assert not plan.offline_demo
     assert plan.missing == ()
@@ -40,26 +43,26 @@ def test_auto_picks_cloud_providers_when_keys_are_set() -> None:
 
 
 def test_auto_without_keys_is_the_offline_demo_and_names_the_missing_keys() -> None:
-    plan = plan_engines(settings())
+    plan = settings().plan()
     assert plan.engines == {"stt": "local", "llm": "echo", "tts": "local"}
     assert plan.offline_demo
     assert plan.missing == ("DEEPGRAM_API_KEY", "GEMINI_API_KEY")
 
 
 def test_auto_with_one_key_mixes_engines() -> None:
-    plan = plan_engines(settings(GEMINI_API_KEY=GM))
+    plan = settings(GEMINI_API_KEY=GM).plan()
     assert plan.engines == {"stt": "local", "llm": "gemini", "tts": "local"}
     assert plan.offline_demo and plan.missing == ("DEEPGRAM_API_KEY",)
-    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, OPENAI_BASE_URL="http://127.0.0.1:9/v1"))
+    plan = settings(DEEPGRAM_API_KEY=DG, OPENAI_BASE_URL="http://127.0.0.1:9/v1").plan()
     assert plan.engines == {"stt": "deepgram", "llm": "openai", "tts": "deepgram"}
     assert not plan.offline_demo and plan.missing == ()
 
 
 def test_explicit_engines_win_and_missing_keys_are_problems() -> None:
-    plan = plan_engines(settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, STT_PROVIDER="local", LLM_PROVIDER="echo"))
+    plan = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, STT_PROVIDER="local", LLM_PROVIDER="echo").plan()
     assert plan.engines == {"stt": "local", "llm": "echo", "tts": "deepgram"}
     assert plan.offline_demo and plan.problems == ()
-    plan = plan_engines(settings(STT_PROVIDER="deepgram", LLM_PROVIDER="gemini", TTS_PROVIDER="Deepgram"))
+    plan = settings(STT_PROVIDER="deepgram", LLM_PROVIDER="gemini", TTS_PROVIDER="Deepgram").plan()
     assert plan.engines == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
     assert plan.problems == (
         "STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY",
@@ -71,18 +74,57 @@ def test_explicit_engines_win_and_missing_keys_are_problems() -> None:
 @pytest.mark.parametrize(
     ("env", "needle"),
     [
-        ({"STT_PROVIDER": "whisper"}, "STT_PROVIDER='whisper' is not one of"),
+        ({"STT_PROVIDER": "sphinx3"}, "STT_PROVIDER='sphinx3' is not one of: auto, deepgram, local, whisper"),
         ({"LLM_PROVIDER": "claude"}, "LLM_PROVIDER='claude'"),
         ({"PORT": "http"}, "PORT must be an integer"),
         ({"PORT": "70000"}, "PORT must be between"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='CHATTY'"),
         ({"DEEPGRAM_TTS_TRANSPORT": "grpc"}, "DEEPGRAM_TTS_TRANSPORT='grpc' is not one of: websocket, rest"),
+        ({"DEEPGRAM_BASE_URL": "api.deepgram.com"}, "DEEPGRAM_BASE_URL must be a http:// or https:// URL"),
+        ({"GEMINI_THINKING": "lots"}, "GEMINI_THINKING='lots' is not a thinking level"),
+        ({"TTS_FALLBACK": "auto"}, "TTS_FALLBACK='auto' is not one of: deepgram, local, piper, espeak"),
+        ({"TURN_ENGINE": "sometimes"}, "TURN_ENGINE='sometimes' is not on or off"),
+        ({"TURN_MIN_INTERRUPTION_WORDS": "12"}, "TURN_MIN_INTERRUPTION_WORDS must be between 0 and 9, got 12"),
+        ({"TURN_SMART_TURN": "maybe"}, "TURN_SMART_TURN='maybe' is not one of: auto, on, off"),
+        ({"TURN_ECHO_THRESHOLD": "1"}, "TURN_ECHO_THRESHOLD must be between 0.05 and 0.95, got 1"),
+        (
+            {"TURN_MIN_ENDPOINTING_SECS": "3", "TURN_MAX_ENDPOINTING_SECS": "2"},
+            "TURN_MIN_ENDPOINTING_SECS (3) must not exceed TURN_MAX_ENDPOINTING_SECS (2)",
+        ),
     ],
 )
 def test_bad_settings_are_refused_by_name(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError, match=None) as info:
         settings(**env)
     assert needle in str(info.value)
+
+
+def test_the_turn_settings_are_read_with_the_rest() -> None:
+    from voxline.apps.voice_agent.turn_settings import TurnSettings
+
+    assert settings().turns == TurnSettings()  # the declarations' defaults
+    s = settings(
+        TURN_ENGINE="off",
+        TURN_MIN_INTERRUPTION_SECS="0.8",
+        TURN_MIN_INTERRUPTION_WORDS="0",
+        TURN_BACKCHANNELS=" Yeah, uh-huh ,, ",
+        TURN_FALSE_INTERRUPTION_TIMEOUT="2",
+        TURN_MIN_ENDPOINTING_SECS="0.5",
+        TURN_MAX_ENDPOINTING_SECS="0.5",
+        TURN_SMART_TURN="OFF",
+        TURN_ECHO_THRESHOLD="0.3",
+    )
+    assert s.turns == TurnSettings(
+        enabled=False,
+        min_interruption_secs=0.8,
+        min_interruption_words=0,
+        backchannels=("yeah", "uh-huh"),
+        false_interruption_timeout=2.0,
+        min_endpointing_secs=0.5,
+        max_endpointing_secs=0.5,
+        smart_turn="off",
+        echo_threshold=0.3,
+    )
 
 
 def test_settings_never_show_keys() -> None:
@@ -101,9 +143,14 @@ def test_health_says_which_engine_runs_each_stage_and_never_shows_keys(tmp_path:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["version"] == "0.1.0"
+    assert body["version"] == voxline.__version__
     assert body["engines"] == {"stt": "deepgram", "llm": "gemini", "tts": "deepgram"}
-    assert body["stages"]["llm"] == {"engine": "gemini", "provider": "gemini", "model": "gemini-test-model"}
+    assert body["stages"]["llm"] == {
+        "engine": "gemini",
+        "provider": "gemini",
+        "model": "gemini-test-model",
+        "last_error": None,
+    }
     assert body["stages"]["stt"]["model"] == "nova-3"
     assert body["stages"]["tts"]["model"] == "aura-asteria-en"  # the issue's default voice
     assert body["stages"]["tts"]["transport"] == "websocket"
@@ -217,23 +264,75 @@ def test_a_session_that_can_run_says_ready_with_no_problems(tmp_path: Path) -> N
             assert data["features"] == ["played", "playback", "server_barge_in"]
 
 
-def test_an_engine_that_fails_to_build_is_a_problem_in_the_session_message(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from voxline.apps.voice_agent import factory
+def _unbuildable(exc: Exception) -> Registry:
+    """The built-in registry plus an STT provider whose build fails with ``exc``."""
 
-    def load(module: str, name: str) -> object:
-        raise ImportError(f"No module named {module!r}")
+    def build(values: Values) -> list[Processor]:
+        raise exc
 
-    monkeypatch.setattr(factory, "_load", load)
-    with app_for(tmp_path) as client, client.websocket_connect("/ws") as ws:
+    broken = Provider(stage="stt", name="broken", title="fails to build", build=build, extra="local")
+    return default_registry().extended(broken)
+
+
+def test_an_engine_that_fails_to_build_is_a_problem_in_the_session_message(tmp_path: Path) -> None:
+    registry = _unbuildable(ImportError("No module named 'sphinxbase'"))
+    app = create_app(
+        Config(environ={"STT_PROVIDER": "broken", "LOG_DIR": str(tmp_path)}), preload=False, registry=registry
+    )
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         assert ws.receive_json() == {"type": "status", "data": "connected"}
         data = ws.receive_json()["data"]
-        assert data["ready"] is False
+        assert data["ready"] is False and data["engines"]["stt"] == "broken"
         (problem,) = data["problems"]
-        assert "is not installed" in problem and "pip install" in problem
+        assert problem == (
+            "the broken speech-to-text provider is not installed (No module named 'sphinxbase'); "
+            "pip install 'voxline[local]'"
+        )
         error = ws.receive_json()
         assert error == {"type": "error", "data": f"The voice pipeline cannot start: {problem}"}
+        last = client.get("/health").json()["stages"]["stt"]["last_error"]
+        assert last["provider"] == "broken" and last["message"] == problem and last["at"] > 0
+
+
+def test_a_model_that_fails_to_load_at_startup_is_its_stage_last_error(tmp_path: Path) -> None:
+    import time
+
+    async def preload(values: Values) -> None:
+        raise RuntimeError("model file model.bin has sha256 0bad, expected 1a5a")
+
+    def build(values: Values) -> list[Processor]:
+        return []
+
+    checked = Provider(stage="stt", name="checked", title="a model with a pin", build=build, preload=preload)
+    config = Config(environ={"STT_PROVIDER": "checked", "LOG_DIR": str(tmp_path)})
+    app = create_app(config, static_dir=tmp_path, registry=default_registry().extended(checked))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 5
+        while (last := client.get("/health").json()["stages"]["stt"]["last_error"]) is None:
+            assert time.monotonic() < deadline, "the preload's failure never reached /health"
+            time.sleep(0.02)
+    assert last["provider"] == "checked"
+    assert last["message"] == "checked could not be loaded: model file model.bin has sha256 0bad, expected 1a5a"
+
+
+def test_errors_are_told_apart_by_stage() -> None:
+    from voxline.apps.voice_agent.stage_errors import stages_of
+    from voxline.llm import LLMProcessor
+
+    class Stage(Processor):
+        pass
+
+    class Model(LLMProcessor):
+        pass
+
+    pipeline = [
+        Stage(name="vad"),
+        Stage(name="stt"),
+        Model(name="llm", warm_up=False),
+        Stage(name="agg"),
+        Stage(name="tts"),
+    ]
+    assert stages_of(pipeline) == {"vad": "stt", "stt": "stt", "llm": "llm", "agg": "tts", "tts": "tts"}
 
 
 async def test_session_log_lines_carry_the_session_id(tmp_path: Path) -> None:
@@ -322,6 +421,9 @@ def test_a_stage_that_fails_to_start_is_reported_and_the_socket_closed(
         error = ws.receive_json()
         assert error["type"] == "error"
         assert "HTTP 401" in error["data"] and "stopped" in error["data"]
+        stage_error = ws.receive_json()  # the additive detail: which stage, which provider
+        assert stage_error["type"] == "stage_error"
+        assert stage_error["data"]["stage"] == "stt" and "HTTP 401" in stage_error["data"]["message"]
         with pytest.raises(WebSocketDisconnect) as info:
             ws.receive_json()
         assert info.value.code == 1011
@@ -363,51 +465,82 @@ def test_voxline_serve_runs_the_agent(tmp_path: Path) -> None:
     assert (tmp_path / "logs" / LOG_FILE_NAME).is_file()
 
 
-def test_a_missing_engine_package_is_named_with_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from voxline.apps.voice_agent import factory
+def test_a_provider_that_raises_while_building_is_named_with_its_error() -> None:
+    s = Settings.from_config(Config(environ={"STT_PROVIDER": "broken"}), _unbuildable(ValueError("bad model file")))
+    with pytest.raises(factory.ProviderUnavailable) as info:
+        factory.build_processors(s, s.plan())
+    assert str(info.value) == "the broken speech-to-text provider could not be built: bad model file"
+    assert info.value.stage == "stt"
 
-    real_load = factory._load
 
-    def load(module: str, name: str) -> object:
-        if module.startswith("voxline.processors.local"):
-            raise ImportError("No module named 'pocketsphinx'")
-        return real_load(module, name)
+def test_an_explicit_local_engine_without_its_packages_is_a_clear_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxline.processors.local import choose
 
-    monkeypatch.setattr(factory, "_load", load)
-    s = settings(GEMINI_API_KEY=GM, TTS_PROVIDER="local")
-    with pytest.raises(factory.EngineUnavailable) as info:
-        factory.build_processors(s, plan_engines(s))
-    message = str(info.value)
-    assert "local speech-to-text engine is not installed" in message
-    assert "pocketsphinx" in message and "pip install 'voxline[local]'" in message
+    real = choose.missing_packages
+    monkeypatch.setattr(choose, "missing_packages", lambda e: ["faster-whisper"] if e == "whisper" else real(e))
+    plan = settings(STT_PROVIDER="whisper").plan()
+    assert plan.problems == (
+        "STT_PROVIDER=whisper needs faster-whisper (not installed); install with: pip install 'voxline[local]'",
+    )
+    plan = settings(STT_PROVIDER="local").plan()  # the alias falls back instead
+    assert plan.problems == () and plan.engines["stt"] == "local" and plan.provider("stt").name == "pocketsphinx"
 
 
 def test_the_offline_pipeline_is_built_from_the_local_engines() -> None:
     pytest.importorskip("pocketsphinx")
-    from voxline.apps.voice_agent.factory import build_processors
+    pytest.importorskip("espeakng_loader")
 
-    s = settings()
-    names = [type(p).__name__ for p in build_processors(s, plan_engines(s))]
+    s = settings(STT_PROVIDER="pocketsphinx", TTS_PROVIDER="espeak")
+    names = [type(p).__name__ for p in factory.build_processors(s, s.plan())]
     assert names == [
-        "VADProcessor",
+        "SileroVAD",
         "TurnAudioTap",
-        "PocketsphinxSTTProcessor",
+        "PocketsphinxSTT",
         "TurnProcessor",
-        "EchoLLMProcessor",
+        "EchoLLM",
         "SentenceAggregator",
-        "EspeakTTSProcessor",
+        "EspeakTTS",
     ]
-    vad = build_processors(s, plan_engines(s))[0]
+    vad = factory.build_processors(s, s.plan())[0]
     assert vad.params.stop_secs == 0.2 and vad.barge_in == "off"  # type: ignore[attr-defined]
-    off = settings(TURN_ENGINE="off")
-    names = [type(p).__name__ for p in build_processors(off, plan_engines(off))]
+    off = settings(STT_PROVIDER="pocketsphinx", TTS_PROVIDER="espeak", TURN_ENGINE="off")
+    names = [type(p).__name__ for p in factory.build_processors(off, off.plan())]
     assert names == [
-        "VADProcessor",
-        "PocketsphinxSTTProcessor",
-        "EchoLLMProcessor",
+        "SileroVAD",
+        "PocketsphinxSTT",
+        "EchoLLM",
         "SentenceAggregator",
-        "EspeakTTSProcessor",
+        "EspeakTTS",
     ]
+
+
+def test_local_is_the_best_installed_engine(tmp_path: Path) -> None:
+    from voxline.processors.local.choose import missing_packages
+
+    if missing_packages("whisper") or missing_packages("piper"):
+        pytest.skip("whisper and piper are not both installed")
+    s = settings()
+    names = [type(p).__name__ for p in factory.build_processors(s, s.plan())]
+    assert names == [
+        "SileroVAD",
+        "TurnAudioTap",
+        "WhisperSTT",
+        "TurnProcessor",
+        "EchoLLM",
+        "SentenceAggregator",
+        "PiperTTS",
+    ]
+    with app_for(tmp_path) as client:
+        body = client.get("/health").json()
+    assert body["engines"] == {"stt": "local", "llm": "echo", "tts": "local"}
+    assert body["stages"]["stt"]["provider"] == "whisper"
+    assert body["stages"]["stt"]["model"] == "silero-vad + whisper tiny.en (pocketsphinx interims)"
+    assert body["stages"]["tts"] == {
+        "engine": "local",
+        "provider": "piper",
+        "model": "piper en_US-joe-medium",
+        "last_error": None,
+    }
 
 
 def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
@@ -419,9 +552,9 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
         pytest.skip("the Deepgram TTS processor is not in this checkout")
 
     s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test")
-    stages = build_processors(s, plan_engines(s))
+    stages = build_processors(s, s.plan())
     assert [type(p).__name__ for p in stages] == [
-        "VADProcessor",
+        "SileroVAD",
         "TurnAudioTap",
         "DeepgramSTT",
         "TurnProcessor",
@@ -436,7 +569,7 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
     assert query == {"filler_words": "true"}
     assert turns.stt is stt and turns.echo is not None  # type: ignore[attr-defined]
     off = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, TURN_ENGINE="off")
-    stages = build_processors(off, plan_engines(off))
+    stages = build_processors(off, off.plan())
     assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
     assert stages[0].speaking_frames and stages[0].vad_events  # type: ignore[attr-defined]
 
@@ -447,8 +580,8 @@ def test_the_tts_voice_defaults_to_asteria_and_takes_any_aura_voice() -> None:
     pytest.importorskip("voxline.processors.deepgram")
     for env, voice in (({}, "aura-asteria-en"), ({"DEEPGRAM_TTS_VOICE": "aura-2-thalia-en"}, "aura-2-thalia-en")):
         s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, **env)
-        assert s.deepgram_tts_voice == voice
-        tts = build_processors(s, plan_engines(s))[-1]
+        assert s[TTS_VOICE] == voice
+        tts = build_processors(s, s.plan())[-1]
         assert type(tts).__name__ == "DeepgramTTS" and tts.voice == voice
 
 
@@ -458,7 +591,7 @@ def test_the_tts_transport_picks_the_deepgram_processor(tmp_path: Path) -> None:
     pytest.importorskip("voxline.processors.deepgram")
     for transport, name in (("", "DeepgramTTS"), ("websocket", "DeepgramTTS"), ("REST", "DeepgramRESTTTS")):
         s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, DEEPGRAM_TTS_TRANSPORT=transport)
-        assert type(build_processors(s, plan_engines(s))[-1]).__name__ == name
+        assert type(build_processors(s, s.plan())[-1]).__name__ == name
     with app_for(tmp_path, DEEPGRAM_API_KEY=DG, DEEPGRAM_TTS_TRANSPORT="rest") as client:
         assert client.get("/health").json()["stages"]["tts"]["transport"] == "rest"
 

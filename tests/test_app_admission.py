@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app_helpers import Client, serve_app, silence
+from app_helpers import Client, EchoStage, serve_app, silence
 from starlette.config import Config
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -20,21 +20,11 @@ from voxline.apps.voice_agent import create_app
 from voxline.apps.voice_agent.config import ConfigError, Settings
 from voxline.apps.voice_agent.origins import parse_origin
 from voxline.frames import Frame, TextFrame, UserTextFrame
-from voxline.processor import Direction, Processor
+from voxline.processor import Direction
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 NO_PIPELINE = {"STT_PROVIDER": "deepgram"}  # no key: the session cannot build a pipeline, and waits for us
-
-
-class Echo(Processor):
-    """The whole pipeline's middle in one stage: a typed turn is answered with its own text."""
-
-    async def process(self, frame: Frame, direction: Direction) -> None:
-        if isinstance(frame, UserTextFrame):
-            await self.push(TextFrame(text=f"you said: {frame.text}"))
-            return
-        await self.push(frame, direction)
 
 
 def _app(tmp_path: Path, **env: str) -> Any:
@@ -176,7 +166,7 @@ async def test_an_idle_session_is_closed_with_an_error(tmp_path: Path) -> None:
 async def test_audio_keeps_a_session_alive_past_the_idle_timeout(tmp_path: Path, monkeypatch: Any) -> None:
     from voxline.apps.voice_agent import session as session_module
 
-    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [Echo()])
+    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [EchoStage()])
     async with _served(tmp_path, IDLE_TIMEOUT="0.4") as (url, _), Client.connect(url) as client:
         for _ in range(8):  # 1.2 s, three idle timeouts' worth, of quiet microphone audio
             await client.send_audio(silence(0.1))
@@ -189,7 +179,7 @@ async def test_audio_keeps_a_session_alive_past_the_idle_timeout(tmp_path: Path,
 async def test_a_session_ends_at_its_time_limit_even_when_busy(tmp_path: Path, monkeypatch: Any) -> None:
     from voxline.apps.voice_agent import session as session_module
 
-    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [Echo()])
+    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [EchoStage()])
     async with _served(tmp_path, MAX_SESSION_SECONDS="0.6") as (url, _), Client.connect(url) as client:
         with pytest.raises((ConnectionError, ConnectionClosed)):
             for i in range(100):
@@ -227,3 +217,25 @@ async def test_idle_timeout_closes_the_provider_sockets(tmp_path: Path) -> None:
                 for connection in dg.connections:
                     await connection.closed.wait()
             assert agent.sessions == 0
+
+
+async def test_a_slow_reply_is_not_idle_time(tmp_path: Path, monkeypatch: Any) -> None:
+    """The user asked and waits: a model slow to its first token must not get the session closed."""
+    from voxline.apps.voice_agent import session as session_module
+
+    class SlowEcho(EchoStage):
+        async def process(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, UserTextFrame):
+                self.create_task(self._reply(frame.text))  # as an LLM stage does: the reader is free again
+                return
+            await super().process(frame, direction)
+
+        async def _reply(self, text: str) -> None:
+            await asyncio.sleep(1.0)  # time to first token: 2.5 idle timeouts
+            await self.push(TextFrame(text=f"you said: {text}"))
+
+    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [SlowEcho()])
+    async with _served(tmp_path, IDLE_TIMEOUT="0.4") as (url, _), Client.connect(url) as client:
+        await client.send({"type": "text", "data": "take your time"})
+        await client.wait_message("text_chunk", "you said: take your time", timeout=5)
+        assert client.of_type("error") == []

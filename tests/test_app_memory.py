@@ -60,12 +60,20 @@ async def test_ended_sessions_are_collected_and_trimmed_at_most_once_per_interva
 async def test_what_is_loaded_after_startup_is_frozen_once_no_session_runs(gc_state: None) -> None:
     live = [1]
     upkeep = MemoryUpkeep(enabled=True, live=lambda: live[0])
-    loaded = [object() for _ in range(10)], {"models": [[] for _ in range(10)]}
     frozen = gc.get_freeze_count()
-    upkeep.settled()
-    assert gc.get_freeze_count() == frozen  # a session runs: its cycles must stay collectable
+    upkeep.session_ended()  # the first session ended, but another one runs: no freeze yet
+    assert gc.get_freeze_count() == frozen
+    live[0] = 0
+    upkeep.session_ended()  # what the first sessions built lazily lives on: frozen now
+    after_first = gc.get_freeze_count()
+    assert after_first > frozen
+    live[0] = 1
+    loaded = [object() for _ in range(10)], {"models": [[] for _ in range(10)]}
+    upkeep.settled()  # the local models have loaded, while a session runs
+    assert gc.get_freeze_count() == after_first  # its cycles must stay collectable
     live[0] = 0
     upkeep.session_ended()
-    assert gc.get_freeze_count() > frozen
+    assert gc.get_freeze_count() > after_first
+    upkeep.session_ended()
     assert loaded
     await upkeep.aclose()

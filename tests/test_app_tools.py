@@ -14,8 +14,7 @@ from app_helpers import Client, serve_app, silence, tone
 from starlette.config import Config
 from voxline.apps.voice_agent import create_app
 from voxline.apps.voice_agent.config import ConfigError, Settings
-from voxline.apps.voice_agent.engines import plan_engines
-from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
+from voxline.apps.voice_agent.factory import ProviderUnavailable, build_processors
 from voxline.apps.voice_agent.tools import AgentToolsError, load_agent_tools
 from voxline.fallback import FallbackLLM, FallbackTTS
 from voxline.llm import LLMProcessor
@@ -68,27 +67,27 @@ def test_agent_tools_are_every_tool_of_the_named_module(tools_module: str) -> No
 
 def test_the_llm_stage_gets_the_tools_and_a_bad_module_is_named_to_the_session(tools_module: str) -> None:
     s = settings(GEMINI_API_KEY=GM, AGENT_TOOLS=tools_module)
-    llm = next(p for p in build_processors(s, plan_engines(s)) if isinstance(p, LLMProcessor))
+    llm = next(p for p in build_processors(s, s.plan()) if isinstance(p, LLMProcessor))
     assert llm.toolbox is not None and list(llm.toolbox.tools) == ["get_secret_number", "shout"]
     s = settings(GEMINI_API_KEY=GM, AGENT_TOOLS="no_such_module_for_agent_tools")
-    with pytest.raises(EngineUnavailable, match="AGENT_TOOLS='no_such_module_for_agent_tools'"):
-        build_processors(s, plan_engines(s))
+    with pytest.raises(ProviderUnavailable, match="AGENT_TOOLS='no_such_module_for_agent_tools'"):
+        build_processors(s, s.plan())
 
 
 def test_llm_fallback_wraps_the_chosen_engine_and_the_fallback_engine(tools_module: str) -> None:
     s = settings(GEMINI_API_KEY=GM, OPENAI_API_KEY="sk-x", LLM_FALLBACK="openai", AGENT_TOOLS=tools_module)
-    [llm] = [p for p in build_processors(s, plan_engines(s)) if isinstance(p, LLMProcessor)]
+    [llm] = [p for p in build_processors(s, s.plan()) if isinstance(p, LLMProcessor)]
     assert isinstance(llm, FallbackLLM)
-    assert [type(p).__name__ for p in llm.providers] == ["GeminiLLM", "OpenAILLM"]
+    assert [type(p).__name__ for p in llm.members] == ["GeminiLLM", "OpenAILLM"]
     assert llm.toolbox is not None and len(llm.toolbox) == 2
     same = settings(GEMINI_API_KEY=GM, LLM_FALLBACK="gemini")  # the fallback is the engine itself: no wrapper
-    assert not any(isinstance(p, FallbackLLM) for p in build_processors(same, plan_engines(same)))
+    assert not any(isinstance(p, FallbackLLM) for p in build_processors(same, same.plan()))
 
 
 def test_a_fallback_that_cannot_be_built_is_left_out_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     s = settings(OPENAI_API_KEY="sk-x", LLM_PROVIDER="openai", LLM_FALLBACK="gemini")  # no GEMINI_API_KEY
     with caplog.at_level(logging.WARNING):
-        stages = build_processors(s, plan_engines(s))
+        stages = build_processors(s, s.plan())
     assert [type(p).__name__ for p in stages if isinstance(p, LLMProcessor)] == ["OpenAILLM"]
     assert "the llm fallback is left out" in caplog.text and "GEMINI_API_KEY" in caplog.text
 
@@ -96,15 +95,15 @@ def test_a_fallback_that_cannot_be_built_is_left_out_with_a_warning(caplog: pyte
 def test_tts_fallback_local_behind_deepgram() -> None:
     pytest.importorskip("voxline.processors.local")
     pytest.importorskip("espeakng_loader")
-    s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, TTS_FALLBACK="local")
-    tts = build_processors(s, plan_engines(s))[-1]
+    s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, TTS_FALLBACK="espeak")
+    tts = build_processors(s, s.plan())[-1]
     assert isinstance(tts, FallbackTTS)
-    assert [type(m).__name__ for m in tts.members] == ["DeepgramTTS", "EspeakTTSProcessor"]
+    assert [type(m).__name__ for m in tts.members] == ["DeepgramTTS", "EspeakTTS"]
 
 
 def test_fallback_settings_are_checked() -> None:
-    assert settings(LLM_FALLBACK="OpenAI").llm_fallback == "openai"
-    assert settings().llm_fallback is None and settings().tts_fallback is None and settings().agent_tools is None
+    assert settings(LLM_FALLBACK="OpenAI").fallback("llm") == "openai"
+    assert settings().fallback("llm") is None and settings().fallback("tts") is None and settings().agent_tools is None
     for env in ({"LLM_FALLBACK": "auto"}, {"LLM_FALLBACK": "claude"}, {"TTS_FALLBACK": "elevenlabs"}):
         with pytest.raises(ConfigError):
             settings(**env)

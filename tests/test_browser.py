@@ -490,3 +490,32 @@ def test_the_page_believes_the_session_message_not_the_timing_of_errors() -> Non
         assert page.inner_text("#error") == "that audio was odd"
         assert "fatal" not in (page.get_attribute("#error", "class") or "")
         assert page.errors == []
+
+
+def test_the_last_provider_error_of_each_stage_is_shown() -> None:
+    """A provider that refuses its key: the page names the stage and the provider under the engines line, and
+    /health has the same last error for that stage (never the key)."""
+    import json
+    import urllib.request
+
+    with (
+        agent_on_fakes(transcripts=[], replies=REPLY, env={"DEEPGRAM_API_KEY": "wrong-key-for-the-page"}) as (
+            server,
+            _d,
+            _g,
+        ),
+        browser_page(None) as page,
+    ):
+        open_page(page, server, "")
+        # the speak socket opens when the session starts: Deepgram refuses the key at once
+        page.wait_for_selector("#stage-errors:not([hidden])", timeout=10000)
+        shown = page.inner_text("#stage-errors")
+        assert "text-to-speech (deepgram)" in shown and "HTTP 401" in shown and "DEEPGRAM_API_KEY" in shown
+        assert page.evaluate("window.voxline.stageErrors.tts.provider") == "deepgram"
+        with urllib.request.urlopen(server.url + "/health", timeout=5) as response:
+            health = json.loads(response.read())
+        last = health["stages"]["tts"]["last_error"]
+        assert last["provider"] == "deepgram" and "HTTP 401" in last["message"]
+        assert "wrong-key-for-the-page" not in json.dumps(health) + shown
+        screenshot(page, "stage-error")
+        assert page.errors == []

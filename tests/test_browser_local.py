@@ -1,6 +1,7 @@
-"""The out-of-the-box experience in a real browser: no keys, the app's local engines (VAD + pocketsphinx, the
-echo "LLM", espeak-ng). What a newcomer sees after `voxline serve` — the spoken question transcribed on the
-page, the echo reply spoken back, and a plain notice saying this is the offline demo and what to set."""
+"""The out-of-the-box experience in a real browser: no keys, the app's local engines (whisper or pocketsphinx
+behind Silero VAD, the echo "LLM", piper or espeak-ng). What a newcomer sees after `voxline serve` — the spoken
+question transcribed on the page, the echo reply spoken back, and a plain notice saying this is the offline demo
+and what to set."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.local]
 
 
 def test_offline_demo_round_trip(tmp_path: Path) -> None:
-    pytest.importorskip("pocketsphinx")
-    pytest.importorskip("espeakng_loader")
+    pytest.importorskip("pocketsphinx")  # the live interims of whisper, or the STT itself without whisper
     require_tools("flite", "sox")
     wav = speech_wav(tmp_path, "What is the capital of France?", "capital")
     app = create_app(Config(environ={"LOG_DIR": ""}), setup_logging=False)

@@ -16,7 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-TESTED = {"chat_loop.py", "transcript_filter.py", "resample_chain.py", "interruption_demo.py", "tools_agent.py"}
+TESTED = {
+    "chat_loop.py",
+    "transcript_filter.py",
+    "resample_chain.py",
+    "interruption_demo.py",
+    "tools_agent.py",
+    "tone_provider.py",
+}
 
 
 def run(name: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -200,3 +207,14 @@ def test_tools_agent_demo_runs_without_a_terminal() -> None:
     assert result.returncode == 0, result.stderr
     assert "[tool] get_time(zone='Asia/Tokyo')" in result.stdout
     assert "error: ZeroDivisionError: division by zero" in result.stdout
+
+
+def test_tone_provider_joins_the_registry_with_one_declaration() -> None:
+    result = run("tone_provider.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "tts providers: deepgram, local, piper, espeak, tone"
+    assert lines[1] == "settings table: | `TONE_PITCH` | `440` | Pitch of the `tone` TTS's beeps, in Hz. |"
+    assert lines[2] == "plan: TTS_PROVIDER=tone -> tone {'model': 'sine 440 Hz'}"
+    assert lines[3].startswith("voxline check: tts  tone  sine 440 Hz  OK")
+    assert lines[3].endswith("1.3 s of audio at 24 kHz")  # "Hello, this is a voice check.": 7 syllables

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from app_helpers import EchoStage
 from fuzz_messages import MAX_BYTES, Generator, Message
 from transport_helpers import MemorySocket, ScriptedBot
-from voxline.frames import Frame, TextFrame, UserTextFrame
 from voxline.pipeline import Pipeline
-from voxline.processor import Direction, Processor
 from voxline.task import PipelineTask
 from voxline.transports import TransportParams, WebSocketTransport
 
@@ -166,14 +165,6 @@ async def test_ten_thousand_fuzzed_messages_then_a_normal_turn(fuzzed: Fuzzed) -
 # --- through the real app's session code -------------------------------------------------------------------
 
 
-class Echo(Processor):
-    async def process(self, frame: Frame, direction: Direction) -> None:
-        if isinstance(frame, UserTextFrame):
-            await self.push(TextFrame(text=f"you said: {frame.text}"))
-            return
-        await self.push(frame, direction)
-
-
 class AsgiWebSocket:
     """The ASGI side of one WebSocket in memory: what Starlette's ``WebSocket`` reads and writes."""
 
@@ -223,7 +214,7 @@ async def test_fuzzed_messages_through_the_apps_session(
     from voxline.apps.voice_agent.session import run_session
 
     caplog.set_level(logging.WARNING)
-    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [Echo()])
+    monkeypatch.setattr(session_module, "build_processors", lambda settings, plan: [EchoStage()])
     env = {"LOG_DIR": "", "MAX_MESSAGE_BYTES": str(MAX_BYTES), "MAX_MESSAGES_PER_SECOND": "0", "MAX_AUDIO_SPEED": "0"}
     state = create_app(Config(environ=env), static_dir=tmp_path, preload=False).state.agent
     asgi = AsgiWebSocket()

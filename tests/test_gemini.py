@@ -202,6 +202,8 @@ def test_configuration_from_env_and_validation() -> None:
     )
     assert llm.model == "gemini-2.5-flash" and llm.thinking.thinking_budget == 0
     assert GeminiLLM.from_config(Config(environ={"GEMINI_API_KEY": KEY})).model == DEFAULT_MODEL
+    thinking = GeminiLLM.from_config({"GEMINI_API_KEY": KEY, "GEMINI_THINKING": "high"}).thinking
+    assert thinking is not None and thinking.thinking_level is not None and thinking.thinking_level.value == "HIGH"
     with pytest.raises(ValueError, match="GEMINI_API_KEY"):
         GeminiLLM.from_config(Config(environ={}))
     with pytest.raises(ValueError, match="http") as info:

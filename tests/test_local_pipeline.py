@@ -23,10 +23,10 @@ from voxline.frames import (
 )
 from voxline.pipeline import Pipeline
 from voxline.processor import Processor
-from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor, PocketsphinxSTTProcessor
+from voxline.processors.local import EchoLLM, EspeakTTS, PocketsphinxSTT
 from voxline.processors.local.echo import FIRST_NOTE, LATER_NOTE
 from voxline.processors.local.stt import local_stt
-from voxline.processors.vad import VADProcessor
+from voxline.processors.vad import SileroVAD
 from voxline.task import PipelineTask
 from voxline.testing import Sleep, run_processor
 
@@ -36,7 +36,7 @@ __all__ = ["speech"]
 
 async def test_echo_streams_what_it_heard_and_says_it_is_a_demo() -> None:
     result = await run_processor(
-        EchoLLMProcessor(word_delay=0.001),
+        EchoLLM(word_delay=0.001),
         [UserTextFrame(text="hello world"), Sleep(0.3), UserTextFrame(text="what time is it?")],
     )
     assert result.errors == []
@@ -48,7 +48,7 @@ async def test_echo_streams_what_it_heard_and_says_it_is_a_demo() -> None:
 
 
 async def test_spoken_question_gets_a_spoken_echo(speech: Speech) -> None:
-    pipeline = Pipeline([local_stt(), EchoLLMProcessor(), SentenceAggregator(), EspeakTTSProcessor()])
+    pipeline = Pipeline([local_stt(), EchoLLM(), SentenceAggregator(), EspeakTTS()])
     result = await run_processor(pipeline, paced(frames(speech.pcm("What is the capital of France?"))), timeout=20)
     assert result.errors == []
     (turn,) = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]  # the LLM consumed the UserText
@@ -66,12 +66,12 @@ async def test_spoken_question_gets_a_spoken_echo(speech: Speech) -> None:
 async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech, engines: str) -> None:
     """The user speaks again while the bot answers: the VAD interrupts, no old audio follows, the new turn is
     answered."""
-    stt, tts = _better_engines() if engines == "whisper+piper" else [PocketsphinxSTTProcessor(), EspeakTTSProcessor()]
+    stt, tts = _better_engines() if engines == "whisper+piper" else [PocketsphinxSTT(), EspeakTTS()]
     pipeline = Pipeline(
         [
-            VADProcessor(barge_in="always"),
+            SileroVAD(barge_in="always"),
             stt,
-            EchoLLMProcessor(word_delay=0.15),  # a slow reply, so it is still streaming when the user barges in
+            EchoLLM(word_delay=0.15),  # a slow reply, so it is still streaming when the user barges in
             SentenceAggregator(),
             tts,
         ]
@@ -135,7 +135,7 @@ def _better_engines() -> list[Processor]:
 
 async def test_whisper_and_piper_answer_a_spoken_question(speech: Speech) -> None:
     stt, tts = _better_engines()
-    pipeline = Pipeline([VADProcessor(), stt, EchoLLMProcessor(), SentenceAggregator(), tts])
+    pipeline = Pipeline([SileroVAD(), stt, EchoLLM(), SentenceAggregator(), tts])
     result = await run_processor(pipeline, paced(frames(speech.pcm("What is the capital of France?"))), timeout=30)
     assert result.errors == []
     (turn,) = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]

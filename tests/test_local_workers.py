@@ -105,10 +105,10 @@ def _hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
 def test_the_best_installed_engines_are_whisper_and_piper() -> None:
     if choose.missing_packages("whisper") or choose.missing_packages("piper"):
         pytest.skip("voxline[local] is not fully installed")
-    from voxline.processors.local import PiperTTSProcessor, WhisperSTTProcessor
+    from voxline.processors.local import PiperTTS, WhisperSTT
 
-    assert isinstance(choose.best_local_stt(), WhisperSTTProcessor)
-    assert isinstance(choose.best_local_tts(), PiperTTSProcessor)
+    assert isinstance(choose.best_local_stt(), WhisperSTT)
+    assert isinstance(choose.best_local_tts(), PiperTTS)
 
 
 def test_without_whisper_or_piper_the_old_engines_are_used_with_one_clear_log_line(

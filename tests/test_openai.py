@@ -172,8 +172,11 @@ def test_configuration_from_env_and_validation() -> None:
     env = {"OPENAI_MODEL": "qwen2.5", "OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_API_KEY": KEY}
     llm = OpenAILLM.from_config(Config(environ=env))
     assert (llm.model, llm.base_url) == ("qwen2.5", "http://localhost:11434/v1")
+    assert OpenAILLM.from_config(Config(environ={})).model == "gpt-4o-mini"  # the provider's default, as the app's
     with pytest.raises(ValueError, match="OPENAI_MODEL"):
-        OpenAILLM.from_config(Config(environ={}))
+        OpenAILLM(model="")
+    with pytest.raises(ValueError, match="OPENAI_BASE_URL must be a http:// or https:// URL"):
+        OpenAILLM.from_config(Config(environ={"OPENAI_BASE_URL": "localhost:11434"}))
     with pytest.raises(ValueError, match="http"):
         OpenAILLM(model="m", base_url="localhost:11434")
 

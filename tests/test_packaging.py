@@ -46,3 +46,17 @@ def test_import_voxline_is_lazy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_the_version_is_written_once() -> None:
+    import importlib.metadata
+
+    import voxline
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in config["project"] and "version" in config["project"]["dynamic"]
+    assert config["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "voxline.__version__"}
+    assert importlib.metadata.version("voxline") == voxline.__version__
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    released = [line[3:] for line in changelog.splitlines() if line.startswith("## ") and line != "## Unreleased"]
+    assert released[0] == voxline.__version__  # the newest release in the changelog is this one

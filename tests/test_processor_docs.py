@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_code import checks_in, run_blocks
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "writing-a-processor.md"
 
 
 def _namespace() -> dict[str, Any]:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
-    assert len(blocks) >= 4, "the tutorial lost its code"
-    namespace: dict[str, Any] = {"__name__": "tutorial"}
-    exec(compile("\n".join(blocks), str(DOC), "exec"), namespace)
-    return namespace
+    return run_blocks(DOC, "tutorial", at_least=4)
 
 
-CHECKS = sorted(name for name in _namespace() if name.startswith("check_"))
+CHECKS = checks_in(_namespace(), "tutorial")
 
 
 def test_the_tutorial_has_checks() -> None:

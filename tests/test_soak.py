@@ -28,6 +28,7 @@ from soak_helpers import KINDS, SoakResult, Turn, soak
 pytestmark = pytest.mark.soak
 __all__ = ["speech"]  # the fixture
 
+OFFLINE = {"STT_PROVIDER": "pocketsphinx", "TTS_PROVIDER": "espeak"}
 PER_KIND = int(os.environ.get("VOXLINE_SOAK_PER_KIND", "200"))
 LIMITS = {"IDLE_TIMEOUT": "0.5", "MAX_SESSIONS": "64", "MAX_SESSIONS_PER_IP": "64"}
 RSS_BUDGET_MIB = 50.0
@@ -84,7 +85,8 @@ def _turn(speech: Speech) -> Turn:
 @local[0]
 @local[1]
 def test_soak_offline(tmp_path: Path, speech: Speech) -> None:
-    _assert_no_leaks(asyncio.run(_run({}, _turn(speech), tmp_path)))
+    # pocketsphinx + espeak-ng, the engines the soak's figures (docs/performance.md, "Soak") were taken with
+    _assert_no_leaks(asyncio.run(_run(OFFLINE, _turn(speech), tmp_path)))
 
 
 @pytest.mark.skipif(

@@ -19,7 +19,7 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
 )
 from voxline.processor import Direction
-from voxline.processors.vad import SileroVADAnalyzer, VADEvent, VADParams, VADProcessor, load_silero
+from voxline.processors.vad import SileroVAD, SileroVADAnalyzer, VADEvent, VADParams, load_silero
 from voxline.task import PipelineTask
 from voxline.testing import run_processor
 
@@ -100,7 +100,7 @@ def order(downstream: list[Frame]) -> str:
 async def test_processor_forwards_audio_and_adds_events_in_order(speech: Speech) -> None:
     pcm = speech.pcm(SENTENCE)
     sent = frames(pcm)
-    result = await run_processor(VADProcessor(), sent)
+    result = await run_processor(SileroVAD(), sent)
     assert result.errors == []
     audio = result.downstream_of(AudioFrame)
     assert [f.pcm for f in audio] == [f.pcm for f in sent]
@@ -110,14 +110,14 @@ async def test_processor_forwards_audio_and_adds_events_in_order(speech: Speech)
     assert stop.audio_time is not None
     # Each event follows the audio that completed it: the stop comes after stop_secs of silence was received.
     audio_before_stop = seq.index("E")
-    assert audio_before_stop * 0.02 >= stop.audio_time + VADProcessor().params.stop_secs - 0.05
+    assert audio_before_stop * 0.02 >= stop.audio_time + SileroVAD().params.stop_secs - 0.05
 
 
 async def test_other_rates_and_channels_are_converted(speech: Speech) -> None:
     pcm48 = speech.pcm(SENTENCE, rate=48000)
     stereo = np.repeat(np.frombuffer(pcm48, dtype=np.int16), 2).tobytes()
     sent = [AudioFrame(pcm=stereo[i : i + 3840], sample_rate=48000, channels=2) for i in range(0, len(stereo), 3840)]
-    result = await run_processor(VADProcessor(), sent)
+    result = await run_processor(SileroVAD(), sent)
     assert order(result.downstream).replace("A", "") == "SE"
     stop = result.downstream_of(UserStoppedSpeakingFrame)[0]
     assert abs(stop.audio_time - speech_bounds(speech.pcm(SENTENCE))[1]) < 0.25  # type: ignore[operator]
@@ -125,16 +125,16 @@ async def test_other_rates_and_channels_are_converted(speech: Speech) -> None:
 
 async def test_bot_audio_is_not_analysed(speech: Speech) -> None:
     pcm = speech.pcm(SENTENCE)
-    result = await run_processor(VADProcessor(), [TTSAudioFrame(pcm=f.pcm) for f in frames(pcm)])
+    result = await run_processor(SileroVAD(), [TTSAudioFrame(pcm=f.pcm) for f in frames(pcm)])
     assert order(result.downstream) == ""
     assert len(result.downstream_of(TTSAudioFrame)) == len(frames(pcm))
 
 
 async def test_barge_in_asks_for_an_interruption(speech: Speech) -> None:
     pcm = speech.pcm(SENTENCE)
-    quiet = await run_processor(VADProcessor(), frames(pcm))
+    quiet = await run_processor(SileroVAD(), frames(pcm))
     assert quiet.task.epoch == 0
-    barge = await run_processor(VADProcessor(barge_in="always"), frames(pcm))
+    barge = await run_processor(SileroVAD(barge_in="always"), frames(pcm))
     assert barge.task.epoch == 1
     assert [i.reason for i in barge.downstream_of(InterruptFrame)] == ["user started speaking"]
 
@@ -144,7 +144,7 @@ async def test_barge_in_while_bot_speaking_follows_the_output(
     speech: Speech, bot: list[Frame | str], interrupts: int
 ) -> None:
     """The output transport reports the bot's speech upstream; the VAD interrupts only while it is audible."""
-    vad = VADProcessor(barge_in="while_bot_speaking")
+    vad = SileroVAD(barge_in="while_bot_speaking")
     task = PipelineTask(vad)
     runner = asyncio.create_task(task.run())
     await task.wait_until_running()
@@ -161,4 +161,4 @@ async def test_barge_in_while_bot_speaking_follows_the_output(
 
 def test_barge_in_mode_is_validated() -> None:
     with pytest.raises(ValueError, match="barge_in"):
-        VADProcessor(barge_in="sometimes")  # type: ignore[arg-type]
+        SileroVAD(barge_in="sometimes")  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Admission control: whether a new WebSocket may become a session, and the count of live sessions.
 
-Checked in this order, before any engine is built; the first that fails refuses the connection:
+Checked in this order, before any processor is built; the first that fails refuses the connection:
 
 1. **Origin** (:mod:`~voxline.apps.voice_agent.origins`): a browser page of a site the agent does not trust.
    Close code 1008 (policy violation).

@@ -26,11 +26,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from voxline.apps.voice_agent.admission import Admission
 from voxline.apps.voice_agent.config import Settings, load_config
-from voxline.apps.voice_agent.engines import EnginePlan, plan_engines
 from voxline.apps.voice_agent.logs import configure_logging
 from voxline.apps.voice_agent.memory import MemoryUpkeep, tune_garbage_collector
 from voxline.apps.voice_agent.session import run_session
+from voxline.apps.voice_agent.stage_errors import StageErrors
 from voxline.providers.clients import aclose_shared
+from voxline.registry import Plan, Provider, Registry
 from voxline.task import PipelineTask
 
 __all__ = ["STATIC_DIR", "AgentState", "create_app", "tune_garbage_collector"]
@@ -43,17 +44,19 @@ PLACEHOLDER = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>voxline voice agent</title></head>
 <body><h1>voxline voice agent</h1>
 <p>The server is running, but the browser client (<code>static/index.html</code>) is not installed.</p>
-<p>Connect a WebSocket client to <code>/ws</code>; see <code>/health</code> for the configured engines.</p>
+<p>Connect a WebSocket client to <code>/ws</code>; see <code>/health</code> for the configured providers.</p>
 </body></html>"""
 
 
 class AgentState:
-    """What the app's handlers share: settings, the engine plan, admission control and the live sessions."""
+    """What the app's handlers share: settings, the plan, admission control, the live sessions and the last
+    provider error of each stage."""
 
-    def __init__(self, settings: Settings, plan: EnginePlan, static_dir: Path, *, upkeep: bool = False) -> None:
+    def __init__(self, settings: Settings, plan: Plan, static_dir: Path, *, upkeep: bool = False) -> None:
         self.settings = settings
         self.plan = plan
         self.static_dir = static_dir
+        self.stage_errors = StageErrors(plan)
         self.admission = Admission(settings)
         self.memory = MemoryUpkeep(enabled=upkeep, live=lambda: self.admission.live)
         self.tasks: set[PipelineTask] = set()
@@ -71,17 +74,19 @@ def create_app(
     setup_logging: bool = True,
     preload: bool = True,
     tune_gc: bool = False,
+    registry: Registry | None = None,
 ) -> Starlette:
     """The voice agent, configured from ``config`` (default: the environment and ``.env``).
 
-    ``preload`` imports the engines' modules at startup (not in the first session) and loads the local models
+    ``preload`` imports the providers' modules at startup (not in the first session) and loads the local models
     in the background (when a stage uses them). ``tune_gc``
     applies :func:`tune_garbage_collector` at startup and the memory upkeep after sessions
     (:mod:`~voxline.apps.voice_agent.memory`); they change the whole process, so only the served app
-    (``voxline serve``, ``uvicorn voxline.apps.voice_agent:app``) turns them on.
+    (``voxline serve``, ``uvicorn voxline.apps.voice_agent:app``) turns them on. ``registry``: the providers
+    to choose from (default: the built-in ones, :mod:`voxline.processors.registry`).
     """
-    settings = Settings.from_config(config if config is not None else load_config())
-    plan = plan_engines(settings)
+    settings = Settings.from_config(config if config is not None else load_config(), registry)
+    plan = settings.plan()
     state = AgentState(settings, plan, static_dir or STATIC_DIR, upkeep=tune_gc)
     if setup_logging:
         configure_logging(settings.log_level, settings.log_dir, settings.secrets())
@@ -101,18 +106,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logger.info(
-            "voxline %s voice agent: engines %s%s%s",
+            "voxline %s voice agent: providers %s%s%s",
             voxline.__version__,
             plan.engines,
             " (offline demo)" if plan.offline_demo else "",
             f"; problems: {'; '.join(plan.problems)}" if plan.problems else "",
         )
         if preload:
-            _import_engines(settings, plan)
+            _import_providers(settings, plan)
         if tune_gc:
             tune_garbage_collector()  # after the imports: the freeze takes them out of every full collection
-        local = plan.stt == "local" or plan.tts == "local"
-        warm = asyncio.create_task(_preload_local(plan, state.memory)) if preload and local else None
+        warm = asyncio.create_task(_preload(state)) if preload and _preloads(settings, plan) else None
         turns = asyncio.create_task(_preload_turns(settings)) if preload else None
         yield
         for task in (warm, turns):
@@ -140,32 +144,51 @@ def create_app(
     return app
 
 
-def _import_engines(settings: Settings, plan: EnginePlan) -> None:
-    """Import the engines' modules now, by building (and dropping) one set of stages: constructors connect to
+def _import_providers(settings: Settings, plan: Plan) -> None:
+    """Import the providers' modules now, by building (and dropping) one set of stages: constructors connect to
     nothing. Left to the first session, google-genai's import alone costs that session ~0.7 s, and its ~80,000
     objects would miss the startup freeze."""
-    from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
+    from voxline.apps.voice_agent.factory import ProviderUnavailable, build_processors
 
     try:
         build_processors(settings, plan)
-    except EngineUnavailable:
+    except ProviderUnavailable:
         pass  # each session tells its client what is missing
     except Exception:
-        logger.exception("could not import the engines at startup")
+        logger.exception("could not import the providers at startup")
 
 
-async def _preload_local(plan: EnginePlan, memory: MemoryUpkeep) -> None:
-    """Load the local models in the background at startup, so the first session does not wait for them."""
-    try:
-        from voxline.processors.local import preload
+def _preloads(settings: Settings, plan: Plan) -> list[Provider]:
+    """The chosen providers (and fallbacks) that load models at startup."""
+    chosen = [step.provider for step in plan.stages.values()]
+    for stage in ("llm", "tts"):
+        name = settings.fallback(stage)
+        if name:
+            entry = settings.registry.get(stage, name)
+            chosen.append(entry if isinstance(entry, Provider) else entry.resolve())
+    unique = {id(p): p for p in chosen}.values()
+    return [p for p in unique if p.preload is not None]
 
-        await preload(stt=plan.stt == "local", vad=plan.stt == "local", tts=plan.tts == "local")
-        logger.info("local engines loaded")
-        memory.settled()  # what the models loaded stays for the life of the process
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # not installed, say: the session that needs them reports it to its client
-        logger.warning("could not preload the local engines: %s", exc)
+
+async def _preload(state: AgentState) -> None:
+    """Load the chosen local engines' models in the background at startup, so the first session does not wait.
+
+    A provider that is not installed is left to the session that needs it (which tells its client); a model that
+    fails its integrity check is an error of its stage on /health straight away (and every session fails it)."""
+    providers = _preloads(state.settings, state.plan)
+    for provider in providers:
+        assert provider.preload is not None
+        try:
+            await provider.preload(state.settings.values)
+        except asyncio.CancelledError:
+            raise
+        except ImportError as exc:
+            logger.warning("could not preload %s: %s", provider.name, exc)
+        except Exception as exc:
+            logger.error("could not load %s: %s", provider.name, exc)
+            state.stage_errors.record(provider.stage, f"{provider.name} could not be loaded: {exc}")
+    logger.info("local engines loaded: %s", ", ".join(p.name for p in providers))
+    state.memory.settled()  # what the models loaded stays for the life of the process
 
 
 async def _preload_turns(settings: Settings) -> None:
@@ -182,25 +205,15 @@ async def _preload_turns(settings: Settings) -> None:
 
 def _health(state: AgentState) -> dict[str, Any]:
     s, plan = state.settings, state.plan
-    stages: dict[str, dict[str, Any]] = {
-        "stt": {"engine": plan.stt},
-        "llm": {"engine": plan.llm},
-        "tts": {"engine": plan.tts},
-    }
-    if plan.stt == "deepgram":
-        stages["stt"].update(provider="deepgram", model=s.deepgram_stt_model, language=s.stt_language)
-    else:
-        stages["stt"].update(provider="local", model="silero-vad + pocketsphinx")
-    if plan.llm == "gemini":
-        stages["llm"].update(provider="gemini", model=s.gemini_model)
-    elif plan.llm == "openai":
-        stages["llm"].update(provider="openai", model=s.openai_model)
-    else:
-        stages["llm"].update(provider="local", model="echo")
-    if plan.tts == "deepgram":
-        stages["tts"].update(provider="deepgram", model=s.deepgram_tts_voice, transport=s.deepgram_tts_transport)
-    else:
-        stages["tts"].update(provider="local", model="espeak-ng")
+    stages: dict[str, dict[str, Any]] = {}
+    for stage, step in plan.stages.items():
+        described = step.provider.describe(s.values)
+        stages[stage] = {
+            "engine": step.choice,
+            "provider": step.provider.name,
+            **described,
+            "last_error": state.stage_errors.last(stage),
+        }
     return {
         "status": "ok" if not plan.problems else "degraded",
         "version": voxline.__version__,

@@ -6,8 +6,8 @@ to a *watch* that waits for whichever comes first:
 * the transport ended: the client disconnected, a send failed, or the reader failed
   (:attr:`~voxline.transports.WebSocketTransport.ended`);
 * the idle timeout: no audio or typed text from the client for ``IDLE_TIMEOUT`` seconds (while the pipeline
-  is starting or still taking in the client's last message, or the bot is generating or speaking a reply, the
-  session is waiting for the server, not idle);
+  is starting or still taking in the client's last message, or a reply is due, being generated or being
+  played, the session is waiting for the server, not idle);
 * the session's time limit (``MAX_SESSION_SECONDS``).
 
 When either side ends, the other is ended too and awaited — the pipeline is cancelled, every stage stops and its
@@ -37,6 +37,8 @@ logger = logging.getLogger("voxline.apps.voice_agent.lifetime")
 
 NORMAL = 1000
 SERVER_ERROR = 1011
+REPLY_WAIT = 60.0
+"""Seconds after the user's turn during which a reply that has not started yet keeps the session from idling."""
 IDLE_GRACE = 0.25
 """Seconds the idle timeout waits, once past its deadline, for the reader to catch up before closing."""
 START_WAIT = 2.0
@@ -116,9 +118,7 @@ async def _watch(transport: WebSocketTransport, limits: Limits, *, starting: boo
         now = clock()
         waits: list[float] = []
         if idle > 0:
-            if transport.bot_active or transport.busy or (starting and not transport.live):
-                # The pipeline starting or behind with the client's last message, or a reply being made or
-                # played: the session is waiting for the server, not idle.
+            if _waiting_for_server(transport, starting, now):
                 transport.note_activity()
             left = transport.last_activity + idle - now
             if left > 0:
@@ -151,6 +151,15 @@ async def _watch(transport: WebSocketTransport, limits: Limits, *, starting: boo
         ending = _transport_ending(transport)
         if ending is not None:
             return ending
+
+
+def _waiting_for_server(transport: WebSocketTransport, starting: bool, now: float) -> bool:
+    """The pipeline is starting, or still taking in the client's last message, or a reply is due (for at most
+    ``REPLY_WAIT`` s), being made or being played: the client is waiting for the server, not idle."""
+    if transport.bot_active or transport.busy or (starting and not transport.live):
+        return True
+    pending = transport.turn_pending_since
+    return pending is not None and now - pending < REPLY_WAIT
 
 
 def _transport_ending(transport: WebSocketTransport) -> Ending | None:

@@ -1,4 +1,4 @@
-"""Logging as the seed backend does it — timestamps and levels, to stderr and ``logs/voice-backend.log`` —
+"""Logging — timestamps and levels, to stderr and ``logs/voice-backend.log`` —
 plus the session id on every line and a last-line guard that keeps API keys out of every log (the process-wide
 redactor of :mod:`voxline.providers.redaction`, which the provider stages use too).
 

@@ -7,17 +7,20 @@ Three things make a voice server that runs for days grow or stall, and none is a
   and glibc's allocator keeps the freed pages of its per-thread arenas. RSS climbs with every burst of sessions
   while the Python heap stays flat. :class:`MemoryUpkeep` calls ``malloc_trim(0)`` in a worker thread once
   sessions have ended (at most every 5 s), which returns those pages to the system.
-* **Garbage that is expensive to free is freed in bursts.** A session's stages, tasks and provider clients form
-  reference cycles, so only the garbage collector frees them — and with the large young generation that
-  :func:`tune_garbage_collector` sets, it did so for dozens of ended sessions at once. Freeing a provider
-  client's SSL context costs ~1 ms; measured with the fake cloud providers, young collections freeing ~18,000
-  objects held the event loop 150-200 ms. :meth:`MemoryUpkeep.session_ended` collects the young generations
-  shortly after a session ends (at most every 0.25 s): a few sessions' worth per pause (max 11.5 ms measured).
+* **Garbage that is expensive to free piles up, then goes in one long pause.** A session's stages, tasks and
+  provider clients form reference cycles, so only the garbage collector frees them. With the large young
+  generation :func:`tune_garbage_collector` sets, young collections freed dozens of ended sessions at once —
+  measured with the fake cloud providers: ~18,000 objects, 150-200 ms of event loop, most of it freeing the
+  five SSL contexts each session's provider clients build (~0.8 ms each) — and what had aged into the oldest
+  generation waited for a rare full collection (RSS ~900 MiB mid-run for ~115 MiB of live data).
+  :meth:`MemoryUpkeep.session_ended` runs a full collection soon after sessions end: at most every 0.25 s and
+  at most 4 % of the time (a slow collection pushes the next one further out), so each pause frees a few
+  sessions' worth, wherever their objects have aged to.
 * **Full collections scan everything that is long-lived.** :func:`tune_garbage_collector` freezes what exists
-  at startup (the app imports the provider SDKs before that, instead of in the first session); what is loaded
-  later (the local models) is frozen by :meth:`MemoryUpkeep.settled` once no session runs (a frozen session's
-  reference cycles could never be collected). A full collection then scans only the live sessions (~1,100
-  objects each with the cloud providers: ~34 ms at 50 sessions).
+  at startup (the app imports the provider SDKs before that, instead of in the first session); what the first
+  session builds lazily and what is loaded later (the local models) is frozen by :class:`MemoryUpkeep` once no
+  session runs (a frozen session's reference cycles could never be collected). A full collection then scans
+  little more than the live sessions (~1,100 objects each with the cloud providers, ~480 offline).
 
 ``docs/performance.md`` ("Soak") has the measurements behind all three.
 """
@@ -41,7 +44,9 @@ logger = logging.getLogger("voxline.apps.voice_agent.memory")
 TRIM_INTERVAL = 5.0
 """Seconds between two ``malloc_trim`` calls at most."""
 COLLECT_INTERVAL = 0.25
-"""Seconds between two young-generation collections after sessions end, at most."""
+"""Seconds between two collections after sessions end, at least; more when a collection is slow (below)."""
+COLLECT_SHARE = 0.04
+"""At most this share of the time goes to those collections: after one that took 20 ms, the next waits 0.5 s."""
 
 
 def tune_garbage_collector() -> None:
@@ -100,10 +105,13 @@ class MemoryUpkeep:
         self.collections = 0
         self._last = 0.0
         self._last_collect = 0.0
+        self._collect_took = 0.0
         self._collect_pending: asyncio.TimerHandle | None = None
         self._pending: asyncio.TimerHandle | None = None
         self._running: asyncio.Task[None] | None = None
-        self._freeze_wanted = False
+        self._freeze_wanted = enabled
+        """Freeze once no session runs: after the first session (what it built lazily — SDK caches, validators
+        — lives as long as the process) and after :meth:`settled`."""
 
     def session_ended(self) -> None:
         """A session has been torn down: collect its garbage and trim soon (each at most once per its interval),
@@ -112,7 +120,8 @@ class MemoryUpkeep:
             self._freeze()
         loop = asyncio.get_running_loop()
         if self.collect_enabled and self._collect_pending is None:
-            delay = max(0.0, self._last_collect + COLLECT_INTERVAL - time.monotonic())
+            wait = max(COLLECT_INTERVAL, self._collect_took / COLLECT_SHARE)
+            delay = max(0.0, self._last_collect + wait - time.monotonic())
             self._collect_pending = loop.call_later(delay, self._collect)
         if not self.enabled or self._pending is not None:
             return
@@ -120,11 +129,14 @@ class MemoryUpkeep:
         self._pending = loop.call_later(delay, self._start_trim)
 
     def _collect(self) -> None:
-        """The young generations now: an ended session's reference cycles (and the provider clients and SSL
-        contexts they hold, ~1 ms each to free) go a few at a time, not forty sessions' worth in one pause."""
+        """A full collection now: the ended sessions' reference cycles (and the provider clients and SSL
+        contexts they hold, ~1 ms each to free) go a few sessions at a time, wherever their objects have aged
+        to. It scans only what is not frozen: the live sessions and what they made."""
         self._collect_pending = None
+        start = time.monotonic()
+        gc.collect()
         self._last_collect = time.monotonic()
-        gc.collect(1)
+        self._collect_took = self._last_collect - start
         self.collections += 1
 
     def settled(self) -> None:

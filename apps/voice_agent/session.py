@@ -4,9 +4,9 @@ Admission comes first (:mod:`~voxline.apps.voice_agent.admission`: origin, the s
 client gets an ``error`` and a close code, and nothing is built for it.
 
 The order of the first messages is part of the protocol: ``status: connected``, then ``session`` (which
-engines run, whether this is the offline demo, which keys are missing, and — ``ready``/``problems`` — whether
+providers run, whether this is the offline demo, which keys are missing, and — ``ready``/``problems`` — whether
 the pipeline could be built). If it cannot be built the client also gets an ``error`` naming what is missing
-(for clients that know only the seed's messages), and the socket stays open (the page shows the message;
+(for clients that know only the base protocol's messages), and the socket stays open (the page shows the message;
 reconnecting would only repeat it) until the client leaves or the idle timeout closes it.
 
 The session's lifetime is one structured scope (:mod:`~voxline.apps.voice_agent.lifetime`): the pipeline and
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketState
 from voxline.apps.voice_agent.admission import Refusal, refuse
-from voxline.apps.voice_agent.factory import EngineUnavailable, build_processors
+from voxline.apps.voice_agent.factory import ProviderUnavailable, build_processors
 from voxline.apps.voice_agent.lifetime import SERVER_ERROR, Ending, run_scoped
 from voxline.apps.voice_agent.logs import session_id
 from voxline.apps.voice_agent.turn_wiring import connect_turns
@@ -82,8 +82,10 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
         processors: list[Processor] = []
         try:
             processors = build_processors(settings, plan)
-        except EngineUnavailable as exc:
+        except ProviderUnavailable as exc:
             problem = str(exc)
+            if exc.stage is not None:
+                state.stage_errors.record(exc.stage, problem)
         features = connect_turns(transport, processors)  # the echo detector hears what the client plays
         transport.send_event("session", {**_session_data(sid, state, problem), "features": features})
         if problem is not None:
@@ -92,6 +94,8 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None)
             return ending
         task = PipelineTask(Pipeline([transport.input(), *processors, transport.output()]), name=f"session-{sid}")
+        watch = state.stage_errors.watch(processors, lambda entry: transport.send_event("stage_error", entry))
+        task.on_upstream(watch)
         transport.start()  # read at once: a client that leaves while the pipeline starts is noticed at once
         state.tasks.add(task)
         try:
@@ -105,6 +109,7 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             for error in fatal:
                 if error.message not in transport.input().errors_reported:
                     transport.send_error(f"The voice pipeline stopped: {error.message}")
+                    watch(error)
             ending = Ending(f"fatal error: {fatal[-1].message}", SERVER_ERROR, None)
         return ending
     except Exception as exc:  # a bug in the session code itself: the client hears of it, the socket is closed

@@ -2,10 +2,10 @@
 
 * ``AGENT_TOOLS=mypkg.tools`` names a module on the normal import path; every ``@tool`` function in it
   (:func:`voxline.tools.tools_in`) is offered to the LLM (:func:`load_agent_tools`).
-* ``LLM_FALLBACK`` / ``TTS_FALLBACK`` name a second engine; the stage becomes a
-  :class:`~voxline.fallback.FallbackLLM` / :class:`~voxline.fallback.FallbackTTS` over the chosen engine and
-  that one (:func:`with_fallback`). A fallback that cannot be built (no key, not installed) is logged and left
-  out: the session runs on its primary.
+* ``LLM_FALLBACK`` / ``TTS_FALLBACK`` name a second provider; the stage becomes a
+  :class:`~voxline.fallback.FallbackLLM` / :class:`~voxline.fallback.FallbackTTS` over the chosen provider's
+  processor and the fallback's (:func:`with_fallback`). A fallback that cannot be built (no key, not installed)
+  is logged and left out: the session runs on its primary.
 
 Kept in one module, apart from the settings and the factory, so the wiring is easy to move.
 """
@@ -55,11 +55,11 @@ def with_fallback(stage: str, primary: list[Processor], build: Callable[[], list
     ``primary`` unchanged when the fallback cannot be built or either side is more than one stage."""
     try:
         secondary = build()
-    except Exception as exc:  # EngineUnavailable, a missing key, a missing package
+    except Exception as exc:  # ProviderUnavailable, a missing key, a missing package
         logger.warning("the %s fallback is left out: %s", stage, exc)
         return primary
     if len(primary) != 1 or len(secondary) != 1:
-        logger.warning("the %s fallback is left out: both engines must be a single stage", stage)
+        logger.warning("the %s fallback is left out: both providers must be a single processor", stage)
         return primary
     first, second = primary[0], secondary[0]
     if type(first) is type(second):

@@ -4,7 +4,7 @@ One place assembles it (docs/turn-taking.md), from the ``TURN_*`` settings
 (:class:`~voxline.apps.voice_agent.config.TurnSettings`):
 
 * :func:`with_turn_engine` — the STT stages a builder made, wrapped as
-  ``VADProcessor(start 0.2 s, stop 0.2 s) → turns.tap → <STT> → TurnProcessor``. Silero VAD runs on every
+  ``SileroVAD(start 0.2 s, stop 0.2 s) → turns.tap → <STT> → TurnProcessor``. Silero VAD runs on every
   provider path (it dates the user's speech and tells the engine when it stops); the STT no longer emits
   speaking frames or asks its provider for VAD events (the VAD owns them); the VAD's own barge-in stays off (the
   engine owns barge-in). On Deepgram the engine asks for the final with ``Finalize`` when the user falls silent,
@@ -69,12 +69,12 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
     turns = settings.turns
     if not turns.enabled:
         return list(stt_stages)
-    from voxline.processors.vad import VADParams, VADProcessor
+    from voxline.processors.vad import SileroVAD, VADParams
     from voxline.stt import STTProcessor
     from voxline.turns import EchoDetector, TurnProcessor
 
-    params = turn_params(turns, settings.stt_language)
-    stages = [stage for stage in stt_stages if not isinstance(stage, VADProcessor)]  # ours replaces it
+    params = turn_params(turns, _language(settings))
+    stages = [stage for stage in stt_stages if not isinstance(stage, SileroVAD)]  # ours replaces it
     finalizer: Any = None
     deepgram = sys.modules.get("voxline.processors.deepgram.stt")  # loaded if (and only if) a stage uses it
     for stage in stages:
@@ -92,8 +92,17 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
         stt=finalizer,
         echo=EchoDetector(threshold=turns.echo_threshold),
     )
-    vad = VADProcessor(params=VADParams(start_secs=params.vad_start_secs, stop_secs=params.vad_stop_secs))
+    vad = SileroVAD(params=VADParams(start_secs=params.vad_start_secs, stop_secs=params.vad_stop_secs))
     return [vad, engine.tap, *stages, engine]
+
+
+def _language(settings: Settings) -> str:
+    """``STT_LANGUAGE`` (declared by the Deepgram provider) picks the word lists; "en" in a registry without it."""
+    from voxline.processors.deepgram.provider import STT_LANGUAGE
+
+    if STT_LANGUAGE not in settings.values:
+        return "en"
+    return settings.values[STT_LANGUAGE]
 
 
 def _model(choice: str) -> Any:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from voxline.context import Context
 from voxline.fallback.roster import Roster, Switch
 from voxline.llm import LLMProcessor, StreamItem
-from voxline.llm_requests import _Reply, _Step
+from voxline.llm_requests import ReplyInProgress, StepResult
 from voxline.llm_retry import EmptyReplyError, LLMTimeoutError
 from voxline.providers.backoff import Backoff
 from voxline.request_fields import OptionalField
@@ -40,7 +40,7 @@ FALLBACK_RETRY = Backoff(initial=0.2, maximum=1.0, attempts=2)
 
 
 class FallbackLLM(LLMProcessor):
-    """An LLM stage that fails over between ``providers`` (priority order). See the module docstring.
+    """An LLM stage that fails over between its ``members`` (LLM stages, priority order). See the module docstring.
 
     ``context`` and ``tools`` default to the primary's; ``cooldown`` (s) is how long a failed provider rests
     before its health is probed, every ``probe_interval`` (s) until it passes.
@@ -48,7 +48,7 @@ class FallbackLLM(LLMProcessor):
 
     def __init__(
         self,
-        providers: Sequence[LLMProcessor],
+        members: Sequence[LLMProcessor],
         *,
         cooldown: float = 30.0,
         probe_interval: float = 10.0,
@@ -58,7 +58,7 @@ class FallbackLLM(LLMProcessor):
         tools: Toolbox | Iterable[Tool] | None = None,
         name: str | None = None,
     ) -> None:
-        primary = providers[0] if providers else None
+        primary = members[0] if members else None
         super().__init__(
             context=context if context is not None else primary.context if primary is not None else None,
             retry=retry or FALLBACK_RETRY,
@@ -69,19 +69,19 @@ class FallbackLLM(LLMProcessor):
         )
         self._roster: Roster[LLMProcessor] = Roster(
             self,
-            providers,
+            members,
             kind="llm",
             cooldown=cooldown,
             probe_interval=probe_interval,
             probe=lambda provider: provider.health_check(),
         )
-        for provider in providers:
-            provider.context = self.context
-            provider.toolbox = self.toolbox
+        for member in members:
+            member.context = self.context
+            member.toolbox = self.toolbox
         self._tried: set[int] = set()
 
     @property
-    def providers(self) -> list[LLMProcessor]:
+    def members(self) -> list[LLMProcessor]:
         return self._roster.members
 
     @property
@@ -96,14 +96,14 @@ class FallbackLLM(LLMProcessor):
     # --- lifecycle --------------------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        for provider in self.providers:
-            await provider._start(self._clock, ())
+        for member in self.members:
+            await member._start(self._clock, ())
         self._roster.resume()
 
     async def on_stop(self) -> None:
         await super().on_stop()
-        for provider in self.providers:
-            await provider._stop()
+        for member in self.members:
+            await member._stop()
 
     # --- requests go to the provider serving now ------------------------------------------------------
 
@@ -113,7 +113,7 @@ class FallbackLLM(LLMProcessor):
         async for item in provider.stream(context):
             yield item
 
-    async def _generate(self, reply: _Reply, step: _Step) -> BaseException | None:
+    async def _generate(self, reply: ReplyInProgress, step: StepResult) -> BaseException | None:
         self._tried = {self._roster.index}
         return await super()._generate(reply, step)
 

@@ -1,6 +1,6 @@
 """:class:`FallbackTTS` and :class:`FallbackSTT`: a speech stage over several providers, switching when one fails.
 
-``FallbackTTS([DeepgramTTS(...), EspeakTTSProcessor()])`` takes the place of one TTS stage. Its providers
+``FallbackTTS([DeepgramTTS(...), EspeakTTS()])`` takes the place of one TTS stage. Its providers
 (*members*) are real stages, started and stopped by the fallback, with the pipeline's epoch clock; none is
 linked into the pipeline. Frames go to the member serving now; what a member pushes lands on a small *tap*
 and is forwarded only if that member is serving, so a member that was switched away from can never leak

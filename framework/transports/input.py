@@ -81,6 +81,7 @@ class WebSocketInput(Processor):
     async def process(self, frame: Frame, direction: Direction) -> None:
         if direction is UPSTREAM:
             if isinstance(frame, ErrorFrame):
+                self.transport.turn_pending_since = None  # a failing stage may never answer
                 self.errors_reported.append(frame.message)
                 self.transport.send_error(frame.message)
             await self.push(frame, direction)
@@ -241,6 +242,7 @@ class WebSocketInput(Processor):
         if self.transport.bot_active:
             await self.push(InterruptFrame(reason="typed turn"), DOWNSTREAM)
         self.transport.typed_turn_ns = time.monotonic_ns()
+        self.transport.turn_pending_since = self.transport.params.clock()
         await self.push(UserTextFrame(text=text), DOWNSTREAM)
 
 

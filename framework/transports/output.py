@@ -130,6 +130,7 @@ class WebSocketOutput(Processor):
         if isinstance(frame, MetricsFrame):
             self.metrics.add(frame)
         elif isinstance(frame, InterruptFrame):
+            self.transport.turn_pending_since = None
             writer.fence(self.epoch)
             heard = self._heard()
             if self._generating or self.metrics.has_data:
@@ -150,6 +151,7 @@ class WebSocketOutput(Processor):
             if frame.epoch is not None and frame.epoch >= self.epoch:
                 self.playback.begin(frame.epoch)
         elif isinstance(frame, LLMResponseStartFrame):
+            self.transport.turn_pending_since = None
             epoch = self.epoch if frame.epoch is None else frame.epoch
             if epoch < self.epoch:
                 return  # a reply that was cut before it began
@@ -184,6 +186,8 @@ class WebSocketOutput(Processor):
     async def _transcript(self, frame: TranscriptFrame) -> None:
         if not frame.text:
             return
+        if frame.is_final and self.transport.turn_pending_since is None:
+            self.transport.turn_pending_since = self.transport.params.clock()
         if frame.is_final and self.metrics.anchor_ns is None:
             self.metrics.mark_user_end(time.monotonic_ns())  # no end-of-speech event: the final text is the best
         await self.transport.writer.put(transcript_message(frame.text, frame.is_final), frame.epoch)

@@ -1,6 +1,6 @@
 """The voice agent's WebSocket wire protocol: parsing what a client sends and building what it receives.
 
-The protocol is the seed backend's (``docs/protocol.md``): JSON text messages ``{"type": ..., "data": ...}``.
+The protocol (``docs/protocol.md``): JSON text messages ``{"type": ..., "data": ...}``.
 Inbound ``audio`` (base64 16 kHz mono Int16) and ``interrupt``; outbound ``status``, ``transcript``,
 ``text_chunk``, ``audio`` (base64 24 kHz mono Int16) and ``error``. voxline adds, without changing any of
 those: inbound ``text`` (a typed user turn), ``config`` (opt in to raw binary audio frames), ``played`` (how

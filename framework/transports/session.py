@@ -118,6 +118,9 @@ class WebSocketTransport:
         """When the input last received a typed turn (a metrics anchor for the output)."""
         self.playback = PlaybackClock()
         """Where the client's playback is (the output feeds it, the client's ``played`` reports correct it)."""
+        self.turn_pending_since: float | None = None
+        """When the user's last turn ended (a typed turn, or a final transcript) if no reply has started since
+        (the transport's clock): the client is waiting for the server."""
         self._input: WebSocketInput | None = None
         self._output: WebSocketOutput | None = None
 

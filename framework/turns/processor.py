@@ -2,7 +2,7 @@
 
 Place::
 
-    input → VADProcessor(stop_secs=0.2) → turns.tap → STT → turns → LLM → aggregator → TTS → output
+    input → SileroVAD(stop_secs=0.2) → turns.tap → STT → turns → LLM → aggregator → TTS → output
 
 ``turns.tap`` (a :class:`~voxline.turns.audio.TurnAudioTap`) keeps the user's recent audio for the end-of-turn
 model and the echo detector, because the STT consumes the audio frames. The processor itself sits after the

@@ -10,8 +10,9 @@ Configuration: ``api_key=`` / ``DEEPGRAM_API_KEY`` and ``base_url=`` / ``DEEPGRA
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voxline.lazy import lazy_exports
 
 __all__ = ["DeepgramRESTTTS", "DeepgramSTT", "DeepgramTTS"]
 
@@ -27,10 +28,4 @@ if TYPE_CHECKING:
     from voxline.processors.deepgram.tts import DeepgramTTS
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voxline.processors.deepgram' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

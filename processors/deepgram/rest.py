@@ -23,6 +23,7 @@ from voxline.processors.deepgram._common import (
     resolve_config,
     speak_pieces,
 )
+from voxline.processors.deepgram.provider import TTS_VOICE
 from voxline.tts import TTSProcessor
 
 __all__ = ["DeepgramRESTTTS"]
@@ -36,7 +37,7 @@ class DeepgramRESTTTS(TTSProcessor):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        voice: str = "aura-asteria-en",
+        voice: str = TTS_VOICE.default,
         sample_rate: int = 24000,
         speed: float | None = None,
         timeout: float = REST_READ_TIMEOUT,

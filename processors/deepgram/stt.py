@@ -29,6 +29,7 @@ from typing import Any
 from voxline.frames import AudioFrame, Word
 from voxline.processors.deepgram._common import deepgram_socket, resolve_config
 from voxline.processors.deepgram._replay import ReplayBuffer
+from voxline.processors.deepgram.provider import STT_LANGUAGE, STT_MODEL
 from voxline.providers.backoff import Backoff
 from voxline.providers.socket import ProviderSocket
 from voxline.stt import STTProcessor
@@ -56,8 +57,8 @@ class DeepgramSTT(STTProcessor):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        model: str = "nova-3",
-        language: str = "en",
+        model: str = STT_MODEL.default,
+        language: str = STT_LANGUAGE.default,
         sample_rate: int | None = None,
         interim_results: bool = True,
         endpointing: int | bool = 300,

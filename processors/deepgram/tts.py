@@ -32,6 +32,7 @@ import attrs
 from voxline.frames import EndFrame, Frame, SettingsFrame, SpeakTextFrame, StartFrame
 from voxline.processor import Direction
 from voxline.processors.deepgram._common import deepgram_socket, resolve_config, speak_pieces
+from voxline.processors.deepgram.provider import TTS_VOICE
 from voxline.providers.backoff import Backoff
 from voxline.providers.socket import ProviderSocket
 from voxline.tts import TTSProcessor
@@ -61,7 +62,7 @@ class DeepgramTTS(TTSProcessor):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        voice: str = "aura-asteria-en",
+        voice: str = TTS_VOICE.default,
         sample_rate: int = 24000,
         speed: float | None = None,
         max_retries: int = 5,

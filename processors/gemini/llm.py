@@ -1,7 +1,7 @@
 """Gemini as the LLM stage: google-genai's ``generate_content_stream``, with the shared LLM rules of the base.
 
 Default model: ``gemini-3.8-flash``. Latency is the product, and in late 2026 that is the current fast Flash:
-the seed's ``gemini-2.5-pro`` is slow to its first token (third-party: ~11 s with thinking on, against ~1 s for
+``gemini-2.5-pro`` is slow to its first token (third-party: ~11 s with thinking on, against ~1 s for
 Flash models) and, like ``gemini-2.5-flash``, is deprecated and being retired (requests reportedly reroute to
 ``gemini-3.8-flash``). A pinned name rather than ``gemini-flash-latest`` keeps behaviour — and the shape of
 the thinking parameter — from changing under a deployment; set ``GEMINI_MODEL`` to choose another.
@@ -54,6 +54,7 @@ from voxline.context import Context
 from voxline.llm import RETRYABLE_STATUS, LLMProcessor, OptionalField, StreamItem
 from voxline.llm_retry import FAST_MODEL, SLOW_MODEL, FirstTokenTimeout
 from voxline.processors.gemini.models import thinking_config_for
+from voxline.processors.gemini.provider import MODEL
 from voxline.providers.clients import fingerprint, shared_client, ssl_context
 from voxline.providers.redaction import hide_secret, redact
 
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MODEL", "MAX_OUTPUT_TOKENS", "TEMPERATURE", "THINKING", "GeminiBlockedError", "GeminiLLM"]
 
-DEFAULT_MODEL = "gemini-3.8-flash"
+DEFAULT_MODEL = MODEL.default  # the GEMINI_MODEL setting's default (the declaration)
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1"
 """google-genai 3.x's default for the Gemini Developer API (``GOOGLE_AI_API_DEFAULT_VERSION``)."""
@@ -169,13 +170,14 @@ class GeminiLLM(LLMProcessor):
 
     @classmethod
     def from_config(cls, config: Config, **kwargs: Any) -> GeminiLLM:
-        """Build from ``GEMINI_API_KEY``, ``GEMINI_MODEL`` and ``GEMINI_BASE_URL`` (e.g. a Starlette ``Config``)."""
-        return cls(
-            api_key=config("GEMINI_API_KEY", default=""),
-            model=config("GEMINI_MODEL", default=DEFAULT_MODEL) or DEFAULT_MODEL,
-            base_url=config("GEMINI_BASE_URL", default=None) or None,
-            **kwargs,
-        )
+        """Build from the provider's settings (``GEMINI_API_KEY``, ``GEMINI_MODEL``, ``GEMINI_BASE_URL``,
+        ``GEMINI_THINKING``) in ``config`` (a Starlette ``Config`` or a mapping), read and checked by the same
+        declarations as the voice agent's (:mod:`voxline.processors.gemini.provider`); ``kwargs`` win."""
+        from voxline.processors.gemini.provider import OWN, arguments
+        from voxline.registry import Values
+
+        llm = cls(**{**arguments(Values.read(OWN, config)), **kwargs})
+        return llm
 
     async def on_start(self) -> None:
         self._client = shared_genai_client(self._api_key, self.base_url, self.api_version, self.connect_timeout)

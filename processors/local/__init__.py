@@ -1,14 +1,14 @@
 """Local (offline) engines: speech in and out with no API key and no network, from pip alone.
 
-* :class:`PocketsphinxSTTProcessor` — streaming speech-to-text with pocketsphinx (its wheel bundles an
-  English model). Put a :class:`voxline.processors.vad.VADProcessor` in front of it: the VAD decides where a
+* :class:`PocketsphinxSTT` — streaming speech-to-text with pocketsphinx (its wheel bundles an
+  English model). Put a :class:`voxline.processors.vad.SileroVAD` in front of it: the VAD decides where a
   turn ends.
-* :class:`EspeakTTSProcessor` — text-to-speech with espeak-ng through the ``espeakng-loader`` wheel
+* :class:`EspeakTTS` — text-to-speech with espeak-ng through the ``espeakng-loader`` wheel
   (espeak-ng is GPL-3.0; see docs/local-engines.md).
-* :class:`WhisperSTTProcessor` — whisper tiny.en (faster-whisper; the model ships in a pinned wheel): far
+* :class:`WhisperSTT` — whisper tiny.en (faster-whisper; the model ships in a pinned wheel): far
   fewer wrong words than pocketsphinx, finals at the end of the turn, live interims from pocketsphinx.
-* :class:`PiperTTSProcessor` — a natural neural voice with piper (GPL-3.0, like espeak-ng).
-* :class:`EchoLLMProcessor` — a clearly labelled offline stand-in for an LLM: it repeats what it heard.
+* :class:`PiperTTS` — a natural neural voice with piper (GPL-3.0, like espeak-ng).
+* :class:`EchoLLM` — a clearly labelled offline stand-in for an LLM: it repeats what it heard.
 * :func:`best_local_stt` / :func:`best_local_tts` — whisper and piper when their packages are installed,
   pocketsphinx and espeak-ng otherwise (with a log line saying what is missing).
 
@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voxline.lazy import lazy_exports
 
 __all__ = [
-    "EchoLLMProcessor",
-    "EspeakTTSProcessor",
-    "PiperTTSProcessor",
-    "PocketsphinxSTTProcessor",
-    "WhisperSTTProcessor",
+    "EchoLLM",
+    "EspeakTTS",
+    "PiperTTS",
+    "PocketsphinxSTT",
+    "WhisperSTT",
     "best_local_stt",
     "best_local_tts",
     "preload",
@@ -35,22 +37,22 @@ __all__ = [
 ]
 
 _EXPORTS = {
-    "EchoLLMProcessor": "voxline.processors.local.echo",
-    "EspeakTTSProcessor": "voxline.processors.local.tts",
-    "PiperTTSProcessor": "voxline.processors.local.piper",
-    "PocketsphinxSTTProcessor": "voxline.processors.local.stt",
-    "WhisperSTTProcessor": "voxline.processors.local.whisper",
+    "EchoLLM": "voxline.processors.local.echo",
+    "EspeakTTS": "voxline.processors.local.tts",
+    "PiperTTS": "voxline.processors.local.piper",
+    "PocketsphinxSTT": "voxline.processors.local.stt",
+    "WhisperSTT": "voxline.processors.local.whisper",
     "best_local_stt": "voxline.processors.local.choose",
     "best_local_tts": "voxline.processors.local.choose",
 }
 
 if TYPE_CHECKING:
     from voxline.processors.local.choose import best_local_stt, best_local_tts
-    from voxline.processors.local.echo import EchoLLMProcessor
-    from voxline.processors.local.piper import PiperTTSProcessor
-    from voxline.processors.local.stt import PocketsphinxSTTProcessor
-    from voxline.processors.local.tts import EspeakTTSProcessor
-    from voxline.processors.local.whisper import WhisperSTTProcessor
+    from voxline.processors.local.echo import EchoLLM
+    from voxline.processors.local.piper import PiperTTS
+    from voxline.processors.local.stt import PocketsphinxSTT
+    from voxline.processors.local.tts import EspeakTTS
+    from voxline.processors.local.whisper import WhisperSTT
 
 
 def require(module: str) -> ModuleType:
@@ -76,29 +78,29 @@ async def preload(*, stt: bool | str = True, vad: bool = True, tts: bool | str =
     if stt_engine not in (None, "pocketsphinx", "whisper") or tts_engine not in (None, "espeak", "piper"):
         raise ValueError(f"preload: unknown engine stt={stt!r} / tts={tts!r}")
     if stt_engine == "whisper":
-        from voxline.processors.local.interims import _decoders
+        from voxline.processors.local.interims import interim_decoders
         from voxline.processors.local.whisper_engine import WhisperEngine
-        from voxline.processors.vad import _MODELS as _VADS
+        from voxline.processors.vad import SILERO_MODELS
 
         await WhisperEngine.shared().load()
-        pools = [_decoders()]
-        silero = [await _VADS.acquire() for _ in range(2)]  # one for the VAD, one for the speculation
+        pools = [interim_decoders()]
+        silero = [await SILERO_MODELS.acquire() for _ in range(2)]  # one for the VAD, one for the speculation
         for model in silero:
-            _VADS.release(model)
+            SILERO_MODELS.release(model)
     elif stt_engine == "pocketsphinx":
-        from voxline.processors.local.stt import _pool
+        from voxline.processors.local.stt import decoder_pool
 
-        pools = [_pool()]
+        pools = [decoder_pool()]
     else:
         pools = []
     for pool in pools:
         if not pool.idle:
             pool.release(await pool.acquire())
     if vad:
-        from voxline.processors.vad import _MODELS
+        from voxline.processors.vad import SILERO_MODELS
 
-        if not _MODELS.idle:
-            _MODELS.release(await _MODELS.acquire())
+        if not SILERO_MODELS.idle:
+            SILERO_MODELS.release(await SILERO_MODELS.acquire())
     if tts_engine == "piper":
         from voxline.processors.local.piper import PiperEngine
 
@@ -109,10 +111,4 @@ async def preload(*, stt: bool | str = True, vad: bool = True, tts: bool | str =
         await ENGINE.run(ENGINE.set_voice, "en-us", 175, 50)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voxline.processors.local' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

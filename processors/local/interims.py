@@ -1,7 +1,7 @@
 """Interim transcripts for an STT whose final comes from a non-streaming model (whisper).
 
 whisper transcribes a finished utterance; it cannot say what it has heard so far. The user still wants to
-see their words appear while they speak, so :class:`~voxline.processors.local.whisper.WhisperSTTProcessor`
+see their words appear while they speak, so :class:`~voxline.processors.local.whisper.WhisperSTT`
 takes its interims from one of these sources (both measured in tests/bench/bench_local_engines.py; see
 docs/local-engines.md for the figures behind the default):
 
@@ -45,10 +45,10 @@ POCKETSPHINX_POOL = WorkerPool("pocketsphinx", 2)
 _INTERIM_OPTIONS = (("fwdflat", False), ("maxhmmpf", 3000), ("topn", 2))
 
 
-def _decoders() -> ModelPool[Any]:
-    from voxline.processors.local.stt import _pool
+def interim_decoders() -> ModelPool[Any]:
+    from voxline.processors.local.stt import decoder_pool
 
-    return _pool(None, _INTERIM_OPTIONS)
+    return decoder_pool(None, _INTERIM_OPTIONS)
 
 
 class InterimSource:
@@ -90,7 +90,7 @@ class PocketsphinxInterims(InterimSource):
 
     async def open(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        self._decoder = await _decoders().acquire()
+        self._decoder = await interim_decoders().acquire()
         self._pump = asyncio.get_running_loop().create_task(self._run(), name="pocketsphinx-interims")
 
     def begin(self, utterance_id: int, pcm: bytes) -> None:
@@ -163,7 +163,7 @@ class PocketsphinxInterims(InterimSource):
                 self._closed = True
                 decoder, self._decoder = self._decoder, None
             if decoder is not None:
-                _decoders().release(decoder)  # the pool's reset closes an open utterance
+                interim_decoders().release(decoder)  # the pool's reset closes an open utterance
 
         await asyncio.to_thread(retire)
 

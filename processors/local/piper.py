@@ -10,7 +10,7 @@ a dozen words); the sentence aggregator in front hands over one sentence or clau
   synthesis on one bounded :class:`~voxline.processors.local.workers.WorkerPool`: ``workers`` sentences at
   a time, each on ``threads`` onnxruntime threads. The ONNX session is shared (onnxruntime's ``run`` is
   thread-safe; piper's phonemizer has a lock of its own).
-* :class:`PiperTTSProcessor` is a request/response :class:`voxline.tts.TTSProcessor`: it inherits held
+* :class:`PiperTTS` is a request/response :class:`voxline.tts.TTSProcessor`: it inherits held
   response ends, epoch stamping, what-was-heard and ``tts.ttfb``. Audio is resampled from the voice's
   22.05 kHz to the stage's rate (24 kHz) by one :class:`voxline.audio.StreamResampler` per text, in the
   worker thread. An interrupt stops the synthesis at the next sentence (one ONNX run cannot be cut short)
@@ -40,7 +40,7 @@ from voxline.processors.local.pins import PIPER_VOICE
 from voxline.processors.local.workers import WorkerPool
 from voxline.tts import TTSProcessor
 
-__all__ = ["PiperEngine", "PiperTTSProcessor"]
+__all__ = ["PiperEngine", "PiperTTS"]
 
 logger = logging.getLogger("voxline.local")
 
@@ -127,7 +127,7 @@ class PiperEngine:
 
     @classmethod
     def shared(cls) -> PiperEngine:
-        """The engine every :class:`PiperTTSProcessor` without an ``engine=`` uses (made on first use)."""
+        """The engine every :class:`PiperTTS` without an ``engine=`` uses (made on first use)."""
         with cls._shared_lock:
             if cls._shared is None:
                 cls._shared = cls()
@@ -193,7 +193,7 @@ class PiperEngine:
             self.synth_seconds += time.perf_counter() - started
 
 
-class PiperTTSProcessor(TTSProcessor):
+class PiperTTS(TTSProcessor):
     """piper voice ``engine`` (default: the shared joe voice) at 24 kHz. See the module docstring.
 
     ``length_scale`` sets the speaking speed (below 1 faster, above 1 slower; None: the voice's own). A

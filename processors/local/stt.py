@@ -1,7 +1,7 @@
 """Streaming speech-to-text with pocketsphinx, offline: its wheel bundles an English acoustic model and LM.
 
 A :class:`~voxline.stt.STTProcessor`: the base consumes the input audio, notes it on the audio clock and turns
-the final into the user's turn. Put a :class:`~voxline.processors.vad.VADProcessor` in front (or use
+the final into the user's turn. Put a :class:`~voxline.processors.vad.SileroVAD` in front (or use
 :func:`local_stt`, which does): the VAD says when the user starts and stops speaking, this stage recognises what
 was said. It keeps the last ``pre_roll_secs`` of audio while the user is quiet (the VAD reports a start only
 after ``start_secs`` of speech, and the decoder needs those first syllables), and while the user speaks emits
@@ -50,7 +50,7 @@ from voxline.processors.local.audio import TARGET_RATE, To16kMono
 from voxline.processors.local.pool import ModelPool
 from voxline.stt import STTProcessor
 
-__all__ = ["PocketsphinxSTTProcessor", "local_stt"]
+__all__ = ["PocketsphinxSTT", "local_stt"]
 
 _BYTES_PER_SEC = TARGET_RATE * 2
 _MAX_BATCH_BYTES = _BYTES_PER_SEC // 2  # 0.5 s of audio per decoding job at most
@@ -79,7 +79,7 @@ def _reset_decoder(decoder: Any) -> None:
 _POOLS: dict[tuple[str | None, _Options], ModelPool[Any]] = {}
 
 
-def _pool(grammar: str | None = None, options: _Options = ()) -> ModelPool[Any]:
+def decoder_pool(grammar: str | None = None, options: _Options = ()) -> ModelPool[Any]:
     key = (grammar, options)
     pool = _POOLS.get(key)
     if pool is None:
@@ -110,7 +110,7 @@ class _End:
 _Op = bytes | _Start | _End
 
 
-class PocketsphinxSTTProcessor(STTProcessor):
+class PocketsphinxSTT(STTProcessor):
     """Offline streaming STT. Needs the VAD's speaking frames upstream of it; see the module docstring.
 
     Options:
@@ -137,7 +137,7 @@ class PocketsphinxSTTProcessor(STTProcessor):
     ) -> None:
         super().__init__(name=name)
         if pre_roll_secs < 0 or batch_secs < 0:
-            raise ValueError("PocketsphinxSTTProcessor: pre_roll_secs and batch_secs must be >= 0")
+            raise ValueError("PocketsphinxSTT: pre_roll_secs and batch_secs must be >= 0")
         self.interim_results = interim_results
         self.grammar = grammar
         self.second_pass = second_pass
@@ -148,7 +148,7 @@ class PocketsphinxSTTProcessor(STTProcessor):
         try:
             hash(self._options)
         except TypeError:
-            raise TypeError("PocketsphinxSTTProcessor.decoder_options values must be str, int, float or bool") from None
+            raise TypeError("PocketsphinxSTT.decoder_options values must be str, int, float or bool") from None
         self._pre_roll_bytes = int(pre_roll_secs * TARGET_RATE) * 2
         self._batch_bytes = int(batch_secs * TARGET_RATE) * 2
         self._convert = To16kMono()
@@ -179,7 +179,7 @@ class PocketsphinxSTTProcessor(STTProcessor):
         unknown = [name for name, _ in self._options if name not in known]
         if unknown:
             raise ValueError(f"pocketsphinx has no decoder option {', '.join(map(repr, unknown))}")
-        self._decoder = await _pool(self.grammar, self._options).acquire()
+        self._decoder = await decoder_pool(self.grammar, self._options).acquire()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-decode")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -189,7 +189,7 @@ class PocketsphinxSTTProcessor(STTProcessor):
     async def on_stop(self) -> None:
         executor, self._executor = self._executor, None
         decoder, self._decoder = self._decoder, None
-        pool = _pool(self.grammar, self._options)
+        pool = decoder_pool(self.grammar, self._options)
 
         def retire() -> None:
             # A decode job may still be running: the decoder goes back to the pool only after it finished.
@@ -361,8 +361,8 @@ class PocketsphinxSTTProcessor(STTProcessor):
         await self.end_turn(speech_end=end.speech_end)
 
 
-def local_stt(*, vad: Processor | None = None, stt: PocketsphinxSTTProcessor | None = None) -> Pipeline:
-    """VAD + pocketsphinx as one stage: ``Pipeline([VADProcessor(), PocketsphinxSTTProcessor()])``."""
-    from voxline.processors.vad import VADProcessor
+def local_stt(*, vad: Processor | None = None, stt: PocketsphinxSTT | None = None) -> Pipeline:
+    """VAD + pocketsphinx as one stage: ``Pipeline([SileroVAD(), PocketsphinxSTT()])``."""
+    from voxline.processors.vad import SileroVAD
 
-    return Pipeline([vad or VADProcessor(), stt or PocketsphinxSTTProcessor()], name="local-stt")
+    return Pipeline([vad or SileroVAD(), stt or PocketsphinxSTT()], name="local-stt")

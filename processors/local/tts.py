@@ -22,10 +22,10 @@ from voxline.processors.local import require
 from voxline.processors.local.espeak import ENGINE
 from voxline.tts import TTSProcessor
 
-__all__ = ["EspeakTTSProcessor"]
+__all__ = ["EspeakTTS"]
 
 
-class EspeakTTSProcessor(TTSProcessor):
+class EspeakTTS(TTSProcessor):
     """espeak-ng voice ``voice`` (e.g. ``"en-us"``, ``"en-gb"``) at ``rate`` words per minute and ``pitch``
     (0-100). A ``SettingsFrame`` with any of those keys changes them in order with the text."""
 

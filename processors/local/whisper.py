@@ -1,6 +1,6 @@
 """Offline speech-to-text with whisper tiny.en: live interims while the user speaks, whisper's final at the end.
 
-Put a :class:`~voxline.processors.vad.VADProcessor` in front: its speaking frames say where a turn starts and
+Put a :class:`~voxline.processors.vad.SileroVAD` in front: its speaking frames say where a turn starts and
 ends. Like every voxline STT stage (docs/architecture.md), this one consumes input ``AudioFrame``\\ s (not
 forwarded), emits interim ``TranscriptFrame(is_final=False)`` while the user speaks, and at the VAD's end of
 speech one final ``TranscriptFrame(is_final=True, speech_final=True)``, one ``UserTextFrame`` with the same
@@ -51,7 +51,7 @@ from voxline.processors.local.audio import TARGET_RATE, To16kMono
 from voxline.processors.local.interims import InterimSource, PocketsphinxInterims, WhisperInterims
 from voxline.processors.local.whisper_engine import Transcript, WhisperEngine
 
-__all__ = ["InterimsFrom", "WhisperSTTProcessor"]
+__all__ = ["InterimsFrom", "WhisperSTT"]
 
 logger = logging.getLogger("voxline.local")
 
@@ -80,7 +80,7 @@ class _Final:
     speech_end: float  # when the audio at the end of speech had arrived
 
 
-class WhisperSTTProcessor(Processor):
+class WhisperSTT(Processor):
     """Offline STT: whisper tiny.en finals, live interims. Needs a VAD upstream; see the module docstring.
 
     * ``interims``: ``"pocketsphinx"`` (default), ``"whisper"`` (whisper on the growing utterance every
@@ -106,11 +106,9 @@ class WhisperSTTProcessor(Processor):
     ) -> None:
         super().__init__(name=name)
         if interims not in ("pocketsphinx", "whisper", "none"):
-            raise ValueError(f"WhisperSTTProcessor.interims must be pocketsphinx, whisper or none, got {interims!r}")
+            raise ValueError(f"WhisperSTT.interims must be pocketsphinx, whisper or none, got {interims!r}")
         if pre_roll_secs < 0 or max_secs <= 0 or (speculate_secs is not None and speculate_secs <= 0):
-            raise ValueError(
-                "WhisperSTTProcessor: pre_roll_secs must be >= 0, max_secs > 0 and speculate_secs > 0 (or None)"
-            )
+            raise ValueError("WhisperSTT: pre_roll_secs must be >= 0, max_secs > 0 and speculate_secs > 0 (or None)")
         self.max_secs = max_secs
         self._max_utterance_bytes = int(max_secs * TARGET_RATE) * 2
         self.interims = interims
@@ -148,9 +146,9 @@ class WhisperSTTProcessor(Processor):
     async def on_start(self) -> None:
         await self.engine.load()
         if self.speculate_secs is not None:
-            from voxline.processors.vad import _MODELS, SileroVADAnalyzer, VADParams
+            from voxline.processors.vad import SILERO_MODELS, SileroVADAnalyzer, VADParams
 
-            self._vad_model = await _MODELS.acquire()
+            self._vad_model = await SILERO_MODELS.acquire()
             params = VADParams(start_secs=0.1, stop_secs=self.speculate_secs)
             self._analyzer = SileroVADAnalyzer(self._vad_model, params)
         await self._source.open(self._on_interim)
@@ -161,9 +159,9 @@ class WhisperSTTProcessor(Processor):
         await self._source.close()
         model, self._vad_model, self._analyzer = self._vad_model, None, None
         if model is not None:
-            from voxline.processors.vad import _MODELS
+            from voxline.processors.vad import SILERO_MODELS
 
-            _MODELS.release(model)
+            SILERO_MODELS.release(model)
 
     # --- frames -------------------------------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ class WhisperEngine:
 
     @classmethod
     def shared(cls) -> WhisperEngine:
-        """The engine every :class:`WhisperSTTProcessor` without an ``engine=`` uses (made on first use)."""
+        """The engine every :class:`WhisperSTT` without an ``engine=`` uses (made on first use)."""
         with cls._shared_lock:
             if cls._shared is None:
                 cls._shared = cls()

@@ -127,13 +127,13 @@ class OpenAILLM(LLMProcessor):
 
     @classmethod
     def from_config(cls, config: Config, **kwargs: Any) -> OpenAILLM:
-        """Build from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and ``OPENAI_MODEL`` (e.g. a Starlette ``Config``)."""
-        return cls(
-            model=config("OPENAI_MODEL", default=""),
-            base_url=config("OPENAI_BASE_URL", default=None) or None,
-            api_key=config("OPENAI_API_KEY", default=None) or None,
-            **kwargs,
-        )
+        """Build from the provider's settings (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_MODEL``, which
+        defaults to ``gpt-4o-mini``) in ``config`` (a Starlette ``Config`` or a mapping), read and checked by the
+        same declarations as the voice agent's (:mod:`voxline.processors.openai_compat.provider`); ``kwargs`` win."""
+        from voxline.processors.openai_compat.provider import OWN, arguments
+        from voxline.registry import Values
+
+        return cls(**{**arguments(Values.read(OWN, config)), **kwargs})
 
     async def on_start(self) -> None:
         self._client = shared_openai_client(self._api_key, self.base_url, self.connect_timeout)

@@ -8,18 +8,13 @@ Imported lazily: importing this package loads neither onnxruntime nor the model.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voxline.lazy import lazy_exports
 
 __all__ = ["SmartTurnModel"]
 
 if TYPE_CHECKING:
     from voxline.processors.turns.smart_turn import SmartTurnModel
 
-
-def __getattr__(name: str) -> Any:
-    if name != "SmartTurnModel":
-        raise AttributeError(f"module 'voxline.processors.turns' has no attribute {name!r}")
-    value = importlib.import_module("voxline.processors.turns.smart_turn").SmartTurnModel
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {"SmartTurnModel": "voxline.processors.turns.smart_turn"})

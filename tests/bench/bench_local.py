@@ -47,8 +47,8 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
 )
 from voxline.pipeline import Pipeline
-from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor, PocketsphinxSTTProcessor
-from voxline.processors.vad import SileroVADAnalyzer, VADProcessor, load_silero
+from voxline.processors.local import EchoLLM, EspeakTTS, PocketsphinxSTT
+from voxline.processors.vad import SileroVAD, SileroVADAnalyzer, load_silero
 from voxline.task import PipelineTask
 
 QUESTIONS = [
@@ -110,9 +110,9 @@ async def bench_hop() -> None:
 
 
 async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
-    stt = PocketsphinxSTTProcessor(second_pass=second_pass)
-    vad = VADProcessor()
-    tts = EspeakTTSProcessor()
+    stt = PocketsphinxSTT(second_pass=second_pass)
+    vad = SileroVAD()
+    tts = EspeakTTS()
     state: dict[str, Any] = {"endpoint": None, "first_audio": None, "first_speak": None, "done": asyncio.Event()}
 
     class FirstSentence:
@@ -122,7 +122,7 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
             if isinstance(frame, SpeakTextFrame) and state["first_speak"] is None:
                 state["first_speak"] = time.perf_counter()
 
-    pipeline = Pipeline([vad, stt, EchoLLMProcessor(), SentenceAggregator(), tts])
+    pipeline = Pipeline([vad, stt, EchoLLM(), SentenceAggregator(), tts])
     task = PipelineTask(pipeline, name="bench", observers=[FirstSentence()])
     metrics: dict[str, list[float]] = {}
 
@@ -196,7 +196,7 @@ async def bench_pipeline(utterances: list[bytes], *, second_pass: bool) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 turns instead of 10")
-    parser.add_argument("--no-second-pass", action="store_true", help="PocketsphinxSTTProcessor(second_pass=False)")
+    parser.add_argument("--no-second-pass", action="store_true", help="PocketsphinxSTT(second_pass=False)")
     args = parser.parse_args()
     missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
     if missing:

@@ -5,15 +5,15 @@ Prints one JSON object per line. ``--quick`` is a smoke run (fewer turns, fewer 
 sections: ``latency``, ``tts``, ``sessions``.
 
 * **latency**: one warm session; flite (slt) speaks the ten questions of bench_local.py, fed in 20 ms frames in
-  real time (as a microphone delivers them), through ``VADProcessor -> STT -> EchoLLMProcessor ->
+  real time (as a microphone delivers them), through ``SileroVAD -> STT -> EchoLLM ->
   SentenceAggregator -> TTS``, built here directly. Per configuration: ``speech_end_to_first_audio`` (from
   when the audio at the end of speech was fed to the first reply audio: what the user waits for; it
   includes the VAD's 0.5 s of silence), ``endpoint_to_first_audio`` (from the VAD's end-of-turn event),
   the first interim after the VAD's start, interims per turn, ``tts.ttfb``, and the process CPU per turn.
   Configurations: pocketsphinx + espeak (the old default), whisper + piper with pocketsphinx interims (the
   default), with whisper interims, with none, and without speculation.
-* **tts**: 20 reply sentences of 3-25 words, one after the other, through ``PiperTTSProcessor`` (with and
-  without clause pieces) and ``EspeakTTSProcessor``: time to first audio (``tts.ttfb``) p50/p95, and piper's
+* **tts**: 20 reply sentences of 3-25 words, one after the other, through ``PiperTTS`` (with and
+  without clause pieces) and ``EspeakTTS``: time to first audio (``tts.ttfb``) p50/p95, and piper's
   real-time factor.
 * **sessions**: N sessions at once in one process (staggered starts), each a user who asks a question, listens
   to the whole answer (its audio duration), pauses 0.3 s and asks the next, with silence fed in between as a
@@ -59,8 +59,8 @@ from voxline.frames import (
 )
 from voxline.pipeline import Pipeline
 from voxline.processor import Processor
-from voxline.processors.local import EchoLLMProcessor
-from voxline.processors.vad import VADProcessor
+from voxline.processors.local import EchoLLM
+from voxline.processors.vad import SileroVAD
 from voxline.task import PipelineTask
 from voxline.testing import run_processor
 
@@ -137,21 +137,21 @@ def speak(folder: Path, text: str, n: int) -> bytes:
 
 
 def stt_of(config: str) -> Processor:
-    from voxline.processors.local import PocketsphinxSTTProcessor, WhisperSTTProcessor
+    from voxline.processors.local import PocketsphinxSTT, WhisperSTT
 
     if config == "pocketsphinx":
-        return PocketsphinxSTTProcessor()
+        return PocketsphinxSTT()
     interims, _, speculate = config.removeprefix("whisper").strip("/").partition("/")
-    return WhisperSTTProcessor(
+    return WhisperSTT(
         interims=interims or "pocketsphinx",  # type: ignore[arg-type]
         speculate_secs=None if speculate == "off" else float(speculate or 0.2),
     )
 
 
 def tts_of(name: str) -> Processor:
-    from voxline.processors.local import EspeakTTSProcessor, PiperTTSProcessor
+    from voxline.processors.local import EspeakTTS, PiperTTS
 
-    return EspeakTTSProcessor() if name == "espeak" else PiperTTSProcessor()
+    return EspeakTTS() if name == "espeak" else PiperTTS()
 
 
 # --- one simulated user ------------------------------------------------------------------------------------------
@@ -164,9 +164,7 @@ class User:
         self.stt = stt
         self.utterances = utterances
         self.listen = listen
-        self.task = PipelineTask(
-            Pipeline([VADProcessor(), stt, EchoLLMProcessor(), SentenceAggregator(), tts]), name="bench"
-        )
+        self.task = PipelineTask(Pipeline([SileroVAD(), stt, EchoLLM(), SentenceAggregator(), tts]), name="bench")
         self.task.on_downstream(self._on_frame)
         self.turns: list[dict[str, float]] = []
         self.ttfb: list[float] = []
@@ -275,14 +273,14 @@ async def bench_latency(utterances: list[bytes], turns: int, configs: list[tuple
 
 
 async def bench_tts() -> None:
-    from voxline.processors.local import EspeakTTSProcessor, PiperTTSProcessor
+    from voxline.processors.local import EspeakTTS, PiperTTS
     from voxline.processors.local.piper import PiperEngine
 
     load("tts", "start")
     for name, make in (
-        ("piper", lambda: PiperTTSProcessor()),
-        ("piper/whole-sentences", lambda: PiperTTSProcessor(split_clauses=False)),
-        ("espeak", lambda: EspeakTTSProcessor()),
+        ("piper", lambda: PiperTTS()),
+        ("piper/whole-sentences", lambda: PiperTTS(split_clauses=False)),
+        ("espeak", lambda: EspeakTTS()),
     ):
         engine = PiperEngine.shared()
         synth, audio = engine.synth_seconds, engine.audio_seconds

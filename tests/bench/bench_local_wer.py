@@ -6,8 +6,8 @@ worth recording).
 The corpus: 24 sentences a voice assistant hears (190 words), spoken by flite's four voices (slt, rms, awb:
 16 kHz; kal: 8 kHz, fed as 8 kHz frames, so the stage's own resampling is part of the test) and by piper's
 joe voice (22.05 kHz, resampled to 16 kHz). Each voice's sentences go, one second of silence apart and as
-20 ms frames, through the real stage: ``VADProcessor -> WhisperSTTProcessor(interims="none")`` or
-``VADProcessor -> PocketsphinxSTTProcessor()`` (interims do not change a final). The turns' texts, joined,
+20 ms frames, through the real stage: ``SileroVAD -> WhisperSTT(interims="none")`` or
+``SileroVAD -> PocketsphinxSTT()`` (interims do not change a final). The turns' texts, joined,
 are compared with the sentences, joined: WER = (substitutions + deletions + insertions) / reference words,
 so a sentence split into two turns by a pause costs nothing, and a word lost at a cut costs one.
 
@@ -143,13 +143,13 @@ async def transcribe(stt_name: str, utterances: list[bytes], rate: int) -> tuple
     """The turns the stage heard in ``utterances`` (1 s of silence around each), and the CPU seconds it took."""
     from voxline.frames import AudioFrame, UserTextFrame
     from voxline.pipeline import Pipeline
-    from voxline.processors.local.stt import PocketsphinxSTTProcessor
-    from voxline.processors.local.whisper import WhisperSTTProcessor
-    from voxline.processors.vad import VADProcessor
+    from voxline.processors.local.stt import PocketsphinxSTT
+    from voxline.processors.local.whisper import WhisperSTT
+    from voxline.processors.vad import SileroVAD
     from voxline.testing import Sleep, run_processor
 
     gap = b"\0\0" * rate
-    stt = WhisperSTTProcessor(interims="none") if stt_name == "whisper" else PocketsphinxSTTProcessor()
+    stt = WhisperSTT(interims="none") if stt_name == "whisper" else PocketsphinxSTT()
     step = rate // 50 * 2
     items: list[AudioFrame | Sleep] = []
     for pcm in utterances:
@@ -157,7 +157,7 @@ async def transcribe(stt_name: str, utterances: list[bytes], rate: int) -> tuple
         items += [AudioFrame(pcm=audio[i : i + step], sample_rate=rate) for i in range(0, len(audio), step)]
         items.append(Sleep(0.01))
     cpu = time.process_time()
-    result = await run_processor(Pipeline([VADProcessor(), stt]), items, timeout=600)
+    result = await run_processor(Pipeline([SileroVAD(), stt]), items, timeout=600)
     return [u.text for u in result.downstream_of(UserTextFrame)], time.process_time() - cpu
 
 

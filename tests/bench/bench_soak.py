@@ -64,7 +64,14 @@ async def run_mode(
     from starlette.config import Config
     from voxline.apps.voice_agent import create_app
 
-    env = {"LOG_DIR": "", "LOG_LEVEL": "ERROR", **SOAK_LIMITS}
+    # offline: pocketsphinx + espeak-ng, the engines of the figures in docs/performance.md ("Soak")
+    env = {
+        "LOG_DIR": "",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
+        "STT_PROVIDER": "pocketsphinx",
+        "TTS_PROVIDER": "espeak",
+        **SOAK_LIMITS,
+    }
     fakes: subprocess.Popen[str] | None = None
     if mode == "cloud":
         fakes = subprocess.Popen(  # noqa: ASYNC220 - once, before any session

@@ -6,8 +6,8 @@ whose tail is a simulated seed client (tests/bench/turns_sim.py: plays the bot i
 ``interrupt``, ignores ``playback``) and whose head is a microphone that hears the user, the bot's own voice
 (echo family) and noise. Configurations:
 
-* ``baseline`` — today: ``VADProcessor()`` (0.5 s stop, no barge-in), the STT's turn goes straight to the LLM.
-* ``engine`` — ``VADProcessor(stop_secs=0.2)`` + :class:`voxline.turns.TurnProcessor` (its audio tap before
+* ``baseline`` — today: ``SileroVAD()`` (0.5 s stop, no barge-in), the STT's turn goes straight to the LLM.
+* ``engine`` — ``SileroVAD(stop_secs=0.2)`` + :class:`voxline.turns.TurnProcessor` (its audio tap before
   the STT) with an :class:`~voxline.turns.EchoDetector` the client reports playback to.
 * ``engine+smart-turn`` — the same plus the smart-turn v3.2 end-of-turn model.
 
@@ -77,11 +77,11 @@ class Recorder:
 
 def build(config: str, deepgram_url: str | None = None) -> tuple[Pipeline, Client, Processor, Any]:
     from voxline.aggregation import SentenceAggregator
-    from voxline.processors.local import EchoLLMProcessor, EspeakTTSProcessor, PocketsphinxSTTProcessor
-    from voxline.processors.vad import VADParams, VADProcessor
+    from voxline.processors.local import EchoLLM, EspeakTTS, PocketsphinxSTT
+    from voxline.processors.vad import SileroVAD, VADParams
 
-    llm, tts = EchoLLMProcessor(), EspeakTTSProcessor()
-    stt: Processor = PocketsphinxSTTProcessor()
+    llm, tts = EchoLLM(), EspeakTTS()
+    stt: Processor = PocketsphinxSTT()
     if deepgram_url is not None:
         from voxline.processors.deepgram import DeepgramSTT
 
@@ -100,7 +100,7 @@ def build(config: str, deepgram_url: str | None = None) -> tuple[Pipeline, Clien
         )
     if config in ("baseline", "deepgram-baseline"):
         client = Client(tts=tts)
-        head: list[Processor] = [] if deepgram_url is not None else [VADProcessor()]
+        head: list[Processor] = [] if deepgram_url is not None else [SileroVAD()]
         stages: list[Processor] = [*head, stt, llm, SentenceAggregator(), tts, client]
         return Pipeline(stages), client, llm, None
     from voxline.turns import EchoDetector, TurnParams, TurnProcessor
@@ -114,7 +114,7 @@ def build(config: str, deepgram_url: str | None = None) -> tuple[Pipeline, Clien
     params = TurnParams()
     turns = TurnProcessor(params=params, echo=echo, model=model, stt=stt if deepgram_url is not None else None)  # type: ignore[arg-type]
     client = Client(echo=echo, tts=tts)
-    vad = VADProcessor(params=VADParams(stop_secs=params.vad_stop_secs, start_secs=params.vad_start_secs))
+    vad = SileroVAD(params=VADParams(stop_secs=params.vad_stop_secs, start_secs=params.vad_start_secs))
     stages = [vad, turns.tap, stt, turns, llm, SentenceAggregator(), tts, client]
     return Pipeline(stages), client, llm, turns
 

@@ -22,13 +22,14 @@ Configurations: ``<path>-baseline`` (``TURN_ENGINE=off``: the agent before turn-
 honours ``playback`` and reports ``played`` like voxline's page.
 
 Scored from the client's ground truth (``time.monotonic()``, same process): false cut-off (pause and filler
-families: ``generating`` before the user's last word, or the turn answered in more than one piece), endpointing delay (end of the last part's speech → the
-first ``generating``), false barge-ins (backchannel, echo, noise: ``interrupted``, or a second ``generating``),
-missed barge-ins and their latency (speech start → ``interrupted`` received), stale audio (seconds of audio
-received after ``interrupted`` and before the next reply), heard-text error (words between what the model is
-told of the cut reply — read from the session's context — and what the client had played when it flushed,
-placed by the same word timings: espeak-ng's own on the offline path, the fake's characters on the cloud path).
-Real time on a shared 2-core machine: figures are noisy under load (the load average is printed).
+families: ``generating`` before the user's last word, or the turn answered in more than one piece), endpointing
+delay (end of the last part's speech → the first ``generating``), false barge-ins (backchannel, echo, noise:
+``interrupted``, or a second ``generating``), missed barge-ins and their latency (speech start → ``interrupted``
+received), stale audio (seconds of audio received after ``interrupted`` and before the next reply), heard-text error
+(words between what the model is told of the cut reply — read from the session's context — and what the client had
+played when it flushed, placed by the same word timings: espeak-ng's own on the offline path, the fake's characters
+on the cloud path). Real time on a shared 2-core machine: figures are noisy under load (the load average is
+printed).
 
 Run: ``python tests/bench/bench_turns_app.py [--quick] [--configs cloud-engine,offline-smart] [--voices slt]``.
 """
@@ -97,6 +98,8 @@ async def served(config: str, scenario: Scenario, tmp: Path) -> Any:
     elif "-engine" in config:
         env["TURN_SMART_TURN"] = "off"
     if not config.startswith("cloud"):
+        # offline-whisper-*: whisper tiny.en with pocketsphinx interims; the other offline configs: pocketsphinx
+        env.update(STT_PROVIDER="whisper" if "whisper" in config else "pocketsphinx", TTS_PROVIDER="espeak")
         app = create_app(Config(environ=env), static_dir=tmp, preload=False)
         async with serve_app(app) as url:
             yield app, url
@@ -235,7 +238,7 @@ def score(
     out["pauses"] = len(client.times("playback", {"action": "pause"}))
     out["reports"] = client.reports
     if sc.family in ("complete", "pause", "filler"):
-        last_start, last_end = spoken[-1]
+        _, last_end = spoken[-1]
         # The turn was answered before the user had finished it (even if they had started its last part), or in
         # more than one piece: the user was cut off.
         out["cut_off"] = any(t < last_end for t in generating) or len(generating) > 1
@@ -298,43 +301,14 @@ async def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for config in configs:
-            with whisper_if(config):
-                for scenario in corpus:
-                    result = await run(scenario, config, Path(tmp))
-                    emit("scenario", **result)
-                    results.append(result)
+            for scenario in corpus:
+                result = await run(scenario, config, Path(tmp))
+                emit("scenario", **result)
+                results.append(result)
     summarise(results, emit)
     lat = [r["latency_s"] for r in results if r.get("latency_s") is not None]
     emit("barge_in_latency_all", p50_ms=pct(lat, 50), p95_ms=pct(lat, 95))
     emit("load_average_1min", value=round(os.getloadavg()[0], 2), cores=os.cpu_count())
-
-
-class whisper_if:
-    """For ``offline-whisper-*``: the local STT is whisper tiny.en with pocketsphinx interims."""
-
-    def __init__(self, config: str) -> None:
-        self.on = "whisper" in config
-        self.saved: Any = None
-
-    def __enter__(self) -> None:
-        if not self.on:
-            return
-        from voxline.apps.voice_agent import factory
-
-        def whisper_stt(settings: Any) -> list[Any]:
-            from voxline.processors.local import WhisperSTTProcessor
-            from voxline.processors.vad import VADProcessor
-
-            return [VADProcessor(), WhisperSTTProcessor()]
-
-        self.saved = factory._STT["local"]
-        factory._STT["local"] = whisper_stt
-
-    def __exit__(self, *exc: object) -> None:
-        if self.saved is not None:
-            from voxline.apps.voice_agent import factory
-
-            factory._STT["local"] = self.saved
 
 
 if __name__ == "__main__":

@@ -247,3 +247,25 @@ describe("robustness", () => {
     assert.equal(page.state.agent, "Your turn.");
   });
 });
+
+describe("stage errors", () => {
+  it("keep each stage's last provider error, and a new connection starts clean", () => {
+    const page = Page.connected();
+    page.msg("stage_error", { stage: "tts", provider: "deepgram", message: "Deepgram TTS: HTTP 401", at: 1700000000.5 });
+    page.msg("stage_error", { stage: "stt", provider: "deepgram", message: "first", at: 1 });
+    page.msg("stage_error", { stage: "stt", provider: "deepgram", message: "second", at: 2 });
+    assert.deepEqual(page.state.stageErrors, {
+      tts: { provider: "deepgram", message: "Deepgram TTS: HTTP 401", at: 1700000000.5 },
+      stt: { provider: "deepgram", message: "second", at: 2 },
+    });
+    page.on({ type: "open" });
+    assert.deepEqual(page.state.stageErrors, {});
+  });
+
+  it("ignore a malformed one", () => {
+    const page = Page.connected();
+    for (const data of [null, "oops", { provider: "x" }, { stage: 3 }]) page.msg("stage_error", data);
+    assert.deepEqual(page.state.stageErrors, {});
+    assert.equal(page.state.messages.stage_error, 4);
+  });
+});

@@ -6,7 +6,7 @@
 import { AudioSide } from "./audio.js";
 import { Connection } from "./connection.js";
 import { initialState, step } from "./protocol.js";
-import { Conversation, Waterfall, setAgentState, setMeter, showConnection, showError, showSession } from "./ui.js";
+import { Conversation, Waterfall, setAgentState, setMeter, showConnection, showError, showSession, showStageErrors } from "./ui.js";
 import { Uplink } from "./uplink.js";
 
 /** @typedef {import("./protocol.js").State} State */
@@ -146,6 +146,7 @@ export class Client {
     if (!prev || s.notice !== prev.notice) showError(s.notice.text, s.notice.fatal);
     if (!prev || s.agent !== prev.agent) setAgentState(s.agent);
     if (s.session && (!prev || s.session !== prev.session)) showSession(s.session);
+    if (!prev || s.stageErrors !== prev.stageErrors) showStageErrors(s.stageErrors);
     if (!prev || s.turns !== prev.turns) this.waterfall.render(s.turns);
     if (prev && s.rates !== prev.rates) this.audio.setRates(s.rates);
   }

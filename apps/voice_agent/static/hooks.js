@@ -64,6 +64,9 @@ export function installHooks(client, target = window) {
     get errors() {
       return client.state.errors.slice();
     },
+    get stageErrors() {
+      return { ...client.state.stageErrors };
+    },
     get transcripts() {
       return client.state.transcripts.slice();
     },

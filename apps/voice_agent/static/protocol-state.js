@@ -15,6 +15,14 @@
  */
 
 /**
+ * The last provider error of one stage, from a `stage_error` message.
+ * @typedef {object} StageError
+ * @property {string} provider   the provider that failed (`deepgram`, `gemini`, `whisper` ...)
+ * @property {string} message    its error, as the server worded it (never a key)
+ * @property {number} at         when, in Unix seconds (server clock)
+ */
+
+/**
  * @typedef {object} Counts
  * @property {number} audioChunksReceived
  * @property {number} audioChunksDropped
@@ -56,6 +64,7 @@
  * @property {Record<string, number>} messages  server messages received, by type
  * @property {{epoch: number | null, paused: boolean}} playback  the epoch whose audio plays (from `playback`
  *   start: what `played` reports name) and whether the server paused it
+ * @property {Record<string, StageError>} stageErrors  per stage (`stt`, `llm`, `tts`), its last provider error on this connection
  */
 
 /**
@@ -153,6 +162,7 @@ export function initialState(options = {}) {
     },
     messages: {},
     playback: { epoch: null, paused: false },
+    stageErrors: {},
   };
 }
 

@@ -85,6 +85,7 @@ const EVENTS = {
     s.activeSinceOpen = false;
     s.session = null; // this connection's session message says afresh whether it can run
     s.playback = { epoch: null, paused: false };
+    s.stageErrors = {}; // ... and its stages have not failed yet
     if (!s.fatal) s.notice = { text: "", fatal: false };
     // Older servers (no session.ready): a "cannot run" from an earlier connection stays up until this one has
     // started cleanly.
@@ -270,6 +271,13 @@ const SERVER = {
     for (const [k, v] of Object.entries(data)) if (v !== null && v !== undefined) metrics[k] = v;
     const serverTurn = data.turn !== undefined && data.turn !== null ? data.turn : turn.serverTurn;
     updateTurn(s, turn.label, { metrics, serverTurn });
+  },
+
+  /** A provider failed: which stage, which provider, its words. Kept per stage (the last one) and shown. */
+  stage_error(s, data) {
+    if (!data || typeof data !== "object" || typeof data.stage !== "string") return;
+    const entry = { provider: String(data.provider || ""), message: String(data.message || ""), at: Number(data.at) || 0 };
+    s.stageErrors = { ...s.stageErrors, [data.stage]: entry };
   },
 
   speaking(s, data) {

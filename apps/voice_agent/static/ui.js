@@ -274,6 +274,26 @@ export function showSession(session) {
   }
 }
 
+const STAGE_NAMES = /** @type {Record<string, string>} */ ({ stt: "speech-to-text", llm: "language model", tts: "text-to-speech" });
+
+/**
+ * The last provider error of each stage, under the engines line (hidden when none failed).
+ * @param {Record<string, import("./protocol-state.js").StageError>} errors
+ */
+export function showStageErrors(errors) {
+  const list = $("stage-errors");
+  list.replaceChildren();
+  for (const [stage, error] of Object.entries(errors)) {
+    const item = document.createElement("li");
+    const when = error.at ? new Date(error.at * 1000).toLocaleTimeString() : "";
+    const label = document.createElement("strong");
+    label.textContent = `${STAGE_NAMES[stage] || stage} (${error.provider || "?"})`;
+    item.append("Last error of ", label, when ? ` at ${when}: ` : ": ", error.message);
+    list.append(item);
+  }
+  list.hidden = list.childElementCount === 0;
+}
+
 /** @param {string} text */
 export function setAgentState(text) {
   $("agent-state").textContent = text;
