@@ -1,7 +1,7 @@
 """The voice agent's turn-taking: the turn engine put around whichever speech-to-text stage a session runs.
 
 One place assembles it (docs/turn-taking.md), from the ``TURN_*`` settings
-(:class:`~voxline.apps.voice_agent.config.TurnSettings`):
+(:class:`~voxline.apps.voice_agent.turn_settings.TurnSettings`):
 
 * :func:`with_turn_engine` — the STT stages a builder made, wrapped as
   ``SileroVAD(start 0.2 s, stop 0.2 s) → turns.tap → <STT> → TurnProcessor``. Silero VAD runs on every
@@ -23,7 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from voxline.apps.voice_agent.config import Settings, TurnSettings
+from voxline.apps.voice_agent.config import Settings
+from voxline.apps.voice_agent.turn_settings import TurnSettings
 from voxline.processor import Processor
 from voxline.transports import WebSocketTransport
 
