@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 from voxline.apps.voice_agent.config import Settings
 from voxline.apps.voice_agent.turn_settings import TurnSettings
 from voxline.processor import Processor
@@ -42,6 +43,12 @@ backchannels and echo), so a client need not send ``interrupt`` when the user sp
 _FILLER_WORDS = {"additional_query_parameters": {"filler_words": "true"}}
 """Deepgram drops "um" and "uh" unless asked (https://developers.deepgram.com/docs/filler-words); deepgram-sdk 7
 has no keyword for it, so it rides as an extra query parameter."""
+
+
+WHISPER_FINAL_TIMEOUT = 1.5
+"""How long the engine waits for whisper's final after the VAD's stop (the default, 0.4 s, suits streaming STTs).
+Whisper transcribes the whole utterance only then (~0.3-0.5 s on a quiet machine, more under load); giving up
+sooner answers the pocketsphinx interim instead and drops whisper's better words."""
 
 
 class TurnWiringError(RuntimeError):
@@ -78,6 +85,9 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
     stages = [stage for stage in stt_stages if not isinstance(stage, SileroVAD)]  # ours replaces it
     finalizer: Any = None
     deepgram = sys.modules.get("voxline.processors.deepgram.stt")  # loaded if (and only if) a stage uses it
+    whisper = sys.modules.get("voxline.processors.local.whisper")
+    if whisper is not None and any(isinstance(stage, whisper.WhisperSTT) for stage in stages):
+        params = attrs.evolve(params, final_timeout=max(params.final_timeout, WHISPER_FINAL_TIMEOUT))
     for stage in stages:
         if isinstance(stage, STTProcessor):
             stage.speaking_frames = False  # the VAD dates the user's speech
