@@ -129,3 +129,19 @@ async def test_concurrent_sessions_share_espeak_without_mixing_audio() -> None:
         both = len(pcm_of(result.downstream_of(TTSAudioFrame)))
         assert abs(both - 2 * len(alone)) < 0.01 * len(alone)
     assert abs(len(solo[0]) - len(solo[1])) > 0.1 * len(solo[0])  # the two texts really differ in length
+
+
+async def test_espeak_reports_where_each_word_starts() -> None:
+    from voxline.processors.local import EspeakTTS
+
+    tts = EspeakTTS()
+    await tts.on_start()
+    text = "It will be sunny all day, with a light breeze."
+    audio = b"".join([chunk async for chunk in tts.synthesize(text)])
+    words = tts._words
+    assert words is not None
+    expected = ["It", "will", "be", "sunny", "all", "day", "with", "a", "light", "breeze"]
+    assert [text[a:b] for _, a, b in words] == expected
+    starts = [t for t, _, _ in words]
+    assert starts == sorted(starts) and starts[0] == 0.0
+    assert starts[-1] < len(audio) / 2 / 24000 < starts[-1] + 1.0  # the last word starts before the audio ends

@@ -145,6 +145,7 @@ def create_app(
         if tune_gc:
             tune_garbage_collector()  # after the imports: the freeze takes them out of every full collection
         warm = asyncio.create_task(_preload(state)) if preload and _preloads(settings, plan) else None
+        turns = asyncio.create_task(_preload_turns(settings)) if preload else None
         if drain_on_sigterm:
             state.drain.install(lambda: state.sessions)
         state.lag.start()
@@ -152,8 +153,9 @@ def create_app(
         state.drain.uninstall()
         await state.drain.aclose()
         await state.lag.aclose()
-        if warm is not None and not warm.done():
-            warm.cancel()
+        for task in (warm, turns):
+            if task is not None and not task.done():
+                task.cancel()
         await state.memory.aclose()
         if state.tasks:
             logger.info("shutting down: cancelling %d sessions", len(state.tasks))
@@ -231,6 +233,18 @@ async def _preload(state: AgentState) -> None:
             state.stage_errors.record(provider.stage, f"{provider.name} could not be loaded: {exc}")
     logger.info("local engines loaded: %s", ", ".join(p.name for p in providers))
     state.memory.settled()  # what the models loaded stays for the life of the process
+
+
+async def _preload_turns(settings: Settings) -> None:
+    """Silero and the smart-turn model, loaded once for the process (voxline.apps.voice_agent.turn_wiring)."""
+    try:
+        from voxline.apps.voice_agent.turn_wiring import preload_turns
+
+        await preload_turns(settings)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the session that needs them reports it to its client
+        logger.warning("could not preload the turn engine's models: %s", exc)
 
 
 def _health(state: AgentState) -> dict[str, Any]:

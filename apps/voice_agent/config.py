@@ -3,8 +3,9 @@
 Every setting is a :class:`~voxline.registry.settings.Setting` — environment variable, parser, default, the
 words of its row in the settings table — whether a provider declares it (``DEEPGRAM_API_KEY``,
 ``GEMINI_MODEL``; :mod:`voxline.processors.registry`), the app does (server, logging, admission control,
-tools; below) or its operations block does (drain, auth, resume, metrics, tracing;
-:mod:`~voxline.apps.voice_agent.ops_settings`). :func:`agent_settings` is the whole list in table order:
+tools; below), its operations block does (drain, auth, resume, metrics, tracing;
+:mod:`~voxline.apps.voice_agent.ops_settings`) or the turn engine's does
+(:mod:`~voxline.apps.voice_agent.turn_settings`). :func:`agent_settings` is the whole list in table order:
 :meth:`Settings.from_config` reads it, ``voxline settings`` prints it as the table in README.md and
 docs/configuration.md (a test keeps them equal).
 
@@ -23,9 +24,18 @@ import attrs
 from starlette.config import Config
 from starlette.datastructures import CommaSeparatedStrings
 from voxline.apps.voice_agent.ops_settings import OPERATIONS, Operations
+from voxline.apps.voice_agent.turn_settings import TURNS, TurnSettings
 from voxline.registry import Plan, Registry, Setting, Values
 from voxline.registry.common import DEFAULT_SYSTEM_PROMPT, SYSTEM_PROMPT
-from voxline.registry.settings import ConfigError, Source, choice, integer, number, optional_text, text
+from voxline.registry.settings import (
+    ConfigError,
+    Source,
+    choice,
+    integer,
+    number,
+    optional_text,
+    text,
+)
 
 __all__ = [
     "AGENT_TOOLS",
@@ -33,10 +43,12 @@ __all__ = [
     "LIMITS",
     "OPERATIONS",
     "SERVER",
+    "TURNS",
     "ConfigError",
     "Limits",
     "Operations",
     "Settings",
+    "TurnSettings",
     "agent_settings",
     "default_registry",
     "load_config",
@@ -204,7 +216,7 @@ def default_registry() -> Registry:
 
 def agent_settings(registry: Registry | None = None) -> list[Setting[Any]]:
     """Every setting the voice agent reads, in the order of the docs' table."""
-    return [*(registry or default_registry()).settings(), AGENT_TOOLS, *SERVER, *LIMITS, *OPERATIONS]
+    return [*(registry or default_registry()).settings(), AGENT_TOOLS, *SERVER, *LIMITS, *OPERATIONS, *TURNS]
 
 
 class Settings:
@@ -216,6 +228,7 @@ class Settings:
         self.registry = registry
         self.limits = Limits.from_values(values)
         self.ops = Operations.from_values(values)
+        self.turns = TurnSettings.from_values(values)
 
     @classmethod
     def from_config(cls, config: Source, registry: Registry | None = None) -> Settings:

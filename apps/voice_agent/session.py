@@ -35,7 +35,9 @@ from voxline.apps.voice_agent.factory import ProviderUnavailable, build_processo
 from voxline.apps.voice_agent.lifetime import SERVER_ERROR, Ending, run_scoped
 from voxline.apps.voice_agent.logs import session_id
 from voxline.apps.voice_agent.operations import Operated, operate
+from voxline.apps.voice_agent.turn_wiring import connect_turns
 from voxline.pipeline import Pipeline
+from voxline.processor import Processor
 from voxline.task import PipelineTask
 from voxline.transports import TransportParams, WebSocketTransport
 
@@ -104,14 +106,16 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
         record = await state.resumes.take(websocket.query_params.get("resume"))
         # Built before the session message, so that message can say plainly whether this session can run.
         problem: str | None = None
+        processors: list[Processor] = []
         try:
             processors = build_processors(settings, plan)
         except ProviderUnavailable as exc:
             problem = str(exc)
             if exc.stage is not None:
                 state.stage_errors.record(exc.stage, problem)
+        features = connect_turns(transport, processors)  # the echo detector hears what the client plays
         if problem is not None:
-            transport.send_event("session", _session_data(sid, state, problem))
+            transport.send_event("session", {**_session_data(sid, state, problem), "features": features})
             logger.error("cannot build the pipeline: %s", problem)
             transport.send_error(f"The voice pipeline cannot start: {problem}")
             drain = SessionDrain(state.drain, lambda: True, lambda: transport.send_status("draining"))
@@ -119,7 +123,8 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             return ending
         task = PipelineTask(Pipeline([transport.input(), *processors, transport.output()]), name=f"session-{sid}")
         ops = operate(state, sid, transport, processors, task, record)
-        transport.send_event("session", {**_session_data(sid, state, None), **ops.session_fields()})
+        session = {**_session_data(sid, state, None), "features": features, **ops.session_fields()}
+        transport.send_event("session", session)
         watch = state.stage_errors.watch(processors, lambda entry: transport.send_event("stage_error", entry))
         task.on_upstream(watch)
         transport.start()  # read at once: a client that leaves while the pipeline starts is noticed at once

@@ -5,6 +5,8 @@
 //               ?binary=1  send microphone frames as raw Int16 binary WebSocket messages instead of base64 JSON
 //               ?ws=URL    connect somewhere other than this page's own /ws
 //               ?token=T   a session token for an agent that requires one (AUTH_TOKEN / SESSION_SECRET)
+//               ?bargein=client|server  who interrupts when the user talks over the agent (default: the server
+//                          when its session message says it does, else the page)
 // Module map and test hooks (window.voxline): docs/browser-client.md.
 
 import { Client } from "./client.js";
@@ -17,6 +19,7 @@ const client = new Client({
   url: token ? `${wsBase}${wsBase.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : wsBase,
   raw: params.get("raw") === "1",
   binary: params.get("binary") === "1",
+  bargeIn: params.get("bargein"),
 });
 installHooks(client);
 

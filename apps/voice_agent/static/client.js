@@ -13,16 +13,19 @@ import { Uplink } from "./uplink.js";
 /** @typedef {import("./protocol.js").Event} Event */
 /** @typedef {import("./protocol.js").Effect} Effect */
 
+const TICK_MS = 100; // how often a playing page reports its playback position (`played`)
+
 export class Client {
   /**
    * @param {object} options
    * @param {string} options.url      the /ws address
    * @param {boolean} options.raw     microphone without audio processing (?raw=1)
    * @param {boolean} options.binary  send microphone frames as binary messages (?binary=1)
+   * @param {string | null} [options.bargeIn]  who interrupts when the user talks over the agent (?bargein=)
    */
-  constructor({ url, raw, binary }) {
+  constructor({ url, raw, binary, bargeIn = null }) {
     /** @type {State} */
-    this.state = initialState({ binary });
+    this.state = initialState({ binary, bargeIn });
     /** @type {Map<string, ReturnType<typeof setTimeout>>} */
     this.timers = new Map();
     this.url = url;
@@ -51,6 +54,10 @@ export class Client {
       requestAnimationFrame(meters);
     };
     requestAnimationFrame(meters);
+    // Every 100 ms while the agent's audio plays: the machine tells the server how much has been heard.
+    setInterval(() => {
+      if (this.audio.player && this.audio.player.playing) this.dispatch({ type: "tick" });
+    }, TICK_MS);
     this.conn.start();
   }
 
@@ -83,6 +90,15 @@ export class Client {
         return;
       case "new-response":
         this.audio.newResponse();
+        return;
+      case "pause":
+        this.audio.pause();
+        return;
+      case "resume":
+        this.audio.resume();
+        return;
+      case "epoch":
+        this.audio.newEpoch();
         return;
       case "timer":
         clearTimeout(this.timers.get(effect.name));

@@ -13,9 +13,20 @@
 //
 // The state's shape and helpers are in protocol-state.js; docs/browser-client.md says how to add a message.
 
-import { MAX_KEPT, addTurn, endReply, ratesOf, send, showFatal, updateTurn, userTurnEnd } from "./protocol-state.js";
+import {
+  MAX_KEPT,
+  addTurn,
+  endReply,
+  pageBargesIn,
+  ratesOf,
+  send,
+  serverDoes,
+  showFatal,
+  updateTurn,
+  userTurnEnd,
+} from "./protocol-state.js";
 
-export { DEFAULT_RATES, initialState, ratesOf, userTurnEnd } from "./protocol-state.js";
+export { DEFAULT_RATES, initialState, pageBargesIn, ratesOf, serverDoes, userTurnEnd } from "./protocol-state.js";
 
 /** @typedef {import("./protocol-state.js").State} State */
 /** @typedef {import("./protocol-state.js").World} World */
@@ -88,6 +99,7 @@ const EVENTS = {
     s.openedAt = w.now;
     s.activeSinceOpen = false;
     s.session = null; // this connection's session message says afresh whether it can run
+    s.playback = { epoch: null, paused: false };
     s.stageErrors = {}; // ... and its stages have not failed yet
     s.draining = false;
     if (!s.fatal) s.notice = { text: "", fatal: false };
@@ -99,6 +111,7 @@ const EVENTS = {
 
   reconnecting(s, e, w, fx) {
     s.connection = "reconnecting";
+    s.playback = { epoch: null, paused: false };
     fx.push({ type: "flush" }, { type: "bot-end", interrupted: false });
     if (s.draining || e.code === SERVICE_RESTART) {
       // The server restarted after finishing our reply: go to another one now, no backoff, nothing fatal.
@@ -121,7 +134,9 @@ const EVENTS = {
   /** Barge-in, the Interrupt button or a typed turn over the reply: silence now, tell the server. */
   interrupt(s, e, w, fx) {
     const replying = w.playing || s.server === "generating";
+    if (replying) reportPlayed(s, w, fx); // what was heard, before the flush (the server cuts its context to it)
     fx.push({ type: "flush" });
+    s.playback = { ...s.playback, paused: false };
     if (w.online) {
       send(fx, "interrupt");
       s.counts = { ...s.counts, interruptsSent: s.counts.interruptsSent + 1 };
@@ -144,11 +159,19 @@ const EVENTS = {
     fx.push({ type: "user-typed", text: e.text });
   },
 
+  /**
+   * The user started speaking. Over the agent: the page interrupts by itself only when the server would not
+   * (`pageBargesIn`); a server that barges in by itself also tells a backchannel, a cough or the agent's own echo
+   * from a barge-in, which a level check cannot.
+   */
   "speech-start"(s, e, w, fx) {
     s.agent = "Listening…";
-    if (e.botPlaying) {
+    if (!e.botPlaying) return;
+    if (pageBargesIn(s)) {
       s.counts = { ...s.counts, bargeIns: s.counts.bargeIns + 1 };
       EVENTS.interrupt(s, { type: "interrupt", reason: "barge-in" }, w, fx);
+    } else {
+      s.counts = { ...s.counts, speechOverBot: s.counts.speechOverBot + 1 };
     }
   },
 
@@ -156,8 +179,14 @@ const EVENTS = {
     s.agent = e.on ? "Listening… speak now." : "Microphone off.";
   },
 
-  "playback-idle"(s) {
+  "playback-idle"(s, _e, w, fx) {
     s.agent = "Your turn.";
+    reportPlayed(s, w, fx); // all of it
+  },
+
+  /** Every ~100 ms: while the agent's audio plays, tell the server how much of it has been heard. */
+  tick(s, _e, w, fx) {
+    if (w.playing && !s.playback.paused) reportPlayed(s, w, fx);
   },
 
   /** The player scheduled a chunk; `start` is when the current reply's first sample plays (audio clock). */
@@ -286,6 +315,27 @@ const SERVER = {
   speaking(s, data) {
     if (data && data.who === "user" && data.state === "started") s.agent = "Listening…";
   },
+
+  /**
+   * `start` names the epoch whose audio follows (the page's `played` reports count from it); `pause` holds the
+   * agent's audio without dropping it (the server is finding out whether the user is barging in), `resume` plays
+   * on from where it stopped.
+   */
+  playback(s, data, _w, fx) {
+    const d = data && typeof data === "object" ? data : {};
+    if (d.action === "start" && Number.isInteger(d.epoch) && d.epoch >= 0) {
+      s.playback = { epoch: d.epoch, paused: false };
+      fx.push({ type: "epoch" });
+    } else if (d.action === "pause" && !s.playback.paused) {
+      s.playback = { ...s.playback, paused: true };
+      s.counts = { ...s.counts, pauses: s.counts.pauses + 1 };
+      fx.push({ type: "pause" });
+    } else if (d.action === "resume" && s.playback.paused) {
+      s.playback = { ...s.playback, paused: false };
+      s.counts = { ...s.counts, resumes: s.counts.resumes + 1 };
+      fx.push({ type: "resume" });
+    }
+  },
 };
 
 /** @type {Record<string, (s: State, wasGenerating: boolean, w: World, fx: Effect[]) => void>} */
@@ -312,8 +362,24 @@ const STATUS = {
   interrupted(s, wasGenerating, w, fx) {
     s.counts = { ...s.counts, interruptsReceived: s.counts.interruptsReceived + 1 };
     fx.push({ type: "flush" });
+    s.playback = { ...s.playback, paused: false };
     endReply(s, fx, w.playing || wasGenerating);
     fx.push({ type: "cancel-timer", name: "drop" });
     s.dropping = false;
   },
 };
+
+// ------------------------------------------------------------------------------------------------ helpers
+
+/**
+ * `{"type":"played","data":{"epoch","seconds"}}`: how much of the current epoch's audio has been heard. Sent only
+ * to a server that says it takes them (`session.features`), so an older one never sees a message it would refuse.
+ * @param {State} s
+ * @param {World} w
+ * @param {Effect[]} fx
+ */
+function reportPlayed(s, w, fx) {
+  if (s.playback.epoch === null || typeof w.played !== "number" || !w.online || !serverDoes(s, "played")) return;
+  send(fx, "played", { epoch: s.playback.epoch, seconds: Math.round(w.played * 1000) / 1000 });
+  s.counts = { ...s.counts, playedSent: s.counts.playedSent + 1 };
+}
