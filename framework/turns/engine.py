@@ -287,10 +287,19 @@ class TurnEngine:
         return self._speaking is not None or bool(self._stopped) or self.in_turn or bool(self._given_up)
 
     def text_is_echo(self, *, is_final: bool = False) -> bool:
-        """The STT result arriving now belongs to a stretch of echo (the processor drops it)."""
+        """The STT result arriving now belongs to a stretch of echo, or is the late text of a stretch whose
+        moment passed (its interim already went into a turn): the processor drops it, as :meth:`user_text`
+        drops the stretch's text that follows it."""
         oldest = self._stopped[0] if self._stopped else None
         stretch = (oldest or self._speaking) if is_final else (self._speaking or oldest)
-        return stretch is not None and stretch.kind == ECHO
+        if stretch is not None:
+            return stretch.kind == ECHO
+        now = self.clock.now()
+        while self._given_up and self._given_up[0][1] < now:
+            self._given_up.popleft()
+        if self._given_up:
+            return self._given_up[0][0] in (ECHO, CANDIDATE)
+        return now < self._echo_until and not self.in_turn
 
     @property
     def speech_is_echo(self) -> bool:
