@@ -9,15 +9,26 @@ agent's exact options (:mod:`voxline.registry.check`): one line per stage, exit 
 uvicorn runs with the agent's HTTP protocol (:mod:`voxline.apps.voice_agent.handshake`: connections that do
 not complete a request within ``HANDSHAKE_TIMEOUT`` are closed), without WebSocket compression, and with a
 WebSocket frame limit that follows ``MAX_MESSAGE_BYTES``.
+
+With ``--workers N`` each worker is a process of its own: it drains on its own (SIGTERM reaches every worker),
+writes its own log file (``VOXLINE_WORKERS``: :mod:`voxline.apps.voice_agent.logs`), and writes its metrics to
+a shared directory (``PROMETHEUS_MULTIPROC_DIR``, made here and emptied at every start) that ``/metrics`` sums.
+A client resuming its conversation may land on any worker: that needs ``REDIS_URL`` (a warning says so).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voxline.apps.voice_agent.config import Settings
 
 __all__ = ["main"]
 
@@ -74,8 +85,6 @@ def _settings(env_file: str) -> Any:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     settings = _settings(args.env_file)
     if settings is None:
         return 2
@@ -83,11 +92,48 @@ def serve(args: argparse.Namespace) -> int:
         print("voxline: --workers must be at least 1", file=sys.stderr)
         return 2
     os.environ["VOXLINE_ENV_FILE"] = args.env_file  # the app (and every worker) reads the same file
+    workers = args.workers if not args.reload else 1
+    os.environ["VOXLINE_WORKERS"] = str(workers)  # one log file per worker
+    metrics_dir = _metrics_dir(workers)
+    if workers > 1 and settings.ops.redis_url is None and settings.ops.resume_seconds > 0:
+        print(
+            f"voxline: with --workers {workers} a client that resumes its conversation may reach another worker, "
+            "which cannot see it: set REDIS_URL (docs/deploy.md)",
+            file=sys.stderr,
+        )
+    try:
+        _run(args, settings, workers)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _metrics_dir(workers: int) -> Path | None:
+    """Prometheus multi-process mode for several workers: a fresh directory (ours to remove), or the operator's
+    ``PROMETHEUS_MULTIPROC_DIR`` emptied (its files from a previous run would be summed in)."""
+    if workers <= 1:
+        return None
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    path = Path(tempfile.mkdtemp(prefix="voxline-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
+def _run(args: argparse.Namespace, settings: Settings, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         APP,
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
-        workers=args.workers if not args.reload else None,
+        workers=workers if not args.reload else None,
         reload=args.reload,
         log_config=None,  # the app's own logging setup (timestamps, session ids, logs/voice-backend.log)
         log_level=settings.log_level.lower(),
@@ -95,8 +141,9 @@ def serve(args: argparse.Namespace) -> int:
         http=HTTP_PROTOCOL,
         # Compression costs CPU on every audio message and buys little: base64 PCM hardly compresses.
         ws_per_message_deflate=False,
+        # A backstop after the drain (voxline.apps.voice_agent.drain) has let the sessions finish and close.
+        timeout_graceful_shutdown=5,
     )
-    return 0
 
 
 def check(args: argparse.Namespace) -> int:
@@ -133,8 +180,6 @@ async def _check(settings: Any, timeout: float, fallbacks: bool) -> list[Any]:
 
 
 def settings_table(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from voxline.apps.voice_agent.config import agent_settings
     from voxline.registry.settings import replace_table, settings_table
 

@@ -31,19 +31,23 @@ What the base guarantees, for both styles:
 * Audio of an epoch older than the stage's current one is dropped, however late it arrives.
 * An odd byte at the end of a provider chunk is carried over to the next chunk of the same epoch; an
   ``AudioFrame`` with an odd length is never produced.
-* What was heard: the base keeps, per epoch, where in the pushed audio each piece of text ended (at
-  :meth:`TTSProcessor.end_of_audio`). When the output reports how many seconds of an interrupted reply had
-  played (a :class:`~voxline.frames.BotHeardTextFrame` travelling upstream), the base passes on the text of the
-  pieces that had played in full, for the LLM stage to cut its context to.
+* What was heard: the base keeps, per epoch, where in the pushed audio each piece of text began (its first
+  audio) and ended (at :meth:`TTSProcessor.end_of_audio`), with the provider's word timings where it gives
+  them. When the output reports how many seconds of an interrupted reply had played (a
+  :class:`~voxline.frames.BotHeardTextFrame` travelling upstream), the base passes on the text heard, to the
+  word: the pieces that had played in full, then the words of the piece playing whose middle had played
+  (placed by the provider's timings, else by their share of the piece's characters), for the LLM stage to cut
+  its context to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from voxline.frames import (
     BotHeardTextFrame,
@@ -69,21 +73,69 @@ logger = logging.getLogger("voxline.tts")
 _QUEUED = (SystemFrame, SpeakTextFrame, LLMResponseEndFrame, EndFrame, SettingsFrame)
 
 
-class _Timeline:
-    """One epoch's audio: seconds pushed so far, and the offset at which each spoken piece of text ended."""
+_WORD = re.compile(r"\S+")
 
-    __slots__ = ("ends", "pending", "pushed")
+DEFAULT_SECONDS_PER_CHAR = 0.065
+"""Speech runs at about 15 characters a second: the length of a piece whose audio has not ended yet is guessed
+from this until the stage has timed pieces of its own."""
+
+WordTimes = Sequence[tuple[float, int, int]]
+"""Word timings of one piece: ``(seconds from the piece's first audio, first char, char after the end)``."""
+
+
+class _Piece:
+    """The audio of one spoken text (or of several joined, one provider flush): where it began and ended in the
+    epoch's audio, and the provider's word timings when it gives them."""
+
+    __slots__ = ("end", "start", "text", "words")
+
+    def __init__(self, start: float, end: float | None, text: str, words: WordTimes | None = None) -> None:
+        self.start, self.end, self.text, self.words = start, end, text, words
+
+    def heard(self, elapsed: float, duration: float) -> str:
+        """The text up to the last word whose middle had played ``elapsed`` seconds into ``duration``."""
+        spans = [(m.start(), m.end()) for m in _WORD.finditer(self.text)]
+        if not spans or duration <= 0:
+            return ""
+        if self.words:  # the provider's timings: a word lasts until the next one starts
+            times = sorted(self.words)
+            middles = [
+                ((t + (times[i + 1][0] if i + 1 < len(times) else max(duration, t))) / 2, end)
+                for i, (t, _, end) in enumerate(times)
+            ]
+        else:  # a share of the piece by characters (speech time is close to proportional to letters)
+            chars = spans[-1][1]
+            middles = [((a + b) / 2 / chars * duration, b) for a, b in spans]
+        cut = 0
+        for middle, end in middles:
+            if middle > elapsed + 0.001:
+                break
+            cut = max(cut, end)
+        return self.text[:cut]
+
+
+class _Timeline:
+    """One epoch's audio: seconds pushed so far, and where each spoken piece of text began and ended."""
+
+    __slots__ = ("ends", "open_start", "pending", "pieces", "pushed")
 
     def __init__(self) -> None:
         self.pushed = 0.0
         self.ends: list[tuple[float, str]] = []
+        self.pieces: list[_Piece] = []
         self.pending: deque[str] = deque()  # texts handed to speak() whose audio has not ended yet
+        self.open_start: float | None = None  # where the audio of the piece not ended yet began
 
-    def end(self, text: str | None) -> None:
+    def audio(self, seconds: float) -> None:
+        if self.open_start is None:
+            self.open_start = self.pushed
+        self.pushed += seconds
+
+    def end(self, text: str | None, words: WordTimes | None = None) -> _Piece | None:
         """The audio of ``text`` (one or several pending texts, joined; None: the oldest) ended here."""
         pending = self.pending
         if not pending:
-            return
+            return None
         if text is not None:
             # Texts before the match never got audio (a failed request, an outage): they were not heard.
             for start in range(len(pending)):
@@ -94,13 +146,35 @@ class _Timeline:
                 if joined == text:
                     for _ in range(stop):
                         pending.popleft()
-                    self.ends.append((self.pushed, text))
-                    return
-        self.ends.append((self.pushed, pending.popleft()))
+                    return self._ended(text, words)
+        return self._ended(pending.popleft(), words)
 
-    def heard(self, played_seconds: float) -> str:
-        """The pieces whose audio had played in full after ``played_seconds`` (1 ms of rounding slack)."""
-        return "".join(text for end, text in self.ends if end <= played_seconds + 0.001)
+    def _ended(self, text: str, words: WordTimes | None) -> _Piece:
+        start = self.open_start if self.open_start is not None else (self.ends[-1][0] if self.ends else 0.0)
+        self.open_start = None
+        piece = _Piece(start, self.pushed, text, words)
+        self.ends.append((self.pushed, text))
+        self.pieces.append(piece)
+        return piece
+
+    def heard(self, played_seconds: float, seconds_per_char: float = DEFAULT_SECONDS_PER_CHAR) -> str:
+        """The pieces whose audio had played in full after ``played_seconds`` (1 ms of rounding slack), then the
+        words of the piece playing then whose middle had played."""
+        out: list[str] = []
+        for piece in self.pieces:
+            assert piece.end is not None
+            if piece.end <= played_seconds + 0.001:
+                out.append(piece.text)
+                continue
+            if played_seconds > piece.start:
+                out.append(piece.heard(played_seconds - piece.start, piece.end - piece.start))
+            return "".join(out)
+        if self.open_start is not None and self.pending and played_seconds > self.open_start:
+            # Cut while its audio was still arriving: its length is the audio so far, or a guess from its letters.
+            text = self.pending[0]
+            duration = max(self.pushed - self.open_start, len(text) * seconds_per_char)
+            out.append(_Piece(self.open_start, None, text).heard(played_seconds - self.open_start, duration))
+        return "".join(out)
 
 
 class TTSProcessor(QueuedProcessor):
@@ -120,6 +194,8 @@ class TTSProcessor(QueuedProcessor):
         self._carry_epoch = -1
         self._interrupted: asyncio.Future[None] | None = None
         self._timelines: dict[int, _Timeline] = {}
+        self._seconds_per_char = DEFAULT_SECONDS_PER_CHAR  # measured on this stage's pieces as they end
+        self._words: WordTimes | None = None
         self.dropped_audio_bytes = 0
         """Bytes of audio dropped because their epoch was over (a counter for tests and metrics)."""
 
@@ -140,6 +216,7 @@ class TTSProcessor(QueuedProcessor):
         """
         started = time.monotonic()
         first = True
+        self._words = None
         async for chunk in self.synthesize(frame.text):
             if not chunk:
                 continue
@@ -147,7 +224,13 @@ class TTSProcessor(QueuedProcessor):
                 first = False
                 await self.push_ttfb(time.monotonic() - started, epoch)
             await self.push_audio(chunk, epoch)
-        self.end_of_audio(epoch, frame.text)
+        words, self._words = self._words, None
+        self.end_of_audio(epoch, frame.text, words)
+
+    def report_words(self, words: WordTimes) -> None:
+        """Style (a): :meth:`synthesize` tells where each word of its text starts, ``(seconds from its first
+        audio, first char, char after the end)``, when the engine says (espeak-ng does)."""
+        self._words = list(words)
 
     async def wait_until_spoken(self) -> None:
         """Return once every piece of text handed to :meth:`speak` has had its audio pushed.
@@ -196,21 +279,26 @@ class TTSProcessor(QueuedProcessor):
         await self._ensure_started(epoch)
         timeline = self._timelines.get(epoch)
         if timeline is not None:
-            timeline.pushed += len(pcm) / (2 * self.sample_rate)
+            timeline.audio(len(pcm) / (2 * self.sample_rate))
         await self.push(TTSAudioFrame(pcm=bytes(pcm), sample_rate=self.sample_rate, epoch=epoch), DOWNSTREAM)
 
-    def end_of_audio(self, epoch: int, text: str | None = None) -> None:
+    def end_of_audio(self, epoch: int, text: str | None = None, words: WordTimes | None = None) -> None:
         """The provider finished a piece of audio for ``epoch``: a dangling half sample is discarded.
 
         ``text`` is the text that audio speaks, when the subclass knows it (it may join several
         ``SpeakTextFrame`` texts, e.g. one provider flush); None means the oldest text not yet ended. It is how
-        the base knows what a user who barged in had heard.
+        the base knows what a user who barged in had heard. ``words``: the provider's word timings for that
+        text, ``(seconds from its first audio, first char, char after the end)`` per word, where it gives them;
+        without them the words are placed by their share of the characters.
         """
         if self._carry_epoch == epoch:
             self._carry = b""
         timeline = self._timelines.get(epoch)
         if timeline is not None:
-            timeline.end(text)
+            piece = timeline.end(text, words)
+            if piece is not None and piece.end is not None and len(piece.text.strip()) >= 20:
+                rate = (piece.end - piece.start) / len(piece.text.strip())
+                self._seconds_per_char += 0.3 * (rate - self._seconds_per_char)
 
     def spoken_text(self, epoch: int) -> str:
         """The text of ``epoch`` whose audio has been pushed in full, in order (a fallback resends the rest)."""
@@ -243,7 +331,7 @@ class TTSProcessor(QueuedProcessor):
         elif isinstance(frame, BotHeardTextFrame) and direction is UPSTREAM and frame.text is None:
             timeline = self._timelines.get(frame.epoch) if frame.epoch is not None else None
             if timeline is not None:
-                text = timeline.heard(frame.played_seconds)
+                text = timeline.heard(frame.played_seconds, self._seconds_per_char)
                 frame = BotHeardTextFrame(epoch=frame.epoch, played_seconds=frame.played_seconds, text=text)
             await self.push(frame, direction)
         elif isinstance(frame, InterruptFrame):

@@ -12,6 +12,10 @@ if [ "$mode" = "dev" ]; then
   command -v flite >/dev/null 2>&1 || need_apt+=(flite)
   command -v sox >/dev/null 2>&1 || need_apt+=(sox)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  # The deployment tests (docs/deploy.md) run the real engines: nginx in front of two agents, Redis for sessions.
+  # Debian starts neither as a service here (no init); the tests start their own on free ports.
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
+  command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -24,7 +28,7 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-extras="local,openai"
+extras="local,openai,server"
 [ "$mode" = "dev" ] && extras="dev"
 stamp=".venv/.voxline-$(cat pyproject.toml scripts/bootstrap.sh processors/turns/install.py | sha256sum | cut -c1-16)-$extras"
 if [ ! -f "$stamp" ]; then

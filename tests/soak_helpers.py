@@ -212,7 +212,7 @@ async def run_one(url: str, kind: str, turn: Turn, *, number: int, timeout: floa
             # Only the server may end it: its idle timeout.
             await client.wait(lambda m: False, timeout)
             return "ok" if client.closed_by_server is not None else "idle session not closed"
-        spoken = kind == "drop_speech" or (kind == "clean" and number % 10 == 0 and turn.speech)
+        spoken = kind == "drop_speech" or (kind == "clean" and number % 10 == 0 and bool(turn.speech))
         if kind == "drop_speech":
             # Under 2 s of audio: it may come at once (the audio-rate cap's burst), as after a network stall.
             streaming = asyncio.create_task(client.stream(turn.speech_start, turn, 0.0))

@@ -37,6 +37,7 @@ async def test_forwards_text_and_emits_sentences_in_order() -> None:
     assert kinds == [
         "LLMResponseStartFrame",
         "TextFrame",
+        "SpeakTextFrame",
         "TextFrame",
         "SpeakTextFrame",
         "TextFrame",
@@ -46,7 +47,8 @@ async def test_forwards_text_and_emits_sentences_in_order() -> None:
         "LLMResponseEndFrame",
     ]
     assert [f.text for f in result.downstream_of(SpeakTextFrame)] == [
-        "Sure thing, I can help. ",
+        "Sure thing, ",  # the early first chunk: a clause with two words
+        "I can help. ",
         "Dr. Smith will call. ",
         "Bye",
     ]

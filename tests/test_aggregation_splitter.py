@@ -23,7 +23,7 @@ def stream(deltas: list[str], **options: int) -> list[str]:
         ("Hello. World", ["Hello. ", "World"]),
         ("Dr. Smith is here. Yes.", ["Dr. Smith is here. ", "Yes."]),
         ("Mr. and Mrs. Jones came. Then", ["Mr. and Mrs. Jones came. ", "Then"]),
-        ("Use tools, e.g. a hammer. Or i.e. this.", ["Use tools, e.g. a hammer. ", "Or i.e. this."]),
+        ("Use tools, e.g. a hammer. Or i.e. this.", ["Use tools, ", "e.g. a hammer. ", "Or i.e. this."]),
         ("He lives in the U.S. now. Ok", ["He lives in the U.S. now. ", "Ok"]),
         ("Pi is 3.14 roughly. Yes", ["Pi is 3.14 roughly. ", "Yes"]),
         ("We sold 1,000 units today. Nice", ["We sold 1,000 units today. ", "Nice"]),
@@ -58,15 +58,29 @@ def test_rules(text: str, expected: list[str]) -> None:
 def test_first_chunk_is_released_early_at_a_clause_then_only_at_sentences() -> None:
     text = "Sure thing, let me check that, it takes a second. After that, we are done, really."
     assert split_text(text) == [
-        "Sure thing, let me check that, ",  # "Sure thing," has two words: too short to speak alone
-        "it takes a second. ",
+        "Sure thing, ",  # two words at a comma: an interjection speaks well alone, and ~100 ms sooner
+        "let me check that, it takes a second. ",
         "After that, we are done, really.",
     ]
+    assert split_text("Well, let me see.") == ["Well, let me see."]  # one word is too little
+
+
+def test_a_first_sentence_without_an_early_comma_breaks_before_a_conjunction_or_preposition() -> None:
+    assert split_text("It will be sunny all day with a light breeze. Then rain with wind.") == [
+        "It will be sunny all day ",
+        "with a light breeze. ",
+        "Then rain with wind.",  # only the first chunk breaks there
+    ]
+    assert split_text("The sun and the moon are out.") == ["The sun and the moon are out."]  # "and" too early
+    assert split_text("I looked at the android phone today.") == ["I looked at the android phone today."]
+    # The break is decided once the break word is whole: streaming it letter by letter gives the same chunks.
+    assert stream(list("Paris is sunny today and warm.")) == ["Paris is sunny today ", "and warm."]
 
 
 def test_min_first_words_is_configurable() -> None:
     assert split_text("Sure, I can.", min_first_words=1) == ["Sure, ", "I can."]
     assert split_text("Sure, I can.", min_first_words=3) == ["Sure, I can."]
+    assert split_text("It is sunny today and warm.", first_break_words=9) == ["It is sunny today and warm."]
 
 
 def test_a_long_sentence_splits_at_a_clause() -> None:
@@ -155,6 +169,10 @@ _PIECES = [
     "你好。",
     "\t",
     "A",
+    "and",
+    " with ",
+    "And",
+    "sand",
 ]
 texts = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join) | st.text(max_size=120)
 

@@ -83,12 +83,48 @@ def test_explicit_engines_win_and_missing_keys_are_problems() -> None:
         ({"DEEPGRAM_BASE_URL": "api.deepgram.com"}, "DEEPGRAM_BASE_URL must be a http:// or https:// URL"),
         ({"GEMINI_THINKING": "lots"}, "GEMINI_THINKING='lots' is not a thinking level"),
         ({"TTS_FALLBACK": "auto"}, "TTS_FALLBACK='auto' is not one of: deepgram, local, piper, espeak"),
+        ({"TURN_ENGINE": "sometimes"}, "TURN_ENGINE='sometimes' is not on or off"),
+        ({"TURN_MIN_INTERRUPTION_WORDS": "12"}, "TURN_MIN_INTERRUPTION_WORDS must be between 0 and 9, got 12"),
+        ({"TURN_SMART_TURN": "maybe"}, "TURN_SMART_TURN='maybe' is not one of: auto, on, off"),
+        ({"TURN_ECHO_THRESHOLD": "1"}, "TURN_ECHO_THRESHOLD must be between 0.05 and 0.95, got 1"),
+        (
+            {"TURN_MIN_ENDPOINTING_SECS": "3", "TURN_MAX_ENDPOINTING_SECS": "2"},
+            "TURN_MIN_ENDPOINTING_SECS (3) must not exceed TURN_MAX_ENDPOINTING_SECS (2)",
+        ),
     ],
 )
 def test_bad_settings_are_refused_by_name(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError, match=None) as info:
         settings(**env)
     assert needle in str(info.value)
+
+
+def test_the_turn_settings_are_read_with_the_rest() -> None:
+    from voxline.apps.voice_agent.turn_settings import TurnSettings
+
+    assert settings().turns == TurnSettings()  # the declarations' defaults
+    s = settings(
+        TURN_ENGINE="off",
+        TURN_MIN_INTERRUPTION_SECS="0.8",
+        TURN_MIN_INTERRUPTION_WORDS="0",
+        TURN_BACKCHANNELS=" Yeah, uh-huh ,, ",
+        TURN_FALSE_INTERRUPTION_TIMEOUT="2",
+        TURN_MIN_ENDPOINTING_SECS="0.5",
+        TURN_MAX_ENDPOINTING_SECS="0.5",
+        TURN_SMART_TURN="OFF",
+        TURN_ECHO_THRESHOLD="0.3",
+    )
+    assert s.turns == TurnSettings(
+        enabled=False,
+        min_interruption_secs=0.8,
+        min_interruption_words=0,
+        backchannels=("yeah", "uh-huh"),
+        false_interruption_timeout=2.0,
+        min_endpointing_secs=0.5,
+        max_endpointing_secs=0.5,
+        smart_turn="off",
+        echo_threshold=0.3,
+    )
 
 
 def test_settings_never_show_keys() -> None:
@@ -211,6 +247,7 @@ def test_a_session_whose_engine_cannot_be_built_is_told_what_is_missing(tmp_path
         assert data["audio_in_rate"] == 16000 and data["audio_out_rate"] == 24000
         assert len(data["id"]) == 12
         assert data["ready"] is False and data["problems"] == ["STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY"]
+        assert data["features"] == ["played", "playback"]  # no pipeline, no turn engine: no server barge-in
         error = ws.receive_json()
         assert error["type"] == "error"
         assert "DEEPGRAM_API_KEY" in error["data"]
@@ -224,6 +261,7 @@ def test_a_session_that_can_run_says_ready_with_no_problems(tmp_path: Path) -> N
             assert ws.receive_json() == {"type": "status", "data": "connected"}
             data = ws.receive_json()["data"]
             assert data["ready"] is True and data["problems"] == []
+            assert data["features"] == ["played", "playback", "server_barge_in"]
 
 
 def _unbuildable(exc: Exception) -> Registry:
@@ -456,6 +494,19 @@ def test_the_offline_pipeline_is_built_from_the_local_engines() -> None:
     names = [type(p).__name__ for p in factory.build_processors(s, s.plan())]
     assert names == [
         "SileroVAD",
+        "TurnAudioTap",
+        "PocketsphinxSTT",
+        "TurnProcessor",
+        "EchoLLM",
+        "SentenceAggregator",
+        "EspeakTTS",
+    ]
+    vad = factory.build_processors(s, s.plan())[0]
+    assert vad.params.stop_secs == 0.2 and vad.barge_in == "off"  # type: ignore[attr-defined]
+    off = settings(STT_PROVIDER="pocketsphinx", TTS_PROVIDER="espeak", TURN_ENGINE="off")
+    names = [type(p).__name__ for p in factory.build_processors(off, off.plan())]
+    assert names == [
+        "SileroVAD",
         "PocketsphinxSTT",
         "EchoLLM",
         "SentenceAggregator",
@@ -472,7 +523,9 @@ def test_local_is_the_best_installed_engine(tmp_path: Path) -> None:
     names = [type(p).__name__ for p in factory.build_processors(s, s.plan())]
     assert names == [
         "SileroVAD",
+        "TurnAudioTap",
         "WhisperSTT",
+        "TurnProcessor",
         "EchoLLM",
         "SentenceAggregator",
         "PiperTTS",
@@ -500,7 +553,25 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
 
     s = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, GEMINI_MODEL="gemini-test")
     stages = build_processors(s, s.plan())
+    assert [type(p).__name__ for p in stages] == [
+        "SileroVAD",
+        "TurnAudioTap",
+        "DeepgramSTT",
+        "TurnProcessor",
+        "GeminiLLM",
+        "SentenceAggregator",
+        "DeepgramTTS",
+    ]
+    stt, turns = stages[2], stages[3]
+    # The VAD owns the speaking events; the engine finalises Deepgram and reads its fillers.
+    assert not stt.speaking_frames and not stt.vad_events  # type: ignore[attr-defined]
+    query = stt.connect_options()["request_options"]["additional_query_parameters"]  # type: ignore[attr-defined]
+    assert query == {"filler_words": "true"}
+    assert turns.stt is stt and turns.echo is not None  # type: ignore[attr-defined]
+    off = settings(DEEPGRAM_API_KEY=DG, GEMINI_API_KEY=GM, TURN_ENGINE="off")
+    stages = build_processors(off, off.plan())
     assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
+    assert stages[0].speaking_frames and stages[0].vad_events  # type: ignore[attr-defined]
 
 
 def test_the_tts_voice_defaults_to_asteria_and_takes_any_aura_voice() -> None:

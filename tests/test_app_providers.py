@@ -102,7 +102,8 @@ async def test_full_turn_then_a_second_turn_that_keeps_history(agent: Agent) -> 
         for field in ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms", "voice_to_voice_ms"):
             assert isinstance(metrics[field], float) and metrics[field] >= 0, (field, metrics)
         speaking = client.of_type("speaking")
-        assert {"who": "user", "state": "started"} in speaking and {"who": "user", "state": "stopped"} in speaking
+        # The user's speaking events come from the turn engine's Silero VAD, to which a tone is no speech (the
+        # STT's words alone made the turn); spoken turns: test_app_turns.py.
         assert {"who": "bot", "state": "started"} in speaking
         assert agent.deepgram.speak_connections[0].query["model"] == "aura-asteria-en"  # the default voice
 
@@ -167,7 +168,8 @@ async def test_interrupt_mid_reply_sends_no_old_audio_after_the_status(tmp_path:
 @pytest.mark.parametrize("transport", ["websocket", "rest"])
 async def test_after_a_barge_in_the_model_is_told_only_what_was_heard(tmp_path: Path, transport: str) -> None:
     # The fake speaks 0.05 s per character: "Hello there. " plays for 0.65 s, the second sentence 2.5 s more.
-    # Audio is sent faster than real time, so only the server's playback clock knows what has played.
+    # Audio is sent faster than real time, so only the server's playback clock knows what has played: 1.2 s in,
+    # the second sentence's "I am the fake" (its words by their share of the characters).
     env = {"DEEPGRAM_TTS_TRANSPORT": transport}
     async with agent_with(tmp_path, env=env) as a, Client.connect(a.url) as client:
         await client.send_audio(UTTERANCE, pause=0.002)
@@ -179,11 +181,11 @@ async def test_after_a_barge_in_the_model_is_told_only_what_was_heard(tmp_path: 
         await client.send_audio(UTTERANCE, pause=0.002)
         await client.wait_message("status", "complete", count=done + 1, timeout=15)
     second = a.gemini.requests[1].chat
-    assert second.turns == (
-        ("user", "what is the weather"),
-        ("assistant", "Hello there. [interrupted]"),
-        ("user", "and tomorrow"),
-    )
+    user, (role, heard), again = second.turns
+    assert user == ("user", "what is the weather") and again == ("user", "and tomorrow") and role == "assistant"
+    assert heard.endswith(" [interrupted]")
+    words = heard.removesuffix(" [interrupted]").split()
+    assert REPLY_1.startswith(" ".join(words)) and 4 <= len(words) <= 8, heard  # "Hello there. I am the fake"
 
 
 async def test_bad_input_gets_errors_and_the_session_continues(agent: Agent) -> None:

@@ -59,7 +59,26 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     subprocess.run(["sox", str(story), str(barge), "pad", "0", "3.0"], check=True, capture_output=True)
     joined = d / "barge-in.wav"
     subprocess.run(["sox", str(barge), str(stop), str(joined)], check=True, capture_output=True)
-    return {"question": question, "barge": joined}
+    # The question, 3 s (the reply plays), a wordless hum like clearing one's throat, 2.5 s, then "Stop, stop".
+    hum = d / "hum.wav"
+    write_wav(hum, _hum(d), 16000)
+    gap = d / "gap.wav"
+    subprocess.run(["sox", str(hum), str(gap), "pad", "0", "2.5"], check=True, capture_output=True)
+    voice_only = d / "voice-only.wav"
+    subprocess.run(["sox", str(barge), str(gap), str(stop), str(voice_only)], check=True, capture_output=True)
+    return {"question": question, "barge": joined, "voice_only": voice_only}
+
+
+def _hum(directory: Path) -> np.ndarray:
+    """0.65 s of flite humming "hmmmm", faded out: voiced (the VAD hears speech) but no words."""
+    raw, out = directory / "hum.raw.wav", directory / "hum16.wav"
+    subprocess.run(["flite", "-voice", "slt", "-t", "hmmmmmm", "-o", str(raw)], check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", str(out)], check=True, capture_output=True)
+    pcm, _ = read_wav(out)
+    start = int(np.flatnonzero(np.abs(pcm) > 300)[0])
+    cut = pcm[start : start + int(0.65 * 16000)].astype(np.float32)
+    cut[-1600:] *= np.linspace(1, 0, 1600)
+    return cut.astype("<i2")
 
 
 @contextmanager
@@ -70,12 +89,14 @@ def agent_on_fakes(
     tts_seconds_per_char: float = 0.05,
     port: int = 0,
     env: dict[str, str] | None = None,
+    **fake: Any,
 ) -> Iterator[tuple[ServerThread, Any, Any]]:
     """The real app with Deepgram (STT + TTS) and Gemini pointed at the fakes, served on a free port."""
     from voxline.testing.fakes.deepgram import FakeDeepgram
     from voxline.testing.fakes.gemini import FakeGemini
 
-    deepgram = FakeDeepgram(transcripts=transcripts, tts_seconds_per_char=tts_seconds_per_char).start_in_thread()
+    deepgram = FakeDeepgram(transcripts=transcripts, tts_seconds_per_char=tts_seconds_per_char, **fake)
+    deepgram.start_in_thread()
     gemini = FakeGemini(replies=replies)
     try:
         with gemini.running_in_thread():
@@ -249,14 +270,15 @@ def test_interrupt_flushes_playback_within_300_ms() -> None:
 
 
 def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
-    """The user talks over the reply: the page interrupts by itself (client-side speech detection).
+    """The user talks over the reply: with ``?bargein=client`` the page interrupts by itself (client-side speech
+    detection), as it does for a server that does not barge in on its own.
 
     The microphone goes out as raw binary frames here (``?binary=1``), so that path is covered end to end too.
     """
     transcripts = ["please tell me a long story about the sea", "stop stop wait a moment please"]
     fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY])
     with fakes as (server, dg, _g), browser_page(wavs["barge"]) as page:
-        open_page(page, server, "?raw=1&binary=1")
+        open_page(page, server, "?raw=1&binary=1&bargein=client")
         page.click("#talk")
         page.wait_for_function("window.voxline.counters.activeSources > 0", timeout=15000)
         page.wait_for_function("window.voxline.counters.bargeIns >= 1", timeout=10000)
@@ -272,6 +294,47 @@ def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
         speech = page.evaluate("window.voxline.speech")
         record("barge_in", interrupt_audio_time=page.evaluate("window.voxline.lastInterrupt.time"), **speech)
     assert dg.listen_connections[0].audio_seconds > 5
+
+
+def test_server_barge_in_by_voice_alone_and_resume_after_a_burst(wavs: dict[str, Path]) -> None:
+    """The page never sends ``interrupt`` (the server says it barges in by itself): a wordless hum over the reply
+    pauses it and it resumes where it stopped; then "Stop, stop" interrupts it, from the server alone."""
+    transcripts = ["please tell me a long story about the sea", "", "stop stop wait a moment please"]
+    fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY], default_transcript="")
+    with fakes as (server, _dg, gemini), browser_page(wavs["voice_only"]) as page:
+        open_page(page, server)
+        assert "server_barge_in" in page.evaluate("window.voxline.session.features")
+        page.click("#talk")
+        page.wait_for_function("window.voxline.counters.activeSources > 0", timeout=15000)
+        page.wait_for_function("window.voxline.counters.pauses >= 1", timeout=10000)
+        paused_at = page.evaluate("window.voxline.audioTime()")
+        page.wait_for_function("window.voxline.counters.resumes >= 1", timeout=5000)
+        resumed_at = page.evaluate("window.voxline.audioTime()")
+        # Held, not dropped: after the resume the same reply plays on.
+        page.wait_for_function(f"window.voxline.meterLog.some(([t, rms]) => t > {resumed_at} + 0.1 && rms > 0.01)")
+        assert counters(page)["interruptsReceived"] == 0
+        page.wait_for_function("window.voxline.counters.interruptsReceived >= 1", timeout=10000)
+        c = counters(page)
+        assert c["interruptsSent"] == 0 and c["bargeIns"] == 0 and c["speechOverBot"] >= 1, c
+        assert c["playedSent"] > 5, c  # the page told the server where its playback was, every 100 ms
+        page.wait_for_function("window.voxline.counters.activeSources === 0", timeout=2000)
+        log = page.evaluate("window.voxline.meterLog")
+        last_sound = max(t for t, rms in log if rms > 0.001)
+        # "Stop, stop" as the microphone captured it: the first loud frame after the hum and the resume.
+        mic = page.evaluate("window.voxline.micLog")
+        start = min(t - 0.02 for t, rms in mic if t > resumed_at + 0.5 and rms > 0.02)
+        assert page.evaluate("window.voxline.turns[0].interrupted")
+        page.wait_for_function("document.querySelector('#log').innerText.includes('stop stop')", timeout=5000)
+        page.wait_for_function("window.voxline.turns.length >= 2", timeout=10000)  # the answer to "stop stop"
+        assert page.errors == []
+        record(
+            "server_barge_in",
+            paused_for_s=round(resumed_at - paused_at, 3),
+            speech_start_to_silence_s=round(last_sound - start, 3),
+            played_reports=c["playedSent"],
+        )
+    heard = gemini.requests[1].chat.turns[1][1]
+    assert heard.endswith(" [interrupted]") and LONG_REPLY.startswith(heard.removesuffix(" [interrupted]")), heard
 
 
 DETECTOR_SCENARIOS = """async () => {

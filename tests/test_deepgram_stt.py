@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import logging
 import re
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -21,8 +20,7 @@ from voxline.frames import (
 from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
 from voxline.processors.deepgram._common import websocket_base
 from voxline.providers.backoff import Backoff
-from voxline.task import PipelineTask
-from voxline.testing import RunResult, Sleep, run_processor
+from voxline.testing import RunResult, Sleep, run_processor, started, until
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -50,13 +48,6 @@ def feed(pcm: bytes, *, chunk: float = 0.02, pace: float = 0.0) -> list[Frame | 
         if pace:
             items.append(Sleep(pace))
     return items
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll a condition on state the fake and the stage expose (they have no events for tests to await)."""
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
 
 
 def stt_for(fake: FakeDeepgram, **kwargs: object) -> DeepgramSTT:
@@ -355,15 +346,10 @@ async def test_wrong_audio_format_is_a_clear_error_and_the_session_goes_on() -> 
 async def test_cancel_closes_the_socket_from_the_client_side() -> None:
     async with FakeDeepgram() as fake:
         stt = stt_for(fake)
-        task = PipelineTask(stt)
-        runner = asyncio.create_task(task.run())
-        await task.wait_until_running()
-        for frame in feed(voiced(0.2)):
-            assert isinstance(frame, AudioFrame)
-            await task.queue_frame(frame)
-        await until(lambda: stt.connected)
-        await task.cancel()
-        await runner
+        async with started(stt) as run:
+            await run.step(*feed(voiced(0.2)))
+            await until(lambda: stt.connected)
+            await run.cancel()
         conn = fake.listen_connections[0]
         await asyncio.wait_for(conn.closed.wait(), 2)
     assert conn.closed_by_client and conn.close_code == 1000

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import pytest
-from tts_helpers import run_with_barge_in
 from voxline.frames import (
-    EndFrame,
     Frame,
     InterruptFrame,
     LLMResponseEndFrame,
@@ -24,8 +21,7 @@ from voxline.frames import (
 from voxline.processors.deepgram import DeepgramRESTTTS, DeepgramTTS
 from voxline.providers.backoff import Backoff
 from voxline.providers.clients import aclose_shared
-from voxline.task import PipelineTask
-from voxline.testing import RunResult, Sleep, run_processor
+from voxline.testing import RunResult, Sleep, audio_out, barge_in_on_first_audio, drive, run_processor, started, until
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -97,23 +93,11 @@ async def test_websocket_happy_path_streams_each_sentence_on_one_socket() -> Non
 
 async def test_first_audio_does_not_wait_for_the_rest_of_the_reply() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.01) as fake:
-        tts = ws_tts(fake)
-        task = PipelineTask(tts)
-        seen: list[tuple[float, Frame]] = []
-        task.on_downstream(lambda f: seen.append((time.monotonic(), f)))
-        runner = asyncio.create_task(task.run())
-        await task.wait_until_running()
-        await task.queue_frame(SpeakTextFrame(text="First sentence."))
-        async with asyncio.timeout(2):
-            while not any(isinstance(f, TTSAudioFrame) for _, f in seen):  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
-        await task.queue_frame(SpeakTextFrame(text="Second one."))
-        await task.queue_frame(LLMResponseEndFrame())
-        await task.queue_frame(EndFrame())
-        await asyncio.wait_for(runner, 5)
+        steps = [SpeakTextFrame(text="First sentence."), audio_out(), SpeakTextFrame(text="Second one.")]
+        result = await drive(ws_tts(fake), [*steps, LLMResponseEndFrame()])
     texts = [m.get("text") for m in fake.speak_connections[0].messages if m["type"] == "Speak"]
     assert texts == ["First sentence.", "Second one."]
-    total = sum(len(f.pcm) for _, f in seen if isinstance(f, TTSAudioFrame))
+    total = sum(len(f.pcm) for f in result.downstream_of(TTSAudioFrame))
     assert total == fake.tts_audio_bytes("First sentence.") + fake.tts_audio_bytes("Second one.")
 
 
@@ -141,7 +125,7 @@ async def test_interrupt_clears_and_no_old_epoch_audio_leaks() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.05, tts_chunk_bytes=960, tts_chunk_interval=0.005) as fake:
         fake.faults.tts_audio_after_clear = 0.25  # the server keeps talking for a while after Clear
         tts = ws_tts(fake)
-        result = await run_with_barge_in(
+        result = await barge_in_on_first_audio(
             tts,
             [
                 LLMResponseStartFrame(),
@@ -228,27 +212,19 @@ async def test_a_lost_socket_is_reopened_and_the_next_sentence_is_spoken(fault: 
 async def test_text_of_an_interrupted_reply_is_not_resent_on_the_new_socket() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.01, tts_first_byte_delay=0.3) as fake:
         tts = ws_tts(fake, backoff=Backoff(initial=0.6, maximum=0.6))  # reconnects 0.3-0.6 s after the drop
-        task = PipelineTask(tts)
-        audio: list[TTSAudioFrame] = []
-        task.on_downstream(lambda f: audio.append(f) if isinstance(f, TTSAudioFrame) else None)
-        runner = asyncio.create_task(task.run())
-        await task.wait_until_running()
-        await task.queue_frame(SpeakTextFrame(text="Old reply."))
-        async with asyncio.timeout(3):
-            while not (fake.speak_connections and len(fake.speak_connections[0].messages) == 2):  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
-        fake.drop("speak")  # the text is on the wire, no audio yet (first byte after 300 ms): the socket dies
-        await asyncio.sleep(0.1)
-        await task.interrupt("barge-in while reconnecting")
-        await task.queue_frame(SpeakTextFrame(text="New."))
-        await task.queue_frame(LLMResponseEndFrame())
-        await task.queue_frame(EndFrame())
-        await asyncio.wait_for(runner, 5)
+        async with started(tts) as run:
+            await run.queue(SpeakTextFrame(text="Old reply."))
+            await until(lambda: fake.speak_connections and len(fake.speak_connections[0].messages) == 2, timeout=3)
+            fake.drop("speak")  # the text is on the wire, no audio yet (first byte after 300 ms): the socket dies
+            await asyncio.sleep(0.1)
+            await run.interrupt("barge-in while reconnecting")
+            await run.queue(SpeakTextFrame(text="New."), LLMResponseEndFrame())
+            result = await run.end(timeout=5)
     first, second = fake.speak_connections
     assert first.message_types() == ["Speak", "Flush"] and first.close_code == 1006
     assert second.messages[:2] == [{"type": "Speak", "text": "New."}, {"type": "Flush"}]
-    assert sum(len(f.pcm) for f in audio) == fake.tts_audio_bytes("New.")
-    assert task.errors == []
+    assert sum(len(f.pcm) for f in result.downstream_of(TTSAudioFrame)) == fake.tts_audio_bytes("New.")
+    assert result.errors == []
 
 
 async def test_during_an_outage_sentences_are_skipped_not_queued() -> None:
@@ -267,14 +243,9 @@ async def test_during_an_outage_sentences_are_skipped_not_queued() -> None:
 async def test_cancel_closes_the_socket_from_the_client_side() -> None:
     async with FakeDeepgram() as fake:
         tts = ws_tts(fake)
-        task = PipelineTask(tts)
-        runner = asyncio.create_task(task.run())
-        await task.wait_until_running()
-        async with asyncio.timeout(2):
-            while tts.connections == 0:  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
-        await task.cancel()
-        await runner
+        async with started(tts) as run:
+            await until(lambda: tts.connections, timeout=2)
+            await run.cancel()
         conn = fake.speak_connections[0]
         await asyncio.wait_for(conn.closed.wait(), 2)
     assert conn.closed_by_client and conn.close_code == 1000
@@ -295,9 +266,7 @@ async def test_rest_fallback_streams_audio_and_carries_odd_chunks() -> None:
         await run_processor(rest_tts(fake), [SpeakTextFrame(text="Again.")])
         assert len(fake.rest_requests) == 3 and fake.open_http_connections == 1
         assert await aclose_shared() >= 1
-        async with asyncio.timeout(2):
-            while fake.open_http_connections:  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
+        await until(lambda: not fake.open_http_connections, timeout=2)
     assert audio_bytes(result) == sum(fake.tts_audio_bytes(t) for t in texts)
     assert all(len(f.pcm) % 2 == 0 for f in result.downstream_of(TTSAudioFrame))
     request = fake.rest_requests[0]
@@ -319,9 +288,7 @@ async def test_rest_errors_are_clear_and_the_next_sentence_still_plays() -> None
         tts = rest_tts(fake)
 
         async def recover() -> None:
-            async with asyncio.timeout(2):
-                while not fake.rest_requests:  # noqa: ASYNC110
-                    await asyncio.sleep(0.005)
+            await until(lambda: fake.rest_requests, timeout=2)
             fake.faults.rest_status = None
 
         helper = asyncio.create_task(recover())
@@ -343,7 +310,7 @@ async def test_rest_auth_failure_names_the_problem_not_the_key() -> None:
 async def test_rest_interrupt_cancels_the_request_and_drops_its_audio() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.05, tts_chunk_bytes=960, tts_chunk_interval=0.005) as fake:
         tts = rest_tts(fake)
-        result = await run_with_barge_in(
+        result = await barge_in_on_first_audio(
             tts, [SpeakTextFrame(text=LONG)], [SpeakTextFrame(text="New."), LLMResponseEndFrame()]
         )
     new_audio = [f for f in after_interrupt(result) if isinstance(f, TTSAudioFrame)]

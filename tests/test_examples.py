@@ -61,7 +61,7 @@ def test_chat_loop_scripted_turns() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "bot> Hello! I am a scripted assistant, running entirely offline." in out
-    assert "[tts chunk] 'Not much, honestly:'" in out  # the early first chunk, at a clause
+    assert "[tts chunk] 'Not much,'" in out  # the early first chunk, at a clause with two words
     assert "[tts chunk] 'But the pipeline around me is real, e.g. the sentence splitter that feeds a TTS stage.'" in out
     assert "Goodbye" in out
     assert "never sent" not in out  # "bye" ends the loop

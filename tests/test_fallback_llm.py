@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 
 import attrs
 import pytest
-from llm_helpers import Until, drive, replies_ended
 from voxline.fallback import FallbackLLM
 from voxline.frames import MetricsFrame, UserTextFrame
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
 from voxline.providers.backoff import Backoff
-from voxline.testing import run_processor
+from voxline.testing import Until, drive, replies_ended, run_processor
 from voxline.testing.fakes._llm import Call, CallTools, ChatRequest, Reply
 from voxline.testing.fakes.gemini import FakeGemini
 from voxline.testing.fakes.openai import FakeOpenAI

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -22,8 +21,7 @@ from voxline.frames import (
 )
 from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
 from voxline.providers.backoff import Backoff
-from voxline.task import PipelineTask
-from voxline.testing import Sleep
+from voxline.testing import RunningPipeline, Sleep, Until, frames_out, replies_ended, started, until
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -45,40 +43,11 @@ def switches(frames: list[Frame], kind: str) -> list[float]:
     return [f.value for f in frames if isinstance(f, MetricsFrame) and f.name == f"{kind}.fallback"]
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
-
-class Run:
-    """A pipeline around one stage, fed step by step; everything that comes out is in ``out``."""
-
-    def __init__(self, stage: FallbackTTS | FallbackSTT) -> None:
-        self.task = PipelineTask(stage, name="test")
-        self.out: list[Frame] = []
-        self.task.on_downstream(self.out.append)
-        self.runner: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Run:
-        self.runner = asyncio.create_task(self.task.run())
-        await self.task.wait_until_running()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        if not self.runner.done():
-            await self.task.cancel()
-        await asyncio.gather(self.runner, return_exceptions=True)
-
-    async def reply(self, *sentences: str) -> None:
-        """One reply's frames; returns once its end came out."""
-        ends = sum(isinstance(f, LLMResponseEndFrame) for f in self.out)
-        await self.task.queue_frame(LLMResponseStartFrame())
-        for sentence in sentences:
-            await self.task.queue_frame(SpeakTextFrame(text=sentence))
-        await self.task.queue_frame(LLMResponseEndFrame())
-        await until(lambda: sum(isinstance(f, LLMResponseEndFrame) for f in self.out) > ends)
+async def reply(run: RunningPipeline, *sentences: str) -> None:
+    """One reply's frames; returns once its end came out."""
+    ends = len(run.downstream_of(LLMResponseEndFrame))
+    speak = [SpeakTextFrame(text=sentence) for sentence in sentences]
+    await run.step(LLMResponseStartFrame(), *speak, LLMResponseEndFrame(), replies_ended(ends + 1))
 
 
 async def test_tts_no_first_byte_switches_and_the_next_voice_speaks_the_whole_reply(
@@ -89,11 +58,11 @@ async def test_tts_no_first_byte_switches_and_the_next_voice_speaks_the_whole_re
         stage = FallbackTTS([tts(primary, "primary"), tts(backup, "backup")], first_byte_timeout=0.4)
         first, second = "Hello there.", " How are you today?"
         with caplog.at_level(logging.WARNING, logger="voxline.fallback"):
-            async with Run(stage) as run:
-                await run.reply(first, second)
+            async with started(stage) as run:
+                await reply(run, first, second)
                 primary.faults.stall = False  # too late: whatever the primary sends now is dropped
                 await asyncio.sleep(0.3)
-                out = list(run.out)
+                out = list(run.downstream)
     assert audio(out) == backup.tts_audio_bytes(first) + backup.tts_audio_bytes(second)
     assert switches(out, "tts") == [1] and stage.active.name == "backup"
     [switch] = stage.switches
@@ -109,22 +78,22 @@ async def test_tts_a_refused_reconnect_mid_conversation_moves_the_next_reply_and
         stage = FallbackTTS(
             [tts(primary, "primary"), tts(backup, "backup")], first_byte_timeout=3.0, cooldown=0.2, probe_interval=0.1
         )
-        async with Run(stage) as run:
-            await run.reply("First reply.")
-            assert stage.active.name == "primary" and audio(run.out) == primary.tts_audio_bytes("First reply.")
+        async with started(stage) as run:
+            await reply(run, "First reply.")
+            assert stage.active.name == "primary" and audio(run.downstream) == primary.tts_audio_bytes("First reply.")
             primary.faults.refuse_speak = 1000
             primary.drop("speak")  # the socket goes; every reconnect is refused (503)
-            await until(lambda: bool(stage.switches))
+            await until(lambda: stage.switches, timeout=10)
             assert "unavailable after 2 attempts" in stage.switches[0].reason
-            before = audio(run.out)
-            await run.reply("Second reply.")
-            assert audio(run.out) - before == backup.tts_audio_bytes("Second reply.")
+            before = audio(run.downstream)
+            await reply(run, "Second reply.")
+            assert audio(run.downstream) - before == backup.tts_audio_bytes("Second reply.")
             primary.faults.refuse_speak = 0  # the provider is back: its socket reconnects, the probe passes
-            await until(lambda: stage.active.name == "primary")
-            before = audio(run.out)
-            await run.reply("Third reply.")
-            assert audio(run.out) - before == primary.tts_audio_bytes("Third reply.")
-            assert switches(run.out, "tts") == [1, 0]
+            await until(lambda: stage.active.name == "primary", timeout=10)
+            before = audio(run.downstream)
+            await reply(run, "Third reply.")
+            assert audio(run.downstream) - before == primary.tts_audio_bytes("Third reply.")
+            assert switches(run.downstream, "tts") == [1, 0]
             assert backup.speak_connections[0].messages[0]["text"] == "Second reply."
             assert stage._handed == []  # every reply came out whole: nothing is kept
 
@@ -133,10 +102,10 @@ async def test_tts_when_every_voice_is_silent_it_says_so_once_instead_of_switchi
     async with FakeDeepgram() as primary, FakeDeepgram() as backup:
         primary.faults.stall = backup.faults.stall = True
         stage = FallbackTTS([tts(primary, "primary"), tts(backup, "backup")], first_byte_timeout=0.2)
-        async with Run(stage) as run:
+        async with started(stage) as run:
             await run.task.queue_frame(LLMResponseStartFrame())
             await run.task.queue_frame(SpeakTextFrame(text="Anyone there?"))
-            await until(lambda: bool(run.task.errors))
+            await until(lambda: run.task.errors, timeout=10)
             await asyncio.sleep(0.5)
             errors = [e.message for e in run.task.errors]
         primary.faults.stall = backup.faults.stall = False  # a stalled fake holds its socket open when closing
@@ -169,25 +138,18 @@ async def test_stt_a_connection_lost_mid_conversation_switches_and_the_next_utte
             for url, name in ((primary.base_url, "primary"), (backup.base_url, "backup"))
         ]
         stage = FallbackSTT(members)
-        async with Run(stage) as run:
+        async with started(stage) as run:
 
-            async def say() -> None:
-                for item in feed(quiet(0.2) + voiced(1.0) + quiet(0.8)):
-                    if isinstance(item, Sleep):
-                        await asyncio.sleep(item.seconds)
-                    else:
-                        await run.task.queue_frame(item)
+            def turns(n: int) -> Until:
+                return frames_out(UserTextFrame, n)
 
-            def turns() -> list[str]:
-                return [f.text for f in run.out if isinstance(f, UserTextFrame)]
-
-            await say()
-            await until(lambda: turns() == ["First one."])
+            utterance = feed(quiet(0.2) + voiced(1.0) + quiet(0.8))
+            await run.step(*utterance, turns(1))
             primary.faults.refuse_listen = 1000  # the provider goes away: every reconnect is refused (503)
             primary.drop("listen")
-            await say()
-            await until(lambda: turns() == ["First one.", "Second one."])
-            out = list(run.out)
+            await run.step(*utterance, turns(2))
+            assert [f.text for f in run.downstream_of(UserTextFrame)] == ["First one.", "Second one."]
+            out = list(run.downstream)
     assert switches(out, "stt") == [1] and run.task.errors == []
     assert stage.active.name == "backup" and "unavailable after 2 attempts" in stage.switches[0].reason
     [connection] = backup.listen_connections

@@ -1,5 +1,5 @@
-"""The code in docs/tools.md and docs/fallback.md runs: each page's blocks are executed in order and its checks
-called (as test_processor_docs.py does for the tutorial)."""
+"""The code in docs/tools.md, docs/fallback.md and docs/testing.md runs: each page's blocks are executed in order
+and its checks called (as test_processor_docs.py does for the tutorial)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ PAGES = {
         "check_parallel_calls_and_a_reply_function",
     },
     "fallback.md": {"check_a_failing_primary_hands_the_turn_to_the_secondary"},
+    "testing.md": {
+        "check_a_barge_in_drops_the_old_reply",
+        "check_a_pipeline_fed_step_by_step",
+        "check_steps_wait_for_the_output",
+    },
 }
 
 

@@ -14,13 +14,12 @@ import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
-from llm_helpers import drive, replies_ended, texts_out
 from starlette.config import Config
 from voxline.context import Context
 from voxline.frames import UserTextFrame
 from voxline.processors.gemini import DEFAULT_MODEL, GeminiLLM, thinking_config_for
 from voxline.providers.backoff import Backoff
-from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing import Interrupt, Sleep, drive, replies_ended, run_processor, texts_out
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 
 KEY = "AIzaFakeKey-abcdefghijklmnop"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from llm_helpers import drive, replies_ended, texts_out
 from test_llm_base import Script, ScriptedLLM
 from voxline.context import Turn
 from voxline.frames import (
@@ -22,6 +21,7 @@ from voxline.frames import (
 from voxline.pipeline import Pipeline
 from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.task import PipelineTask
+from voxline.testing import drive, replies_ended, texts_out
 from voxline.tts import TTSProcessor, _Timeline
 
 
@@ -124,12 +124,42 @@ async def heard_after(played: float) -> list[BotHeardTextFrame]:
     return [f for f in upstream if isinstance(f, BotHeardTextFrame)]
 
 
-async def test_the_tts_stage_names_the_pieces_whose_audio_had_played_in_full() -> None:
-    assert [f.text for f in await heard_after(0.05)] == [""]
+async def test_the_tts_stage_names_the_text_heard_to_the_word() -> None:
+    # 10 ms a character: "Hello" is in the air 0-50 ms, its middle at 25 ms.
+    assert [f.text for f in await heard_after(0.02)] == [""]
+    assert [f.text for f in await heard_after(0.05)] == ["Hello"]
     assert [f.text for f in await heard_after(0.13)] == ["Hello there. "]
-    assert [f.text for f in await heard_after(0.29)] == ["Hello there. How are you? "]
+    assert [f.text for f in await heard_after(0.18)] == ["Hello there. How"]
+    assert [f.text for f in await heard_after(0.27)] == ["Hello there. How are you? "]
     (full,) = await heard_after(0.31)
     assert full.text == "Hello there. How are you? Fine." and full.played_seconds == 0.31 and full.epoch == 0
+
+
+def test_the_providers_word_timings_place_the_words_when_it_gives_them() -> None:
+    timeline = _Timeline()
+    timeline.pending.append("Well I think so. ")
+    timeline.audio(2.0)
+    # A long pause after "Well": by characters "I" would be half way through; by the timings it starts at 1.2 s.
+    timeline.end("Well I think so. ", words=[(0.0, 0, 4), (1.2, 5, 6), (1.4, 7, 12), (1.8, 13, 16)])
+    assert timeline.heard(0.9) == "Well"
+    assert timeline.heard(1.31) == "Well I"
+    assert timeline.heard(2.0) == "Well I think so. "
+    by_chars = _Timeline()
+    by_chars.pending.append("Well I think so. ")
+    by_chars.audio(2.0)
+    by_chars.end(None)
+    assert by_chars.heard(0.9) == "Well I"
+
+
+def test_a_piece_whose_audio_is_still_arriving_is_cut_by_a_guess_of_its_length() -> None:
+    timeline = _Timeline()
+    timeline.pending.extend(["One two. ", "Three four five six seven eight. "])
+    timeline.audio(0.6)
+    timeline.end("One two. ")
+    timeline.audio(0.3)  # the second piece's audio so far; its end not known yet
+    # 33 characters at the default 65 ms: ~2.1 s long; 0.75 s into it (1.35 s played) is about a third.
+    assert timeline.heard(1.35) == "One two. Three four"
+    assert timeline.heard(0.6) == "One two. "
 
 
 def test_a_provider_flush_of_several_pieces_ends_them_together_and_skips_unspoken_ones() -> None:

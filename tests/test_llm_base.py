@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from llm_helpers import drive, replies_ended, texts_out
 from voxline.context import Context, Turn
 from voxline.frames import (
     BotStartedSpeakingFrame,
@@ -34,7 +33,7 @@ from voxline.pipeline import Pipeline
 from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.providers.backoff import Backoff
 from voxline.providers.redaction import hide_secret, redact
-from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing import Interrupt, Sleep, drive, replies_ended, run_processor, texts_out
 
 FAST_RETRY = Backoff(attempts=3, initial=0.001, jitter=0)
 

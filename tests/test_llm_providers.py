@@ -13,14 +13,13 @@ from typing import Any
 
 import attrs
 import pytest
-from llm_helpers import drive, replies_ended, texts_out
 from voxline.frames import InterruptFrame, LLMResponseEndFrame, LLMResponseStartFrame, TextFrame, UserTextFrame
 from voxline.llm import LLMProcessor
 from voxline.llm_retry import FirstTokenTimeout
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
 from voxline.providers.backoff import Backoff
-from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing import Interrupt, Sleep, drive, replies_ended, run_processor, texts_out
 from voxline.testing.fakes._llm import FakeLLMServer
 from voxline.testing.fakes.gemini import FakeGemini, Pacing
 from voxline.testing.fakes.openai import FakeOpenAI

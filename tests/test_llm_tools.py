@@ -12,13 +12,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llm_helpers import Until, drive, replies_ended
 from voxline.context import CANCELLED, Context, ToolCall, Turn
 from voxline.frames import BotHeardTextFrame, LLMResponseEndFrame, LLMResponseStartFrame, TextFrame, UserTextFrame
 from voxline.llm import LLMProcessor, StreamItem
 from voxline.processor import UPSTREAM
 from voxline.providers.backoff import Backoff
-from voxline.testing import Interrupt, run_processor
+from voxline.testing import Interrupt, Until, drive, replies_ended, run_processor
 from voxline.tools import Toolbox, tool
 
 Step = list[str | ToolCall | Exception]

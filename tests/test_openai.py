@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from llm_helpers import drive, replies_ended, texts_out
 from openai import AsyncOpenAI, OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 from starlette.config import Config
@@ -21,7 +20,7 @@ from voxline.context import Context
 from voxline.frames import UserTextFrame
 from voxline.processors.openai_compat import NO_KEY, OpenAILLM
 from voxline.providers.backoff import Backoff
-from voxline.testing import Interrupt, run_processor
+from voxline.testing import Interrupt, drive, replies_ended, run_processor, texts_out
 from voxline.testing.fakes.openai import FakeOpenAI, Pacing
 
 KEY = "sk-fake-0123456789abcdef"

@@ -22,8 +22,7 @@ from voxline.frames import (
 from voxline.pipeline import Pipeline
 from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
 from voxline.queued import QueuedProcessor
-from voxline.task import PipelineTask
-from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing import Interrupt, Sleep, run_processor, started
 
 
 class Recorder(Processor):
@@ -173,20 +172,17 @@ async def test_interrupts_pass_a_slow_stage_one_at_a_time_in_order() -> None:
             await self.push(frame, direction)
 
     rec = Recorder()
-    task = PipelineTask(Pipeline([SlowOnInterrupt(), rec]))
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
-    first = asyncio.create_task(task.interrupt("one"))
-    await asyncio.sleep(0.001)
-    second = asyncio.create_task(task.interrupt("two"))
-    await asyncio.sleep(0)  # the second interrupt starts (and waits behind the first at the slow stage)
-    await task.queue_frame(TextFrame(text="after both"))
-    await asyncio.sleep(0.001)
-    assert [f for f in rec.seen if not isinstance(f, DataFrame)][1:] == []  # everything waits behind interrupt 1
-    gate.set()
-    await asyncio.gather(first, second)
-    await task.queue_frame(EndFrame())
-    await runner
+    async with started(Pipeline([SlowOnInterrupt(), rec])) as run:
+        first = asyncio.create_task(run.interrupt("one"))
+        await asyncio.sleep(0.001)
+        second = asyncio.create_task(run.interrupt("two"))
+        await asyncio.sleep(0)  # the second interrupt starts (and waits behind the first at the slow stage)
+        await run.queue(TextFrame(text="after both"))
+        await asyncio.sleep(0.001)
+        assert [f for f in rec.seen if not isinstance(f, DataFrame)][1:] == []  # everything waits behind interrupt 1
+        gate.set()
+        await asyncio.gather(first, second)
+        await run.end()
     assert [(type(f).__name__, getattr(f, "epoch", None)) for f in rec.seen[1:]] == [
         ("InterruptFrame", 1),
         ("InterruptFrame", 2),
@@ -328,15 +324,12 @@ async def test_a_reader_task_that_interrupts_keeps_its_frames_current_after_late
             await self.push(TextFrame(text="three"))
 
     reader, rec = Reader(), Recorder()
-    task = PipelineTask(Pipeline([reader, rec]))
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
-    await asyncio.sleep(0.005)
-    await task.interrupt("elsewhere")
-    reader.go.set()
-    await asyncio.sleep(0.005)
-    await task.queue_frame(EndFrame())
-    await runner
+    async with started(Pipeline([reader, rec])) as run:
+        await asyncio.sleep(0.005)
+        await run.interrupt("elsewhere")
+        reader.go.set()
+        await asyncio.sleep(0.005)
+        await run.end()
     assert [(f.text, f.epoch) for f in rec.seen if isinstance(f, TextFrame)] == [("one", 0), ("two", 1), ("three", 2)]
 
 
@@ -369,18 +362,15 @@ async def test_a_stage_stuck_on_a_system_frame_is_logged_not_silent(
             await self.push(frame, direction)
 
     stuck, rec = Stuck(name="stuck"), Recorder()
-    task = PipelineTask(Pipeline([stuck, rec]))
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
     with caplog.at_level(logging.WARNING):
-        interrupting = asyncio.create_task(task.interrupt())
-        await asyncio.sleep(0)
-        await task.queue_frame(TextFrame(text="behind"))
-        await asyncio.sleep(0.05)
-        assert rec.texts() == []  # held behind the interrupt
-        release.set()
-        await interrupting
-        await task.queue_frame(EndFrame())
-        await runner
+        async with started(Pipeline([stuck, rec])) as run:
+            interrupting = asyncio.create_task(run.interrupt())
+            await asyncio.sleep(0)
+            await run.queue(TextFrame(text="behind"))
+            await asyncio.sleep(0.05)
+            assert rec.texts() == []  # held behind the interrupt
+            release.set()
+            await interrupting
+            await run.end()
     assert rec.texts() == ["behind"]
     assert any("stuck: a system frame has been inside process()" in r.getMessage() for r in caplog.records)

@@ -18,7 +18,7 @@ from voxline.processor import Direction, Processor
 from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
 from voxline.providers.clients import shared_clients
 from voxline.providers.socket import close_reason, describe_failure, http_status
-from voxline.task import PipelineTask
+from voxline.testing import started, until
 from voxline.testing.fakes.deepgram import FakeDeepgram
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.frames import Close
@@ -57,15 +57,11 @@ async def drop_session(stage: Processor, blocks: type[Frame], frames: list[Frame
     """One session: ``frames`` make the provider stream, the output gets stuck on ``blocks`` (the client went away
     mid-stream), and the session is cancelled while the provider's messages pile up unread."""
     out = StuckOutput(blocks)
-    task = PipelineTask(Pipeline([stage, out]))
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
-    for frame in frames:
-        await task.queue_frame(frame)
-    await asyncio.wait_for(out.stuck.wait(), 5)
-    await asyncio.sleep(0.1)  # the fake keeps sending into the SDK's queue, which nobody reads
-    await task.cancel("client gone")
-    await runner
+    async with started(Pipeline([stage, out])) as run:
+        await run.queue(*frames)
+        await asyncio.wait_for(out.stuck.wait(), 5)
+        await asyncio.sleep(0.1)  # the fake keeps sending into the SDK's queue, which nobody reads
+        await run.cancel("client gone")
 
 
 async def drop_mid_reply(fake: FakeDeepgram) -> None:
@@ -123,14 +119,9 @@ async def test_the_stage_logs_why_each_connection_ended(caplog: pytest.LogCaptur
     caplog.set_level(logging.INFO)
     async with FakeDeepgram(idle_timeout=0.2) as fake:
         stt = DeepgramSTT(api_key=KEY, base_url=fake.base_url, keepalive_interval=5.0)
-        task = PipelineTask(stt)
-        runner = asyncio.create_task(task.run())
-        await task.wait_until_running()
-        await task.queue_frame(AudioFrame(pcm=b"\x00\x00" * 1600, sample_rate=16000))
-        async with asyncio.timeout(5):
-            while stt.connections < 2:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-        await task.cancel()
-        await runner
+        async with started(stt) as run:
+            await run.queue(AudioFrame(pcm=b"\x00\x00" * 1600, sample_rate=16000))
+            await until(lambda: stt.connections >= 2)
+            await run.cancel()
     assert stt.socket.last_close is not None
     assert "connection closed (1011 NET-0001)" in caplog.text

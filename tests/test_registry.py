@@ -12,7 +12,7 @@ from voxline.processor import Processor
 from voxline.processors.registry import REGISTRY
 from voxline.registry import Alias, ConfigError, Provider, Registry, Secret, Setting, Values
 from voxline.registry.check import hint_for
-from voxline.registry.settings import choice, integer, number, secret, settings_table, text, url
+from voxline.registry.settings import choice, integer, number, on_off, secret, settings_table, text, url
 
 
 def _none(values: Values) -> list[Processor]:
@@ -38,10 +38,18 @@ def test_settings_are_read_parsed_and_refused_by_name() -> None:
         (number(0, 1), "nan", "N must be between 0 and 1, got nan"),
         (choice("a", "b"), "C", "N='c' is not one of: a, b"),
         (url(), "ftp://x", "N must be a http:// or https:// URL, got 'ftp://x'"),
+        (on_off(), "maybe", "N='maybe' is not on or off"),
     ):
         with pytest.raises(ConfigError) as info:
             Values.read([Setting("N", parse, None, "")], {"N": raw})
         assert str(info.value) == message
+
+
+def test_a_switch_reads_the_usual_words_for_on_and_off() -> None:
+    switch = Setting("N", on_off(), True, "")
+    for raw, value in (("on", True), ("TRUE", True), ("yes", True), ("1", True), ("Off", False), ("no", False)):
+        assert Values.read([switch], {"N": raw})[switch] is value
+    assert Values.read([switch], {"N": " "})[switch] is True  # blank: the default
 
 
 def test_two_different_declarations_of_one_name_are_refused() -> None:

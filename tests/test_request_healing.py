@@ -12,13 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from google.genai import types
-from llm_helpers import drive, replies_ended
 from voxline.frames import UserTextFrame
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
 from voxline.providers.backoff import Backoff
 from voxline.request_fields import REDUCED_REQUESTS, OptionalField, ReducedRequests, refused_field
-from voxline.testing import run_processor
+from voxline.testing import drive, replies_ended, run_processor
 from voxline.testing.fakes.gemini import FakeGemini
 from voxline.testing.fakes.openai import FakeOpenAI
 from voxline.testing.fakes.rules.gemini import MODELS, ModelThinking

@@ -19,8 +19,7 @@ from voxline.frames import (
     Word,
 )
 from voxline.stt import STTProcessor
-from voxline.task import PipelineTask
-from voxline.testing import Sleep, run_processor
+from voxline.testing import Sleep, run_processor, started, until
 
 Action = tuple[str, ...]
 
@@ -125,8 +124,7 @@ async def test_finalize_ends_the_utterance_now_and_the_default_cannot() -> None:
     stt = ScriptedSTT([])
 
     async def turn_detector() -> None:
-        while stt.clock.seconds < 0.3:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
+        await until(lambda: stt.clock.seconds >= 0.3)
         assert await stt.finalize() is True
 
     helper = asyncio.create_task(turn_detector())
@@ -161,14 +159,9 @@ async def test_other_audio_and_empty_frames() -> None:
 
 async def test_the_clock_runs_at_the_pipelines_input_rate() -> None:
     stt = ScriptedSTT([])
-    task = PipelineTask(stt, start_frame=StartFrame(audio_in_sample_rate=8000))
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
-    for frame in audio(0.2, rate=8000):
-        assert isinstance(frame, AudioFrame)
-        await task.queue_frame(frame)
-    await task.queue_frame(EndFrame())
-    await asyncio.wait_for(runner, 5)
+    async with started(stt, start_frame=StartFrame(audio_in_sample_rate=8000)) as run:
+        await run.step(*audio(0.2, rate=8000))
+        await run.end(timeout=5)
     assert stt.sample_rate == 8000 and stt.clock.sample_rate == 8000
     assert stt.clock.seconds == pytest.approx(0.2)
     # Frames at another rate are counted in seconds.

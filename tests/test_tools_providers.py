@@ -14,14 +14,13 @@ from typing import Any
 
 import attrs
 import pytest
-from llm_helpers import Until, drive, replies_ended
 from voxline.context import CANCELLED
 from voxline.frames import LLMResponseEndFrame, UserTextFrame
 from voxline.llm import LLMProcessor
 from voxline.processors.gemini import GeminiLLM
 from voxline.processors.openai_compat import OpenAILLM
 from voxline.providers.backoff import Backoff
-from voxline.testing import Interrupt, run_processor
+from voxline.testing import Interrupt, Until, drive, replies_ended, run_processor
 from voxline.testing.fakes._llm import Call, CallTools, ChatRequest, FakeLLMServer, Reply
 from voxline.testing.fakes.gemini import FakeGemini
 from voxline.testing.fakes.openai import FakeOpenAI

@@ -12,6 +12,7 @@ from voxline.frames import Frame, TTSAudioFrame
 from voxline.pipeline import Pipeline
 from voxline.processor import Direction, Processor
 from voxline.task import PipelineTask
+from voxline.testing import started
 from voxline.transports import TransportParams, WebSocketTransport
 
 PCM = b"\x10\x00" * 1600  # 100 ms at 16 kHz: one turn for the scripted bot
@@ -29,15 +30,15 @@ async def _session(bot: Processor, **params: Any) -> AsyncIterator[Session]:
     socket = MemorySocket()
     transport = WebSocketTransport(socket, TransportParams(**params))
     transport.send_status("connected")
-    task = PipelineTask(Pipeline([transport.input(), bot, transport.output()]))
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
     try:
-        yield Session(socket, transport, task, bot)
+        async with started(Pipeline([transport.input(), bot, transport.output()])) as run:
+            try:
+                yield Session(socket, transport, run.task, bot)
+            finally:
+                if not socket.closed:
+                    socket.disconnect()
+                await run.wait_finished(timeout=3)  # the client's going away ends the session by itself
     finally:
-        if not socket.closed:
-            socket.disconnect()
-        await asyncio.wait_for(runner, 3)
         await transport.aclose()
 
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tts_helpers import run_with_barge_in
 from voxline.frames import (
     LLMResponseEndFrame,
     LLMResponseStartFrame,
@@ -19,7 +18,7 @@ from voxline.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
 )
-from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.testing import Interrupt, Sleep, barge_in_on_first_audio, run_processor, until
 from voxline.tts import TTSProcessor
 
 
@@ -93,7 +92,7 @@ async def test_text_is_not_held_behind_synthesis() -> None:
 
 async def test_interrupt_cancels_synthesis_and_no_old_audio_follows() -> None:
     tts = ChunkyTTS(delay=0.02)
-    result = await run_with_barge_in(
+    result = await barge_in_on_first_audio(
         tts,
         [
             SpeakTextFrame(text="This is a fairly long sentence."),
@@ -151,9 +150,7 @@ async def test_streaming_style_wait_ends_on_interrupt_and_late_audio_is_dropped(
     tts = SocketTTS()  # never sets `spoken`: only the interrupt can release the held response end
 
     async def late_audio() -> None:  # the provider's old audio, arriving after the interrupt
-        async with asyncio.timeout(3):
-            while tts.epoch < 1:  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
+        await until(lambda: tts.epoch >= 1, timeout=3)
         await tts.push_audio(b"\x00" * 100, 0)
 
     late = asyncio.create_task(late_audio())

@@ -121,3 +121,33 @@ def test_audio_history_reads_back_by_clock_time() -> None:
     assert len(history.between(50.0, 52.0)) == 16000  # only 1 s is kept
     assert history.clock_time(1.0) == pytest.approx(51.0)
     assert len(history.between(53.0)) == 0
+
+
+def test_audio_sent_during_a_pause_plays_after_the_held_audio_at_the_resume() -> None:
+    bot = voice(2.0, 110, seed=1)
+    detector = EchoDetector()
+    played_bot(detector, bot[:16000], start=10.0)  # the first second
+    detector.pause(10.5)
+    played_bot(detector, bot[16000:], start=10.6)  # sent while paused: queued behind what was held
+    assert detector.paused
+    detector.resume(12.0)
+    # From 12.0 the client plays bot[0.5 s:] (0.5 s held + the second second).
+    heard = mic(bot[8000:], gain_db=-6.0, delay=0.08)
+    window = heard[int(0.9 * RATE) : int(1.2 * RATE)]
+    assert detector.is_echo(window, end=13.2)
+    # During the pause nothing played: the same audio then is not echo.
+    assert not detector.is_echo(window, end=11.5)
+
+
+def test_realign_moves_what_had_not_played_to_the_clients_timing() -> None:
+    bot = voice(3.0, 110, seed=1)
+    detector = EchoDetector(min_delay=-0.02, max_delay=0.1)  # a narrow search: the timing must be right
+    played_bot(detector, bot, start=10.0)
+    # The client reports it is 0.3 s behind at 10.5: from then on it plays 0.3 s later than placed.
+    detector.realign(10.5, 0.3)
+    heard = mic(bot, gain_db=-6.0, delay=0.38)  # what the microphone hears: 0.3 s late plus the room's 80 ms
+    window = heard[int(1.7 * RATE) : int(2.0 * RATE)]
+    assert detector.is_echo(window, end=12.0)
+    unaligned = EchoDetector(min_delay=-0.02, max_delay=0.1)
+    played_bot(unaligned, bot, start=10.0)
+    assert not unaligned.is_echo(window, end=12.0)

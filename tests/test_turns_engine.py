@@ -489,7 +489,7 @@ def test_echo_is_ignored_and_its_text_dropped() -> None:
     assert e.text_is_echo(is_final=True)
     s.at(3.1).do(e.user_text("you said what is the weather"))
     s.at(6.0)
-    assert s.log == []
+    assert [type(d) for d in s.log] == [FinalizeSTT]  # its text at once (Deepgram: Finalize), to be dropped
     assert e.bot_speaking
 
 
@@ -504,9 +504,21 @@ def test_echo_text_that_comes_after_the_engine_stopped_waiting_is_still_dropped(
     assert e.expects_text
     s.do(e.user_text("like the like for real answers"))
     s.at(10.0)
-    assert s.log == []
+    assert [type(d) for d in s.log] == [FinalizeSTT]
     s.at(20.0)
     assert not e.expects_text  # after LATE_TEXT_SECS, text is anybody's again
+
+
+def test_text_that_comes_after_echo_with_no_stretch_of_its_own_is_echo() -> None:
+    """A cloud STT that joined several stretches of echo into one utterance sends its text after all of them."""
+    s = bot_speaking()
+    e = s.engine
+    for start in (1.2, 2.5, 3.8):
+        s.at(start).do(e.user_started_speaking(echo=True))
+        s.at(start + 1.0).do(e.user_stopped_speaking())
+    s.at(8.6).do(e.user_text("it will be sunny all day with a light breeze in the afternoon"))  # > final_timeout
+    s.at(12.0)
+    assert not s.ended() and not s.of(TurnStarted)
 
 
 def test_speech_over_the_echo_becomes_a_barge_in() -> None:

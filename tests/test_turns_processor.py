@@ -107,7 +107,49 @@ async def test_stretches_are_held_and_committed_as_one_turn() -> None:
     assert ended.reason == "complete"
     (delay,) = [m for m in result.metrics if m.name == "turn.endpointing_delay"]
     assert 0.04 <= delay.value < 0.15
-    assert [type(f).__name__ for f in result.downstream if isinstance(f, TranscriptFrame)] == ["TranscriptFrame"] * 2
+    # The client sees the whole turn as final text: "four people" came without a final transcript of its own.
+    finals = [f.text for f in result.downstream_of(TranscriptFrame) if f.is_final]
+    assert finals == ["i'd like a table for", "four people"]
+
+
+async def test_a_turn_committed_before_its_final_is_shown_as_answered() -> None:
+    """The STT's final is late (a slow local model): the turn is committed from its interim, the client is shown
+    that text as final, and the late final is not shown (nor answered) a second time."""
+    turns = TurnProcessor(params=FAST)
+    result = await run_processor(
+        turns,
+        [
+            UserStartedSpeakingFrame(),
+            TranscriptFrame(text="what is the capital of france"),
+            Sleep(0.05),
+            UserStoppedSpeakingFrame(),
+            Sleep(0.6),  # past final_timeout and the longest endpointing delay: committed from the interim
+            TranscriptFrame(text="What is the capital of France?", is_final=True),
+            UserTextFrame(text="What is the capital of France?"),
+            Sleep(0.1),
+        ],
+    )
+    assert result.errors == []
+    assert [t.text for t in result.downstream_of(UserTextFrame)] == ["what is the capital of france"]
+    finals = [f.text for f in result.downstream_of(TranscriptFrame) if f.is_final]
+    assert finals == ["what is the capital of france"]
+
+
+async def test_finals_already_shown_are_not_shown_again() -> None:
+    turns = TurnProcessor(params=FAST)
+    result = await run_processor(
+        turns,
+        [
+            UserStartedSpeakingFrame(),
+            Sleep(0.05),
+            UserStoppedSpeakingFrame(),
+            TranscriptFrame(text="Hello there.", is_final=True),
+            UserTextFrame(text="Hello there."),
+            Sleep(0.3),
+        ],
+    )
+    assert [t.text for t in result.downstream_of(UserTextFrame)] == ["Hello there."]
+    assert [f.text for f in result.downstream_of(TranscriptFrame) if f.is_final] == ["Hello there."]
 
 
 async def test_typed_text_passes_untouched() -> None:

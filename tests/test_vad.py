@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 from audio.speech import Speech, frames, local, silence, speech
@@ -11,7 +9,6 @@ from voxline.frames import (
     AudioFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
-    EndFrame,
     Frame,
     InterruptFrame,
     TTSAudioFrame,
@@ -20,8 +17,7 @@ from voxline.frames import (
 )
 from voxline.processor import Direction
 from voxline.processors.vad import SileroVAD, SileroVADAnalyzer, VADEvent, VADParams, load_silero
-from voxline.task import PipelineTask
-from voxline.testing import run_processor
+from voxline.testing import run_processor, started
 
 pytestmark = local
 __all__ = ["speech"]  # the fixture, imported for pytest
@@ -145,18 +141,14 @@ async def test_barge_in_while_bot_speaking_follows_the_output(
 ) -> None:
     """The output transport reports the bot's speech upstream; the VAD interrupts only while it is audible."""
     vad = SileroVAD(barge_in="while_bot_speaking")
-    task = PipelineTask(vad)
-    runner = asyncio.create_task(task.run())
-    await task.wait_until_running()
-    if bot == ["both"]:
-        bot = [BotStartedSpeakingFrame(), BotStoppedSpeakingFrame()]
-    for frame in bot:
-        await vad._deliver(frame, Direction.UPSTREAM)  # as the stage after it would send them
-    for frame in frames(speech.pcm(SENTENCE)):
-        await task.queue_frame(frame)
-    await task.queue_frame(EndFrame())
-    await asyncio.wait_for(runner, 10)
-    assert task.epoch == interrupts
+    async with started(vad) as run:
+        if bot == ["both"]:
+            bot = [BotStartedSpeakingFrame(), BotStoppedSpeakingFrame()]
+        for frame in bot:
+            await vad._deliver(frame, Direction.UPSTREAM)  # as the stage after it would send them
+        await run.queue(*frames(speech.pcm(SENTENCE)))
+        await run.end()
+    assert run.task.epoch == interrupts
 
 
 def test_barge_in_mode_is_validated() -> None:

@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         from voxline.apps.voice_agent.app import create_app
 
-        value = create_app(tune_gc=True)  # the served app owns its process
+        value = create_app(tune_gc=True, drain_on_sigterm=True)  # the served app owns its process
         globals()["app"] = value
         return value
     raise AttributeError(f"module 'voxline.apps.voice_agent' has no attribute {name!r}")

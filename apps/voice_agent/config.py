@@ -2,9 +2,12 @@
 
 Every setting is a :class:`~voxline.registry.settings.Setting` — environment variable, parser, default, the
 words of its row in the settings table — whether a provider declares it (``DEEPGRAM_API_KEY``,
-``GEMINI_MODEL``; :mod:`voxline.processors.registry`) or the app does (server, logging, admission control,
-tools; below). :func:`agent_settings` is the whole list in table order: :meth:`Settings.from_config` reads it,
-``voxline settings`` prints it as the table in README.md and docs/configuration.md (a test keeps them equal).
+``GEMINI_MODEL``; :mod:`voxline.processors.registry`), the app does (server, logging, admission control,
+tools; below), its operations block does (drain, auth, resume, metrics, tracing;
+:mod:`~voxline.apps.voice_agent.ops_settings`) or the turn engine's does
+(:mod:`~voxline.apps.voice_agent.turn_settings`). :func:`agent_settings` is the whole list in table order:
+:meth:`Settings.from_config` reads it, ``voxline settings`` prints it as the table in README.md and
+docs/configuration.md (a test keeps them equal).
 
 Build settings from any Starlette ``Config`` — tests pass ``Config(environ={...})`` — so nothing here reads the
 process environment behind your back. Keys are :class:`~voxline.registry.settings.Secret` values: printing or
@@ -20,19 +23,33 @@ from typing import Any, TypeVar
 import attrs
 from starlette.config import Config
 from starlette.datastructures import CommaSeparatedStrings
+from voxline.apps.voice_agent.ops_settings import OPERATIONS, Operations
+from voxline.apps.voice_agent.turn_settings import TURNS, TurnSettings
 from voxline.registry import Plan, Registry, Setting, Values
 from voxline.registry.common import DEFAULT_SYSTEM_PROMPT, SYSTEM_PROMPT
-from voxline.registry.settings import ConfigError, Source, choice, integer, number, optional_text, text
+from voxline.registry.settings import (
+    ConfigError,
+    Source,
+    choice,
+    integer,
+    number,
+    optional_text,
+    text,
+)
 
 __all__ = [
     "AGENT_TOOLS",
     "DEFAULT_SYSTEM_PROMPT",
     "LIMITS",
+    "OPERATIONS",
     "RECORDING",
     "SERVER",
+    "TURNS",
     "ConfigError",
     "Limits",
+    "Operations",
     "Settings",
+    "TurnSettings",
     "agent_settings",
     "default_registry",
     "load_config",
@@ -83,7 +100,8 @@ LOG_DIR: Setting[Path | None] = Setting(
     "LOG_DIR",
     _log_dir,
     Path("logs"),
-    "Directory of the rotating `voice-backend.log` (10 MiB × 5). Empty: log to stderr only.",  # noqa: RUF001
+    "Directory of the rotating `voice-backend.log` (10 MiB × 5; with `--workers N`, one "  # noqa: RUF001
+    "`voice-backend.worker-<i>.log` per worker). Empty: log to stderr only.",
     blank_is_default=False,
 )
 CORS_ORIGINS: Setting[tuple[str, ...]] = Setting(
@@ -219,7 +237,15 @@ def default_registry() -> Registry:
 
 def agent_settings(registry: Registry | None = None) -> list[Setting[Any]]:
     """Every setting the voice agent reads, in the order of the docs' table."""
-    return [*(registry or default_registry()).settings(), AGENT_TOOLS, *SERVER, *LIMITS, *RECORDING]
+    return [
+        *(registry or default_registry()).settings(),
+        AGENT_TOOLS,
+        *SERVER,
+        *LIMITS,
+        *OPERATIONS,
+        *TURNS,
+        *RECORDING,
+    ]
 
 
 class Settings:
@@ -230,6 +256,8 @@ class Settings:
         self.values = values
         self.registry = registry
         self.limits = Limits.from_values(values)
+        self.ops = Operations.from_values(values)
+        self.turns = TurnSettings.from_values(values)
 
     @classmethod
     def from_config(cls, config: Source, registry: Registry | None = None) -> Settings:
@@ -293,8 +321,8 @@ class Settings:
         return self.values[self.registry.fallback("llm" if stage == "llm" else "tts")]
 
     def secrets(self) -> list[str]:
-        """The key values, for the log filter that makes sure none is ever written out."""
-        return self.values.secrets()
+        """The key values (and the Redis password), for the log filter that makes sure none is ever written out."""
+        return list(dict.fromkeys([*self.values.secrets(), *self.ops.secrets()]))
 
     def public(self) -> dict[str, Any]:
         """The settings without keys (only whether each is set), for /health and the startup log line."""

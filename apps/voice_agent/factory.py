@@ -13,6 +13,7 @@ import logging
 
 from voxline.apps.voice_agent.config import Settings
 from voxline.apps.voice_agent.tools import AgentToolsError, attach_tools, load_agent_tools, with_fallback
+from voxline.apps.voice_agent.turn_wiring import TurnWiringError, with_turn_engine
 from voxline.processor import Processor
 from voxline.registry import STAGE_WORDS, Plan, Provider, Stage, Values
 
@@ -36,6 +37,10 @@ def build_processors(settings: Settings, plan: Plan) -> list[Processor]:
         failing = [stage for stage, step in plan.stages.items() if step.problem is not None]
         raise ProviderUnavailable("; ".join(plan.problems), failing[0] if len(failing) == 1 else None)
     stt = build_stage(settings, plan, "stt")
+    try:  # turn-taking (TURN_* settings): voxline.apps.voice_agent.turn_wiring
+        stt = with_turn_engine(stt, settings)
+    except TurnWiringError as exc:
+        raise ProviderUnavailable(str(exc), "stt") from exc
     llm = build_stage(settings, plan, "llm")
     aggregator = _aggregator()
     tts = build_stage(settings, plan, "tts")

@@ -8,7 +8,10 @@ to a *watch* that waits for whichever comes first:
 * the idle timeout: no audio or typed text from the client for ``IDLE_TIMEOUT`` seconds (while the pipeline
   is starting or still taking in the client's last message, or a reply is due, being generated or being
   played, the session is waiting for the server, not idle);
-* the session's time limit (``MAX_SESSION_SECONDS``).
+* the session's time limit (``MAX_SESSION_SECONDS``);
+* a drain (:mod:`~voxline.apps.voice_agent.drain`): once the process drains, the client is told and the watch
+  ends the session (close code 1012) as soon as it is quiet — its reply finished and played — or when the drain
+  runs out of time.
 
 When either side ends, the other is ended too and awaited — the pipeline is cancelled, every stage stops and its
 provider sockets close; a pipeline whose client left while it was still starting finishes its start (at most
@@ -21,13 +24,13 @@ itself is cancelled meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
 import attrs
 from voxline.apps.voice_agent.config import Limits
+from voxline.apps.voice_agent.drain import POLL, SERVICE_RESTART, SessionDrain
 from voxline.task import PipelineTask
 from voxline.transports import WebSocketTransport
 
@@ -57,13 +60,34 @@ class Ending:
     message: str | None = None
     """An ``error`` to send before closing."""
 
+    @property
+    def kind(self) -> str:
+        """For metrics, a bounded name: client_left, drain, error, idle, time_limit or ended."""
+        if self.code is None:
+            return "client_left"
+        if self.code == SERVICE_RESTART:
+            return "drain"
+        if self.code == SERVER_ERROR:
+            return "error"
+        return (
+            "idle"
+            if self.reason == "idle timeout"
+            else "time_limit"
+            if self.reason == "session time limit"
+            else "ended"
+        )
+
 
 async def run_scoped(
-    runner: Coroutine[Any, Any, None], transport: WebSocketTransport, limits: Limits, task: PipelineTask | None
+    runner: Coroutine[Any, Any, None],
+    transport: WebSocketTransport,
+    limits: Limits,
+    task: PipelineTask | None,
+    drain: SessionDrain | None = None,
 ) -> Ending:
     """Run ``runner`` (usually ``task.run()``) until it or the watch ends; then end the other. See the module."""
     run = asyncio.ensure_future(runner)
-    watch = asyncio.ensure_future(_watch(transport, limits, starting=task is not None))
+    watch = asyncio.ensure_future(_watch(transport, limits, drain, starting=task is not None))
     try:
         await asyncio.wait((run, watch), return_when=asyncio.FIRST_COMPLETED)
         if watch.done() and not watch.cancelled() and watch.exception() is None:
@@ -108,15 +132,44 @@ async def _end_both(
         raise asyncio.CancelledError
 
 
-async def _watch(transport: WebSocketTransport, limits: Limits, *, starting: bool) -> Ending:
+async def _watch(
+    transport: WebSocketTransport, limits: Limits, drain: SessionDrain | None, *, starting: bool
+) -> Ending:
     """``starting``: a pipeline will run; until it does (models loading, providers connecting), not idle."""
+    ended = asyncio.ensure_future(transport.ended.wait())
+    drained = asyncio.ensure_future(drain.drain.requested.wait()) if drain is not None else None
+    try:
+        return await _watch_until(transport, limits, drain, ended, drained, starting=starting)
+    finally:
+        for waiter in (ended, drained):
+            if waiter is not None:
+                waiter.cancel()
+
+
+async def _watch_until(
+    transport: WebSocketTransport,
+    limits: Limits,
+    drain: SessionDrain | None,
+    ended: asyncio.Future[Any],
+    drained: asyncio.Future[Any] | None,
+    *,
+    starting: bool,
+) -> Ending:
     clock = transport.params.clock
     started = clock()
     idle, longest = limits.idle_timeout, limits.max_session_seconds
     graced = False
+    told = False
     while True:
         now = clock()
         waits: list[float] = []
+        if drain is not None and drain.drain.requested.is_set():
+            if not told:
+                told = True
+                drain.notify()
+            if drain.drain.force.is_set() or drain.quiet():
+                return Ending("the server is restarting (drain)", SERVICE_RESTART)
+            waits.append(POLL)
         if idle > 0:
             if _waiting_for_server(transport, starting, now):
                 transport.note_activity()
@@ -145,9 +198,8 @@ async def _watch(transport: WebSocketTransport, limits: Limits, *, starting: boo
                     "Reconnect to start a new one.",
                 )
             waits.append(left)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(waits) if waits else None):
-                await transport.ended.wait()
+        pending = [ended] if drained is None or drained.done() else [ended, drained]
+        await asyncio.wait(pending, timeout=min(waits) if waits else None, return_when=asyncio.FIRST_COMPLETED)
         ending = _transport_ending(transport)
         if ending is not None:
             return ending

@@ -1,7 +1,8 @@
 """One WebSocket session of the voice agent: admit the client, greet it, build its pipeline, run it, close.
 
-Admission comes first (:mod:`~voxline.apps.voice_agent.admission`: origin, the session caps); a refused
-client gets an ``error`` and a close code, and nothing is built for it.
+Admission comes first (:mod:`~voxline.apps.voice_agent.admission`: origin, credentials, the session caps); a
+refused client gets an ``error`` and a close code, and nothing is built for it. A draining process refuses new
+sessions with HTTP 503 (:mod:`~voxline.apps.voice_agent.drain`).
 
 The order of the first messages is part of the protocol: ``status: connected``, then ``session`` (which
 providers run, whether this is the offline demo, which keys are missing, and — ``ready``/``problems`` — whether
@@ -10,8 +11,12 @@ the pipeline could be built). If it cannot be built the client also gets an ``er
 reconnecting would only repeat it) until the client leaves or the idle timeout closes it.
 
 The session's lifetime is one structured scope (:mod:`~voxline.apps.voice_agent.lifetime`): the pipeline and
-a watch over the connection and the session limits end together, every stage is stopped and its provider
-sockets closed before this coroutine returns, and only then is the session counted down.
+a watch over the connection, the session limits and the drain end together, every stage is stopped and its
+provider sockets closed before this coroutine returns, and only then is the session counted down.
+
+Operations hook in at a few points (:mod:`~voxline.apps.voice_agent.operations`): a ``?resume=`` token brings
+back a conversation before the pipeline runs, the conversation is kept for the next resume, and a monitor
+watches the pipeline's ends for metrics, spans and the drain.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketState
-from voxline.apps.voice_agent.admission import Refusal, refuse
+from voxline.apps.voice_agent.admission import Refusal, Slot, refuse, refuse_draining
+from voxline.apps.voice_agent.drain import SessionDrain
 from voxline.apps.voice_agent.factory import ProviderUnavailable, build_processors
 from voxline.apps.voice_agent.lifetime import SERVER_ERROR, Ending, run_scoped
 from voxline.apps.voice_agent.logs import session_id
+from voxline.apps.voice_agent.operations import Operated, operate
 from voxline.apps.voice_agent.recording import finish_recording, start_recording
+from voxline.apps.voice_agent.turn_wiring import connect_turns
 from voxline.pipeline import Pipeline
+from voxline.processor import Processor
 from voxline.task import PipelineTask
 from voxline.transports import TransportParams, WebSocketTransport
 
@@ -45,10 +54,17 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
     """Serve one client from admission to the end of its session."""
     sid = uuid.uuid4().hex[:12]
     session_id.set(sid)  # this coroutine runs in its own context: every task made below inherits the id
-    slot = state.admission.admit(websocket)
+    sink = state.metrics
+    if state.drain.draining:
+        sink.rejections.labels("draining").inc()
+        await refuse_draining(websocket)
+        return
+    slot = await _admit(websocket, state)
     if isinstance(slot, Refusal):
+        sink.rejections.labels(slot.kind).inc()
         await refuse(websocket, slot)
         return
+    sink.sessions_active.inc()
     try:
         with slot:
             try:
@@ -58,9 +74,20 @@ async def run_session(websocket: WebSocket, state: AgentState) -> None:
                 return
             started = time.monotonic()
             ending = await _serve(websocket, state, sid)
+            sink.session_endings.labels(ending.kind).inc()
             logger.info("session closed after %.1f s: %s", time.monotonic() - started, ending.reason)
     finally:
+        sink.sessions_active.dec()
         state.memory.session_ended()  # counted down first: the upkeep sees whether any session still runs
+
+
+async def _admit(websocket: WebSocket, state: AgentState) -> Slot | Refusal:
+    """Admission; a client refused only for its credentials is let in by a resume token of a live conversation."""
+    slot = state.admission.admit(websocket)
+    resume = websocket.query_params.get("resume")
+    if isinstance(slot, Refusal) and slot.kind == "unauthorized" and await state.resumes.known(resume):
+        return state.admission.admit(websocket, authenticated=True)
+    return slot
 
 
 async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
@@ -75,20 +102,25 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
     transport = WebSocketTransport(websocket, params)
     transport.send_status("connected")
     ending = Ending("the session failed to start", SERVER_ERROR)
+    ops: Operated | None = None
     try:
+        record = await state.resumes.take(websocket.query_params.get("resume"))
         # Built before the session message, so that message can say plainly whether this session can run.
         problem: str | None = None
+        processors: list[Processor] = []
         try:
             processors = build_processors(settings, plan)
         except ProviderUnavailable as exc:
             problem = str(exc)
             if exc.stage is not None:
                 state.stage_errors.record(exc.stage, problem)
-        transport.send_event("session", _session_data(sid, state, problem))
+        features = connect_turns(transport, processors)  # the echo detector hears what the client plays
         if problem is not None:
+            transport.send_event("session", {**_session_data(sid, state, problem), "features": features})
             logger.error("cannot build the pipeline: %s", problem)
             transport.send_error(f"The voice pipeline cannot start: {problem}")
-            ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None)
+            drain = SessionDrain(state.drain, lambda: True, lambda: transport.send_status("draining"))
+            ending = await run_scoped(_wait_for_disconnect(websocket, transport), transport, limits, None, drain)
             return ending
         recorder = start_recording(settings, sid, transport, processors)  # RECORD_DIR; None when off
         task = PipelineTask(
@@ -96,12 +128,15 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
             name=f"session-{sid}",
             observers=[recorder] if recorder is not None else [],
         )
+        ops = operate(state, sid, transport, processors, task, record)
+        session = {**_session_data(sid, state, None), "features": features, **ops.session_fields()}
+        transport.send_event("session", session)
         watch = state.stage_errors.watch(processors, lambda entry: transport.send_event("stage_error", entry))
         task.on_upstream(watch)
         transport.start()  # read at once: a client that leaves while the pipeline starts is noticed at once
         state.tasks.add(task)
         try:
-            ending = await run_scoped(task.run(), transport, limits, task)
+            ending = await run_scoped(task.run(), transport, limits, task, ops.drain(transport))
         finally:
             state.tasks.discard(task)
             await finish_recording(recorder, transport.end_reason or "")
@@ -120,6 +155,8 @@ async def _serve(websocket: WebSocket, state: AgentState, sid: str) -> Ending:
         ending = Ending(f"the session failed: {exc!r}", SERVER_ERROR, f"The session failed: {type(exc).__name__}")
         return ending
     finally:
+        if ops is not None:
+            await ops.aclose()  # the conversation saved before the socket closes: a reconnecting client finds it
         await _close(websocket, transport, ending)
 
 

@@ -47,14 +47,17 @@ class SentenceAggregator(Processor):
     def __init__(
         self,
         *,
-        min_first_words: int = 3,
+        min_first_words: int = 2,
+        first_break_words: int = 4,
         long_clause_words: int = 24,
         speech_filter: Callable[[str], str] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         self.speech_filter = speech_filter
-        self._splitter = SentenceSplitter(min_first_words=min_first_words, long_clause_words=long_clause_words)
+        self._splitter = SentenceSplitter(
+            min_first_words=min_first_words, first_break_words=first_break_words, long_clause_words=long_clause_words
+        )
         self._text_epoch: int | None = None
 
     @property

@@ -2,7 +2,9 @@
 
 Why it exists: a TTS service speaks a sentence better than a token, but waiting for a whole reply costs the
 user seconds. So the splitter releases the *first* chunk of a reply early (at the first clause boundary once
-it has a few words, so synthesis can start), and afterwards releases whole sentences.
+it has two words, or before a conjunction or preposition once it has a few words, so synthesis can start
+while the model is still writing), and afterwards releases whole sentences, which keeps the prosody of the
+rest. What the early first chunk buys and costs is measured in tests/bench/bench_app.py (docs/performance.md).
 
 The rules, precisely
 --------------------
@@ -13,7 +15,10 @@ when no whitespace is required, not a closer or another stop either):
 * sentence end: ``.`` ``!`` ``?`` ``…`` (and runs of them, e.g. ``?!`` or ``...``) + closers + whitespace;
   the full-width CJK stops (ideographic full stop, exclamation and question marks) need no whitespace;
 * clause end: ``,`` ``;`` ``:``, em or en dash + closers + whitespace;
-* line break: whitespace containing ``\\n``.
+* line break: whitespace containing ``\\n``;
+* natural break (first chunk only): the whitespace before a conjunction or preposition ("and", "but", "with",
+  "because", ... ``BREAK_WORDS``) that is itself complete (whitespace after it): "It will be sunny all day |
+  with a light breeze". The chunk ends before the break word.
 
 A decided candidate becomes a *boundary* — the chunk ends right before the lookahead, so the chunk keeps its
 trailing punctuation, closers and whitespace — when:
@@ -28,7 +33,9 @@ trailing punctuation, closers and whitespace — when:
   number at the start of a chunk or line (``1.`` of a list) never does; or
 * it is a clause end and either no chunk has been released yet and the chunk has ``min_first_words`` words
   (the early first chunk), or the chunk already has ``long_clause_words`` words (a very long sentence is
-  split at a comma rather than spoken late).
+  split at a comma rather than spoken late); or
+* it is a natural break, no chunk has been released yet and the chunk has ``first_break_words`` words (a first
+  sentence without an early comma is not spoken whole before the voice starts).
 
 Decimals (``3.14``), thousands (``1,000``), times (``3:30``) and URLs are safe because a boundary needs
 whitespace after the punctuation. Each decision depends only on the text up to its lookahead, so:
@@ -49,11 +56,18 @@ __all__ = ["SentenceSplitter", "split_text"]
 _CLOSERS = "\"')\\]}*_\u201d\u2019\u00bb\u300d\u300f\uff09"
 _CJK_STOPS = "\u3002\uff01\uff1f"
 _DASHES = "\u2014\u2013"
+BREAK_WORDS = (
+    "and but or so because since while whereas although though unless until if when where which who whose "
+    "with without for from about after before during like"
+)
+"""Words before which a first chunk may end (a phrase boundary in English speech)."""
+_BREAK = "|".join(BREAK_WORDS.split())
 _CANDIDATE = re.compile(
     rf"(?P<term>[.!?…]+)[{_CLOSERS}]*(?P<ws>\s+)(?=\S)"
     rf"|(?P<cjk>[{_CJK_STOPS}]+)[{_CLOSERS}]*(?P<cws>\s*)(?=[^\s{_CLOSERS}{_CJK_STOPS}])"
     rf"|(?P<clause>[,;:{_DASHES}])[{_CLOSERS}]*(?P<kws>\s+)(?=\S)"
     r"|(?P<nl>\s*\n\s*)(?=\S)"
+    rf"|(?P<brk>[ \t]+)(?=(?i:{_BREAK})\s)"
 )
 _CANDIDATE_CHARS = frozenset(".!?\u2026,;:" + _CJK_STOPS + _DASHES + _CLOSERS)
 _OPENERS = "\"'([{*_\u201c\u2018\u00ab"
@@ -76,15 +90,18 @@ class SentenceSplitter:
     """Feed text deltas with :meth:`push`; get speakable chunks back; :meth:`flush` the rest at the end.
 
     ``min_first_words``: words the first chunk needs before a clause boundary releases it.
+    ``first_break_words``: words the first chunk needs before a natural break (before "and", "with", ...)
+    releases it.
     ``long_clause_words``: after the first chunk, a clause boundary splits only chunks at least this long.
     """
 
-    __slots__ = ("_buf", "_released", "_scan", "long_clause_words", "min_first_words")
+    __slots__ = ("_buf", "_released", "_scan", "first_break_words", "long_clause_words", "min_first_words")
 
-    def __init__(self, *, min_first_words: int = 3, long_clause_words: int = 24) -> None:
-        if min_first_words < 1 or long_clause_words < 1:
+    def __init__(self, *, min_first_words: int = 2, first_break_words: int = 4, long_clause_words: int = 24) -> None:
+        if min_first_words < 1 or long_clause_words < 1 or first_break_words < 1:
             raise ValueError("SentenceSplitter word counts must be positive")
         self.min_first_words = min_first_words
+        self.first_break_words = first_break_words
         self.long_clause_words = long_clause_words
         self._buf = ""
         self._scan = 0  # every candidate before this offset of _buf has been decided and rejected
@@ -131,8 +148,12 @@ class SentenceSplitter:
             self._scan = cut
         # Nothing decided. A candidate still waiting for its lookahead can only lie in the trailing run of
         # punctuation, closers and whitespace, so the next scan starts there: a long text with no boundary
-        # (a code block, a URL list) costs linear time, not quadratic.
-        self._scan = max(self._scan, _tail_start(buf))
+        # (a code block, a URL list) costs linear time, not quadratic. Before the first chunk, a natural break
+        # also waits for the word after it: the scan goes back to the space before the last word.
+        tail = _tail_start(buf)
+        if not self._released:
+            tail = min(tail, max(buf.rfind(" ", 0, tail), buf.rfind("\t", 0, tail), 0))
+        self._scan = max(self._scan, tail)
         return None
 
     def _is_boundary(self, m: re.Match[str], lookahead: str) -> bool:
@@ -142,6 +163,8 @@ class SentenceSplitter:
         ws = m.group("ws") or m.group("kws") or m.group("cws") or ""
         if m.group("nl") is not None or "\n" in ws or m.group("cjk"):
             return True
+        if m.group("brk") is not None:
+            return not self._released and len(head.split()) >= self.first_break_words
         term = m.group("term")
         if term is not None:
             if term != ".":

@@ -30,6 +30,7 @@ __all__ = [
     "choice",
     "integer",
     "number",
+    "on_off",
     "optional_text",
     "replace_table",
     "secret",
@@ -244,6 +245,20 @@ def choice(*options: str, upper: bool = False) -> Parser[str]:
         if value not in options:
             raise ConfigError(f"{name}={value!r} is not one of: {', '.join(options)}")
         return value
+
+    return parse
+
+
+def on_off() -> Parser[bool]:
+    """A switch: ``on``/``true``/``yes``/``1`` or ``off``/``false``/``no``/``0`` (case-insensitive)."""
+
+    def parse(name: str, raw: str) -> bool:
+        value = raw.lower()
+        if value in ("on", "true", "yes", "1"):
+            return True
+        if value in ("off", "false", "no", "0"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not on or off")
 
     return parse
 

@@ -1,7 +1,8 @@
 """The head of a voice pipeline: reads the client's WebSocket and turns messages into frames.
 
 Each message becomes a frame pushed downstream at once: audio → :class:`AudioFrame`, ``interrupt`` →
-:class:`InterruptFrame`, a typed ``text`` → :class:`UserTextFrame`. When the client disconnects, the input
+:class:`InterruptFrame`, a typed ``text`` → :class:`UserTextFrame`. A ``played`` report is no frame: it
+corrects the transport's :class:`~voxline.transports.playback.PlaybackClock`. When the client disconnects, the input
 pushes a :class:`CancelFrame`, which ends the pipeline task; stopping the task then closes every stage's
 provider connections.
 
@@ -39,6 +40,7 @@ from voxline.transports.protocol import (
     ConfigIn,
     Inbound,
     InterruptIn,
+    PlayedIn,
     ProtocolError,
     TextIn,
 )
@@ -229,6 +231,8 @@ class WebSocketInput(Processor):
         elif type(item) is TextIn:
             transport.note_activity()
             await self._typed_turn(item.text)
+        elif type(item) is PlayedIn:
+            transport.playback.report(item.epoch, item.seconds)
         elif type(item) is ConfigIn:
             logger.info("client config: binary_audio=%s", transport.parser.binary_audio)
 

@@ -18,14 +18,21 @@ is the queue, and its one task does the sending. Data messages carry their epoch
 writer's fence drops them if an interruption overtakes them.
 
 The bot's ``speaking`` state follows what the client hears, not what the server has sent: audio leaves
-faster than real time, so the output keeps a playback clock and says ``stopped`` when the sent audio should
-have finished playing (at once on an interruption). It also pushes Bot{Started,Stopped}SpeakingFrame
-upstream so that earlier stages (a VAD deciding on barge-in, say) know when the bot talks.
+faster than real time, so the output keeps a playback clock (the transport's
+:class:`~voxline.transports.playback.PlaybackClock`) and says ``stopped`` when the sent audio should have
+finished playing (at once on an interruption). It also pushes Bot{Started,Stopped}SpeakingFrame upstream so
+that earlier stages (the turn engine deciding on barge-in, say) know when the bot talks.
+
+``BotPlaybackFrame`` (the turn engine holding the bot while it finds out whether the user is barging in)
+becomes the additive ``playback`` message (``pause`` / ``resume``) and stops or restarts the playback clock; a
+client that ignores it keeps playing. Before the first audio of each epoch the output sends ``playback``
+``start`` with the epoch, which the client's ``played`` reports name.
 
 The same clock says how much of a reply the user heard when they cut it: on an interrupt the output pushes a
-:class:`~voxline.frames.BotHeardTextFrame` upstream with the seconds of that reply's audio that should have
-played by now (sent audio minus what is still ahead on the clock). It is an estimate from the server's side:
-the browser's buffer and output latency (tens of milliseconds) are not counted, so it errs towards "heard".
+:class:`~voxline.frames.BotHeardTextFrame` upstream with the seconds of that reply's audio that had played by
+now — the client's own ``played`` reports where it sends them, else the server's estimate (sent audio minus
+what is still ahead on the clock; the browser's buffer and output latency are not counted, so it errs towards
+"heard"). A listener attached to the transport (the session's echo detector) is told when each chunk plays.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING
 from voxline.frames import (
     AudioFrame,
     BotHeardTextFrame,
+    BotPlaybackFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     DataFrame,
@@ -53,6 +61,7 @@ from voxline.frames import (
     TTSStartedFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    UserTurnEndedFrame,
 )
 from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.transports.metrics import TurnMetrics
@@ -60,6 +69,7 @@ from voxline.transports.protocol import (
     audio_message,
     error_message,
     event_message,
+    playback_message,
     status_message,
     text_chunk_message,
     transcript_message,
@@ -85,13 +95,13 @@ class WebSocketOutput(Processor):
         super().__init__(name=name)
         self.transport = transport
         self.metrics = TurnMetrics()
+        self.playback = transport.playback
         self._generating = False
         self._bot_speaking = False
-        self._playback_end_ns = 0
         self._stop_timer: asyncio.TimerHandle | None = None
         self._out_rate = transport.params.audio_out_rate
-        self._spoken_epoch: int | None = None  # the reply whose speech is being sent, and its seconds sent
-        self._sent_seconds = 0.0
+        self._announced: int | None = None  # the epoch whose playback "start" went out
+        self._paused = False  # a "pause" went out (and no "resume" yet)
 
     @property
     def reply_active(self) -> bool:
@@ -126,13 +136,20 @@ class WebSocketOutput(Processor):
             if self._generating or self.metrics.has_data:
                 writer.put_nowait(event_message("metrics", self.metrics.take()))
             self._generating = False
+            self._paused = False
+            self.playback.stop()
             self._bot_stopped()
             writer.put_nowait(status_message("interrupted"))
             if heard is not None:
                 await self.push(heard, UPSTREAM)
+        elif isinstance(frame, BotPlaybackFrame):
+            self._playback_action(frame.action)
+        elif isinstance(frame, UserTurnEndedFrame):
+            if frame.speech_end is not None:  # the turn engine's clock is time.monotonic()
+                self.metrics.mark_user_end(min(time.monotonic_ns(), int(frame.speech_end * 1e9)))
         elif isinstance(frame, TTSStartedFrame):
-            if frame.epoch is not None and frame.epoch >= self.epoch and frame.epoch != self._spoken_epoch:
-                self._spoken_epoch, self._sent_seconds = frame.epoch, 0.0
+            if frame.epoch is not None and frame.epoch >= self.epoch:
+                self.playback.begin(frame.epoch)
         elif isinstance(frame, LLMResponseStartFrame):
             self.transport.turn_pending_since = None
             epoch = self.epoch if frame.epoch is None else frame.epoch
@@ -176,15 +193,15 @@ class WebSocketOutput(Processor):
         await self.transport.writer.put(transcript_message(frame.text, frame.is_final), frame.epoch)
 
     async def _audio(self, frame: TTSAudioFrame) -> None:
-        if not await self.transport.writer.put(audio_message(frame.pcm), frame.epoch, prompt=True):
+        writer = self.transport.writer
+        epoch = self.epoch if frame.epoch is None else frame.epoch
+        if epoch != self._announced and epoch >= writer.fence_epoch:
+            self._announced = epoch
+            writer.put_nowait(playback_message("start", epoch), epoch)
+        if not await writer.put(audio_message(frame.pcm), frame.epoch, prompt=True):
             return
-        now = time.monotonic_ns()
-        self.metrics.mark_first_audio(now)
-        seconds = frame.num_samples / (frame.sample_rate or self._out_rate)
-        self._playback_end_ns = max(self._playback_end_ns, now) + int(seconds * 1e9)
-        if frame.epoch != self._spoken_epoch:
-            self._spoken_epoch, self._sent_seconds = frame.epoch, 0.0
-        self._sent_seconds += seconds
+        self.metrics.mark_first_audio(time.monotonic_ns())
+        self.playback.audio(epoch, frame.pcm, frame.sample_rate or self._out_rate)
         if self._stop_timer is not None:
             self._stop_timer.cancel()
             self._stop_timer = None
@@ -195,19 +212,36 @@ class WebSocketOutput(Processor):
 
     def _heard(self) -> BotHeardTextFrame | None:
         """How much of the reply this interrupt cuts had played, if a reply was being spoken."""
-        epoch = self._spoken_epoch
+        epoch = self.playback.epoch
         if epoch is None or epoch >= self.epoch or not (self._generating or self._bot_speaking):
             return None
-        self._spoken_epoch = None
-        ahead = max(0.0, (self._playback_end_ns - time.monotonic_ns()) / 1e9) if self._bot_speaking else 0.0
-        return BotHeardTextFrame(epoch=epoch, played_seconds=max(0.0, self._sent_seconds - ahead))
+        played = self.playback.position() if self._bot_speaking else self.playback.sent
+        return BotHeardTextFrame(epoch=epoch, played_seconds=played)
 
     # --- the bot's speaking state ---------------------------------------------------------------------
 
+    def _playback_action(self, action: str) -> None:
+        """The turn engine pauses the bot (or lets it go on): tell the client, and hold the playback clock."""
+        if action == "pause":
+            if not self._bot_speaking or self._paused:
+                return  # nothing is playing: nothing to hold (and no resume will be owed)
+            self._paused = True
+            self.playback.pause()
+            if self._stop_timer is not None:
+                self._stop_timer.cancel()
+                self._stop_timer = None
+            self.transport.writer.put_nowait(playback_message("pause"))
+        elif self._paused:
+            self._paused = False
+            self.playback.resume()
+            self.transport.writer.put_nowait(playback_message("resume"))
+            if not self._generating:
+                self._schedule_bot_stopped()
+
     def _schedule_bot_stopped(self) -> None:
-        if not self._bot_speaking:
+        if not self._bot_speaking or self._paused:
             return
-        delay = max(0.0, (self._playback_end_ns - time.monotonic_ns()) / 1e9)
+        delay = self.playback.ahead()
         if self._stop_timer is not None:
             self._stop_timer.cancel()
         self._stop_timer = asyncio.get_running_loop().call_later(delay, self._bot_stopped)
@@ -216,7 +250,6 @@ class WebSocketOutput(Processor):
         if self._stop_timer is not None:
             self._stop_timer.cancel()
             self._stop_timer = None
-        self._playback_end_ns = 0
         if not self._bot_speaking:
             return
         self._bot_speaking = False

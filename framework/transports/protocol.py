@@ -3,8 +3,9 @@
 The protocol (``docs/protocol.md``): JSON text messages ``{"type": ..., "data": ...}``.
 Inbound ``audio`` (base64 16 kHz mono Int16) and ``interrupt``; outbound ``status``, ``transcript``,
 ``text_chunk``, ``audio`` (base64 24 kHz mono Int16) and ``error``. voxline adds, without changing any of
-those: inbound ``text`` (a typed user turn), ``config`` (opt in to raw binary audio frames), and outbound
-``session``, ``metrics`` and ``speaking``.
+those: inbound ``text`` (a typed user turn), ``config`` (opt in to raw binary audio frames), ``played`` (how
+much of the bot's audio the client has played), and outbound ``session``, ``metrics``, ``speaking`` and
+``playback``.
 
 Parsing never raises anything but :class:`ProtocolError`, whose message is what the client is told; the
 session carries on. It is bounded: a message's size, its nesting depth (a few thousand ``[`` would otherwise
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigIn",
     "Inbound",
     "InterruptIn",
+    "PlayedIn",
     "ProtocolError",
     "ProtocolParser",
     "TextIn",
@@ -39,6 +41,7 @@ __all__ = [
     "encodable",
     "error_message",
     "event_message",
+    "playback_message",
     "status_message",
     "text_chunk_message",
     "transcript_message",
@@ -53,7 +56,7 @@ MAX_TEXT_CHARS = 10_000
 MAX_DEPTH = 8
 """Deepest nesting of arrays/objects a client message may have (the protocol itself needs 2)."""
 
-INBOUND_TYPES = ("audio", "interrupt", "text", "config")
+INBOUND_TYPES = ("audio", "interrupt", "text", "config", "played")
 _AUDIO_PREFIX = '{"type":"audio","data":"'
 _AUDIO_PREFIX_SPACED = '{"type": "audio", "data": "'
 
@@ -88,7 +91,16 @@ class ConfigIn:
     binary_audio: bool | None = None
 
 
-Inbound = AudioIn | InterruptIn | TextIn | ConfigIn
+@attrs.frozen(slots=True)
+class PlayedIn:
+    """The client has played ``seconds`` of the bot's audio of ``epoch`` (from the ``playback`` ``start`` that
+    announced it)."""
+
+    epoch: int
+    seconds: float
+
+
+Inbound = AudioIn | InterruptIn | TextIn | ConfigIn | PlayedIn
 
 
 class ProtocolParser:
@@ -151,6 +163,8 @@ class ProtocolParser:
             return InterruptIn()
         if kind == "text":
             return TextIn(_text(message.get("data"), self.max_text_chars))
+        if kind == "played":
+            return _played(message.get("data"))
         if kind == "config":
             config = _config(message.get("data"))
             if config.binary_audio is not None:
@@ -245,6 +259,20 @@ def _config(data: Any) -> ConfigIn:
     return ConfigIn(binary_audio=binary)
 
 
+_MAX_SECONDS = 86400.0 * 7
+
+
+def _played(data: Any) -> PlayedIn:
+    if not isinstance(data, dict):
+        raise ProtocolError('played "data" must be an object, e.g. {"epoch": 3, "seconds": 1.25}')
+    epoch, seconds = data.get("epoch"), data.get("seconds")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch < 1 << 53:
+        raise ProtocolError('played "epoch" must be a whole number >= 0 (from the playback "start" message)')
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= _MAX_SECONDS:
+        raise ProtocolError('played "seconds" must be a number of seconds >= 0')
+    return PlayedIn(epoch, float(seconds))
+
+
 # --- outbound --------------------------------------------------------------------------------------------
 
 
@@ -288,6 +316,15 @@ def audio_message(pcm: bytes) -> str:
 
 def error_message(message: str) -> str:
     return '{"type":"error","data":' + _dumps(message) + "}"
+
+
+def playback_message(action: str, epoch: int | None = None) -> str:
+    """``{"type":"playback","data":{"action":"start","epoch":E}}`` before the first audio of epoch ``E`` (the
+    client's ``played`` reports count from there); ``"pause"`` / ``"resume"`` hold and release the bot's audio."""
+    data: dict[str, Any] = {"action": action}
+    if epoch is not None:
+        data["epoch"] = epoch
+    return _dumps({"type": "playback", "data": data})
 
 
 def event_message(kind: str, data: Any) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 from voxline.audio_clock import AudioClock
 from voxline.transports.limits import InputLimiter
+from voxline.transports.playback import PlaybackClock, PlaybackListener
 from voxline.transports.protocol import (
     MAX_MESSAGE_BYTES,
     MAX_TEXT_CHARS,
@@ -115,6 +116,8 @@ class WebSocketTransport:
         """Errors answering bad input that were not sent because the client was not reading."""
         self.typed_turn_ns: int | None = None
         """When the input last received a typed turn (a metrics anchor for the output)."""
+        self.playback = PlaybackClock()
+        """Where the client's playback is (the output feeds it, the client's ``played`` reports correct it)."""
         self.turn_pending_since: float | None = None
         """When the user's last turn ended (a typed turn, or a final transcript) if no reply has started since
         (the transport's clock): the client is waiting for the server."""
@@ -151,6 +154,10 @@ class WebSocketTransport:
         if self.writer.client_gone:
             self.disconnected.set()
         self.end(reason)
+
+    def attach_echo(self, listener: PlaybackListener | None) -> None:
+        """Tell ``listener`` (an echo detector) what the client plays and when, from now on."""
+        self.playback.listener = listener
 
     def input(self) -> WebSocketInput:
         """The head processor: reads the socket and pushes frames. One per transport."""

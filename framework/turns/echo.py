@@ -55,7 +55,7 @@ class EchoDetector:
         self._ring = np.zeros(int(history * sample_rate), dtype=np.float32)
         self._t0: float | None = None  # clock time of absolute sample 0
         self._until = 0  # absolute index one past the last sample written
-        self._held: np.ndarray | None = None  # the reference a pause put aside
+        self._held: np.ndarray | None = None  # the reference a pause put aside (and audio sent during it)
         self.checks = 0
         self.last_share = 0.0
 
@@ -68,6 +68,9 @@ class EchoDetector:
         if sample_rate != self.sample_rate:
             pcm = resample(pcm, sample_rate, self.sample_rate)
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) * (1.0 / 32768.0)
+        if self._held is not None:  # paused: the client queues it behind what the pause held back
+            self._held = np.concatenate((self._held, samples))
+            return
         if self._t0 is None:
             self._t0 = at
         start = self._index(at)
@@ -77,7 +80,11 @@ class EchoDetector:
         self._until = max(self._until, start + len(samples))
 
     def stopped(self, at: float) -> None:
-        """Playback stopped at ``at`` (an interrupt): reference audio after it never played."""
+        """Playback stopped at ``at`` (an interrupt): reference audio after it (or held by a pause) never played."""
+        self._held = None
+        self._cut(at)
+
+    def _cut(self, at: float) -> None:
         if self._t0 is None:
             return
         cut = max(0, self._index(at))
@@ -86,13 +93,25 @@ class EchoDetector:
             self._until = cut
 
     def pause(self, at: float) -> None:
-        """Playback paused at ``at`` (``playback: pause``): what was to play after it waits for :meth:`resume`."""
-        if self._t0 is None:
+        """Playback paused at ``at`` (``playback: pause``): what was to play after it waits for :meth:`resume`;
+        audio :meth:`played` while paused joins it."""
+        if self._t0 is None or self._held is not None:
             return
         cut = max(0, self._index(at))
-        if cut < self._until:
-            self._held = self._read(cut, self._until)
-        self.stopped(at)
+        self._held = self._read(cut, self._until) if cut < self._until else np.zeros(0, dtype=np.float32)
+        self._cut(at)
+
+    @property
+    def paused(self) -> bool:
+        return self._held is not None
+
+    def realign(self, at: float, lag: float) -> None:
+        """The client's report says its playback is ``lag`` seconds behind the reference at ``at`` (ahead if
+        negative): what had not played by then is moved to play from ``at`` on."""
+        if self._t0 is None or self._held is not None or lag == 0:
+            return
+        self.pause(at - lag)
+        self.resume(at)
 
     def resume(self, at: float) -> None:
         """Playback resumed at ``at``: the audio held at the pause plays from here on."""

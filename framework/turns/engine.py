@@ -114,6 +114,7 @@ class TurnEngine:
         self._model_p: float | None = None
         self._request = 0
         self._stt_eos = False
+        self._echo_until = 0.0  # text with no stretch of its own until then follows echo: it is echo
 
     # --- signals -------------------------------------------------------------------------------------------
 
@@ -151,6 +152,10 @@ class TurnEngine:
             stretch.text_by = None
         else:
             self._stopped.append(stretch)
+            if stretch.kind != TURN:  # its text now, not after the STT's own endpointing (a turn's is asked below)
+                out.append(FinalizeSTT(now))
+        if stretch.kind == ECHO:
+            self._echo_until = now + LATE_TEXT_SECS
         if stretch.kind == CANDIDATE:
             self._check_candidate(stretch, now, out, settled=stretch.closed)
         elif stretch.kind == TURN:
@@ -216,7 +221,7 @@ class TurnEngine:
                 speaking.interim, speaking.since = "", []
                 self._check_candidate(speaking, now, out)
             speaking.closed = True
-        elif self._owed(now) in (ECHO, CANDIDATE):
+        elif self._owed(now) in (ECHO, CANDIDATE) or (now < self._echo_until and not self.in_turn):
             pass  # late text of echo, of speech whose moment passed, or of a stretch whose interim was used
         elif text:
             self._held.append(text)
@@ -282,10 +287,19 @@ class TurnEngine:
         return self._speaking is not None or bool(self._stopped) or self.in_turn or bool(self._given_up)
 
     def text_is_echo(self, *, is_final: bool = False) -> bool:
-        """The STT result arriving now belongs to a stretch of echo (the processor drops it)."""
+        """The STT result arriving now belongs to a stretch of echo, or is the late text of a stretch whose
+        moment passed (its interim already went into a turn): the processor drops it, as :meth:`user_text`
+        drops the stretch's text that follows it."""
         oldest = self._stopped[0] if self._stopped else None
         stretch = (oldest or self._speaking) if is_final else (self._speaking or oldest)
-        return stretch is not None and stretch.kind == ECHO
+        if stretch is not None:
+            return stretch.kind == ECHO
+        now = self.clock.now()
+        while self._given_up and self._given_up[0][1] < now:
+            self._given_up.popleft()
+        if self._given_up:
+            return self._given_up[0][0] in (ECHO, CANDIDATE)
+        return now < self._echo_until and not self.in_turn
 
     @property
     def speech_is_echo(self) -> bool:

@@ -115,6 +115,8 @@ class TurnProcessor(Processor):
         self._echo_timer: asyncio.TimerHandle | None = None
         self._barging = False
         self._model_failed = False
+        self._shown: list[str] = []
+        """Final text shown to the client since the last committed turn (see :meth:`_show_committed`)."""
 
     # --- frames -----------------------------------------------------------------------------------------
 
@@ -156,6 +158,8 @@ class TurnProcessor(Processor):
                 frame.text, is_final=frame.is_final, speech_final=frame.speech_final, confidences=confidences
             )
             await self.push(frame, direction)
+            if frame.is_final and frame.text.strip():
+                self._shown.append(frame.text.strip())
             await self._act(decisions)
         elif isinstance(frame, UserTextFrame) and self._from_stt(frame):
             await self._act(engine.user_text(frame.text))
@@ -184,13 +188,28 @@ class TurnProcessor(Processor):
             await self._apply(decision)
         self._arm()
 
+    async def _show_committed(self, text: str) -> None:
+        """The client shows final transcripts as the user's words. A turn committed from interim text (its STT's
+        final had not come in time) would leave them blank, and the final that comes later is dropped as late
+        text: say what was answered, as a final transcript, unless the finals already shown said it."""
+        shown = " ".join(self._shown)
+        said = text.strip()
+        if _words(shown) == _words(said):
+            return
+        if shown and _words(said)[: len(_words(shown))] == _words(shown):
+            said = " ".join(said.split()[len(shown.split()) :])  # only what the finals shown did not say
+        if said:
+            await self.push(TranscriptFrame(text=said, is_final=True, epoch=self.epoch))
+
     async def _apply(self, d: Decision) -> None:
         if isinstance(d, TurnEnded):
             logger.debug("%s: turn ended (%s, %.0f ms): %r", self.name, d.reason, d.delay * 1000, d.text)
             await self.push(UserTurnEndedFrame(text=d.text, reason=d.reason, speech_end=max(0.0, d.speech_end)))
             await self._metric("turn.endpointing_delay", d.delay)
             if d.text:
+                await self._show_committed(d.text)
                 await self.push(UserTextFrame(text=d.text, epoch=self.epoch))
+            self._shown.clear()
         elif isinstance(d, BargeIn):
             logger.debug("%s: barge-in (%s)", self.name, d.reason)
             await self._metric("turn.barge_in_latency", d.at - d.speech_start)
@@ -282,3 +301,8 @@ class TurnProcessor(Processor):
         decisions = self.engine.speech_is_not_echo()
         await self.push(UserStartedSpeakingFrame())
         await self._act(decisions)
+
+
+def _words(text: str) -> list[str]:
+    """Words, for comparing what was shown with what was committed (case and punctuation aside)."""
+    return [w.strip(".,!?;:\"'").lower() for w in text.split()]

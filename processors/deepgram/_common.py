@@ -124,12 +124,16 @@ def deepgram_socket(
     (``x-deepgram-session-id``, which the SDK would otherwise set once per shared client). ``hooks`` are the
     socket's (``on_message``, ``on_open``, ``keepalive``, ``wanted``, ``backoff``, ``report_after``, ...).
     """
-    request = {"additional_headers": {"x-deepgram-session-id": str(uuid.uuid4())}}
+    session = {"x-deepgram-session-id": str(uuid.uuid4())}
 
     def connect() -> Any:
         client = deepgram_client(api_key, base_url)
         api = client.listen.v1 if endpoint == "listen" else client.speak.v1
-        return api.connect(**options(), request_options=request)
+        query = dict(options())
+        # A stage's own request options (e.g. extra query parameters the SDK has no keyword for) join ours.
+        extra = dict(query.pop("request_options", None) or {})
+        headers = {**extra.get("additional_headers", {}), **session}
+        return api.connect(**query, request_options={**extra, "additional_headers": headers})
 
     return ProviderSocket(owner, connect, what=what, provider=PROVIDER, key_setting=KEY_SETTING, **hooks)
 

@@ -68,8 +68,9 @@ def _key(values: Values) -> str:
 def build_stt(values: Values) -> list[Processor]:
     from voxline.processors.deepgram.stt import DeepgramSTT
 
-    # No local VAD runs in front of Deepgram, so its results drive the user's speaking events (and the
-    # end-of-speech time the voice-to-voice metric starts from).
+    # Without a local VAD in front of Deepgram its results drive the user's speaking events (and the
+    # end-of-speech time the voice-to-voice metric starts from); the voice agent's turn engine puts Silero in
+    # front and turns these off (voxline.apps.voice_agent.turn_wiring).
     return [
         DeepgramSTT(
             api_key=_key(values),

@@ -39,6 +39,27 @@ _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 Sink = Callable[[bytes], bool]
 """Receives each block of PCM; returns ``False`` to abort the synthesis."""
 
+OnWord = Callable[[int, int, int], None]
+"""Told of each word as espeak-ng places it: ``(first sample, first char, char after the end)``."""
+
+_EVENT_WORD = 1  # espeakEVENT_WORD; a list of events ends with espeakEVENT_LIST_TERMINATED (0)
+
+
+class _Event(ctypes.Structure):
+    """``espeak_EVENT`` (speak_lib.h): for a word, ``text_position`` (1-based) and ``length`` in characters and
+    ``sample``, the sample at which it starts in this synthesis."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
 
 class EspeakEngine:
     """The process's one espeak-ng instance, driven from one dedicated thread."""
@@ -48,6 +69,7 @@ class EspeakEngine:
         self._lib: Any = None
         self._callback: Any = None  # keep the ctypes thunk alive as long as the library may call it
         self._sink: Sink | None = None
+        self._on_word: OnWord | None = None
         self._voice: tuple[str, int, int] | None = None
         self._init_lock = threading.Lock()
         self.sample_rate = 22050
@@ -98,6 +120,15 @@ class EspeakEngine:
         sink = self._sink
         if sink is None:
             return 1
+        on_word = self._on_word
+        if on_word is not None and events:
+            event = ctypes.cast(events, ctypes.POINTER(_Event))
+            i = 0
+            while event[i].type != 0:
+                if event[i].type == _EVENT_WORD:
+                    start = event[i].text_position - 1
+                    on_word(event[i].sample, start, start + event[i].length)
+                i += 1
         if num_samples > 0 and wav and not sink(ctypes.string_at(wav, num_samples * 2)):
             return 1  # abort
         return 0
@@ -114,15 +145,16 @@ class EspeakEngine:
         self._lib.espeak_SetParameter(_ESPEAK_PITCH, pitch, 0)
         self._voice = (voice, rate, pitch)
 
-    def synth(self, text: str, voice: str, rate: int, pitch: int, sink: Sink) -> None:
-        """Synthesise ``text``, passing each block of Int16 PCM at :attr:`sample_rate` to ``sink``."""
+    def synth(self, text: str, voice: str, rate: int, pitch: int, sink: Sink, on_word: OnWord | None = None) -> None:
+        """Synthesise ``text``, passing each block of Int16 PCM at :attr:`sample_rate` to ``sink`` (and, to
+        ``on_word``, where each word starts)."""
         self.set_voice(voice, rate, pitch)
         data = text.encode("utf-8") + b"\0"
-        self._sink = sink
+        self._sink, self._on_word = sink, on_word
         try:
             status = self._lib.espeak_Synth(data, len(data), 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
         finally:
-            self._sink = None
+            self._sink = self._on_word = None
         if status != 0:  # EE_INTERNAL_ERROR (-1) or EE_NOT_FOUND (2); an abort by the sink still returns 0
             raise RuntimeError(f"espeak-ng failed to synthesise {text[:40]!r} (status {status})")
 

@@ -2,7 +2,8 @@
 instant — first audio about 0.3 ms after the call, a whole sentence in a few milliseconds.
 
 It implements the request/response style of :class:`voxline.tts.TTSProcessor`: :meth:`synthesize` streams
-the blocks espeak produces for one sentence, resampled from 22.05 kHz to the stage's rate (24 kHz) with one
+the blocks espeak produces for one sentence (and reports espeak's word timings, so what a user who barged in
+heard is known to the word), resampled from 22.05 kHz to the stage's rate (24 kHz) with one
 streaming soxr resampler per sentence. Synthesis runs on the process's single espeak thread
 (:mod:`voxline.processors.local.espeak`); when an interrupt cancels a sentence, the synthesis in that thread
 is aborted at its next block.
@@ -72,6 +73,11 @@ class EspeakTTS(TTSProcessor):
                 return False
             return True
 
+        words: list[tuple[float, int, int]] = []
+
+        def on_word(sample: int, start: int, end: int) -> None:  # on the espeak thread
+            words.append((sample / ENGINE.sample_rate, start, end))
+
         def job() -> None:  # on the espeak thread
             resampler = soxr.ResampleStream(ENGINE.sample_rate, out_rate, 1, dtype="int16")
 
@@ -82,7 +88,7 @@ class EspeakTTS(TTSProcessor):
                 return post(out.tobytes()) if out.size else True
 
             try:
-                ENGINE.synth(text, voice, rate, pitch, sink)
+                ENGINE.synth(text, voice, rate, pitch, sink, on_word)
                 if not stop.is_set():
                     tail = resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
                     if tail.size:
@@ -95,6 +101,7 @@ class EspeakTTS(TTSProcessor):
             while (block := await blocks.get()) is not None:
                 yield block
             await done  # raises what the synthesis raised
+            self.report_words(words)
         finally:
             stop.set()  # an interrupt (or a consumer that stopped early) aborts the synthesis
             done.add_done_callback(_consume)

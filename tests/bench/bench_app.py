@@ -12,7 +12,15 @@ Prints one JSON object per line. ``--quick`` runs a short smoke version. ``--onl
    own time — 150 + 400 + 250 ms, plus the token time the sentence aggregator must wait for the first
    speakable clause of the scripted reply (computed with the real ``SentenceSplitter``) — leaves what the
    whole server path adds: the client and provider WebSocket hops on loopback, the official SDKs, and every
-   voxline stage. Target p95 <= 5 ms.
+   voxline stage. Target p95 <= 5 ms. The turn engine is off here (``TURN_ENGINE=off``): the STT's own
+   endpointing ends the turn, so the providers' delays stay the fixed ones above (the engine's endpointing is
+   measured by tests/bench/bench_turns_app.py).
+   ``first_audio_after_providers`` is the same voice-to-voice minus only the providers' own holds (STT final,
+   LLM first token, TTS first byte): what the user waits beyond them, i.e. the wait for the first speakable
+   chunk of the reply plus the server path. Target p50 <= 120 ms. Beside it, what the early first chunk costs:
+   gaps in playback at a client with an 80 ms jitter buffer (a short first chunk that runs out before the next
+   one's audio arrives), TTS Flushes per reply, and the first chunk's words. ``--first-chunk sentence`` measures
+   the splitter as it was before (three words at a clause, no break before a conjunction) for comparison.
 1b. ``v2v_overhead_framework`` — the same app, transport, session code and client, but the session's stages
    are scripted on voxline's real bases (Processor, LLMProcessor, SentenceAggregator, TTSProcessor) with the
    same delays built in and no SDK or provider socket; each stage stamps when it actually acted, and those
@@ -83,10 +91,12 @@ async def _agent(tmp: Path, **deepgram: Any) -> Any:
         "GEMINI_API_KEY": "test-key",
         "DEEPGRAM_BASE_URL": "",
         "GEMINI_BASE_URL": "",
+        "TURN_ENGINE": "off",  # the STT's own endpointing ends the turn: the providers' delays stay fixed
         "LOG_LEVEL": "WARNING",
         "LOG_DIR": str(tmp),
     }
     await dg.start()
+    _FAKES["deepgram"] = dg
     await gm.__aenter__()
     env["DEEPGRAM_BASE_URL"], env["GEMINI_BASE_URL"] = dg.base_url, gm.url
     app = create_app(Config(environ=env), static_dir=tmp, preload=False)
@@ -119,7 +129,25 @@ async def _speak(client: Any) -> float:
     return end_of_speech
 
 
-async def bench_v2v(turns: int, tmp: Path) -> None:
+def playback_gaps(log: list[tuple[float, dict[str, Any]]], since: float, lead: float = 0.08) -> float:
+    """Seconds of silence inside a reply at a client that plays each ``audio`` message on arrival, back to back,
+    after an 80 ms jitter buffer (as the page does): time a chunk arrived after the previous one finished."""
+    end: float | None = None
+    gaps = 0.0
+    for t, m in log:
+        if t <= since or m["type"] != "audio":
+            continue
+        seconds = len(base64.b64decode(m["data"])) / 2 / 24000
+        if end is None:
+            end = t + lead
+        elif t > end:
+            gaps += t - end
+            end = t
+        end += seconds
+    return gaps
+
+
+async def bench_v2v(turns: int, tmp: Path, first_chunk: str = "early") -> None:
     from app_helpers import Client
 
     probe = Probe()
@@ -127,10 +155,13 @@ async def bench_v2v(turns: int, tmp: Path) -> None:
     clause = first_clause_token()
     rows: list[dict[str, float]] = []
     reported: list[float] = []
+    first_words: list[int] = []
     try:
         async with Client.connect(url) as client:
             for turn in range(1, turns + 2):  # the first turn warms connections and imports; not counted
                 marks = (len(probe.final_sent), len(probe.synth_start))
+                speak = _speak_connection()
+                mark = len(speak.messages) if speak is not None else 0
                 spoken = asyncio.create_task(_speak(client))
                 await client.wait_message("status", "complete", count=turn, timeout=20)
                 t0 = await spoken
@@ -140,11 +171,20 @@ async def bench_v2v(turns: int, tmp: Path) -> None:
                 voiced, final = probe.voiced_arrival[marks[0]], probe.final_sent[marks[0]]
                 synth, first_byte = probe.synth_start[marks[1]], probe.first_byte[marks[1]]
                 held = (final - voiced) + (tokens[clause] - request.received_at) + (first_byte - synth)
+                own = (final - voiced) + (tokens[0] - request.received_at) + (first_byte - synth)
+                await asyncio.sleep(1.0 + len(REPLY) * 0.05)  # let the reply play out at the client
+                speak = _speak_connection()
+                sent = speak.messages[mark:] if turn > 1 and speak is not None else []
                 if turn > 1:
+                    speaks = [str(m.get("text", "")) for m in sent if m.get("type") == "Speak"]
+                    first_words.append(len(speaks[0].split()) if speaks else 0)
                     rows.append(
                         {
                             "v2v": (first_audio - t0) * 1000,
                             "held": held * 1000,
+                            "after_providers": (first_audio - t0 - own) * 1000,
+                            "gaps": playback_gaps(client.log, t0) * 1000,
+                            "flushes": sum(m.get("type") == "Flush" for m in sent),
                             "overhead": (first_audio - t0 - held) * 1000,
                             "audio_in": (voiced - t0) * 1000,
                             "final_to_llm": (request.received_at - final) * 1000,
@@ -178,6 +218,29 @@ async def bench_v2v(turns: int, tmp: Path) -> None:
         loop="asyncio",
         load_avg_1m=os.getloadavg()[0],
     )
+    emit(
+        "first_audio_after_providers",
+        unit="ms",
+        first_chunk=first_chunk,
+        p50=col("after_providers", 50),
+        p95=col("after_providers", 95),
+        target_p50=120.0,
+        turns=len(rows),
+        first_chunk_words=sorted(set(first_words)),
+        playback_gap_ms_max=round(max(r["gaps"] for r in rows), 1),
+        playback_gap_ms_p50=col("gaps", 50),
+        tts_flushes_per_reply=sorted({int(r["flushes"]) for r in rows}),
+        load_avg_1m=os.getloadavg()[0],
+    )
+
+
+_FAKES: dict[str, Any] = {}
+
+
+def _speak_connection() -> Any:
+    """The fake Deepgram's speak socket of the session (the bench runs one)."""
+    fake = _FAKES.get("deepgram")
+    return fake.speak_connections[-1] if fake is not None and fake.speak_connections else None
 
 
 async def bench_v2v_framework(turns: int, tmp: Path) -> None:
@@ -310,7 +373,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["v2v", "interrupt", "sessions"])
     parser.add_argument("--ws", default="websockets-sansio", help="uvicorn WebSocket implementation (part 3)")
+    parser.add_argument(
+        "--first-chunk", choices=["early", "sentence"], default="early", help="the splitter's first chunk (part 1)"
+    )
     args = parser.parse_args()
+    if args.first_chunk == "sentence":  # as before: three words at a clause, no natural break
+        import functools
+
+        from voxline.aggregation import processor, splitter
+
+        old = {"min_first_words": 3, "first_break_words": 1000}
+        for cls in (splitter.SentenceSplitter, processor.SentenceAggregator):
+            cls.__init__ = functools.partialmethod(cls.__init__, **old)  # type: ignore[method-assign]
     import tempfile
 
     # Parts 1 and 2 run the server, the fakes and the client in one asyncio loop: the fakes' HTTP server does
@@ -318,7 +392,7 @@ def main() -> None:
     # the slower default loop.
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "v2v"):
-            asyncio.run(bench_v2v(3 if args.quick else 20, Path(tmp)))
+            asyncio.run(bench_v2v(3 if args.quick else 20, Path(tmp), args.first_chunk))
             asyncio.run(bench_v2v_framework(3 if args.quick else 20, Path(tmp)))
         if args.only in (None, "interrupt"):
             asyncio.run(bench_interrupt(3 if args.quick else 20, Path(tmp)))

@@ -31,7 +31,7 @@ from soak_helpers import KINDS, SoakResult, Turn, rss_mib, soak
 FAKES = str(Path(__file__).resolve().parent.parent / "soak_fakes.py")
 SOAK_LIMITS = {
     # Short limits, so an idle session ends quickly and the soak stays within minutes.
-    "IDLE_TIMEOUT": "0.5",
+    "IDLE_TIMEOUT": "1.0",
     "MAX_SESSIONS": "64",
     "MAX_SESSIONS_PER_IP": "64",
 }

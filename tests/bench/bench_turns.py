@@ -232,7 +232,7 @@ def score(
     return out
 
 
-def summarise(results: list[dict[str, Any]]) -> None:
+def summarise(results: list[dict[str, Any]], emit: Any = emit) -> None:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         if "error" in r:

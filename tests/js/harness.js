@@ -26,7 +26,7 @@ export function deepFreeze(value) {
 
 /** A page: threads the state through events, keeps every effect, and lets a test change the world. */
 export class Page {
-  /** @param {{binary?: boolean}} [options] */
+  /** @param {{binary?: boolean, bargeIn?: string}} [options] */
   constructor(options) {
     /** @type {State} */
     this.state = deepFreeze(initialState(options));

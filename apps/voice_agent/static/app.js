@@ -4,16 +4,22 @@
 // Query flags:  ?raw=1     microphone without echo cancellation / noise suppression / auto gain (tests)
 //               ?binary=1  send microphone frames as raw Int16 binary WebSocket messages instead of base64 JSON
 //               ?ws=URL    connect somewhere other than this page's own /ws
+//               ?token=T   a session token for an agent that requires one (AUTH_TOKEN / SESSION_SECRET)
+//               ?bargein=client|server  who interrupts when the user talks over the agent (default: the server
+//                          when its session message says it does, else the page)
 // Module map and test hooks (window.voxline): docs/browser-client.md.
 
 import { Client } from "./client.js";
 import { installHooks } from "./hooks.js";
 
 const params = new URLSearchParams(location.search);
+const wsBase = params.get("ws") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+const token = params.get("token"); // ?token=: a session token the site that sent us here minted (docs/security.md)
 const client = new Client({
-  url: params.get("ws") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
+  url: token ? `${wsBase}${wsBase.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : wsBase,
   raw: params.get("raw") === "1",
   binary: params.get("binary") === "1",
+  bargeIn: params.get("bargein"),
 });
 installHooks(client);
 

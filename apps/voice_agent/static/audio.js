@@ -38,10 +38,17 @@ export class AudioSide {
     this.micRms = 0;
     this.botPeak = 0; // recent peak of the playback meter: how loud the agent is right now
     this.playStartedAt = 0;
+    /** @type {number | null} */
+    this.lastSpeechStart = null; // audio-clock time the detector last heard speech start (for the tests)
     /** @type {Array<[number, number]>} */
     this.meterLog = [];
+    /** @type {Array<[number, number]>} */
+    this.micLog = []; // recent [audioTime, rms] of the microphone frames (for the tests)
     this.detector = new SpeechDetector({
-      onStart: (_time, botPlaying) => this.dispatch({ type: "speech-start", botPlaying }),
+      onStart: (time, botPlaying) => {
+        this.lastSpeechStart = time;
+        this.dispatch({ type: "speech-start", botPlaying });
+      },
     });
   }
 
@@ -123,6 +130,18 @@ export class AudioSide {
     if (this.player) this.player.newResponse();
   }
 
+  pause() {
+    if (this.player) this.player.pause();
+  }
+
+  resume() {
+    if (this.player) this.player.resume();
+  }
+
+  newEpoch() {
+    if (this.player) this.player.newEpoch();
+  }
+
   /** What the protocol machine needs to know about audio at this instant. */
   facts() {
     const d = this.detector;
@@ -131,6 +150,7 @@ export class AudioSide {
       audioReady: this.player !== null,
       playing: Boolean(this.player && this.player.playing),
       voicedEnd: d.voicedSeen ? d.lastVoicedEnd : null,
+      played: this.player ? this.player.played() : 0,
     };
   }
 
@@ -151,6 +171,8 @@ export class AudioSide {
    */
   onMicFrame(pcm, rms, time) {
     this.micRms = rms;
+    this.micLog.push([time, rms]);
+    if (this.micLog.length > METER_LOG) this.micLog.splice(0, 100);
     const playing = Boolean(this.player && this.player.playing);
     const onset = playing && time - this.playStartedAt < ONSET_S;
     this.detector.push(rms, time, { playing, level: this.botPeak, onset });

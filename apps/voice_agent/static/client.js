@@ -5,7 +5,7 @@
 
 import { AudioSide } from "./audio.js";
 import { Connection } from "./connection.js";
-import { initialState, step } from "./protocol.js";
+import { initialState, socketUrl, step } from "./protocol.js";
 import { Conversation, Waterfall, setAgentState, setMeter, showConnection, showError, showSession, showStageErrors } from "./ui.js";
 import { Uplink } from "./uplink.js";
 
@@ -13,21 +13,25 @@ import { Uplink } from "./uplink.js";
 /** @typedef {import("./protocol.js").Event} Event */
 /** @typedef {import("./protocol.js").Effect} Effect */
 
+const TICK_MS = 100; // how often a playing page reports its playback position (`played`)
+
 export class Client {
   /**
    * @param {object} options
    * @param {string} options.url      the /ws address
    * @param {boolean} options.raw     microphone without audio processing (?raw=1)
    * @param {boolean} options.binary  send microphone frames as binary messages (?binary=1)
+   * @param {string | null} [options.bargeIn]  who interrupts when the user talks over the agent (?bargein=)
    */
-  constructor({ url, raw, binary }) {
+  constructor({ url, raw, binary, bargeIn = null }) {
     /** @type {State} */
-    this.state = initialState({ binary });
+    this.state = initialState({ binary, bargeIn });
     /** @type {Map<string, ReturnType<typeof setTimeout>>} */
     this.timers = new Map();
+    this.url = url;
     this.conn = new Connection(url, {
       onMessage: (message) => this.dispatch({ type: "message", message }),
-      onState: (state, attempt, _code, delay) => this.onConnection(state, attempt, delay),
+      onState: (state, attempt, code, delay) => this.onConnection(state, attempt, code, delay),
     });
     this.uplink = new Uplink(this.conn, { binary });
     this.audio = new AudioSide({
@@ -50,6 +54,10 @@ export class Client {
       requestAnimationFrame(meters);
     };
     requestAnimationFrame(meters);
+    // Every 100 ms while the agent's audio plays: the machine tells the server how much has been heard.
+    setInterval(() => {
+      if (this.audio.player && this.audio.player.playing) this.dispatch({ type: "tick" });
+    }, TICK_MS);
     this.conn.start();
   }
 
@@ -83,6 +91,15 @@ export class Client {
       case "new-response":
         this.audio.newResponse();
         return;
+      case "pause":
+        this.audio.pause();
+        return;
+      case "resume":
+        this.audio.resume();
+        return;
+      case "epoch":
+        this.audio.newEpoch();
+        return;
       case "timer":
         clearTimeout(this.timers.get(effect.name));
         this.timers.set(
@@ -113,6 +130,10 @@ export class Client {
       case "bot-end":
         this.conversation.endBot(effect.interrupted);
         return;
+      case "reconnect-now":
+        // After the connection has scheduled its backoff retry (this runs inside its close handler).
+        setTimeout(() => this.conn.retryNow(), 0);
+        return;
       default:
         unhandled(effect); // tsc fails here when an Effect type has no case above
     }
@@ -138,11 +159,14 @@ export class Client {
   /**
    * @param {import("./protocol-state.js").ConnectionState} state
    * @param {number} attempt
+   * @param {number} [code]   the close code of the socket that dropped
    * @param {number} [delay]
    */
-  onConnection(state, attempt, delay) {
-    if (state === "reconnecting") this.dispatch({ type: "reconnecting", attempt, delay: delay || 0 });
+  onConnection(state, attempt, code, delay) {
+    if (state === "reconnecting") this.dispatch({ type: "reconnecting", attempt, delay: delay || 0, code });
     else this.dispatch({ type: state });
+    // The socket is made right after "connecting": its address carries the resume token the machine keeps.
+    if (state === "connecting") this.conn.url = socketUrl(this.url, this.state);
   }
 
   bindControls() {

@@ -48,6 +48,13 @@ export function installHooks(client, target = window) {
     get meterLog() {
       return audio.meterLog.slice();
     },
+    get micLog() {
+      return audio.micLog.slice();
+    },
+    get playback() {
+      const p = audio.player;
+      return { ...client.state.playback, played: p ? p.played() : 0, playerPaused: p ? p.paused : false };
+    },
     get lastInterrupt() {
       return client.state.lastInterrupt;
     },
@@ -74,7 +81,13 @@ export function installHooks(client, target = window) {
     },
     get speech() {
       const d = audio.detector;
-      return { speaking: d.speaking, threshold: d.threshold, lastVoicedEnd: d.lastVoicedEnd, coupling: d.coupling };
+      return {
+        speaking: d.speaking,
+        threshold: d.threshold,
+        lastVoicedEnd: d.lastVoicedEnd,
+        coupling: d.coupling,
+        lastStart: audio.lastSpeechStart,
+      };
     },
     interrupt: () => client.dispatch({ type: "interrupt", reason: "test" }),
     ready: true,

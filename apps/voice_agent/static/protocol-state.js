@@ -29,11 +29,17 @@
  * @property {number} interruptsSent
  * @property {number} interruptsReceived
  * @property {number} bargeIns
+ * @property {number} playedSent             `played` reports sent
+ * @property {number} pauses                 `playback` pauses honoured
+ * @property {number} resumes
+ * @property {number} speechOverBot          speech starts while the agent played that the page left to the server
  */
+
+/** @typedef {"auto" | "client" | "server"} BargeIn */
 
 /**
  * @typedef {object} State
- * @property {{binary: boolean}} options     page options (?binary=1)
+ * @property {{binary: boolean, bargeIn: BargeIn}} options  page options (?binary=1, ?bargein=)
  * @property {ConnectionState} connection
  * @property {string} connectionDetail       e.g. "in 2.1 s (attempt 3)" while reconnecting
  * @property {string} server                 the last `status` the server sent
@@ -56,7 +62,12 @@
  * @property {{reason: string, time: number | null} | null} lastInterrupt
  * @property {Counts} counts
  * @property {Record<string, number>} messages  server messages received, by type
+ * @property {{epoch: number | null, paused: boolean}} playback  the epoch whose audio plays (from `playback`
+ *   start: what `played` reports name) and whether the server paused it
  * @property {Record<string, StageError>} stageErrors  per stage (`stt`, `llm`, `tts`), its last provider error on this connection
+ * @property {boolean} draining              the server said it is restarting (`status: draining`)
+ * @property {string | null} resumeToken     from the last `session` message: the next connection resumes with it
+ * @property {boolean} resumeAsked           this connection was opened with a resume token
  */
 
 /**
@@ -68,6 +79,7 @@
  * @property {boolean} playing           agent audio is scheduled or sounding
  * @property {boolean} online            the socket is open (a send would go out)
  * @property {number | null} voicedEnd   audio-clock end of the user's last voiced frame (null: none yet)
+ * @property {number} [played]          seconds of the current epoch's audio heard so far
  */
 
 /**
@@ -81,14 +93,18 @@
  *   | {type: "user-typed", text: string}
  *   | {type: "bot-start"}
  *   | {type: "bot-text", text: string}
- *   | {type: "bot-end", interrupted: boolean}} Effect
+ *   | {type: "bot-end", interrupted: boolean}
+ *   | {type: "reconnect-now"}
+ *   | {type: "pause"}
+ *   | {type: "resume"}
+ *   | {type: "epoch"}} Effect
  */
 
 /**
  * @typedef {{type: "message", message: unknown}
  *   | {type: "connecting"}
  *   | {type: "open"}
- *   | {type: "reconnecting", attempt: number, delay: number}
+ *   | {type: "reconnecting", attempt: number, delay: number, code?: number}
  *   | {type: "closed"}
  *   | {type: "interrupt", reason: string}
  *   | {type: "typed", text: string}
@@ -97,6 +113,7 @@
  *   | {type: "playback-idle"}
  *   | {type: "scheduled", start: number | null, latency: number}
  *   | {type: "local-error", text: string}
+ *   | {type: "tick"}
  *   | {type: "timer", name: string}} Event
  */
 
@@ -106,13 +123,16 @@ const MAX_RATE = 96000;
 const MAX_TURNS = 8; // turns the waterfall keeps
 export const MAX_KEPT = 200; // transcripts, replies and errors kept (for the test hooks): a long session stays small
 
+const BARGE_IN = ["auto", "client", "server"];
+
 /**
- * @param {{binary?: boolean}} [options]
+ * @param {{binary?: boolean, bargeIn?: string | null}} [options]
  * @returns {State}
  */
 export function initialState(options = {}) {
+  const bargeIn = /** @type {BargeIn} */ (BARGE_IN.includes(options.bargeIn || "") ? options.bargeIn : "auto");
   return {
-    options: { binary: Boolean(options.binary) },
+    options: { binary: Boolean(options.binary), bargeIn },
     connection: "connecting",
     connectionDetail: "",
     server: "",
@@ -133,9 +153,23 @@ export function initialState(options = {}) {
     current: null,
     typedAt: null,
     lastInterrupt: null,
-    counts: { audioChunksReceived: 0, audioChunksDropped: 0, interruptsSent: 0, interruptsReceived: 0, bargeIns: 0 },
+    counts: {
+      audioChunksReceived: 0,
+      audioChunksDropped: 0,
+      interruptsSent: 0,
+      interruptsReceived: 0,
+      bargeIns: 0,
+      playedSent: 0,
+      pauses: 0,
+      resumes: 0,
+      speechOverBot: 0,
+    },
     messages: {},
+    playback: { epoch: null, paused: false },
     stageErrors: {},
+    draining: false,
+    resumeToken: null,
+    resumeAsked: false,
   };
 }
 
@@ -159,6 +193,26 @@ export function ratesOf(session) {
 export function userTurnEnd(s, w) {
   if (w.voicedEnd === null) return s.typedAt;
   return s.typedAt === null ? w.voicedEnd : Math.max(w.voicedEnd, s.typedAt);
+}
+
+/**
+ * Whether the server named `feature` in this connection's `session` message (`features`).
+ * @param {State} s
+ * @param {string} feature
+ */
+export function serverDoes(s, feature) {
+  const features = s.session ? s.session.features : undefined;
+  return Array.isArray(features) && features.includes(feature);
+}
+
+/**
+ * Whether the page itself interrupts when the user talks over the agent: `?bargein=client`, or `auto` with a
+ * server that does not barge in by itself (it would not hear the user otherwise).
+ * @param {State} s
+ */
+export function pageBargesIn(s) {
+  if (s.options.bargeIn !== "auto") return s.options.bargeIn === "client";
+  return !serverDoes(s, "server_barge_in");
 }
 
 // ------------------------------------------------------------------------------------------------ helpers

@@ -13,9 +13,20 @@
 //
 // The state's shape and helpers are in protocol-state.js; docs/browser-client.md says how to add a message.
 
-import { MAX_KEPT, addTurn, endReply, ratesOf, send, showFatal, updateTurn, userTurnEnd } from "./protocol-state.js";
+import {
+  MAX_KEPT,
+  addTurn,
+  endReply,
+  pageBargesIn,
+  ratesOf,
+  send,
+  serverDoes,
+  showFatal,
+  updateTurn,
+  userTurnEnd,
+} from "./protocol-state.js";
 
-export { DEFAULT_RATES, initialState, ratesOf, userTurnEnd } from "./protocol-state.js";
+export { DEFAULT_RATES, initialState, pageBargesIn, ratesOf, serverDoes, userTurnEnd } from "./protocol-state.js";
 
 /** @typedef {import("./protocol-state.js").State} State */
 /** @typedef {import("./protocol-state.js").World} World */
@@ -26,6 +37,20 @@ const DROP_AFTER_INTERRUPT_MS = 1500; // longest wait for the server to confirm 
 const ERROR_SHOWN_MS = 10000; // a non-fatal error stays up this long
 const EARLY_ERROR_MS = 3000; // servers without session.ready: an error this soon after connecting is fatal
 const ERROR_BEFORE_CLOSE_MS = 2000; // an error this soon before the socket closes is fatal
+const SERVICE_RESTART = 1012; // the close code of a draining server: reconnect at once, to another one
+const RESUME_FAILED = "The server could not continue your conversation (it waited too long); this is a new one.";
+
+/**
+ * The /ws address for the next connection: `base`, plus the resume token of the last session, if any, so the
+ * server brings the conversation back (docs/protocol.md, "Resuming").
+ * @param {string} base
+ * @param {State} state
+ * @returns {string}
+ */
+export function socketUrl(base, state) {
+  if (state.resumeToken === null) return base;
+  return `${base}${base.includes("?") ? "&" : "?"}resume=${encodeURIComponent(state.resumeToken)}`;
+}
 
 /**
  * One step of the machine. `state` is not modified.
@@ -65,6 +90,7 @@ const EVENTS = {
   connecting(s) {
     s.connection = "connecting";
     s.connectionDetail = "";
+    s.resumeAsked = s.resumeToken !== null; // client.js builds the address from this state (socketUrl)
   },
 
   open(s, _e, w, fx) {
@@ -73,7 +99,9 @@ const EVENTS = {
     s.openedAt = w.now;
     s.activeSinceOpen = false;
     s.session = null; // this connection's session message says afresh whether it can run
+    s.playback = { epoch: null, paused: false };
     s.stageErrors = {}; // ... and its stages have not failed yet
+    s.draining = false;
     if (!s.fatal) s.notice = { text: "", fatal: false };
     // Older servers (no session.ready): a "cannot run" from an earlier connection stays up until this one has
     // started cleanly.
@@ -82,12 +110,20 @@ const EVENTS = {
   },
 
   reconnecting(s, e, w, fx) {
+    s.connection = "reconnecting";
+    s.playback = { epoch: null, paused: false };
+    fx.push({ type: "flush" }, { type: "bot-end", interrupted: false });
+    if (s.draining || e.code === SERVICE_RESTART) {
+      // The server restarted after finishing our reply: go to another one now, no backoff, nothing fatal.
+      s.draining = false;
+      s.connectionDetail = "now (the server restarted)";
+      fx.push({ type: "reconnect-now" });
+      return;
+    }
     // An error followed at once by the server closing the socket means the agent cannot start at all.
     const lastError = s.errors[s.errors.length - 1];
     if (lastError !== undefined && w.now - s.lastErrorAt < ERROR_BEFORE_CLOSE_MS) showFatal(s, fx, lastError);
-    s.connection = "reconnecting";
     s.connectionDetail = `in ${(e.delay / 1000).toFixed(1)} s (attempt ${e.attempt})`;
-    fx.push({ type: "flush" }, { type: "bot-end", interrupted: false });
   },
 
   closed(s) {
@@ -98,7 +134,9 @@ const EVENTS = {
   /** Barge-in, the Interrupt button or a typed turn over the reply: silence now, tell the server. */
   interrupt(s, e, w, fx) {
     const replying = w.playing || s.server === "generating";
+    if (replying) reportPlayed(s, w, fx); // what was heard, before the flush (the server cuts its context to it)
     fx.push({ type: "flush" });
+    s.playback = { ...s.playback, paused: false };
     if (w.online) {
       send(fx, "interrupt");
       s.counts = { ...s.counts, interruptsSent: s.counts.interruptsSent + 1 };
@@ -121,11 +159,19 @@ const EVENTS = {
     fx.push({ type: "user-typed", text: e.text });
   },
 
+  /**
+   * The user started speaking. Over the agent: the page interrupts by itself only when the server would not
+   * (`pageBargesIn`); a server that barges in by itself also tells a backchannel, a cough or the agent's own echo
+   * from a barge-in, which a level check cannot.
+   */
   "speech-start"(s, e, w, fx) {
     s.agent = "Listening…";
-    if (e.botPlaying) {
+    if (!e.botPlaying) return;
+    if (pageBargesIn(s)) {
       s.counts = { ...s.counts, bargeIns: s.counts.bargeIns + 1 };
       EVENTS.interrupt(s, { type: "interrupt", reason: "barge-in" }, w, fx);
+    } else {
+      s.counts = { ...s.counts, speechOverBot: s.counts.speechOverBot + 1 };
     }
   },
 
@@ -133,8 +179,14 @@ const EVENTS = {
     s.agent = e.on ? "Listening… speak now." : "Microphone off.";
   },
 
-  "playback-idle"(s) {
+  "playback-idle"(s, _e, w, fx) {
     s.agent = "Your turn.";
+    reportPlayed(s, w, fx); // all of it
+  },
+
+  /** Every ~100 ms: while the agent's audio plays, tell the server how much of it has been heard. */
+  tick(s, _e, w, fx) {
+    if (w.playing && !s.playback.paused) reportPlayed(s, w, fx);
   },
 
   /** The player scheduled a chunk; `start` is when the current reply's first sample plays (audio clock). */
@@ -226,7 +278,16 @@ const SERVER = {
     s.session = session;
     const rates = ratesOf(session);
     if (rates.in !== s.rates.in || rates.out !== s.rates.out) s.rates = rates;
+    const asked = s.resumeAsked;
+    s.resumeAsked = false;
+    s.resumeToken = typeof session.resume_token === "string" && session.resume_token ? session.resume_token : null;
     if (typeof session.ready !== "boolean") return; // an older server: `error` falls back to a timing guess
+    if (asked && session.ready && session.resumed === false) {
+      s.fatal = false;
+      s.notice = { text: RESUME_FAILED, fatal: false };
+      fx.push({ type: "cancel-timer", name: "notice" }, { type: "timer", name: "notice", ms: ERROR_SHOWN_MS });
+      return;
+    }
     fx.push({ type: "cancel-timer", name: "notice" });
     s.fatal = !session.ready;
     const problems = Array.isArray(session.problems) ? session.problems.join("; ") : "";
@@ -254,6 +315,27 @@ const SERVER = {
   speaking(s, data) {
     if (data && data.who === "user" && data.state === "started") s.agent = "Listening…";
   },
+
+  /**
+   * `start` names the epoch whose audio follows (the page's `played` reports count from it); `pause` holds the
+   * agent's audio without dropping it (the server is finding out whether the user is barging in), `resume` plays
+   * on from where it stopped.
+   */
+  playback(s, data, _w, fx) {
+    const d = data && typeof data === "object" ? data : {};
+    if (d.action === "start" && Number.isInteger(d.epoch) && d.epoch >= 0) {
+      s.playback = { epoch: d.epoch, paused: false };
+      fx.push({ type: "epoch" });
+    } else if (d.action === "pause" && !s.playback.paused) {
+      s.playback = { ...s.playback, paused: true };
+      s.counts = { ...s.counts, pauses: s.counts.pauses + 1 };
+      fx.push({ type: "pause" });
+    } else if (d.action === "resume" && s.playback.paused) {
+      s.playback = { ...s.playback, paused: false };
+      s.counts = { ...s.counts, resumes: s.counts.resumes + 1 };
+      fx.push({ type: "resume" });
+    }
+  },
 };
 
 /** @type {Record<string, (s: State, wasGenerating: boolean, w: World, fx: Effect[]) => void>} */
@@ -270,11 +352,34 @@ const STATUS = {
     fx.push({ type: "bot-end", interrupted: false });
   },
 
+  /** The server is restarting: it finishes this reply, then closes (1012); the page then reconnects at once. */
+  draining(s, _was, _w, fx) {
+    s.draining = true;
+    s.notice = { text: "The server is restarting: the conversation moves to another one after this reply.", fatal: false };
+    fx.push({ type: "cancel-timer", name: "notice" });
+  },
+
   interrupted(s, wasGenerating, w, fx) {
     s.counts = { ...s.counts, interruptsReceived: s.counts.interruptsReceived + 1 };
     fx.push({ type: "flush" });
+    s.playback = { ...s.playback, paused: false };
     endReply(s, fx, w.playing || wasGenerating);
     fx.push({ type: "cancel-timer", name: "drop" });
     s.dropping = false;
   },
 };
+
+// ------------------------------------------------------------------------------------------------ helpers
+
+/**
+ * `{"type":"played","data":{"epoch","seconds"}}`: how much of the current epoch's audio has been heard. Sent only
+ * to a server that says it takes them (`session.features`), so an older one never sees a message it would refuse.
+ * @param {State} s
+ * @param {World} w
+ * @param {Effect[]} fx
+ */
+function reportPlayed(s, w, fx) {
+  if (s.playback.epoch === null || typeof w.played !== "number" || !w.online || !serverDoes(s, "played")) return;
+  send(fx, "played", { epoch: s.playback.epoch, seconds: Math.round(w.played * 1000) / 1000 });
+  s.counts = { ...s.counts, playedSent: s.counts.playedSent + 1 };
+}

@@ -6,41 +6,26 @@ stall, split events. An ``asyncio.Protocol`` sees the FIN or reset the moment it
 between it and the socket. The server binds 127.0.0.1 only, on a free port.
 
 Run it in the test's event loop (``async with FakeHttpServer(handler) as server``) or on its own loop in a
-background thread (``with server.running_in_thread()``) for code that runs an app in another thread.
+background thread (``with server.running_in_thread()``) for code that runs an app in another thread: that part,
+and the HTTP/1.1 heads and chunks, every fake shares (:mod:`._loopback`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
+from voxline.testing.fakes._loopback import LoopbackServer, chunk, response_head
 
 __all__ = ["ClientGone", "FakeHttpServer", "HttpRequest", "HttpResponder"]
 
 logger = logging.getLogger("voxline.testing.fakes")
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 class ClientGone(ConnectionError):
@@ -89,10 +74,7 @@ class HttpResponder:
         await self._conn.closed.wait()
 
     def _head(self, status: int, headers: dict[str, str]) -> bytes:
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
-        headers = {"connection": "keep-alive" if self._keep_alive else "close", **headers}
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return response_head(status, {"connection": "keep-alive" if self._keep_alive else "close", **headers})
 
     async def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         """A complete response with a Content-Length."""
@@ -112,11 +94,11 @@ class HttpResponder:
     async def write(self, data: bytes) -> None:
         """One chunk of the body. Raises :class:`ClientGone` if the client has gone away."""
         if data:
-            self._conn.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self._conn.write(chunk(data))
         await asyncio.sleep(0)  # let the loop flush and notice a disconnect
 
     async def end(self) -> None:
-        self._conn.write(b"0\r\n\r\n")
+        self._conn.write(chunk(b""))
         self.finished = True
 
     def abort(self) -> None:
@@ -260,17 +242,15 @@ class _Connection(asyncio.Protocol):
         return HttpRequest(method=method, target=target, headers=headers, body=body, received_at=time.monotonic())
 
 
-class FakeHttpServer:
+class FakeHttpServer(LoopbackServer):
     """Serves ``handler(request, responder)`` on ``127.0.0.1:<free port>``; see the module docstring."""
 
     def __init__(self, handler: Handler, *, host: str = "127.0.0.1") -> None:
+        super().__init__()
         self._handler = handler
         self._host = host
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
 
     @property
     def url(self) -> str:
@@ -279,16 +259,15 @@ class FakeHttpServer:
             raise RuntimeError("the fake server is not running")
         return f"http://{self._host}:{self.port}"
 
-    async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-
+    async def start(self) -> Self:
         def connection() -> _Connection:
             conn = _Connection(self._handler, self._connections.discard)
             self._connections.add(conn)
             return conn
 
-        self._server = await self._loop.create_server(connection, self._host, 0)
+        self._server = await asyncio.get_running_loop().create_server(connection, self._host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
+        return self
 
     async def stop(self) -> None:
         if self._server is None:
@@ -298,42 +277,3 @@ class FakeHttpServer:
             conn.close()
         await self._server.wait_closed()
         self._server = None
-
-    async def __aenter__(self) -> FakeHttpServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @contextlib.contextmanager
-    def running_in_thread(self) -> Iterator[FakeHttpServer]:
-        """Run the server on its own event loop in a daemon thread for as long as the block lasts."""
-        ready = threading.Event()
-        stop: list[asyncio.Event] = []
-        errors: list[BaseException] = []
-
-        async def main() -> None:
-            try:
-                await self.start()
-            except BaseException as exc:
-                errors.append(exc)
-                ready.set()
-                raise
-            stop.append(asyncio.Event())
-            ready.set()
-            await stop[0].wait()
-            await self.stop()
-
-        thread = threading.Thread(target=asyncio.run, args=(main(),), name="fake-http", daemon=True)
-        thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
-        loop = self._loop
-        try:
-            yield self
-        finally:
-            if loop is not None and stop:
-                loop.call_soon_threadsafe(stop[0].set)
-            thread.join(10)

@@ -117,7 +117,6 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         self._served = 0
         self._server = FakeHttpServer(self._handle)
-        self._thread_stack: contextlib.ExitStack | None = None
 
     # --- scripting ------------------------------------------------------------------------------------
 
@@ -182,15 +181,11 @@ class FakeLLMServer:
 
     def start_in_thread(self) -> Self:
         """Like :meth:`running_in_thread`, without a ``with`` block; end it with :meth:`stop_thread`."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(self._server.running_in_thread())
-        self._thread_stack = stack
+        self._server.start_in_thread()
         return self
 
     def stop_thread(self) -> None:
-        stack, self._thread_stack = self._thread_stack, None
-        if stack is not None:
-            stack.close()
+        self._server.stop_thread()
 
     # --- what a provider fake implements --------------------------------------------------------------
 

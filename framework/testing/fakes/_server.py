@@ -7,26 +7,23 @@ subclass, the extension point ``websockets`` documents) looks at the first bytes
 anything that is not a ``GET`` to a minimal HTTP/1.1 responder (keep-alive, chunked streaming bodies).
 
 :class:`FakeServer` runs in the caller's event loop (``async with``) or in a background thread
-(:meth:`FakeServer.start_in_thread`) for sync tests that run the app in another thread. It binds 127.0.0.1
-port 0 only.
+(:meth:`FakeServer.start_in_thread`) for sync tests that run the app in another thread, as every fake does
+(:mod:`._loopback`). It binds 127.0.0.1 port 0 only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, Self
 
 import attrs
+from voxline.testing.fakes._loopback import LoopbackServer, chunk, response_head
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 __all__ = ["FakeServer", "HttpRequest", "HttpResponse"]
-
-T = TypeVar("T")
 
 
 @attrs.frozen
@@ -48,10 +45,6 @@ class HttpResponse:
     status: int = 200
     headers: dict[str, str] = attrs.field(factory=dict)
     body: bytes | AsyncIterator[bytes] = b""
-
-
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
-_REASONS |= {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class _HttpOrWebSocket(ServerConnection):
@@ -135,42 +128,36 @@ class _HttpOrWebSocket(ServerConnection):
 
 
 async def _write_response(transport: asyncio.Transport, response: HttpResponse) -> bool:
-    reason = _REASONS.get(response.status, "Status")
-    head = [f"HTTP/1.1 {response.status} {reason}"]
     headers = dict(response.headers)
     if isinstance(response.body, bytes):
         headers["Content-Length"] = str(len(response.body))
     else:
         headers["Transfer-Encoding"] = "chunked"
-    head += [f"{k}: {v}" for k, v in headers.items()]
-    transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+    transport.write(response_head(response.status, headers))
     if isinstance(response.body, bytes):
         transport.write(response.body)
         return True
     try:
-        async for chunk in response.body:
-            if chunk:
-                transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        async for piece in response.body:
+            if piece:
+                transport.write(chunk(piece))
     except ConnectionAbortedError:
         return False
-    transport.write(b"0\r\n\r\n")
+    transport.write(chunk(b""))
     return True
 
 
-class FakeServer:
+class FakeServer(LoopbackServer):
     """Base of the fake providers: override :meth:`handle_websocket`, :meth:`check_handshake`, :meth:`handle_http`.
 
     ``async with FakeServer() as fake:`` serves in the running loop; ``fake.start_in_thread()`` /
-    ``fake.stop_thread()`` serve from a daemon thread with its own loop. :attr:`base_url` is
-    ``http://127.0.0.1:<port>`` and :attr:`ws_url` the same with ``ws://``.
+    ``fake.stop_thread()`` serve from a daemon thread with its own loop (see :class:`LoopbackServer`).
+    :attr:`base_url` is ``http://127.0.0.1:<port>`` and :attr:`ws_url` the same with ``ws://``.
     """
 
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self._server: Server | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
         self._http_connections: set[_HttpOrWebSocket] = set()
 
     @property
@@ -229,77 +216,3 @@ class FakeServer:
                     open_connection.transport.abort()
                 await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    # --- running in a background thread -------------------------------------------------------------------
-
-    def start_in_thread(self, timeout: float = 10.0) -> Self:
-        """Serve from a daemon thread with its own event loop; returns once the port is bound."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        async def main() -> None:
-            self._stopped = asyncio.Event()
-            try:
-                await self.start()
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                raise
-            ready.set()
-            await self._stopped.wait()
-            await self.stop()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(main())
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"{type(self).__name__}-thread", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError(f"{type(self).__name__} did not start within {timeout} s")
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop_thread(self, timeout: float = 10.0) -> None:
-        """Stop a server started with :meth:`start_in_thread` and join its thread."""
-        loop, stopped, thread = self._loop, self._stopped, self._thread
-        if loop is None or stopped is None or thread is None:
-            return
-        loop.call_soon_threadsafe(stopped.set)
-        thread.join(timeout)
-        self._thread = self._loop = None
-
-    def run_sync(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
-        """Call ``fn()`` in the server's loop: directly from that loop's thread, else handed over thread-safely
-        (a server started with :meth:`start_in_thread` must not be touched from the test's thread)."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or threading.current_thread() is self._thread:
-            return fn()
-
-        async def call() -> T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout)
-
-    def call_in_loop(self, fn: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-        """Run ``fn()`` in the server's thread loop from another thread and return its result."""
-        if self._loop is None:
-            raise RuntimeError("the server is not running in a thread")
-
-        async def call() -> Any:
-            return await fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout)

@@ -1,0 +1,163 @@
+"""The voice agent's turn-taking: the turn engine put around whichever speech-to-text stage a session runs.
+
+One place assembles it (docs/turn-taking.md), from the ``TURN_*`` settings
+(:class:`~voxline.apps.voice_agent.turn_settings.TurnSettings`):
+
+* :func:`with_turn_engine` — the STT stages a builder made, wrapped as
+  ``SileroVAD(start 0.2 s, stop 0.2 s) → turns.tap → <STT> → TurnProcessor``. Silero VAD runs on every
+  provider path (it dates the user's speech and tells the engine when it stops); the STT no longer emits
+  speaking frames or asks its provider for VAD events (the VAD owns them); the VAD's own barge-in stays off (the
+  engine owns barge-in). On Deepgram the engine asks for the final with ``Finalize`` when the user falls silent,
+  and Deepgram writes the fillers ("um", ``filler_words=true``) that tell an unfinished turn. With the smart-turn
+  model installed (and not turned off), the engine asks it too.
+* :func:`connect_turns` — per session: hands the engine's echo detector to the transport, whose output tells it
+  what the client plays and when; returns the ``features`` the ``session`` message advertises.
+* :func:`preload_turns` — at server start: Silero and the smart-turn model loaded once per process, so no
+  session pays for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from voxline.apps.voice_agent.config import Settings
+from voxline.apps.voice_agent.turn_settings import TurnSettings
+from voxline.processor import Processor
+from voxline.transports import WebSocketTransport
+
+__all__ = ["TRANSPORT_FEATURES", "connect_turns", "preload_turns", "turn_params", "with_turn_engine"]
+
+logger = logging.getLogger("voxline.apps.voice_agent.turns")
+
+TRANSPORT_FEATURES = ("played", "playback")
+"""What every session's transport understands: the client's ``played`` reports, ``playback`` start/pause/resume."""
+
+SERVER_BARGE_IN = "server_barge_in"
+"""Advertised when the turn engine runs: the server interrupts on the user's voice by itself (and ignores
+backchannels and echo), so a client need not send ``interrupt`` when the user speaks."""
+
+_FILLER_WORDS = {"additional_query_parameters": {"filler_words": "true"}}
+"""Deepgram drops "um" and "uh" unless asked (https://developers.deepgram.com/docs/filler-words); deepgram-sdk 7
+has no keyword for it, so it rides as an extra query parameter."""
+
+
+WHISPER_FINAL_TIMEOUT = 1.5
+"""How long the engine waits for whisper's final after the VAD's stop (the default, 0.4 s, suits streaming STTs).
+Whisper transcribes the whole utterance only then (~0.3-0.5 s on a quiet machine, more under load); giving up
+sooner answers the pocketsphinx interim instead and drops whisper's better words."""
+
+
+class TurnWiringError(RuntimeError):
+    """The turn engine cannot be built as configured (the message says why)."""
+
+
+def turn_params(turns: TurnSettings, language: str = "en") -> Any:
+    """The engine's :class:`~voxline.turns.TurnParams` from the settings."""
+    from voxline.turns import TurnParams
+
+    unsure = min(max(1.0, turns.min_endpointing_secs), turns.max_endpointing_secs)
+    return TurnParams(
+        min_interruption_duration=turns.min_interruption_secs,
+        min_interruption_words=turns.min_interruption_words,
+        backchannels=turns.backchannels or None,
+        false_interruption_timeout=turns.false_interruption_timeout,
+        min_endpointing_delay=turns.min_endpointing_secs,
+        unsure_endpointing_delay=unsure,
+        max_endpointing_delay=turns.max_endpointing_secs,
+        language=language.split("-")[0].lower() or "en",
+    )
+
+
+def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> list[Processor]:
+    """``stt_stages`` (a builder's speech-to-text stages, a VAD of its own included) inside the turn engine."""
+    turns = settings.turns
+    if not turns.enabled:
+        return list(stt_stages)
+    from voxline.processors.vad import SileroVAD, VADParams
+    from voxline.stt import STTProcessor
+    from voxline.turns import EchoDetector, TurnProcessor
+
+    params = turn_params(turns, _language(settings))
+    stages = [stage for stage in stt_stages if not isinstance(stage, SileroVAD)]  # ours replaces it
+    finalizer: Any = None
+    deepgram = sys.modules.get("voxline.processors.deepgram.stt")  # loaded if (and only if) a stage uses it
+    whisper = sys.modules.get("voxline.processors.local.whisper")
+    if whisper is not None and any(isinstance(stage, whisper.WhisperSTT) for stage in stages):
+        params = attrs.evolve(params, final_timeout=max(params.final_timeout, WHISPER_FINAL_TIMEOUT))
+    for stage in stages:
+        if isinstance(stage, STTProcessor):
+            stage.speaking_frames = False  # the VAD dates the user's speech
+        if deepgram is not None and isinstance(stage, deepgram.DeepgramSTT):
+            stage.vad_events = False
+            extra = dict(stage.options.get("request_options") or {})
+            query = {**_FILLER_WORDS["additional_query_parameters"], **extra.get("additional_query_parameters", {})}
+            stage.options["request_options"] = {**extra, "additional_query_parameters": query}
+            finalizer = stage  # Finalize on the engine's decision: the final comes in ~100 ms
+    engine = TurnProcessor(
+        params=params,
+        model=_model(turns.smart_turn),
+        stt=finalizer,
+        echo=EchoDetector(threshold=turns.echo_threshold),
+    )
+    vad = SileroVAD(params=VADParams(start_secs=params.vad_start_secs, stop_secs=params.vad_stop_secs))
+    return [vad, engine.tap, *stages, engine]
+
+
+def _language(settings: Settings) -> str:
+    """``STT_LANGUAGE`` (declared by the Deepgram provider) picks the word lists; "en" in a registry without it."""
+    from voxline.processors.deepgram.provider import STT_LANGUAGE
+
+    if STT_LANGUAGE not in settings.values:
+        return "en"
+    return settings.values[STT_LANGUAGE]
+
+
+def _model(choice: str) -> Any:
+    if choice == "off":
+        return None
+    try:
+        from voxline.processors.turns import SmartTurnModel
+
+        return SmartTurnModel()
+    except ImportError as exc:
+        if choice == "on":
+            raise TurnWiringError(f"TURN_SMART_TURN=on, but {exc}") from exc
+        _note_missing_model(str(exc))
+        return None
+
+
+_noted: list[str] = []
+
+
+def _note_missing_model(reason: str) -> None:
+    if not _noted:
+        _noted.append(reason)
+        logger.info("turn-taking without the smart-turn model (%s); the words and the VAD decide", reason)
+
+
+def connect_turns(transport: WebSocketTransport, processors: Sequence[Processor]) -> list[str]:
+    """Hand the session's echo detector to its transport; return the features its ``session`` message names."""
+    from voxline.turns import TurnProcessor
+
+    engine = next((p for p in processors if isinstance(p, TurnProcessor)), None)
+    if engine is None:
+        return list(TRANSPORT_FEATURES)
+    transport.attach_echo(engine.echo)
+    return [*TRANSPORT_FEATURES, SERVER_BARGE_IN]
+
+
+async def preload_turns(settings: Settings) -> None:
+    """Load Silero and the smart-turn model once for the process (at server start, off the event loop)."""
+    if not settings.turns.enabled:
+        return
+    from voxline.processors.local import preload
+
+    await preload(stt=False, vad=True, tts=False)
+    model = _model(settings.turns.smart_turn)
+    if model is not None:
+        await model.warm_up()
+        logger.info("smart-turn end-of-turn model loaded")

@@ -1,0 +1,156 @@
+"""Where the client's playback of the bot's audio is, on the server's clock.
+
+The server sends audio faster than real time and the client plays it from a buffer, so "what has the user
+heard?" needs a model of the client's player. :class:`PlaybackClock` keeps one per connection:
+
+* every ``audio`` message sent adds its seconds to the *epoch* it belongs to, placed right after what is already
+  queued (``max(now, end)``): the client plays chunks back to back, starting afresh when its queue ran dry;
+* ``playback`` pause/resume (the turn engine holding the bot while it finds out whether the user is barging
+  in) stop and restart that clock;
+* an interrupt stops it: the client flushes what it had not played;
+* the client's ``played`` reports (``{"epoch": E, "seconds": s}``: ``s`` seconds of epoch ``E``'s audio have
+  played) re-anchor it, so the browser's jitter buffer, output latency and underruns are counted. Clients that
+  send none (the seed's) are followed on the server's clock alone.
+
+Seconds are counted per epoch, from the epoch's first audio, like the TTS stage's record of which text each
+stretch of its audio speaks: :meth:`PlaybackClock.position` is exactly what a ``BotHeardTextFrame`` carries.
+
+A listener (the session's echo detector, :class:`voxline.turns.EchoDetector`) is told when each chunk plays,
+so it can recognise the bot's own voice in the microphone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["PlaybackClock", "PlaybackListener"]
+
+
+class PlaybackListener(Protocol):
+    """Told what the client plays and when (times on the playback clock's ``clock``)."""
+
+    def played(self, pcm: bytes, sample_rate: int, at: float) -> None: ...
+
+    def stopped(self, at: float) -> None: ...
+
+    def pause(self, at: float) -> None: ...
+
+    def resume(self, at: float) -> None: ...
+
+    def realign(self, at: float, lag: float) -> None: ...
+
+
+class PlaybackClock:
+    """The client's playback position per epoch; see the module docstring. Times are ``clock()`` seconds.
+
+    ``tolerance``: a report that moves the clock less than this is taken as network jitter and only updates the
+    position, not the listener's reference.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, tolerance: float = 0.03) -> None:
+        self.clock = clock
+        self.tolerance = tolerance
+        self.listener: PlaybackListener | None = None
+        self.epoch: int | None = None
+        """The epoch whose audio is being played (None: nothing since the last interrupt)."""
+        self.sent = 0.0
+        """Seconds of :attr:`epoch`'s audio sent."""
+        self.end = 0.0
+        """When the audio sent so far finishes playing (while not paused)."""
+        self._paused_ahead: float | None = None  # seconds still to play when paused
+        self.reports = 0
+        """``played`` reports that were used (for the current epoch or earlier ones)."""
+        self.last_lag = 0.0
+        """The last correction a report made: positive when the client was behind the server's estimate."""
+
+    # --- what the server sends ---------------------------------------------------------------------------
+
+    def begin(self, epoch: int) -> bool:
+        """Audio of ``epoch`` is about to be sent; True when that is a new epoch (its seconds start at 0)."""
+        if epoch == self.epoch:
+            return False
+        self.epoch, self.sent = epoch, 0.0
+        return True
+
+    def audio(self, epoch: int, pcm: bytes, sample_rate: int) -> float:
+        """``pcm`` (mono Int16) of ``epoch`` was sent; returns when its first sample plays (paused: when the pause
+        began)."""
+        self.begin(epoch)
+        now = self.clock()
+        seconds = len(pcm) / (2 * sample_rate)
+        self.sent += seconds
+        if self._paused_ahead is not None:
+            self._paused_ahead += seconds
+            at = now
+        else:
+            at = max(now, self.end)
+            self.end = at + seconds
+        if self.listener is not None:
+            self.listener.played(pcm, sample_rate, at)
+        return at
+
+    def pause(self) -> None:
+        if self._paused_ahead is not None:
+            return
+        now = self.clock()
+        self._paused_ahead = max(0.0, self.end - now)
+        if self.listener is not None:
+            self.listener.pause(now)
+
+    def resume(self) -> None:
+        ahead, self._paused_ahead = self._paused_ahead, None
+        if ahead is None:
+            return
+        now = self.clock()
+        self.end = now + ahead
+        if self.listener is not None:
+            self.listener.resume(now)
+
+    def stop(self) -> None:
+        """An interrupt: the client flushes what it had not played."""
+        now = self.clock()
+        self.epoch, self.sent, self._paused_ahead = None, 0.0, None
+        self.end = min(self.end, now)
+        if self.listener is not None:
+            self.listener.stopped(now)
+
+    # --- what the client says ----------------------------------------------------------------------------
+
+    def report(self, epoch: int, seconds: float) -> bool:
+        """The client has played ``seconds`` of ``epoch``'s audio; False if that is not the epoch playing."""
+        if epoch != self.epoch:
+            return False
+        self.reports += 1
+        now = self.clock()
+        played = min(max(0.0, seconds), self.sent)
+        if self._paused_ahead is not None:
+            self._paused_ahead = self.sent - played
+            return True
+        lag = self.position(now) - played  # > 0: the client is behind the estimate
+        if played >= self.sent - 1e-6:
+            self.end = min(self.end, now)  # all of it has played (the client is not ahead of what it got)
+            return True
+        self.end = now + (self.sent - played)
+        if abs(lag) >= self.tolerance:
+            self.last_lag = lag
+            if self.listener is not None:
+                self.listener.realign(now, lag)
+        return True
+
+    # --- what the server asks ----------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_ahead is not None
+
+    def ahead(self, now: float | None = None) -> float:
+        """Seconds of sent audio not played yet."""
+        if self._paused_ahead is not None:
+            return self._paused_ahead
+        return max(0.0, self.end - (self.clock() if now is None else now))
+
+    def position(self, now: float | None = None) -> float:
+        """Seconds of :attr:`epoch`'s audio played by ``now`` (default: now)."""
+        return max(0.0, self.sent - self.ahead(now))

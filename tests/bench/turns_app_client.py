@@ -1,0 +1,197 @@
+"""The client side of the app-level turn benchmark: a WebSocket client that talks and listens like a person at
+a seed client (tests/bench/bench_turns_app.py).
+
+:class:`Listener` reads the socket and plays the bot's audio in real time, as a browser would: back to back
+after an 80 ms jitter buffer, flushed on ``status: interrupted``. As the seed's minimal client it never sends
+``interrupt`` and ignores ``playback``; with ``page=True`` it behaves like voxline's page instead: it honours
+``playback`` pause/resume and reports ``played`` every 100 ms. It notes the ground truth the benchmark scores
+against: when the bot was audible, what had played of each epoch when it was flushed, and audio that arrived
+after ``interrupted`` (stale).
+
+:class:`Microphone` sends 20 ms of audio every 20 ms: the user's scripted speech, plus what the listener played
+fed back ``echo_db`` quieter and 80 ms late (a laptop without headphones), plus background noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import json
+import time
+from typing import Any
+
+import numpy as np
+from voxline.audio.resample import resample
+
+RATE = 16000
+TICK = 0.02
+STEP = int(RATE * TICK)
+LEAD = 0.08
+
+
+class Listener:
+    """Plays what the server sends; see the module docstring. Times are ``time.monotonic()``."""
+
+    def __init__(self, ws: Any, *, page: bool = False) -> None:
+        self.ws = ws
+        self.page = page
+        self.log: list[tuple[float, dict[str, Any]]] = []
+        self.buffer: collections.deque[tuple[int | None, np.ndarray]] = collections.deque()
+        self.epoch: int | None = None  # from playback "start" (a seed client would not know it; the score does)
+        self.played: dict[int | None, float] = collections.defaultdict(float)
+        self.play_from = 0.0
+        self.paused = False
+        self.audible_since: float | None = None
+        self.first_audio: float | None = None
+        self.stale_window = False  # after "interrupted", before the next reply: audio now is stale
+        self.stale_seconds = 0.0
+        self.flushed: list[dict[str, Any]] = []
+        self.reports = 0
+        self._ticks = 0
+        self.session: dict[str, Any] = {}
+        self.changed = asyncio.Event()
+
+    def times(self, kind: str, data: Any = None) -> list[float]:
+        return [t for t, m in self.log if m["type"] == kind and (data is None or m.get("data") == data)]
+
+    async def read(self) -> None:
+        async for raw in self.ws:
+            now = time.monotonic()
+            message = json.loads(raw)
+            self.log.append((now, {k: v for k, v in message.items() if message["type"] != "audio" or k != "data"}))
+            self._on(message, now)
+            self.changed.set()
+
+    def _on(self, message: dict[str, Any], now: float) -> None:
+        kind, data = message["type"], message.get("data")
+        if kind == "audio":
+            pcm = resample(base64.b64decode(data), 24000, RATE)
+            samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+            if self.stale_window:
+                self.stale_seconds += len(samples) / RATE
+            if not self.buffer and now >= self.play_from:
+                self.play_from = now + LEAD  # the queue had run dry: the jitter buffer fills again
+            self.buffer.append((self.epoch, samples))
+        elif kind == "status" and data == "interrupted":
+            self.flushed.append({"at": now, "epoch": self.epoch, "played": self.played[self.epoch]})
+            self.buffer.clear()
+            self.paused = False
+            self.stale_window = True
+        elif kind == "status" and data == "generating":
+            self.stale_window = False
+        elif kind == "playback" and isinstance(data, dict):
+            if data.get("action") == "start":
+                self.epoch = data.get("epoch")
+                self.stale_window = False
+            elif self.page and data.get("action") in ("pause", "resume"):
+                self.paused = data["action"] == "pause"
+        elif kind == "session" and isinstance(data, dict):
+            self.session = data
+
+    async def tick(self, now: float) -> np.ndarray:
+        """Play the next 20 ms; returns what played (zeros when nothing did)."""
+        out = np.zeros(STEP, dtype=np.float32)
+        filled = 0
+        if not self.paused and now >= self.play_from:
+            while filled < STEP and self.buffer:
+                epoch, chunk = self.buffer[0]
+                take = min(STEP - filled, len(chunk))
+                out[filled : filled + take] = chunk[:take]
+                filled += take
+                self.played[epoch] += take / RATE
+                if take == len(chunk):
+                    self.buffer.popleft()
+                else:
+                    self.buffer[0] = (epoch, chunk[take:])
+        if filled:
+            if self.first_audio is None:
+                self.first_audio = now
+            if self.audible_since is None:
+                self.audible_since = now
+        elif not self.buffer and not self.paused:
+            self.audible_since = None
+        self._ticks += 1
+        if self.page and self._ticks % 5 == 0 and filled and self.epoch is not None and "played" in self.features:
+            self.reports += 1
+            report = {"type": "played", "data": {"epoch": self.epoch, "seconds": round(self.played[self.epoch], 3)}}
+            await self.ws.send(json.dumps(report))
+        return out
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.session.get("features") or [])
+
+
+class Microphone:
+    """20 ms of microphone audio every 20 ms, in real time; ``say`` queues the user's speech."""
+
+    def __init__(
+        self,
+        ws: Any,
+        listener: Listener,
+        *,
+        echo_db: float | None = None,
+        echo_delay: float = 0.08,
+        background_db: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.ws = ws
+        self.listener = listener
+        self.echo_gain = 0.0 if echo_db is None else 10 ** (echo_db / 20)
+        self.background = 0.0 if background_db is None else 10 ** (background_db / 20)
+        n = max(1, round(echo_delay / TICK))
+        self.delayed: collections.deque[np.ndarray] = collections.deque([np.zeros(STEP, np.float32)] * n, maxlen=n)
+        self.rng = np.random.default_rng(seed)
+        self.pending: collections.deque[tuple[np.ndarray, asyncio.Future[tuple[float, float]]]] = collections.deque()
+        self.current: tuple[np.ndarray, asyncio.Future[tuple[float, float]], float | None] | None = None
+        self.running = True
+
+    def say(self, clip: np.ndarray) -> asyncio.Future[tuple[float, float]]:
+        """Queue ``clip``; the future gives (start, end) of its speech in ``time.monotonic()`` once spoken."""
+        future: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+        self.pending.append((clip, future))
+        return future
+
+    async def run(self) -> None:
+        start = time.monotonic()
+        n = 0
+        while self.running:
+            n += 1
+            delay = start + n * TICK - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = time.monotonic()
+            frame = self._user(now)
+            played = await self.listener.tick(now)
+            echo = self.delayed[0]
+            self.delayed.append(played)
+            if self.echo_gain:
+                frame += echo * self.echo_gain
+            if self.background:
+                frame += self.rng.standard_normal(STEP).astype(np.float32) * self.background
+            pcm = (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes()
+            await self.ws.send('{"type":"audio","data":"' + base64.b64encode(pcm).decode() + '"}')
+
+    def _user(self, now: float) -> np.ndarray:
+        frame = np.zeros(STEP, dtype=np.float32)
+        filled = 0
+        while filled < STEP:
+            if self.current is None:
+                if not self.pending:
+                    break
+                clip, future = self.pending.popleft()
+                self.current = (clip, future, None)
+            clip, future, began = self.current
+            take = min(STEP - filled, len(clip))
+            frame[filled : filled + take] = clip[:take]
+            if began is None:
+                began = now - TICK + filled / RATE
+            filled += take
+            if take == len(clip):
+                if not future.done():
+                    future.set_result((began, now - TICK + filled / RATE))
+                self.current = None
+            else:
+                self.current = (clip[take:], future, began)
+        return frame

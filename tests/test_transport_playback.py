@@ -1,0 +1,239 @@
+"""The client's playback as the server follows it: the playback clock, the ``played`` reports that correct it,
+``playback`` pause/resume/start, and what the echo detector is told."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from transport_helpers import MemorySocket
+from voxline.frames import (
+    BotHeardTextFrame,
+    BotPlaybackFrame,
+    Frame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    TTSAudioFrame,
+    TTSStartedFrame,
+    UserTurnEndedFrame,
+)
+from voxline.testing import Interrupt, Sleep, run_processor
+from voxline.transports import WebSocketTransport
+from voxline.transports.playback import PlaybackClock
+from voxline.transports.protocol import PlayedIn, ProtocolError, ProtocolParser, playback_message
+
+RATE = 24000
+
+
+def pcm(seconds: float) -> bytes:
+    return b"\x01\x00" * int(seconds * RATE)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Listener:
+    """Records what an echo detector would be told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def played(self, pcm: bytes, sample_rate: int, at: float) -> None:
+        self.calls.append(("played", len(pcm) / 2 / sample_rate, at))
+
+    def stopped(self, at: float) -> None:
+        self.calls.append(("stopped", at))
+
+    def pause(self, at: float) -> None:
+        self.calls.append(("pause", at))
+
+    def resume(self, at: float) -> None:
+        self.calls.append(("resume", at))
+
+    def realign(self, at: float, lag: float) -> None:
+        self.calls.append(("realign", at, round(lag, 3)))
+
+
+def test_chunks_play_back_to_back_and_the_position_follows_the_clock() -> None:
+    clock, listener = Clock(), Listener()
+    playback = PlaybackClock(clock=clock)
+    playback.listener = listener
+    assert playback.audio(3, pcm(1.0), RATE) == 100.0
+    assert playback.audio(3, pcm(1.0), RATE) == 101.0  # queued behind the first
+    clock.now = 100.4
+    assert playback.position() == pytest.approx(0.4)
+    assert playback.ahead() == pytest.approx(1.6)
+    clock.now = 105.0  # the queue ran dry: the next chunk starts now
+    assert playback.position() == pytest.approx(2.0)
+    assert playback.audio(3, pcm(0.5), RATE) == 105.0
+    assert [c[0] for c in listener.calls] == ["played"] * 3
+
+
+def test_a_pause_holds_the_position_and_audio_sent_meanwhile_waits_behind_it() -> None:
+    clock, listener = Clock(), Listener()
+    playback = PlaybackClock(clock=clock)
+    playback.listener = listener
+    playback.audio(1, pcm(2.0), RATE)
+    clock.now = 100.5
+    playback.pause()
+    playback.audio(1, pcm(1.0), RATE)
+    clock.now = 102.0
+    assert playback.paused and playback.position() == pytest.approx(0.5)
+    playback.resume()
+    clock.now = 102.5
+    assert playback.position() == pytest.approx(1.0)
+    assert playback.ahead() == pytest.approx(2.0)
+    assert listener.calls[1:] == [("pause", 100.5), ("played", 1.0, 100.5), ("resume", 102.0)]
+
+
+def test_reports_reanchor_the_clock_and_realign_the_echo_reference() -> None:
+    clock, listener = Clock(), Listener()
+    playback = PlaybackClock(clock=clock)
+    playback.listener = listener
+    playback.audio(2, pcm(3.0), RATE)
+    clock.now = 101.0
+    # The client started 150 ms late (its jitter buffer and output latency): 0.85 s played, not 1.0.
+    assert playback.report(2, 0.85)
+    assert playback.position() == pytest.approx(0.85)
+    assert playback.ahead() == pytest.approx(2.15)
+    assert listener.calls[-1] == ("realign", 101.0, 0.15)
+    # Jitter below the tolerance moves the position but not the reference.
+    clock.now = 101.5
+    assert playback.report(2, 1.34)
+    assert playback.position() == pytest.approx(1.34)
+    assert listener.calls[-1][0] == "realign" and len(listener.calls) == 2
+    # A report of another epoch (an old one, arriving late) is ignored.
+    assert not playback.report(1, 0.1)
+    assert playback.position() == pytest.approx(1.34)
+    # More than was sent is clipped to what was sent: all of it has played.
+    assert playback.report(2, 9.0) and playback.position() == pytest.approx(3.0)
+
+
+def test_an_interrupt_stops_the_clock_and_a_new_epoch_counts_from_zero() -> None:
+    clock, listener = Clock(), Listener()
+    playback = PlaybackClock(clock=clock)
+    playback.listener = listener
+    playback.audio(4, pcm(2.0), RATE)
+    clock.now = 100.7
+    playback.stop()
+    assert playback.epoch is None and playback.ahead() == 0.0
+    assert listener.calls[-1] == ("stopped", 100.7)
+    assert playback.audio(5, pcm(1.0), RATE) == 100.7
+    clock.now = 101.0
+    assert playback.position() == pytest.approx(0.3)
+
+
+def test_played_messages_parse_and_bad_ones_are_refused() -> None:
+    parser = ProtocolParser()
+    assert parser.parse_text('{"type":"played","data":{"epoch":3,"seconds":1.25}}') == PlayedIn(3, 1.25)
+    assert parser.parse_text('{"type":"played","data":{"epoch":0,"seconds":0}}') == PlayedIn(0, 0.0)
+    for bad in (
+        '{"type":"played"}',
+        '{"type":"played","data":[3, 1.0]}',
+        '{"type":"played","data":{"epoch":-1,"seconds":1}}',
+        '{"type":"played","data":{"epoch":true,"seconds":1}}',
+        '{"type":"played","data":{"epoch":2.5,"seconds":1}}',
+        '{"type":"played","data":{"epoch":2,"seconds":-0.1}}',
+        '{"type":"played","data":{"epoch":2,"seconds":"1"}}',
+    ):
+        with pytest.raises(ProtocolError, match="played"):
+            parser.parse_text(bad)
+    assert playback_message("start", 7) == '{"type":"playback","data":{"action":"start","epoch":7}}'
+    assert playback_message("pause") == '{"type":"playback","data":{"action":"pause"}}'
+
+
+async def run_output(steps: list[Frame | Sleep | Interrupt], *, reports: list[tuple[float, int, float]] = ()) -> Any:
+    """Run the output over ``steps``; ``reports`` are ``(after seconds, epoch, played)`` sent by the client."""
+    socket = MemorySocket()
+    transport = WebSocketTransport(socket)
+    listener = Listener()
+    transport.attach_echo(listener)
+    transport.writer.start()
+
+    async def client() -> None:
+        start = asyncio.get_running_loop().time()
+        for after, epoch, seconds in reports:
+            await asyncio.sleep(max(0.0, start + after - asyncio.get_running_loop().time()))
+            transport.playback.report(epoch, seconds)
+
+    reporter = asyncio.create_task(client())
+    try:
+        result = await run_processor(transport.output(), steps)
+        await asyncio.sleep(0.02)
+    finally:
+        reporter.cancel()
+        await transport.aclose()
+    return result, socket.sent, listener
+
+
+async def test_the_output_announces_each_epoch_and_relays_pause_and_resume() -> None:
+    steps: list[Frame | Sleep | Interrupt] = [
+        LLMResponseStartFrame(epoch=0),
+        TTSStartedFrame(epoch=0),
+        TTSAudioFrame(pcm=pcm(1.0), epoch=0),
+        TTSAudioFrame(pcm=pcm(1.0), epoch=0),
+        Sleep(0.1),
+        BotPlaybackFrame(action="pause"),
+        BotPlaybackFrame(action="pause"),  # once is enough
+        Sleep(0.2),
+        BotPlaybackFrame(action="resume", reason="no words"),
+        BotPlaybackFrame(action="resume"),  # nothing paused: nothing to say
+        Sleep(0.05),
+        Interrupt(),
+    ]
+    result, sent, listener = await run_output(steps)
+    kinds = [(m["type"], m["data"]) for m in sent if m["type"] in ("playback", "audio", "status")]
+    assert kinds.pop(0) == ("status", "generating")
+    assert kinds[0] == ("playback", {"action": "start", "epoch": 0})
+    assert [k for k, _ in kinds[1:3]] == ["audio", "audio"]
+    assert kinds[3:] == [
+        ("playback", {"action": "pause"}),
+        ("playback", {"action": "resume"}),
+        ("status", "interrupted"),
+    ]
+    (heard,) = result.upstream_of(BotHeardTextFrame)
+    # 0.1 s before the pause and ~0.05 s after the resume: the 0.2 s paused did not count.
+    assert 0.12 <= heard.played_seconds <= 0.3, heard
+    assert [c[0] for c in listener.calls] == ["played", "played", "pause", "resume", "stopped"]
+
+
+async def test_a_pause_when_nothing_plays_is_not_sent() -> None:
+    steps: list[Frame | Sleep | Interrupt] = [BotPlaybackFrame(action="pause"), BotPlaybackFrame(action="resume")]
+    _, sent, _ = await run_output(steps)
+    assert [m for m in sent if m["type"] == "playback"] == []
+
+
+async def test_heard_seconds_follow_the_clients_reports() -> None:
+    steps: list[Frame | Sleep | Interrupt] = [
+        LLMResponseStartFrame(epoch=0),
+        TTSStartedFrame(epoch=0),
+        TTSAudioFrame(pcm=pcm(2.0), epoch=0),
+        Sleep(0.5),
+        Interrupt(),
+    ]
+    # The client says it has played only 0.1 s by 0.3 s (it started late): it heard ~0.3 s at the interrupt.
+    result, _, listener = await run_output(steps, reports=[(0.3, 0, 0.1)])
+    (heard,) = result.upstream_of(BotHeardTextFrame)
+    assert 0.22 <= heard.played_seconds <= 0.38, heard
+    assert any(c[0] == "realign" for c in listener.calls)
+
+
+async def test_the_turn_engines_end_of_speech_anchors_voice_to_voice() -> None:
+    import time
+
+    steps: list[Frame | Sleep | Interrupt] = [
+        UserTurnEndedFrame(text="hi", speech_end=time.monotonic() - 0.4),
+        LLMResponseStartFrame(epoch=0),
+        TTSStartedFrame(epoch=0),
+        TTSAudioFrame(pcm=pcm(0.1), epoch=0),
+        LLMResponseEndFrame(epoch=0),
+    ]
+    _, sent, _ = await run_output(steps)
+    (metrics,) = [m["data"] for m in sent if m["type"] == "metrics"]
+    assert 400 <= metrics["voice_to_voice_ms"] < 600
