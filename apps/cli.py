@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="replay a recorded session (RECORD_DIR) and print its turn timeline")
     replay.add_argument("file", help="a <session>.replay.jsonl.gz file (docs/recording.md)")
     replay.add_argument("--json", action="store_true", help="print the replayed turns as JSON lines")
+    replay.add_argument(
+        "--no-smart-turn",
+        action="store_true",
+        help="leave the smart-turn model out of the replayed turn engine even if the session ran it",
+    )
     return parser
 
 
@@ -202,11 +207,12 @@ def replay(args: argparse.Namespace) -> int:
     2 when the file is not a recording."""
     import json
 
-    from voxline.recording import format_timeline, replay_file
+    from voxline.apps.voice_agent.replay import replay_recording
+    from voxline.recording import format_timeline
 
     try:
-        result = replay_file(args.file)
-    except ValueError as exc:
+        result = replay_recording(args.file, smart_turn=not args.no_smart_turn)
+    except (ValueError, RuntimeError) as exc:
         print(f"voxline: {exc}", file=sys.stderr)
         return 2
     if args.json:

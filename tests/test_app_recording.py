@@ -15,7 +15,7 @@ import pytest
 from app_helpers import Client, serve_app, silence, tone
 from starlette.config import Config
 from voxline.apps.voice_agent import create_app
-from voxline.recording import replay_file
+from voxline.apps.voice_agent.replay import replay_recording
 
 fakes_deepgram = pytest.importorskip("voxline.testing.fakes.deepgram")
 fakes_gemini = pytest.importorskip("voxline.testing.fakes.gemini")
@@ -84,7 +84,7 @@ def _check(record_dir: Path, sid: str, sent_audio: int) -> None:
     cut_at = round(turns[0]["interruption"]["t"] * 16000)
     assert not np.any(agent[cut_at + 160 : round(turns[1]["t"] * 16000)])  # silence from the cut to turn 2
 
-    result = replay_file(replay_path)
+    result = replay_recording(replay_path)
     assert [t["user"] for t in result.turns] == ["tell me a story", "stop"]
     assert result.differences() == []
 

@@ -3,9 +3,14 @@
 :func:`replay_session` rebuilds the voice agent's pipeline — the WebSocket transport's input and output, the
 sentence aggregator, the LLM and TTS bases — with the recording standing in for the client and the providers
 (:mod:`~voxline.recording.stand_ins`), and runs it on a :class:`~voxline.recording.virtual_time.VirtualClockLoop`:
-no real waiting, the same timings every time. A recorder observes the replay as it observes a live session, so
-the replay's turn log can be set beside the original's: the turn decisions (what the user said, whether and
-why a reply was cut, what the user heard of it) must be the same, the latencies the same within a tolerance.
+no real waiting, the same timings every time. What is no provider runs for real: ``middle=`` builds it around the
+stand-ins. The voice agent's turn engine (VAD, audio tap, ``TurnProcessor``) is rebuilt there by
+:func:`voxline.apps.voice_agent.replay.replay_middle`, so a replay recomputes the turn decisions rather than
+playing them back; a ``TurnProcessor`` in the middle gets the transport's echo feed, as in a session.
+
+A recorder observes the replay as it observes a live session, so the replay's turn log can be set beside the
+original's: the turn decisions (what the user said, whether and why a reply was cut, what the user heard of it)
+must be the same, the latencies the same within a tolerance.
 
 ``voxline replay FILE`` prints the timeline (:func:`format_timeline`) and the differences.
 """
@@ -26,7 +31,16 @@ from voxline.recording.stand_ins import ReplayLLM, ReplaySocket, ReplaySTT, Repl
 from voxline.recording.virtual_time import run_virtual
 from voxline.task import PipelineTask
 
-__all__ = ["DECISIONS", "LATENCY_TOLERANCE_MS", "ReplayResult", "format_timeline", "replay_file", "replay_session"]
+__all__ = [
+    "DECISIONS",
+    "LATENCY_TOLERANCE_MS",
+    "Middle",
+    "ReplayResult",
+    "agent_middle",
+    "format_timeline",
+    "replay_file",
+    "replay_session",
+]
 
 DECISIONS = ("user", "interrupted", "interruption_reason", "heard", "failed")
 """What must be the same in a replay as in the recording, per turn."""
@@ -124,7 +138,9 @@ async def _run(session: RecordedSession, middle: Middle) -> tuple[list[dict[str,
     recorder = SessionRecorder(
         stages={"stt": [stt], "llm": [llm], "tts": [tts]}, input=transport.input(), output=transport.output()
     )
-    processors = [transport.input(), *middle(stt, llm, tts), transport.output()]
+    inner = list(middle(stt, llm, tts))
+    _attach_echo(transport, inner)
+    processors = [transport.input(), *inner, transport.output()]
     task = PipelineTask(Pipeline(processors), name="replay", observers=[recorder])
     socket.begin(time.monotonic() - recorder.now)
     transport.start()
@@ -134,6 +150,15 @@ async def _run(session: RecordedSession, middle: Middle) -> tuple[list[dict[str,
         recorder.close("replay ended")
         await transport.aclose(flush_timeout=0)
     return recorder.turns.turns, socket.sent
+
+
+def _attach_echo(transport: Any, processors: Sequence[Processor]) -> None:
+    """A turn engine in the middle hears what the replayed client plays, as in the session (``connect_turns``)."""
+    from voxline.turns import TurnProcessor
+
+    for processor in processors:
+        if isinstance(processor, TurnProcessor) and processor.echo is not None:
+            transport.attach_echo(processor.echo)
 
 
 def format_timeline(result: ReplayResult) -> str:

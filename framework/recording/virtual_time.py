@@ -14,8 +14,11 @@ virtual loop and, for its duration, points those three functions at the same vir
 pipeline measures is measured in virtual seconds. They are the process's functions: run nothing else (no other
 thread that needs real time) while a virtual run is in progress.
 
-Not for work that waits on threads or real sockets: a loop with nothing ready jumps over the time a thread
-would have taken. A replay has neither (its providers and its client are recordings).
+Work handed to a thread with ``run_in_executor`` (``asyncio.to_thread``; the smart-turn model's inference, a model
+loaded on first use) takes no virtual time: while any is pending the clock stands still and the loop waits for it
+for real, so a replay's timings do not depend on how fast the machine ran the model. Not for work that waits on
+real sockets or on threads the loop did not start: a loop with nothing ready jumps over the time they take. A
+replay has neither (its providers and its client are recordings).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import contextlib
 import heapq
 import selectors
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 __all__ = ["VirtualClockLoop", "run_virtual", "virtual_clock_functions"]
@@ -41,12 +45,25 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._virtual_now = start
         self.jumps = 0
         """How many times the clock jumped to the next timer (a measure of the run's idle stretches)."""
+        self._in_threads = 0
 
     def time(self) -> float:
         return self._virtual_now
 
+    def run_in_executor(  # type: ignore[override]  # the base's signature, less its TypeVarTuple
+        self, executor: Executor | None, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        """The base's, counted: the clock stands still until the work is done (see the module docstring)."""
+        future = super().run_in_executor(executor, func, *args)
+        self._in_threads += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _: asyncio.Future[Any]) -> None:
+        self._in_threads -= 1
+
     def _run_once(self) -> None:
-        if not self._ready and not self._stopping:  # type: ignore[attr-defined]
+        if not self._ready and not self._stopping and not self._in_threads:  # type: ignore[attr-defined]
             scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
             while scheduled and scheduled[0]._cancelled:
                 self._timer_cancelled_count -= 1  # type: ignore[attr-defined]

@@ -49,8 +49,8 @@ class PlaybackClock:
     position, not the listener's reference.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, tolerance: float = 0.03) -> None:
-        self.clock = clock
+    def __init__(self, *, clock: Callable[[], float] | None = None, tolerance: float = 0.03) -> None:
+        self.clock = clock or _monotonic
         self.tolerance = tolerance
         self.listener: PlaybackListener | None = None
         self.epoch: int | None = None
@@ -154,3 +154,8 @@ class PlaybackClock:
     def position(self, now: float | None = None) -> float:
         """Seconds of :attr:`epoch`'s audio played by ``now`` (default: now)."""
         return max(0.0, self.sent - self.ahead(now))
+
+
+def _monotonic() -> float:
+    """``time.monotonic()`` looked up at each call, not bound once: a replay's virtual clock replaces it."""
+    return time.monotonic()
