@@ -8,9 +8,14 @@ name. Run it again after a change to the recording format:
     .venv/bin/python scripts/record_sessions.py            # all scenarios, ~30 s
     .venv/bin/python scripts/record_sessions.py barge_in   # one
 
-Scenarios: ``barge_in`` (the client interrupts the first reply while it plays, then asks again),
-``pause_mid_sentence`` (the user stops for a second in the middle of a sentence), ``provider_drop`` (the LLM
-provider drops the connection in the middle of the second reply; the third turn is answered).
+Scenarios: ``barge_in`` (the user speaks over the first reply while it plays; the server's turn engine cuts it,
+the client sends no ``interrupt``), ``pause_mid_sentence`` (the user stops for a second in the middle of a
+sentence; the turn engine waits for the rest and answers one turn), ``provider_drop`` (the LLM provider drops the
+connection in the middle of the second reply; the third turn is answered).
+
+The agent runs with its defaults (the turn engine on) but ``TURN_SMART_TURN=off``: the engine decides on the VAD
+and the words, so the replays need no smart-turn model and stay fast (a replay of a session that ran the model
+runs it too; see docs/recording.md).
 """
 
 from __future__ import annotations
@@ -81,23 +86,19 @@ class Talker:
             while sum(1 for m in self.messages if m["type"] == kind and data in (None, m.get("data"))) < count:  # noqa: ASYNC110 - a script's poll
                 await asyncio.sleep(0.01)
 
-    async def interrupt(self) -> None:
-        await self.ws.send(json.dumps({"type": "interrupt"}))
-
 
 async def barge_in(talk: Talker, gemini: FakeGemini) -> None:
     await talk.say(speech("What is the weather like in Lisbon?", "slt") + silence(0.6))
     await talk.wait_for("audio")
     await talk.say(silence(1.2))  # the first sentences of the reply play
-    await talk.interrupt()
-    await talk.say(speech("Sorry, I meant Porto.", "rms") + silence(0.6))
+    await talk.say(speech("Sorry, I meant Porto.", "rms") + silence(0.6))  # over the reply: a barge-in by voice
     await talk.wait_for("status", "complete")
     await talk.say(silence(2.5))
 
 
 async def pause_mid_sentence(talk: Talker, gemini: FakeGemini) -> None:
-    await talk.say(speech("I would like to book a table", "awb") + silence(1.0))
-    await talk.say(speech("for two people tonight.", "awb") + silence(0.6))
+    await talk.say(speech("I would like to book a table for", "awb") + silence(1.0))
+    await talk.say(speech("two people tonight.", "awb") + silence(0.6))
     await talk.wait_for("status", "complete")
     await talk.say(silence(3.0))
 
@@ -105,7 +106,7 @@ async def pause_mid_sentence(talk: Talker, gemini: FakeGemini) -> None:
 async def provider_drop(talk: Talker, gemini: FakeGemini) -> None:
     await talk.say(speech("Tell me a joke.", "kal") + silence(0.6))
     await talk.wait_for("status", "complete")
-    await talk.say(silence(1.5))
+    await talk.say(silence(4.0))  # the reply plays to its end (speaking sooner would barge in)
     gemini.drop_mid_stream(after_tokens=4)
     await talk.say(speech("Another one please.", "kal") + silence(0.6))
     await talk.wait_for("error")
@@ -126,8 +127,8 @@ SCENARIOS: dict[str, tuple[list[str], list[str], Callable[[Talker, FakeGemini], 
         barge_in,
     ),
     "pause_mid_sentence": (
-        ["i would like to book a table", "for two people tonight"],
-        ["Of course. For how many people?", "A table for two tonight. What time suits you?"],
+        ["i would like to book a table for", "two people tonight"],
+        ["A table for two tonight. What time suits you?", "Anything else?"],
         pause_mid_sentence,
     ),
     "provider_drop": (
@@ -156,6 +157,7 @@ async def record(name: str, out: Path) -> Path:
                 "GEMINI_BASE_URL": gemini.url,
                 "LOG_DIR": "",
                 "RECORD_DIR": str(record_dir),
+                "TURN_SMART_TURN": "off",
             }
             app = create_app(Config(environ=environ), static_dir=Path(tmp), preload=False)
             config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, ws_per_message_deflate=False)

@@ -135,3 +135,20 @@ def test_timers_that_were_cancelled_do_not_move_the_virtual_clock() -> None:
 
     elapsed, _ = run_virtual(run())
     assert elapsed == pytest.approx(2.0)
+
+
+def test_work_in_a_thread_takes_no_virtual_time() -> None:
+    # A model's inference (smart-turn) runs in a thread: the clock must not jump to the next timer meanwhile,
+    # or the verdict would land at a time that depends on the machine's speed.
+    async def run() -> tuple[float, bool, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        timer = asyncio.ensure_future(asyncio.sleep(0.01))
+        await asyncio.to_thread(time.sleep, 0.05)  # real time: the thread does not see the virtual clock
+        after_thread, timer_done = loop.time() - start, timer.done()
+        await timer
+        return after_thread, timer_done, loop.time() - start
+
+    (after_thread, timer_done, end), _ = run_virtual(run())
+    assert after_thread == 0.0 and not timer_done
+    assert end == pytest.approx(0.01)
