@@ -19,6 +19,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from voxline.apps.voice_agent.replay import replay_middle
 from voxline.recording import load_session, replay_session
 
 SESSIONS = Path(__file__).resolve().parent.parent / "data" / "sessions"
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
     repeat = 1 if args.quick else max(1, args.repeat)
     for path in sorted(SESSIONS.glob("*.replay.jsonl.gz")):
         session = load_session(path)
-        runs = [replay_session(session) for _ in range(repeat)]
+        runs = [replay_session(session, middle=replay_middle(session)) for _ in range(repeat)]
         wall = statistics.median(r.wall_seconds for r in runs)
         virtual = runs[0].virtual_seconds
         print(
