@@ -9,8 +9,8 @@ Three kinds of process on loopback, so that each one's CPU is its own:
   (uvloop, the served app's GC tuning and memory upkeep, WebSocket compression off), Deepgram and Gemini
   through their official SDKs pointed at the fakes, plus a 10 ms event-loop lag probe in every worker;
 * **the clients** — tests/bench/capacity_client.py: N sessions streaming real-time 20 ms JSON audio, each
-  taking a turn every ``--period`` seconds (1 s of tone, then silence; the fake STT answers from its script),
-  timing voice to voice (last tone chunk written → first reply ``audio`` read).
+  taking a turn every ``--period`` seconds (1 s of tone, then a room-noise floor; the fake STT answers from
+  its script), timing voice to voice (last tone chunk written → first reply ``audio`` read).
 
 One server serves every level in turn. Per level: the server's CPU (all its processes, from /proc) per
 session-second, its loop lag p50/p99/max over the measured window, voice to voice p50/p95 and its p95 minus

@@ -3,8 +3,9 @@
 ``python tests/bench/capacity_client.py URL N PERIOD WARMUP SECONDS [FIRST]`` opens N sessions on ``URL/ws``
 and streams real-time audio into all of them: a 20 ms chunk of 16 kHz PCM per session every 20 ms, as the
 seed's JSON ``audio`` message. Each session takes a turn every ``PERIOD`` seconds — 1 s of tone (speech for the
-fake STT's energy detector), then silence — with the sessions' turns spread evenly over the period and their
-chunks over ten 2 ms phase slots (independent browsers are not in phase). Voice to voice is timed per turn,
+fake STT's energy detector), then quiet (a -60 dBFS room-noise floor, as a microphone sends) — with the
+sessions' turns spread evenly over the period and their chunks over ten 2 ms phase slots (independent
+browsers are not in phase). Voice to voice is timed per turn,
 from writing the last tone chunk to reading the first ``audio`` message after it.
 
 It prints JSON lines: ``{"event": "window", "from": t}`` when the ``WARMUP`` seconds are over (turns begun
@@ -24,6 +25,7 @@ import base64
 import json
 import math
 import os
+import random
 import sys
 import time
 
@@ -33,6 +35,8 @@ from websockets.frames import Frame, Opcode
 PHASES = 10
 TICK = 0.02
 SPEECH_SECONDS = 1.0
+NOISE_RMS = 30.0  # about -60 dBFS: far under the fake STT's speech threshold (RMS 500)
+QUIET_CHUNKS = 60  # 38 KiB of distinct noise
 
 
 def _frame(pcm: bytes) -> bytes:
@@ -40,13 +44,31 @@ def _frame(pcm: bytes) -> bytes:
     return Frame(Opcode.TEXT, message).serialize(mask=True)
 
 
-def tone_frames(count: int) -> list[bytes]:
-    """``count`` consecutive 20 ms chunks of a 220 Hz tone at about -12 dBFS (well over the fake's threshold)."""
+def _noise(rng: random.Random, sigma: float) -> list[float]:
+    return [rng.gauss(0.0, sigma) for _ in range(320)]
+
+
+def _pcm(samples: list[float]) -> bytes:
+    return b"".join(max(-32768, min(32767, int(s))).to_bytes(2, "little", signed=True) for s in samples)
+
+
+def tone_frames(count: int, rng: random.Random) -> list[bytes]:
+    """``count`` consecutive 20 ms chunks of a 220 Hz tone at about -12 dBFS over the room noise (speech, to the
+    fake's energy detector)."""
     frames = []
     for k in range(count):
-        samples = (int(8000 * math.sin(2 * math.pi * 220 * (k * 320 + i) / 16000)) for i in range(320))
-        frames.append(_frame(b"".join(s.to_bytes(2, "little", signed=True) for s in samples)))
+        noise = _noise(rng, NOISE_RMS)
+        frames.append(
+            _frame(_pcm([8000 * math.sin(2 * math.pi * 220 * (k * 320 + i) / 16000) + noise[i] for i in range(320)]))
+        )
     return frames
+
+
+def quiet_frames(rng: random.Random) -> list[bytes]:
+    """What a microphone sends while the user is quiet: a room-noise floor (about -60 dBFS), never all zeros.
+    Different chunks, over more than deflate's 32 KiB window: the audio compresses as a real one does (digital
+    silence would make per-message deflate toward the STT look free)."""
+    return [_frame(_pcm(_noise(rng, NOISE_RMS))) for _ in range(QUIET_CHUNKS)]
 
 
 class Session:
@@ -88,8 +110,9 @@ async def run(url: str, n: int, period: float, warmup: float, seconds: float, fi
     total = total or n
     period_ticks = round(period / TICK)
     speech_ticks = round(SPEECH_SECONDS / TICK)
-    tone = tone_frames(speech_ticks)
-    silence = _frame(bytes(640))
+    rng = random.Random(first)
+    tone = tone_frames(speech_ticks, rng)
+    quiet = quiet_frames(rng)
     sessions: list[Session] = []
     for i in range(0, n, 10):  # connect in batches, as a crowd arrives (not one burst of N handshakes)
         numbers = range(first + i, first + min(n, i + 10))
@@ -117,7 +140,7 @@ async def run(url: str, n: int, period: float, warmup: float, seconds: float, fi
                     if position == speech_ticks - 1:
                         s.spoke_at = time.monotonic()
                 else:
-                    s.ws.transport.write(silence)
+                    s.ws.transport.write(quiet[(ticks + s.offset) % QUIET_CHUNKS])
         ticks += 1
         delay = start + ticks * TICK - time.monotonic()
         if delay < -TICK:  # starved by the machine: skip the missed ticks rather than burst to catch up
