@@ -73,13 +73,15 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children (uvicorn's workers)."""
-    total = 0.0
+def _tree_cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process and its children (uvicorn's workers), from /proc (Linux)."""
+    user = system = 0.0
     for p in (pid, *_children(pid)):
         with contextlib.suppress(OSError):
-            total += _cpu_seconds(p)
-    return total
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            user += int(fields[11]) / os.sysconf("SC_CLK_TCK")
+            system += int(fields[12]) / os.sysconf("SC_CLK_TCK")
+    return user, system
 
 
 def _turn_engine(choice: str | None) -> str:
@@ -147,6 +149,17 @@ class Stack:
             values += [pairs[i + 1] for i in range(0, len(pairs) - 1, 2) if start <= pairs[i] < end]
         return values
 
+    def gc_seconds(self, start: float, end: float) -> float:
+        """Seconds the workers spent in garbage collection between ``start`` and ``end`` (1 s resolution)."""
+        total = 0.0
+        for path in self.lag_dir.glob("gc-*.bin"):
+            pairs = array("d")
+            pairs.frombytes(path.read_bytes())
+            inside = [pairs[i + 1] for i in range(0, len(pairs) - 1, 2) if start <= pairs[i] < end]
+            if len(inside) > 1:
+                total += inside[-1] - inside[0]
+        return total
+
     def close(self) -> None:
         self.server.terminate()
         try:
@@ -200,12 +213,15 @@ def run_level(stack: Stack, n: int, period: float, warmup: float, seconds: float
     for p in procs:
         p.wait(60)
     wall = wall1 - wall0
+    user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     lags = stack.lags(window_from, window_to)
     latencies = [x for d in done for x in d["latencies_ms"]]
     return {
         "sessions": n,
-        "server_cpu": round((cpu1 - cpu0) / wall, 3),
-        "server_cpu_ms_per_session_s": round((cpu1 - cpu0) * 1000 / wall / n, 3),
+        "server_cpu": round((user + system) / wall, 3),
+        "server_cpu_ms_per_session_s": round((user + system) * 1000 / wall / n, 3),
+        "server_system_share": round(system / (user + system), 2) if user + system else None,
+        "server_gc_share": round(stack.gc_seconds(window_from, window_to) / max(user + system, 1e-9), 3),
         "loop_lag_p50_ms": round(pct(lags, 50) * 1000, 2),
         "loop_lag_p99_ms": round(pct(lags, 99) * 1000, 2),
         "loop_lag_max_ms": round(max(lags, default=float("nan")) * 1000, 2),

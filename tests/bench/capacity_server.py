@@ -9,7 +9,8 @@ points the providers at the fakes' process).
 
 The probe sleeps 10 ms in a loop and records how late each wake-up was; every second it appends
 ``(monotonic time, lag)`` pairs to ``$BENCH_LAG_DIR/lag-<pid>.bin`` (float64), so the benchmark can read
-every worker's lag over any window without a request that would land on one worker only.
+every worker's lag over any window without a request that would land on one worker only. Beside it,
+``gc-<pid>.bin`` holds ``(monotonic time, seconds spent in garbage collection so far)`` once a second.
 
 ``BENCH_PROFILE=DIR``: each worker runs cProfile between SIGUSR1 (start) and SIGUSR2 (stop and write
 ``DIR/prof-<pid>-<window>.pstats``), so a profile covers only the measured window.
@@ -18,6 +19,7 @@ every worker's lag over any window without a request that would land on one work
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -29,7 +31,23 @@ from typing import Any
 PROBE_INTERVAL = 0.01
 
 
-async def _probe(path: Path) -> None:
+class _GCTime:
+    """Seconds spent in garbage collection so far (``gc.callbacks``), to tell the collector's share of the CPU."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._start
+
+
+async def _probe(lag_path: Path, gc_path: Path) -> None:
+    collector = _GCTime()
     pending = array("d")
     flushed = time.monotonic()
     while True:
@@ -38,8 +56,10 @@ async def _probe(path: Path) -> None:
         now = time.monotonic()
         pending.extend((now, now - t - PROBE_INTERVAL))
         if now - flushed >= 1.0:
-            with path.open("ab") as f:
+            with lag_path.open("ab") as f:
                 pending.tofile(f)
+            with gc_path.open("ab") as f:
+                array("d", (now, collector.total)).tofile(f)
             del pending[:]
             flushed = now
 
@@ -69,7 +89,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     from voxline.apps.voice_agent import app as agent
 
     if scope["type"] == "lifespan" and not _started:
-        _started.append(asyncio.create_task(_probe(Path(os.environ["BENCH_LAG_DIR"]) / f"lag-{os.getpid()}.bin")))
+        directory = Path(os.environ["BENCH_LAG_DIR"])
+        probe = _probe(directory / f"lag-{os.getpid()}.bin", directory / f"gc-{os.getpid()}.bin")
+        _started.append(asyncio.create_task(probe))
         if os.environ.get("BENCH_PROFILE"):
             _profiling(os.environ["BENCH_PROFILE"])
     await agent(scope, receive, send)
