@@ -1,8 +1,13 @@
-"""The fake Deepgram and Gemini servers in a process of their own, for the soak test and benchmark.
+"""The fake Deepgram and Gemini servers in a process of their own, for the soak test and benchmarks.
 
 ``python tests/soak_fakes.py`` prints one JSON line ``{"deepgram": URL, "gemini": URL}`` once both listen,
 and serves until its stdin closes. In their own process the fakes' memory (they record what they receive)
-does not count in the RSS of the server being soaked; the records are cleared every few seconds.
+does not count in the RSS of the server being soaked, and their CPU not in the server's; the records are
+cleared every few seconds (the audio of open connections too: at real time a session sends 32 kB a second).
+
+``--realistic`` gives the providers the app benchmark's delays (tests/bench/app_fixtures.py): STT final
+150 ms after the last voiced audio (endpointing 100 ms), Gemini's first token after 400 ms then 40 tokens/s,
+Aura's first byte 250 ms after Flush. Without it they answer at once (the soak test).
 """
 
 from __future__ import annotations
@@ -10,24 +15,34 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 
-async def main() -> None:
+async def main(realistic: bool) -> None:
     from voxline.testing.fakes.deepgram import FakeDeepgram
     from voxline.testing.fakes.gemini import FakeGemini
 
     reply = "Sure thing, here is the forecast. It will be sunny all day."
-    async with FakeDeepgram(default_transcript="what is the weather") as dg, FakeGemini(replies=reply) as gm:
+    deepgram: dict[str, Any] = {"default_transcript": "what is the weather"}
+    gemini: dict[str, Any] = {"replies": reply}
+    if realistic:
+        from voxline.testing.fakes._llm import Pacing
+
+        deepgram.update(stt_final_delay=0.15, endpointing=0.1, tts_first_byte_delay=0.25)
+        gemini.update(pacing=Pacing.realistic())
+    async with FakeDeepgram(**deepgram) as dg, FakeGemini(**gemini) as gm:
         print(json.dumps({"deepgram": dg.base_url, "gemini": gm.url}), flush=True)
         loop = asyncio.get_running_loop()
         stdin_closed = loop.run_in_executor(None, sys.stdin.read)
         while not stdin_closed.done():
             await asyncio.wait([stdin_closed], timeout=5)
             dg.connections[:] = [c for c in dg.connections if c.close_code is None]  # keep the open ones
+            for connection in dg.connections:
+                connection.audio.clear()
             dg.rest_requests.clear()
             dg.attempts.clear()
             gm.requests.clear()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main("--realistic" in sys.argv[1:]))

@@ -5,8 +5,10 @@ Configuration comes from arguments first, then the environment: ``DEEPGRAM_API_K
 derived from it, ``http``→``ws`` and ``https``→``wss``). The SDK itself reads no base-URL variable.
 
 One ``AsyncDeepgramClient`` per key and endpoint serves every session of the process
-(:func:`voxline.providers.clients.shared_client`), with one httpx client for REST on the process's SSL context;
-the WebSocket stages open their own connections through it. The API key is registered with the process-wide
+(:func:`voxline.providers.clients.shared_client`), with one httpx client for REST on the process's SSL context.
+The WebSocket stages open their sockets here (:func:`open_socket`) and hand each one to the SDK's own socket
+client, which sends and parses every message; see :func:`open_socket` for why the handshake is not the SDK's
+``connect()``. The API key is registered with the process-wide
 redactor (:mod:`voxline.providers.redaction`), and errors are worded from status and close codes
 (:func:`voxline.providers.socket.describe_failure`) — never from ``str(exc)`` of the SDK, whose ``ApiError`` text
 embeds the request headers.
@@ -14,10 +16,12 @@ embeds the request headers.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -36,6 +40,7 @@ __all__ = [
     "deepgram_client",
     "deepgram_socket",
     "describe_failure",
+    "open_socket",
     "resolve_config",
     "speak_pieces",
     "websocket_base",
@@ -119,23 +124,88 @@ def deepgram_socket(
 ) -> ProviderSocket[Any]:
     """A :class:`~voxline.providers.socket.ProviderSocket` to Deepgram's ``listen`` or ``speak`` WebSocket.
 
-    Each connection is opened through the process's shared client with ``options()`` as its query (read at every
-    connect, so a changed voice applies to the next socket) and a session id of its own
-    (``x-deepgram-session-id``, which the SDK would otherwise set once per shared client). ``hooks`` are the
-    socket's (``on_message``, ``on_open``, ``keepalive``, ``wanted``, ``backoff``, ``report_after``, ...).
+    Each connection is opened by :func:`open_socket` with ``options()`` as its query (read at every connect, so
+    a changed voice applies to the next socket) and a session id of its own (``x-deepgram-session-id``).
+    ``hooks`` are the socket's (``on_message``, ``on_open``, ``keepalive``, ``wanted``, ``backoff``,
+    ``report_after``, ...).
     """
-    session = {"x-deepgram-session-id": str(uuid.uuid4())}
+    session = {
+        "Authorization": f"Token {api_key}",
+        "User-Agent": _user_agent(),
+        "x-deepgram-session-id": str(uuid.uuid4()),
+    }
+    base = websocket_base(base_url)
 
     def connect() -> Any:
-        client = deepgram_client(api_key, base_url)
-        api = client.listen.v1 if endpoint == "listen" else client.speak.v1
+        # The process's SDK client is built as before (REST uses it): building it also installs the SDK's
+        # redaction of credential headers on the ``websockets`` client and server loggers.
+        deepgram_client(api_key, base_url)
         query = dict(options())
-        # A stage's own request options (e.g. extra query parameters the SDK has no keyword for) join ours.
+        # A stage's own request options (extra query parameters the SDK has no keyword for, such as
+        # ``filler_words``; extra headers) join ours, as the SDK's ``request_options`` would add them.
         extra = dict(query.pop("request_options", None) or {})
-        headers = {**extra.get("additional_headers", {}), **session}
-        return api.connect(**query, request_options={**extra, "additional_headers": headers})
+        query.update(extra.get("additional_query_parameters") or {})
+        headers = {**(extra.get("additional_headers") or {}), **session}
+        return open_socket(f"{base}/v1/{endpoint}?{query_string(query)}", headers, endpoint)
 
     return ProviderSocket(owner, connect, what=what, provider=PROVIDER, key_setting=KEY_SETTING, **hooks)
+
+
+@contextlib.asynccontextmanager
+async def open_socket(url: str, headers: dict[str, str], endpoint: Literal["listen", "speak"]) -> AsyncIterator[Any]:
+    """One Deepgram WebSocket, yielded as the SDK's ``AsyncV1SocketClient`` (its ``send_media``/``send_text``/...
+    and its message parsing), opened the way the SDK's ``listen.v1.connect`` / ``speak.v1.connect`` open it —
+    the same ``websockets`` client protocol and defaults, the same URL and ``Authorization`` — with two
+    differences the SDK offers no option for:
+
+    * **No permessage-deflate.** The SDK lets ``websockets`` offer it; a server that accepts makes the client
+      deflate every 20 ms audio message (a sync flush each: ~60-130 µs of CPU per message on the 2-core
+      benchmark machine, the largest single cost of a session; docs/performance.md, "Capacity"). Linear16 PCM
+      hardly compresses: 4-8 % off speech (three flite voices), 20-35 % off a -60 dBFS room-noise floor;
+      only digital silence (all zeros) shrinks to almost nothing. RFC 7692 lets a client offer no extension,
+      and every Deepgram message is unchanged.
+    * **The process's SSL context** for ``wss://`` (:func:`voxline.providers.clients.ssl_context`): the SDK
+      passes none, so asyncio built a new default context — loading the CA bundle — for every connection.
+
+    A refused handshake raises ``websockets``' ``InvalidStatusCode``, whose ``status_code``
+    :func:`~voxline.providers.socket.describe_failure` reads (the SDK wraps it in an ``ApiError`` carrying the
+    same status).
+    """
+    from websockets.legacy.client import connect  # what the SDK's connect() uses
+
+    if endpoint == "listen":
+        from deepgram.listen.v1.socket_client import AsyncV1SocketClient
+    else:
+        from deepgram.speak.v1.socket_client import AsyncV1SocketClient  # type: ignore[assignment]
+    secure = url.startswith("wss://")
+    async with connect(url, extra_headers=headers, compression=None, ssl=ssl_context(url) if secure else None) as ws:
+        yield AsyncV1SocketClient(websocket=ws)
+
+
+def query_string(options: dict[str, Any]) -> str:
+    """The socket's query as the SDK encodes it: ``None`` left out, booleans as ``true``/``false``, a list as one
+    parameter per item (``keyterm=a&keyterm=b``)."""
+
+    def value(v: Any) -> Any:
+        return ("true" if v else "false") if isinstance(v, bool) else v
+
+    pairs = [
+        (key, value(item))
+        for key, v in options.items()
+        if v is not None
+        for item in (v if isinstance(v, (list, tuple)) else [v])
+    ]
+    return urllib.parse.urlencode(pairs)
+
+
+@functools.cache
+def _user_agent() -> str:
+    from importlib.metadata import version
+
+    try:
+        return f"deepgram-sdk/{version('deepgram-sdk')} voxline"
+    except Exception:
+        return "voxline"
 
 
 def describe_failure(what: str, exc: BaseException) -> str:
