@@ -42,6 +42,18 @@ def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def fd_kinds() -> tuple[str, ...]:
+    """What each open fd is (``socket:[…]`` → ``socket``, a path stays a path): named in a failure message."""
+    kinds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        kinds.append(target.split(":", 1)[0] if ":[" in target else target)
+    return tuple(sorted(kinds))
+
+
 def _describe(task: asyncio.Task[Any]) -> str:
     coro = task.get_coro()
     where = getattr(coro, "__qualname__", type(coro).__name__)
@@ -60,12 +72,13 @@ class Snapshot:
     gc_objects: int
     thread_names: tuple[str, ...] = ()
     task_names: tuple[str, ...] = ()
+    fd_kinds: tuple[str, ...] = ()
 
     @classmethod
     def take(cls, sessions: int) -> Snapshot:
         names = tuple(sorted(t.name for t in threading.enumerate()))
         tasks = tuple(sorted(_describe(t) for t in asyncio.all_tasks()))
-        return cls(sessions, rss_mib(), len(tasks), len(names), fd_count(), 0, names, tasks)
+        return cls(sessions, rss_mib(), len(tasks), len(names), fd_count(), 0, names, tasks, fd_kinds())
 
     def new_threads(self, earlier: Snapshot) -> list[str]:
         """Threads alive now that were not before, except the event loop's default executor: a pool of at most

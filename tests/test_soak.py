@@ -14,6 +14,7 @@ Gemini in a child process).
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ PER_KIND = int(os.environ.get("VOXLINE_SOAK_PER_KIND", "200"))
 # held up by a GIL-holding decoder) reads a live microphone as idle: 0.5 s failed 1 session in 1,000 at load 7.
 LIMITS = {"IDLE_TIMEOUT": "1.0", "MAX_SESSIONS": "64", "MAX_SESSIONS_PER_IP": "64"}
 RSS_BUDGET_MIB = 50.0
+CONCURRENCY = 3
 
 
 def _assert_no_leaks(result: SoakResult) -> None:
@@ -43,7 +45,11 @@ def _assert_no_leaks(result: SoakResult) -> None:
     warm, end = result.warm, result.end
     assert end.tasks == warm.tasks, figures
     assert end.new_threads(warm) == [], figures
-    assert end.fds == warm.fds, figures
+    # Open fds may grow by the keep-alive connections of the process's shared provider clients (httpx keeps one
+    # per request in flight, at most one per concurrent session): bounded by the concurrency, unlike a leak,
+    # which grows with the sessions (900 after the warm-up).
+    new_fds = list((collections.Counter(end.fd_kinds) - collections.Counter(warm.fd_kinds)).elements())
+    assert end.fds <= warm.fds + CONCURRENCY, (new_fds, figures)
     assert end.rss_mib - warm.rss_mib < RSS_BUDGET_MIB, figures
 
 
@@ -67,7 +73,7 @@ async def _run(env: dict[str, str], turn: Turn, tmp_path: Path) -> SoakResult:
                 url,
                 turn,
                 sessions_per_kind=PER_KIND,
-                concurrency=3,
+                concurrency=CONCURRENCY,
                 live_sessions=lambda: agent.sessions,
                 settle=agent.memory.settle,
             )
