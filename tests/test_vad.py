@@ -154,3 +154,35 @@ async def test_barge_in_while_bot_speaking_follows_the_output(
 def test_barge_in_mode_is_validated() -> None:
     with pytest.raises(ValueError, match="barge_in"):
         SileroVAD(barge_in="sometimes")  # type: ignore[arg-type]
+
+
+def _room(seconds: float, dbfs: float, seed: int = 7) -> bytes:
+    """Room noise at about ``dbfs`` RMS (white, Int16 LE, 16 kHz)."""
+    rng = np.random.default_rng(seed)
+    rms = 32768 * 10 ** (dbfs / 20)
+    return np.clip(rng.normal(0, rms, int(seconds * 16000)), -32768, 32767).astype(np.int16).tobytes()
+
+
+def test_quiet_windows_are_not_given_to_the_model_and_speech_is_found_as_before(speech: Speech) -> None:
+    """Below the quiet floor, and only while no speech is under way, a window is silence without a model call:
+    the events are the same as when every window is scored, and most of a quiet microphone costs nothing."""
+    pcm = _room(2.0, -65) + speech.pcm("Turn on the lights.", before=0.3, after=1.0) + _room(2.0, -65, seed=8)
+    gated = SileroVADAnalyzer(load_silero())
+    every = SileroVADAnalyzer(load_silero(), VADParams(quiet_dbfs=None))
+    gated_events = [e for i in range(0, len(pcm), 640) for e in gated.feed(pcm[i : i + 640])]
+    every_events = [e for i in range(0, len(pcm), 640) for e in every.feed(pcm[i : i + 640])]
+    assert [e.started for e in gated_events] == [True, False]
+    assert [e.started for e in gated_events] == [e.started for e in every_events]
+    for a, b in zip(gated_events, every_events, strict=True):
+        assert abs(a.audio_time - b.audio_time) <= 0.1
+    assert every.skipped == 0
+    assert gated.skipped >= 0.6 * gated.windows  # the 4 s of room noise, at least
+
+
+def test_noise_above_the_floor_is_still_judged_by_the_model() -> None:
+    """A loud room (-35 dBFS white noise) is not speech: the model, not the floor, says so."""
+    analyzer = SileroVADAnalyzer(load_silero())
+    pcm = _room(3.0, -35)
+    events = [e for i in range(0, len(pcm), 640) for e in analyzer.feed(pcm[i : i + 640])]
+    assert events == []
+    assert analyzer.skipped == 0
