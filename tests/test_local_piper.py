@@ -11,11 +11,10 @@ import importlib.util
 
 import numpy as np
 import pytest
-from audio.speech import frames, local, silence
+from audio.speech import frames, local, pcm_of, reply, silence
 from voxline.audio.resample import resample
 from voxline.frames import (
     InterruptFrame,
-    LLMResponseEndFrame,
     LLMResponseStartFrame,
     SettingsFrame,
     SpeakTextFrame,
@@ -34,14 +33,6 @@ pytestmark = [
     *local,
     pytest.mark.skipif(bool(_MISSING), reason=f"piper not installed ({', '.join(_MISSING)}): voxline[local]"),
 ]
-
-
-def reply(*texts: str) -> list[LLMResponseStartFrame | SpeakTextFrame | LLMResponseEndFrame]:
-    return [LLMResponseStartFrame(), *(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()]
-
-
-def pcm_of(frames_: list[TTSAudioFrame]) -> bytes:
-    return b"".join(f.pcm for f in frames_)
 
 
 async def test_speaks_a_reply_as_streamed_non_silent_24khz_audio() -> None:

@@ -10,14 +10,11 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from audio.speech import Speech, frames, local, paced, silence, speech
+from audio.speech import Speech, frames, kinds, local, paced, silence, speech
 from voxline.frames import (
     EndFrame,
-    Frame,
     MetricsFrame,
     TranscriptFrame,
-    UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
     UserTextFrame,
 )
 from voxline.pipeline import Pipeline
@@ -35,21 +32,6 @@ pytestmark = [
     pytest.mark.skipif(bool(_MISSING), reason=f"whisper not installed ({', '.join(_MISSING)}): voxline[local]"),
 ]
 __all__ = ["speech"]
-
-
-def kinds(downstream: list[Frame]) -> str:
-    """S start, I interim, E end of speech, F final, U user text, in order."""
-    out = []
-    for f in downstream:
-        if isinstance(f, UserStartedSpeakingFrame):
-            out.append("S")
-        elif isinstance(f, UserStoppedSpeakingFrame):
-            out.append("E")
-        elif isinstance(f, TranscriptFrame):
-            out.append("F" if f.is_final else "I")
-        elif isinstance(f, UserTextFrame):
-            out.append("U")
-    return "".join(out)
 
 
 def stt_stage(stt: WhisperSTT, params: VADParams | None = None) -> Pipeline:
