@@ -34,8 +34,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -45,6 +46,9 @@ from voxline.frames import BotHeardTextFrame, Frame, UserTextFrame
 from voxline.pipeline import Pipeline
 from voxline.processor import Processor
 from voxline.task import PipelineTask
+
+if TYPE_CHECKING:
+    from turns_app_client import Listener
 
 CONFIGS = ("baseline", "engine", "engine+smart-turn", "deepgram-baseline", "deepgram-engine")
 
@@ -179,7 +183,8 @@ async def run_on(scenario: Scenario, config: str, deepgram_url: str | None) -> d
     return score(scenario, config, spoken, client, recorder, turns, note)
 
 
-async def wait_audible(client: Client, seconds: float, timeout: float) -> bool:
+async def wait_audible(client: Client | Listener, seconds: float, timeout: float) -> bool:
+    """Wait until the bot has been audible at ``client`` for ``seconds`` (False after ``timeout``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         since = client.audible_since
@@ -349,24 +354,48 @@ def report(paths: list[str]) -> None:
             print(f"| {family} | " + " | ".join(cells) + " |")
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def corpus_arguments(description: str, configs: str) -> argparse.ArgumentParser:
+    """The command line both turn benchmarks take (this one and bench_turns_app.py); ``configs``: the default."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="one scenario per family and voice")
-    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--configs", default=configs)
     parser.add_argument("--voices", default="")
     parser.add_argument("--families", default="")
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "voxline-turn-corpus"))
     parser.add_argument("--report", nargs="+", metavar="JSONL", help="print Markdown tables of earlier runs")
-    args = parser.parse_args()
-    if args.report:
-        report(args.report)
-        return
-    logging.basicConfig(level=logging.WARNING)
+    return parser
+
+
+def corpus_of(args: argparse.Namespace) -> tuple[Voices, list[Scenario]]:
+    """The voices and the scenarios ``--quick``, ``--families`` and ``--voices`` select."""
     voices = Voices(Path(args.cache))
     families = set(args.families.split(",")) if args.families else None
     corpus = scenarios(voices, quick=args.quick, families=families)
     if args.voices:
         corpus = [s for s in corpus if s.voice in args.voices.split(",")]
+    return voices, corpus
+
+
+def run_if_installed(main: Callable[[], Coroutine[Any, Any, None]], emit: Callable[..., None]) -> None:
+    """Run ``main``, or emit ``skipped`` (and exit 0) when flite, sox or the local engines are missing."""
+    missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        missing.append("voxline[local]")
+    if missing:
+        emit("skipped", reason=f"needs {', '.join(missing)}")
+        sys.exit(0)
+    asyncio.run(main())
+
+
+async def main() -> None:
+    args = corpus_arguments(__doc__.splitlines()[0], ",".join(CONFIGS)).parse_args()
+    if args.report:
+        report(args.report)
+        return
+    logging.basicConfig(level=logging.WARNING)
+    voices, corpus = corpus_of(args)
     configs = [c for c in args.configs.split(",") if c]
     if any(c.endswith("+smart-turn") for c in configs):
         try:
@@ -394,12 +423,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
-    try:
-        import pocketsphinx  # noqa: F401
-    except ImportError:
-        missing.append("voxline[local]")
-    if missing:
-        emit("skipped", reason=f"needs {', '.join(missing)}")
-        sys.exit(0)
-    asyncio.run(main())
+    run_if_installed(main, emit)
