@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from mic_sim import SimulatedMic
 from turns_corpus import Scenario, Voices, scenarios
 from turns_sim import Client, Mic
 from voxline.frames import BotHeardTextFrame, Frame, UserTextFrame
@@ -159,15 +160,7 @@ async def run_on(scenario: Scenario, config: str, deepgram_url: str | None) -> d
     spoken: list[tuple[float, float]] = []
     note = ""
     try:
-        for part in scenario.parts:
-            if part.after_bot is not None:
-                if not await wait_audible(client, part.after_bot, timeout=15.0):
-                    note = "the bot never spoke"
-                    break
-            else:
-                await asyncio.sleep(part.wait)
-            if part.clip is not None:
-                spoken.append(await mic.say(part.clip))
+        note = await say_parts(scenario, mic, client, spoken)
         if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic
             deadline = time.monotonic() + scenario.tail
             while time.monotonic() < deadline and (client.audible or client.first_audio is None):  # noqa: ASYNC110
@@ -181,6 +174,22 @@ async def run_on(scenario: Scenario, config: str, deepgram_url: str | None) -> d
         await task.cancel("bench scenario over")
         await runner
     return score(scenario, config, spoken, client, recorder, turns, note)
+
+
+async def say_parts(
+    scenario: Scenario, mic: SimulatedMic, client: Client | Listener, spoken: list[tuple[float, float]]
+) -> str:
+    """Say the scenario's parts into ``mic``, each after its wait or once the bot has been audible at ``client``
+    long enough, appending (start, end) of each to ``spoken``; a note when the bot never spoke, else ""."""
+    for part in scenario.parts:
+        if part.after_bot is not None:
+            if not await wait_audible(client, part.after_bot, timeout=15.0):
+                return "the bot never spoke"
+        else:
+            await asyncio.sleep(part.wait)
+        if part.clip is not None:
+            spoken.append(await mic.say(part.clip))
+    return ""
 
 
 async def wait_audible(client: Client | Listener, seconds: float, timeout: float) -> bool:

@@ -51,7 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_turns import corpus_arguments, corpus_of, pct, report, run_if_installed, summarise, wait_audible
+from bench_turns import corpus_arguments, corpus_of, pct, report, run_if_installed, say_parts, summarise
 from turns_app_client import Listener, Microphone
 from turns_corpus import Scenario
 
@@ -161,14 +161,7 @@ async def run(scenario: Scenario, config: str, tmp: Path) -> dict[str, Any]:
         spoken: list[tuple[float, float]] = []
         note, heard = "", None
         try:
-            for part in scenario.parts:
-                if part.after_bot is not None:
-                    if not await wait_audible(client, part.after_bot, timeout=15.0):
-                        note = "the bot never spoke"
-                        break
-                else:
-                    await asyncio.sleep(part.wait)
-                spoken.append(await mic.say(part.clip))
+            note = await say_parts(scenario, mic, client, spoken)
             if scenario.family == "barge_in" and not note:
                 heard = await heard_text(app, client)
             if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic

@@ -124,17 +124,9 @@ class Listener:
 class Microphone(SimulatedMic):
     """20 ms of microphone audio every 20 ms over the socket, in real time; ``say`` queues the user's speech."""
 
-    def __init__(
-        self,
-        ws: Any,
-        listener: Listener,
-        *,
-        echo_db: float | None = None,
-        echo_delay: float = 0.08,
-        background_db: float | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(listener, echo_db=echo_db, echo_delay=echo_delay, background_db=background_db, seed=seed)
+    def __init__(self, ws: Any, listener: Listener, **options: Any) -> None:
+        """``options``: those of :class:`SimulatedMic` (echo, background noise, seed)."""
+        super().__init__(listener, **options)
         self.ws = ws
         self.listener = listener
 

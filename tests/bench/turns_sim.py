@@ -158,17 +158,9 @@ class Client(Processor):
 class Mic(SimulatedMic):
     """The microphone: 20 ms frames in real time into ``task``. ``say`` queues the user's speech."""
 
-    def __init__(
-        self,
-        task: PipelineTask,
-        client: Client,
-        *,
-        echo_db: float | None = None,
-        echo_delay: float = 0.08,
-        background_db: float | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(client, echo_db=echo_db, echo_delay=echo_delay, background_db=background_db, seed=seed)
+    def __init__(self, task: PipelineTask, client: Client, **options: Any) -> None:
+        """``options``: those of :class:`SimulatedMic` (echo, background noise, seed)."""
+        super().__init__(client, **options)
         self.task = task
         self.client = client
 
