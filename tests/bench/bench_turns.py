@@ -161,13 +161,7 @@ async def run_on(scenario: Scenario, config: str, deepgram_url: str | None) -> d
     note = ""
     try:
         note = await say_parts(scenario, mic, client, spoken)
-        if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic
-            deadline = time.monotonic() + scenario.tail
-            while time.monotonic() < deadline and (client.audible or client.first_audio is None):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(2.8)
-        else:
-            await asyncio.sleep(scenario.tail)
+        await play_out(scenario, client, note)
     finally:
         mic.running = False
         await feeder
@@ -190,6 +184,18 @@ async def say_parts(
         if part.clip is not None:
             spoken.append(await mic.say(part.clip))
     return ""
+
+
+async def play_out(scenario: Scenario, client: Client | Listener, note: str) -> None:
+    """After the parts: echo and noise let the whole reply play into the mic (at most ``scenario.tail``), then
+    2.8 s more; the rest wait ``scenario.tail``."""
+    if scenario.family in ("echo", "noise") and not note:
+        deadline = time.monotonic() + scenario.tail
+        while time.monotonic() < deadline and (client.audible_since is not None or client.first_audio is None):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.8)
+    else:
+        await asyncio.sleep(scenario.tail)
 
 
 async def wait_audible(client: Client | Listener, seconds: float, timeout: float) -> bool:

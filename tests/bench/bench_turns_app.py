@@ -51,7 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_turns import corpus_arguments, corpus_of, pct, report, run_if_installed, say_parts, summarise
+from bench_turns import corpus_arguments, corpus_of, pct, play_out, report, run_if_installed, say_parts, summarise
 from turns_app_client import Listener, Microphone
 from turns_corpus import Scenario
 
@@ -164,13 +164,7 @@ async def run(scenario: Scenario, config: str, tmp: Path) -> dict[str, Any]:
             note = await say_parts(scenario, mic, client, spoken)
             if scenario.family == "barge_in" and not note:
                 heard = await heard_text(app, client)
-            if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic
-                deadline = time.monotonic() + scenario.tail
-                while time.monotonic() < deadline and (client.audible_since or client.first_audio is None):  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(2.8)
-            else:
-                await asyncio.sleep(scenario.tail)
+            await play_out(scenario, client, note)
         finally:
             mic.running = False
             await feeder
