@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any
 
 from voxline.frames import (
     CancelFrame,
@@ -32,7 +33,7 @@ from voxline.observers import Observer
 from voxline.processor import DOWNSTREAM, Direction, EpochClock, Processor, link
 from voxline.queued import QueuedProcessor
 
-__all__ = ["PipelineTask"]
+__all__ = ["PipelineTask", "run_shielded"]
 
 logger = logging.getLogger("voxline.task")
 
@@ -244,15 +245,7 @@ class PipelineTask:
 
     async def _shutdown(self) -> None:
         """Stop everything, even if the task running us is cancelled again meanwhile."""
-        stopper = asyncio.ensure_future(self._stop_all())
-        cancelled = False
-        while not stopper.done():
-            try:
-                await asyncio.shield(stopper)
-            except asyncio.CancelledError:
-                cancelled = True
-        if cancelled:
-            raise asyncio.CancelledError
+        await run_shielded(self._stop_all())
 
     async def _stop_all(self) -> None:
         # Work first (so nothing pushes into a stage that is closing), then each stage's on_stop.
@@ -278,3 +271,17 @@ class PipelineTask:
     def _notify_upstream(self, frame: Frame) -> None:
         for handler in self._upstream_handlers:
             handler(frame)
+
+
+async def run_shielded(stop: Coroutine[Any, Any, None]) -> None:
+    """Run ``stop`` to its end even if the caller is cancelled (again and again) meanwhile; then, if it was,
+    raise CancelledError. For teardown that must finish whole: a second cancel cannot cut it short."""
+    stopper = asyncio.ensure_future(stop)
+    cancelled = False
+    while not stopper.done():
+        try:
+            await asyncio.shield(stopper)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError

@@ -18,6 +18,16 @@ from voxline.processor import Direction, Processor
 from websockets.asyncio.client import ClientConnection, connect
 
 
+def cloud_env(dg: Any, gm: Any) -> dict[str, str]:
+    """The settings that point the agent at a FakeDeepgram ``dg`` and a FakeGemini ``gm``."""
+    return {
+        "DEEPGRAM_API_KEY": "test-key",
+        "GEMINI_API_KEY": "test-key",
+        "DEEPGRAM_BASE_URL": dg.base_url,
+        "GEMINI_BASE_URL": gm.url,
+    }
+
+
 @asynccontextmanager
 async def serve_app(app: Any, **options: Any) -> AsyncIterator[str]:
     """Run ``app`` under uvicorn in this event loop on 127.0.0.1:<free port>; yields ``ws://host:port``.

@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 import pytest
-from app_helpers import Client
+from app_helpers import Client, cloud_env
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,15 +159,6 @@ async def cloud_fakes(reply: str | list[str], *, tokens_per_second: float = 12.0
         FakeGemini(replies=reply, pacing=pacing) as gm,
     ):
         yield dg, gm
-
-
-def cloud_env(dg: Any, gm: Any) -> dict[str, str]:
-    return {
-        "DEEPGRAM_API_KEY": "test-key",
-        "GEMINI_API_KEY": "test-key",
-        "DEEPGRAM_BASE_URL": dg.base_url,
-        "GEMINI_BASE_URL": gm.url,
-    }
 
 
 # --- a client that keeps its close code ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app_helpers import Client, EchoStage, serve_app, silence
+from app_helpers import Client, EchoStage, cloud_env, serve_app, silence
 from starlette.config import Config
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -198,10 +198,7 @@ async def test_idle_timeout_closes_the_provider_sockets(tmp_path: Path) -> None:
     pytest.importorskip("voxline.processors.gemini")
     async with fakes_deepgram.FakeDeepgram() as dg, fakes_gemini.FakeGemini() as gm:
         env = {
-            "DEEPGRAM_API_KEY": "test-key",
-            "GEMINI_API_KEY": "test-key",
-            "DEEPGRAM_BASE_URL": dg.base_url,
-            "GEMINI_BASE_URL": gm.url,
+            **cloud_env(dg, gm),
             "IDLE_TIMEOUT": "0.5",
         }
         async with _served(tmp_path, **env) as (url, agent), Client.connect(url) as client:

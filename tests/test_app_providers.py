@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
-from app_helpers import Client, serve_app, silence, tone
+from app_helpers import Client, cloud_env, serve_app, silence, tone
 from starlette.config import Config
 from voxline.apps.voice_agent import create_app
 
@@ -60,10 +60,7 @@ def agent_with(
         gm = fakes_gemini.FakeGemini(replies=replies or [REPLY_1, REPLY_2], pacing=pacing)
         async with dg, gm:
             environ = {
-                "DEEPGRAM_API_KEY": "test-key",
-                "GEMINI_API_KEY": "test-key",
-                "DEEPGRAM_BASE_URL": dg.base_url,
-                "GEMINI_BASE_URL": gm.url,
+                **cloud_env(dg, gm),
                 "LOG_DIR": str(tmp_path / "logs"),
                 **(env or {}),
             }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import Client, serve_app, silence, tone
+from app_helpers import Client, cloud_env, serve_app, silence, tone
 from starlette.config import Config
 from voxline.apps.voice_agent import create_app
 from voxline.apps.voice_agent.replay import replay_recording
@@ -35,10 +35,7 @@ async def _talk(tmp_path: Path, record_dir: Path) -> tuple[str, int]:
     gm = fakes_gemini.FakeGemini(replies=[LONG_REPLY, "Stopped."], pacing=Pacing(0.05, 200.0))
     async with dg, gm:
         environ = {
-            "DEEPGRAM_API_KEY": "test-key",
-            "GEMINI_API_KEY": "test-key",
-            "DEEPGRAM_BASE_URL": dg.base_url,
-            "GEMINI_BASE_URL": gm.url,
+            **cloud_env(dg, gm),
             "LOG_DIR": "",
             "RECORD_DIR": str(record_dir),
         }

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from app_helpers import Client, serve_app, silence, tone
+from app_helpers import Client, cloud_env, serve_app, silence, tone
 from starlette.config import Config
 from voxline.apps.voice_agent import create_app
 from voxline.apps.voice_agent.config import ConfigError, Settings
@@ -120,10 +120,7 @@ async def test_a_session_calls_a_tool_then_survives_its_llm_failing(tmp_path: Pa
     backup = FakeOpenAI(api_key=None, replies="You are welcome.")
     async with dg, gemini, backup:
         environ = {
-            "DEEPGRAM_API_KEY": "test-key",
-            "GEMINI_API_KEY": "test-key",
-            "DEEPGRAM_BASE_URL": dg.base_url,
-            "GEMINI_BASE_URL": gemini.url,
+            **cloud_env(dg, gemini),
             "OPENAI_BASE_URL": backup.base_url,
             "LLM_FALLBACK": "openai",
             "AGENT_TOOLS": tools_module,

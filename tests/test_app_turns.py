@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from app_helpers import Client, serve_app
+from app_helpers import Client, cloud_env, serve_app
 from starlette.config import Config
 from voxline.apps.voice_agent import create_app
 
@@ -73,10 +73,7 @@ def agent(tmp_path: Path, transcripts: list[str]) -> Any:
         gm = fakes_gemini.FakeGemini(replies=[REPLY, SECOND])
         async with dg, gm:
             environ = {
-                "DEEPGRAM_API_KEY": "test-key",
-                "GEMINI_API_KEY": "test-key",
-                "DEEPGRAM_BASE_URL": dg.base_url,
-                "GEMINI_BASE_URL": gm.url,
+                **cloud_env(dg, gm),
                 "LOG_DIR": str(tmp_path / "logs"),
                 "TURN_SMART_TURN": "off",  # the words decide here; the model has tests of its own
             }

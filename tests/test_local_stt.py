@@ -6,13 +6,11 @@ import asyncio
 import itertools
 
 import pytest
-from audio.speech import Speech, frames, local, paced, silence, speech
+from audio.speech import Speech, frames, kinds, local, paced, silence, speech
 from voxline.frames import (
     EndFrame,
-    Frame,
     MetricsFrame,
     TranscriptFrame,
-    UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     UserTextFrame,
 )
@@ -22,21 +20,6 @@ from voxline.testing import Interrupt, Sleep, run_processor
 
 pytestmark = local
 __all__ = ["speech"]
-
-
-def kinds(downstream: list[Frame]) -> str:
-    """S start, I interim, F final, E end of speech, U user text, in order."""
-    out = []
-    for f in downstream:
-        if isinstance(f, UserStartedSpeakingFrame):
-            out.append("S")
-        elif isinstance(f, UserStoppedSpeakingFrame):
-            out.append("E")
-        elif isinstance(f, TranscriptFrame):
-            out.append("F" if f.is_final else "I")
-        elif isinstance(f, UserTextFrame):
-            out.append("U")
-    return "".join(out)
 
 
 @pytest.mark.parametrize("second_pass", [True, False])

@@ -13,10 +13,9 @@ import asyncio
 import numpy as np
 import pytest
 import soxr
-from audio.speech import frames, local, silence
+from audio.speech import frames, local, pcm_of, reply, silence
 from voxline.frames import (
     InterruptFrame,
-    LLMResponseEndFrame,
     LLMResponseStartFrame,
     SettingsFrame,
     SpeakTextFrame,
@@ -41,14 +40,6 @@ PHRASES = [
     "what time is it",
 ]
 GRAMMAR = "#JSGF V1.0; grammar phrases; public <phrase> = " + " | ".join(f"( {p} )" for p in PHRASES) + ";"
-
-
-def reply(*texts: str) -> list[LLMResponseStartFrame | SpeakTextFrame | LLMResponseEndFrame]:
-    return [LLMResponseStartFrame(), *(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()]
-
-
-def pcm_of(frames_: list[TTSAudioFrame]) -> bytes:
-    return b"".join(f.pcm for f in frames_)
 
 
 async def test_speaks_a_reply_as_streamed_24khz_audio() -> None:

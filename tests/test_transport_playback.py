@@ -60,10 +60,16 @@ class Listener:
         self.calls.append(("realign", at, round(lag, 3)))
 
 
-def test_chunks_play_back_to_back_and_the_position_follows_the_clock() -> None:
+def clocked() -> tuple[Clock, Listener, PlaybackClock]:
+    """A playback clock on a hand-moved clock, telling a recording listener."""
     clock, listener = Clock(), Listener()
     playback = PlaybackClock(clock=clock)
     playback.listener = listener
+    return clock, listener, playback
+
+
+def test_chunks_play_back_to_back_and_the_position_follows_the_clock() -> None:
+    clock, listener, playback = clocked()
     assert playback.audio(3, pcm(1.0), RATE) == 100.0
     assert playback.audio(3, pcm(1.0), RATE) == 101.0  # queued behind the first
     clock.now = 100.4
@@ -76,9 +82,7 @@ def test_chunks_play_back_to_back_and_the_position_follows_the_clock() -> None:
 
 
 def test_a_pause_holds_the_position_and_audio_sent_meanwhile_waits_behind_it() -> None:
-    clock, listener = Clock(), Listener()
-    playback = PlaybackClock(clock=clock)
-    playback.listener = listener
+    clock, listener, playback = clocked()
     playback.audio(1, pcm(2.0), RATE)
     clock.now = 100.5
     playback.pause()
@@ -93,9 +97,7 @@ def test_a_pause_holds_the_position_and_audio_sent_meanwhile_waits_behind_it() -
 
 
 def test_reports_reanchor_the_clock_and_realign_the_echo_reference() -> None:
-    clock, listener = Clock(), Listener()
-    playback = PlaybackClock(clock=clock)
-    playback.listener = listener
+    clock, listener, playback = clocked()
     playback.audio(2, pcm(3.0), RATE)
     clock.now = 101.0
     # The client started 150 ms late (its jitter buffer and output latency): 0.85 s played, not 1.0.
@@ -116,9 +118,7 @@ def test_reports_reanchor_the_clock_and_realign_the_echo_reference() -> None:
 
 
 def test_an_interrupt_stops_the_clock_and_a_new_epoch_counts_from_zero() -> None:
-    clock, listener = Clock(), Listener()
-    playback = PlaybackClock(clock=clock)
-    playback.listener = listener
+    clock, listener, playback = clocked()
     playback.audio(4, pcm(2.0), RATE)
     clock.now = 100.7
     playback.stop()

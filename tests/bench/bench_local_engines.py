@@ -43,6 +43,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from bench_local import QUESTIONS, emit_percentiles
 from voxline.aggregation import SentenceAggregator
 from voxline.frames import (
     AudioFrame,
@@ -64,18 +65,6 @@ from voxline.processors.vad import SileroVAD
 from voxline.task import PipelineTask
 from voxline.testing import run_processor
 
-QUESTIONS = [
-    "What is the capital of France?",
-    "Turn on the kitchen lights.",
-    "What time is it?",
-    "How is the weather today?",
-    "Play some music please.",
-    "Set a timer for ten minutes.",
-    "Who wrote the book?",
-    "Tell me a joke.",
-    "How far is the moon?",
-    "Call my mother.",
-]
 REPLIES = [
     "Sure.",
     "The capital of France is Paris.",
@@ -108,13 +97,7 @@ def emit(name: str, value: float, unit: str, **extra: Any) -> None:
 
 
 def percentiles(name: str, values: list[float], **extra: Any) -> None:
-    """p50/p95 (nearest rank) of ``values`` in seconds, reported in ms."""
-    if not values:
-        emit(name, float("nan"), "ms", n=0, **extra)
-        return
-    ms = sorted(v * 1000 for v in values)
-    p50, p95 = statistics.median(ms), ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-    emit(name, p50, "ms", p50=round(p50, 1), p95=round(p95, 1), max=round(ms[-1], 1), n=len(ms), **extra)
+    emit_percentiles(emit, name, values, 1, **extra)
 
 
 def load(section: str, when: str) -> None:

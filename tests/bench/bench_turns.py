@@ -34,17 +34,22 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from mic_sim import SimulatedMic
 from turns_corpus import Scenario, Voices, scenarios
 from turns_sim import Client, Mic
 from voxline.frames import BotHeardTextFrame, Frame, UserTextFrame
 from voxline.pipeline import Pipeline
 from voxline.processor import Processor
 from voxline.task import PipelineTask
+
+if TYPE_CHECKING:
+    from turns_app_client import Listener
 
 CONFIGS = ("baseline", "engine", "engine+smart-turn", "deepgram-baseline", "deepgram-engine")
 
@@ -155,22 +160,8 @@ async def run_on(scenario: Scenario, config: str, deepgram_url: str | None) -> d
     spoken: list[tuple[float, float]] = []
     note = ""
     try:
-        for part in scenario.parts:
-            if part.after_bot is not None:
-                if not await wait_audible(client, part.after_bot, timeout=15.0):
-                    note = "the bot never spoke"
-                    break
-            else:
-                await asyncio.sleep(part.wait)
-            if part.clip is not None:
-                spoken.append(await mic.say(part.clip))
-        if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic
-            deadline = time.monotonic() + scenario.tail
-            while time.monotonic() < deadline and (client.audible or client.first_audio is None):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(2.8)
-        else:
-            await asyncio.sleep(scenario.tail)
+        note = await say_parts(scenario, mic, client, spoken)
+        await play_out(scenario, client, note)
     finally:
         mic.running = False
         await feeder
@@ -179,7 +170,36 @@ async def run_on(scenario: Scenario, config: str, deepgram_url: str | None) -> d
     return score(scenario, config, spoken, client, recorder, turns, note)
 
 
-async def wait_audible(client: Client, seconds: float, timeout: float) -> bool:
+async def say_parts(
+    scenario: Scenario, mic: SimulatedMic, client: Client | Listener, spoken: list[tuple[float, float]]
+) -> str:
+    """Say the scenario's parts into ``mic``, each after its wait or once the bot has been audible at ``client``
+    long enough, appending (start, end) of each to ``spoken``; a note when the bot never spoke, else ""."""
+    for part in scenario.parts:
+        if part.after_bot is not None:
+            if not await wait_audible(client, part.after_bot, timeout=15.0):
+                return "the bot never spoke"
+        else:
+            await asyncio.sleep(part.wait)
+        if part.clip is not None:
+            spoken.append(await mic.say(part.clip))
+    return ""
+
+
+async def play_out(scenario: Scenario, client: Client | Listener, note: str) -> None:
+    """After the parts: echo and noise let the whole reply play into the mic (at most ``scenario.tail``), then
+    2.8 s more; the rest wait ``scenario.tail``."""
+    if scenario.family in ("echo", "noise") and not note:
+        deadline = time.monotonic() + scenario.tail
+        while time.monotonic() < deadline and (client.audible_since is not None or client.first_audio is None):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.8)
+    else:
+        await asyncio.sleep(scenario.tail)
+
+
+async def wait_audible(client: Client | Listener, seconds: float, timeout: float) -> bool:
+    """Wait until the bot has been audible at ``client`` for ``seconds`` (False after ``timeout``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         since = client.audible_since
@@ -349,24 +369,48 @@ def report(paths: list[str]) -> None:
             print(f"| {family} | " + " | ".join(cells) + " |")
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def corpus_arguments(description: str, configs: str) -> argparse.ArgumentParser:
+    """The command line both turn benchmarks take (this one and bench_turns_app.py); ``configs``: the default."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="one scenario per family and voice")
-    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--configs", default=configs)
     parser.add_argument("--voices", default="")
     parser.add_argument("--families", default="")
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "voxline-turn-corpus"))
     parser.add_argument("--report", nargs="+", metavar="JSONL", help="print Markdown tables of earlier runs")
-    args = parser.parse_args()
-    if args.report:
-        report(args.report)
-        return
-    logging.basicConfig(level=logging.WARNING)
+    return parser
+
+
+def corpus_of(args: argparse.Namespace) -> tuple[Voices, list[Scenario]]:
+    """The voices and the scenarios ``--quick``, ``--families`` and ``--voices`` select."""
     voices = Voices(Path(args.cache))
     families = set(args.families.split(",")) if args.families else None
     corpus = scenarios(voices, quick=args.quick, families=families)
     if args.voices:
         corpus = [s for s in corpus if s.voice in args.voices.split(",")]
+    return voices, corpus
+
+
+def run_if_installed(main: Callable[[], Coroutine[Any, Any, None]], emit: Callable[..., None]) -> None:
+    """Run ``main``, or emit ``skipped`` (and exit 0) when flite, sox or the local engines are missing."""
+    missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        missing.append("voxline[local]")
+    if missing:
+        emit("skipped", reason=f"needs {', '.join(missing)}")
+        sys.exit(0)
+    asyncio.run(main())
+
+
+async def main() -> None:
+    args = corpus_arguments(__doc__.splitlines()[0], ",".join(CONFIGS)).parse_args()
+    if args.report:
+        report(args.report)
+        return
+    logging.basicConfig(level=logging.WARNING)
+    voices, corpus = corpus_of(args)
     configs = [c for c in args.configs.split(",") if c]
     if any(c.endswith("+smart-turn") for c in configs):
         try:
@@ -394,12 +438,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
-    try:
-        import pocketsphinx  # noqa: F401
-    except ImportError:
-        missing.append("voxline[local]")
-    if missing:
-        emit("skipped", reason=f"needs {', '.join(missing)}")
-        sys.exit(0)
-    asyncio.run(main())
+    run_if_installed(main, emit)

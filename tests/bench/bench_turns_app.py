@@ -36,13 +36,11 @@ Run: ``python tests/bench/bench_turns_app.py [--quick] [--configs cloud-engine,o
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -53,9 +51,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_turns import pct, report, summarise
+from bench_turns import corpus_arguments, corpus_of, pct, play_out, report, run_if_installed, say_parts, summarise
 from turns_app_client import Listener, Microphone
-from turns_corpus import Scenario, Voices, scenarios
+from turns_corpus import Scenario
 
 CONFIGS = (
     "cloud-baseline",
@@ -163,38 +161,15 @@ async def run(scenario: Scenario, config: str, tmp: Path) -> dict[str, Any]:
         spoken: list[tuple[float, float]] = []
         note, heard = "", None
         try:
-            for part in scenario.parts:
-                if part.after_bot is not None:
-                    if not await audible_for(client, part.after_bot, timeout=15.0):
-                        note = "the bot never spoke"
-                        break
-                else:
-                    await asyncio.sleep(part.wait)
-                spoken.append(await mic.say(part.clip))
+            note = await say_parts(scenario, mic, client, spoken)
             if scenario.family == "barge_in" and not note:
                 heard = await heard_text(app, client)
-            if scenario.family in ("echo", "noise") and not note:  # let the whole reply play into the mic
-                deadline = time.monotonic() + scenario.tail
-                while time.monotonic() < deadline and (client.audible_since or client.first_audio is None):  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(2.8)
-            else:
-                await asyncio.sleep(scenario.tail)
+            await play_out(scenario, client, note)
         finally:
             mic.running = False
             await feeder
             reader.cancel()
     return score(scenario, config, spoken, client, heard, note)
-
-
-async def audible_for(client: Listener, seconds: float, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        since = client.audible_since
-        if since is not None and time.monotonic() - since >= seconds:
-            return True
-        await asyncio.sleep(0.01)
-    return False
 
 
 async def heard_text(app: Any, client: Listener) -> dict[str, Any] | None:
@@ -270,13 +245,7 @@ def score(
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one scenario per family and voice")
-    parser.add_argument("--configs", default="cloud-baseline,cloud-smart,offline-baseline,offline-smart")
-    parser.add_argument("--voices", default="")
-    parser.add_argument("--families", default="")
-    parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "voxline-turn-corpus"))
-    parser.add_argument("--report", nargs="+", metavar="JSONL", help="print Markdown tables of earlier runs")
+    parser = corpus_arguments(__doc__.splitlines()[0], "cloud-baseline,cloud-smart,offline-baseline,offline-smart")
     args = parser.parse_args()
     if args.report:
         report(args.report)
@@ -285,10 +254,7 @@ async def main() -> None:
     configs = [c for c in args.configs.split(",") if c]
     if unknown := [c for c in configs if c not in CONFIGS]:
         parser.error(f"unknown configs {unknown}; choose from {', '.join(CONFIGS)}")
-    voices = Voices(Path(args.cache))
-    corpus = scenarios(voices, quick=args.quick, families=set(args.families.split(",")) if args.families else None)
-    if args.voices:
-        corpus = [s for s in corpus if s.voice in args.voices.split(",")]
+    _, corpus = corpus_of(args)
     from voxline.processors.local import preload
 
     await preload(stt="whisper" if any("whisper" in c for c in configs) else True)
@@ -312,12 +278,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    missing = [tool for tool in ("flite", "sox") if shutil.which(tool) is None]
-    try:
-        import pocketsphinx  # noqa: F401
-    except ImportError:
-        missing.append("voxline[local]")
-    if missing:
-        emit("skipped", reason=f"needs {', '.join(missing)}")
-        sys.exit(0)
-    asyncio.run(main())
+    run_if_installed(main, emit)

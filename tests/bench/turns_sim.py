@@ -13,12 +13,12 @@ own played audio fed back ``echo_db`` quieter and 80 ms late, plus background no
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from typing import Any
 
 import numpy as np
+from mic_sim import RATE, STEP, TICK, SimulatedMic
 from voxline.audio.resample import resample
 from voxline.frames import (
     AudioFrame,
@@ -35,10 +35,6 @@ from voxline.frames import (
 from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.task import PipelineTask
 from voxline.turns import EchoDetector
-
-RATE = 16000
-TICK = 0.02
-STEP = int(RATE * TICK)
 
 
 class Client(Processor):
@@ -159,77 +155,14 @@ class Client(Processor):
         await self.push(BotHeardTextFrame(epoch=epoch, played_seconds=played), UPSTREAM)
 
 
-class Mic:
+class Mic(SimulatedMic):
     """The microphone: 20 ms frames in real time into ``task``. ``say`` queues the user's speech."""
 
-    def __init__(
-        self,
-        task: PipelineTask,
-        client: Client,
-        *,
-        echo_db: float | None = None,
-        echo_delay: float = 0.08,
-        background_db: float | None = None,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, task: PipelineTask, client: Client, **options: Any) -> None:
+        """``options``: those of :class:`SimulatedMic` (echo, background noise, seed)."""
+        super().__init__(client, **options)
         self.task = task
         self.client = client
-        self.echo_gain = 0.0 if echo_db is None else 10 ** (echo_db / 20)
-        self.background = 0.0 if background_db is None else 10 ** (background_db / 20)
-        self.delayed: collections.deque[np.ndarray] = collections.deque(
-            [np.zeros(STEP, dtype=np.float32)] * max(1, round(echo_delay / TICK)),
-            maxlen=max(1, round(echo_delay / TICK)),
-        )
-        self.rng = np.random.default_rng(seed)
-        self.pending: collections.deque[tuple[np.ndarray, asyncio.Future[tuple[float, float]]]] = collections.deque()
-        self.current: tuple[np.ndarray, asyncio.Future[tuple[float, float]], float | None] | None = None
-        self.running = True
 
-    def say(self, clip: np.ndarray) -> asyncio.Future[tuple[float, float]]:
-        """Queue ``clip``; the future gives (start, end) of its speech in ``time.monotonic()`` once spoken."""
-        future: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
-        self.pending.append((clip, future))
-        return future
-
-    async def run(self) -> None:
-        start = time.monotonic()
-        n = 0
-        while self.running:
-            n += 1
-            delay = start + n * TICK - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.monotonic()
-            frame = self._user(now)
-            played = await self.client.tick(now)
-            echo = self.delayed[0]
-            self.delayed.append(played)
-            if self.echo_gain:
-                frame += echo * self.echo_gain
-            if self.background:
-                frame += self.rng.standard_normal(STEP).astype(np.float32) * self.background
-            pcm = (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes()
-            await self.task.queue_frame(AudioFrame(pcm=pcm, sample_rate=RATE))
-
-    def _user(self, now: float) -> np.ndarray:
-        frame = np.zeros(STEP, dtype=np.float32)
-        filled = 0
-        while filled < STEP:
-            if self.current is None:
-                if not self.pending:
-                    break
-                clip, future = self.pending.popleft()
-                self.current = (clip, future, None)
-            clip, future, began = self.current
-            take = min(STEP - filled, len(clip))
-            frame[filled : filled + take] = clip[:take]
-            if began is None:
-                began = now - TICK + filled / RATE
-            filled += take
-            if take == len(clip):
-                if not future.done():
-                    future.set_result((began, now - TICK + filled / RATE))
-                self.current = None
-            else:
-                self.current = (clip[take:], future, began)
-        return frame
+    async def send(self, pcm: bytes) -> None:
+        await self.task.queue_frame(AudioFrame(pcm=pcm, sample_rate=RATE))
