@@ -105,16 +105,41 @@ def test_reports_reanchor_the_clock_and_realign_the_echo_reference() -> None:
     assert playback.position() == pytest.approx(0.85)
     assert playback.ahead() == pytest.approx(2.15)
     assert listener.calls[-1] == ("realign", 101.0, 0.15)
-    # Jitter below the tolerance moves the position but not the reference.
+    # A correction below the tolerance (the client 10 ms ahead) moves the position but not the reference.
     clock.now = 101.5
-    assert playback.report(2, 1.34)
-    assert playback.position() == pytest.approx(1.34)
+    assert playback.report(2, 1.36)
+    assert playback.position() == pytest.approx(1.36)
     assert listener.calls[-1][0] == "realign" and len(listener.calls) == 2
     # A report of another epoch (an old one, arriving late) is ignored.
     assert not playback.report(1, 0.1)
-    assert playback.position() == pytest.approx(1.34)
+    assert playback.position() == pytest.approx(1.36)
     # More than was sent is clipped to what was sent: all of it has played.
     assert playback.report(2, 9.0) and playback.position() == pytest.approx(3.0)
+
+
+def test_a_report_late_in_transit_moves_neither_the_position_nor_the_echo_reference() -> None:
+    clock, listener = Clock(), Listener()
+    playback = PlaybackClock(clock=clock)
+    playback.listener = listener
+    playback.audio(0, pcm(6.0), RATE)
+    for k in range(1, 10):  # the client reports every 100 ms, on time and in step with the estimate
+        clock.now = 100.0 + 0.1 * k
+        assert playback.report(0, 0.1 * k)
+    # The next report (1.0 s played at 101.0, when it was sent) is read 75 ms late, then the next on time: the
+    # delay was the network's or the event loop's, not the client's playback.
+    clock.now = 101.075
+    assert playback.report(0, 1.0)
+    assert playback.position() == pytest.approx(1.075)
+    clock.now = 101.1
+    assert playback.report(0, 1.1)
+    assert playback.position() == pytest.approx(1.1)
+    assert [c[0] for c in listener.calls] == ["played"]  # the reference was never moved
+    # A lag that lasts (the client really fell 80 ms behind) is applied once no earlier report contradicts it.
+    for k in range(1, 8):
+        clock.now = 101.11 + 0.1 * k
+        playback.report(0, clock.now - 100.0 - 0.08)
+    assert playback.position() == pytest.approx(1.73)
+    assert [(c[0], c[2]) for c in listener.calls if c[0] == "realign"] == [("realign", 0.08)]
 
 
 def test_an_interrupt_stops_the_clock_and_a_new_epoch_counts_from_zero() -> None:

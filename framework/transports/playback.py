@@ -9,8 +9,14 @@ heard?" needs a model of the client's player. :class:`PlaybackClock` keeps one p
   in) stop and restart that clock;
 * an interrupt stops it: the client flushes what it had not played;
 * the client's ``played`` reports (``{"epoch": E, "seconds": s}``: ``s`` seconds of epoch ``E``'s audio have
-  played) re-anchor it, so the browser's jitter buffer, output latency and underruns are counted. Clients that
-  send none (the seed's) are followed on the server's clock alone.
+  played) re-anchor it, so the browser's jitter buffer, output latency and underruns are counted. A report is
+  true when it is sent and read a little later: the time in transit (the network's jitter, a busy event loop)
+  can only make the client look *behind*, never ahead. So the clock corrects by the smallest lag of the
+  reports of the last ``lag_window`` seconds (a minimum filter, as clock synchronisation does), and a late
+  report followed by timely ones moves nothing; a lag that lasts is applied once the window holds no earlier
+  report. (Correcting by every report moved the echo reference back and forth by each report's delay and
+  broke the bot's echo into pieces the detector no longer recognised.) Clients that send none (the seed's) are
+  followed on the server's clock alone.
 
 Seconds are counted per epoch, from the epoch's first audio, like the TTS stage's record of which text each
 stretch of its audio speaks: :meth:`PlaybackClock.position` is exactly what a ``BotHeardTextFrame`` carries.
@@ -45,13 +51,17 @@ class PlaybackListener(Protocol):
 class PlaybackClock:
     """The client's playback position per epoch; see the module docstring. Times are ``clock()`` seconds.
 
-    ``tolerance``: a report that moves the clock less than this is taken as network jitter and only updates the
-    position, not the listener's reference.
+    ``tolerance``: a correction smaller than this only updates the position, not the listener's reference.
+    ``lag_window``: seconds of reports whose smallest lag is the correction (see the module docstring).
     """
 
-    def __init__(self, *, clock: Callable[[], float] | None = None, tolerance: float = 0.03) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] | None = None, tolerance: float = 0.03, lag_window: float = 0.5
+    ) -> None:
         self.clock = clock or _monotonic
         self.tolerance = tolerance
+        self.lag_window = lag_window
+        self._lags: list[tuple[float, float]] = []  # (when, lag) of recent reports, against the current estimate
         self.listener: PlaybackListener | None = None
         self.epoch: int | None = None
         """The epoch whose audio is being played (None: nothing since the last interrupt)."""
@@ -72,6 +82,7 @@ class PlaybackClock:
         if epoch == self.epoch:
             return False
         self.epoch, self.sent = epoch, 0.0
+        self._lags.clear()
         return True
 
     def audio(self, epoch: int, pcm: bytes, sample_rate: int) -> float:
@@ -105,6 +116,7 @@ class PlaybackClock:
             return
         now = self.clock()
         self.end = now + ahead
+        self._lags.clear()
         if self.listener is not None:
             self.listener.resume(now)
 
@@ -113,6 +125,7 @@ class PlaybackClock:
         now = self.clock()
         self.epoch, self.sent, self._paused_ahead = None, 0.0, None
         self.end = min(self.end, now)
+        self._lags.clear()
         if self.listener is not None:
             self.listener.stopped(now)
 
@@ -128,11 +141,17 @@ class PlaybackClock:
         if self._paused_ahead is not None:
             self._paused_ahead = self.sent - played
             return True
-        lag = self.position(now) - played  # > 0: the client is behind the estimate
         if played >= self.sent - 1e-6:
             self.end = min(self.end, now)  # all of it has played (the client is not ahead of what it got)
+            self._lags.clear()  # it ran dry: it starts the next audio after filling its buffer again
             return True
-        self.end = now + (self.sent - played)
+        self._lags = [(t, lag) for t, lag in self._lags if now - t <= self.lag_window]
+        self._lags.append((now, self.position(now) - played))  # > 0: the client is behind the estimate
+        lag = min(lag for _, lag in self._lags)  # time in transit only ever adds to a report's lag
+        if lag == 0.0:
+            return True
+        self.end += lag
+        self._lags = [(t, earlier - lag) for t, earlier in self._lags]  # against the corrected estimate
         if abs(lag) >= self.tolerance:
             self.last_lag = lag
             if self.listener is not None:
