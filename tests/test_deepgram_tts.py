@@ -91,6 +91,27 @@ async def test_websocket_happy_path_streams_each_sentence_on_one_socket() -> Non
     assert result.errors == []
 
 
+async def test_a_busy_flush_window_keeps_its_budget_for_reply_ends() -> None:
+    """Deepgram processes 20 Flushes per 60 s per socket ("Flush": Limits). With half of them spent, a reply's
+    early Flush is not sent: its sentences go with the one Flush that ends the reply, and it is all spoken."""
+    import time
+
+    from voxline.processors.deepgram import tts as tts_module
+
+    async with FakeDeepgram(tts_seconds_per_char=0.005) as fake:
+        tts = ws_tts(fake)
+        now = time.monotonic()
+        tts._flush_times.extend([now] * int(tts_module.FLUSH_LIMIT * tts_module.EARLY_FLUSH_SHARE))
+        first, second = "Hello there.", " How are you today?"
+        frames = [LLMResponseStartFrame(), SpeakTextFrame(text=first), SpeakTextFrame(text=second)]
+        result = await run_processor(tts, [*frames, LLMResponseEndFrame()])
+        await fake.speak_connections[0].closed.wait()
+
+    assert audio_bytes(result) == fake.tts_audio_bytes(first) + fake.tts_audio_bytes(second)
+    assert fake.speak_connections[0].message_types() == ["Speak", "Speak", "Flush", "Close"]
+    assert result.errors == []
+
+
 async def test_first_audio_does_not_wait_for_the_rest_of_the_reply() -> None:
     async with FakeDeepgram(tts_seconds_per_char=0.01) as fake:
         steps = [SpeakTextFrame(text="First sentence."), audio_out(), SpeakTextFrame(text="Second one.")]

@@ -4,7 +4,9 @@ Each ``SpeakTextFrame`` is sent as ``Speak`` the moment it arrives. ``Flush`` (w
 what it has) goes out at once when nothing is being synthesised — so the first sentence of a reply is spoken
 while the LLM still writes the second — and otherwise when the previous flush's audio is complete or the reply
 ends. That keeps the audio flowing without gaps while sending far fewer Flushes than sentences: Deepgram allows
-20 per 60 s and warns beyond. The socket is opened at the start of the session and kept.
+20 per 60 s and processes no more until the window has passed, so once half of a window's budget is spent a
+reply's early Flush is skipped and its text goes with the Flush that ends the reply. The socket is opened at
+the start of the session and kept.
 
 Whose audio is it? Deepgram answers the Flushes of one socket in order, each with its audio and then
 ``Flushed``; so the stage keeps a queue of *segments* (the text of one Flush, its epoch, when it was sent) and
@@ -36,6 +38,15 @@ from voxline.processors.deepgram.provider import TTS_VOICE
 from voxline.providers.backoff import Backoff
 from voxline.providers.socket import ProviderSocket
 from voxline.tts import TTSProcessor
+
+FLUSH_LIMIT = 20
+"""Flushes Deepgram processes per :data:`FLUSH_WINDOW` seconds on one socket; past it, a Warning and no processing
+until the window has passed (Deepgram docs, "Flush": Limits)."""
+FLUSH_WINDOW = 60.0
+EARLY_FLUSH_SHARE = 0.5
+"""The early Flush (the first words of a reply while the model still writes) is sent only while fewer than this
+share of :data:`FLUSH_LIMIT` went out in the window: the rest of the budget is kept for the Flushes that end a
+reply or follow a ``Flushed``, without which text would never be spoken."""
 
 __all__ = ["DeepgramTTS"]
 
@@ -100,6 +111,7 @@ class DeepgramTTS(TTSProcessor):
         self._unflushed: list[str] = []  # text sent with Speak that no Flush covers yet
         self._unflushed_epoch = 0
         self._last_done = 0.0
+        self._flush_times: deque[float] = deque()  # when each Flush of the current window went out
 
     @property
     def connections(self) -> int:
@@ -148,7 +160,7 @@ class DeepgramTTS(TTSProcessor):
         self._unflushed_epoch = epoch
         self._idle.clear()
         await self._send_speak(frame.text)
-        if not self._pending():
+        if not self._pending() and self._early_flush_allowed():
             await self._flush()
 
     async def wait_until_spoken(self) -> None:
@@ -180,6 +192,14 @@ class DeepgramTTS(TTSProcessor):
 
     # --- the socket ---------------------------------------------------------------------------------------
 
+    def _early_flush_allowed(self) -> bool:
+        """Whether the flush budget leaves room for an early Flush (see :data:`EARLY_FLUSH_SHARE`). Skipped, the
+        text goes with the reply's last Flush: the reply starts later but is spoken."""
+        now = time.monotonic()
+        while self._flush_times and now - self._flush_times[0] >= FLUSH_WINDOW:
+            self._flush_times.popleft()
+        return len(self._flush_times) < FLUSH_LIMIT * EARLY_FLUSH_SHARE
+
     def _pending(self) -> bool:
         """Some flushed text has not had all its audio yet."""
         return any(not s.clear for s in self._segments)
@@ -195,6 +215,7 @@ class DeepgramTTS(TTSProcessor):
         segment = _Segment(epoch=self._unflushed_epoch, text="".join(self._unflushed), sent_at=time.monotonic())
         self._unflushed.clear()
         self._segments.append(segment)
+        self._flush_times.append(time.monotonic())
         if conn is not None:
             await conn.send_flush()
         else:
