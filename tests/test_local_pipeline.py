@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from audio.speech import Speech, frames, local, paced, silence, speech
+from audio.speech import ENGINE_TIMEOUT, Speech, frames, local, paced, silence, speech
 from voxline.aggregation import SentenceAggregator
 from voxline.frames import (
     EndFrame,
@@ -38,6 +38,7 @@ async def test_echo_streams_what_it_heard_and_says_it_is_a_demo() -> None:
     result = await run_processor(
         EchoLLM(word_delay=0.001),
         [UserTextFrame(text="hello world"), Sleep(0.3), UserTextFrame(text="what time is it?")],
+        timeout=ENGINE_TIMEOUT,
     )
     assert result.errors == []
     texts = result.downstream_of(TextFrame)
@@ -49,7 +50,9 @@ async def test_echo_streams_what_it_heard_and_says_it_is_a_demo() -> None:
 
 async def test_spoken_question_gets_a_spoken_echo(speech: Speech) -> None:
     pipeline = Pipeline([local_stt(), EchoLLM(), SentenceAggregator(), EspeakTTS()])
-    result = await run_processor(pipeline, paced(frames(speech.pcm("What is the capital of France?"))), timeout=20)
+    result = await run_processor(
+        pipeline, paced(frames(speech.pcm("What is the capital of France?"))), timeout=ENGINE_TIMEOUT
+    )
     assert result.errors == []
     (turn,) = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]  # the LLM consumed the UserText
     assert "capital" in turn.text
@@ -91,7 +94,7 @@ async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech, engines: st
         await task.wait_until_running()
         for item in paced(frames(speech.pcm("What is the capital of France?", after=0.6)), speed=8):
             await (asyncio.sleep(item.seconds) if isinstance(item, Sleep) else task.queue_frame(item))
-        await asyncio.wait_for(bot_talking.wait(), 10)
+        await asyncio.wait_for(bot_talking.wait(), ENGINE_TIMEOUT)
         for item in paced(frames(speech.pcm("What time is it?", before=0.2, after=0.6)), speed=8):
             await (asyncio.sleep(item.seconds) if isinstance(item, Sleep) else task.queue_frame(item))
         while not [f for f in seen if isinstance(f, LLMResponseEndFrame) and not f.interrupted]:
@@ -99,7 +102,7 @@ async def test_barge_in_by_voice_cuts_the_echo_reply(speech: Speech, engines: st
             await asyncio.sleep(0.05)
         await task.queue_frame(EndFrame())
 
-    await asyncio.wait_for(asyncio.gather(task.run(), user()), 30)
+    await asyncio.wait_for(asyncio.gather(task.run(), user()), ENGINE_TIMEOUT)
     assert task.errors == []
     interrupts = [i for i, f in enumerate(seen) if isinstance(f, InterruptFrame)]
     assert len(interrupts) == 2  # one per utterance start
@@ -136,7 +139,9 @@ def _better_engines() -> list[Processor]:
 async def test_whisper_and_piper_answer_a_spoken_question(speech: Speech) -> None:
     stt, tts = _better_engines()
     pipeline = Pipeline([SileroVAD(), stt, EchoLLM(), SentenceAggregator(), tts])
-    result = await run_processor(pipeline, paced(frames(speech.pcm("What is the capital of France?"))), timeout=30)
+    result = await run_processor(
+        pipeline, paced(frames(speech.pcm("What is the capital of France?"))), timeout=ENGINE_TIMEOUT
+    )
     assert result.errors == []
     (turn,) = [t for t in result.downstream_of(TranscriptFrame) if t.is_final]
     assert turn.text == "What is the capital of France?"  # whisper's final, case and punctuation included

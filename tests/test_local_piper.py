@@ -7,10 +7,11 @@ so asking it for the keywords of what piper said checks that the audio is speech
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
-from audio.speech import frames, local, needs_piper, needs_whisper, pcm_of, reply, silence
+from audio.speech import ENGINE_TIMEOUT, frames, local, needs_piper, needs_whisper, pcm_of, reply, silence
 from voxline.audio.resample import resample
 from voxline.frames import (
     InterruptFrame,
@@ -31,7 +32,11 @@ pytestmark = [*local, needs_piper]
 
 
 async def test_speaks_a_reply_as_streamed_non_silent_24khz_audio() -> None:
-    result = await run_processor(PiperTTS(), reply("Hello there.", "The weather is nice today."))
+    began = time.monotonic()
+    result = await run_processor(
+        PiperTTS(), reply("Hello there.", "The weather is nice today."), timeout=ENGINE_TIMEOUT
+    )
+    took = time.monotonic() - began
     assert result.errors == []
     audio = result.downstream_of(TTSAudioFrame)
     assert len(audio) >= 4  # in blocks of at most 0.2 s, not one lump per sentence
@@ -45,16 +50,18 @@ async def test_speaks_a_reply_as_streamed_non_silent_24khz_audio() -> None:
     names = [type(f).__name__ for f in result.downstream if not isinstance(f, TTSAudioFrame)]
     assert names.index("TTSStartedFrame") < names.index("TTSStoppedFrame") < names.index("LLMResponseEndFrame")
     ttfb = [m for m in result.metrics if m.name == "tts.ttfb"]
-    assert len(ttfb) == 2 and all(0 <= m.value < 5 for m in ttfb)
+    assert len(ttfb) == 2 and all(0 < m.value < took for m in ttfb)  # seconds, inside the run (speed: tests/bench)
 
 
 @needs_whisper
 async def test_round_trip_through_whisper_recognises_what_was_said() -> None:
     text = "Please turn off the lights in the kitchen, and close the back window."
-    tts = await run_processor(PiperTTS(), reply(text))
+    tts = await run_processor(PiperTTS(), reply(text), timeout=ENGINE_TIMEOUT)
     pcm16 = resample(pcm_of(tts.downstream_of(TTSAudioFrame)), 24000, 16000)
     stt = WhisperSTT(interims="none")
-    heard = await run_processor(Pipeline([SileroVAD(), stt]), frames(silence(0.5) + pcm16 + silence(1.0)))
+    heard = await run_processor(
+        Pipeline([SileroVAD(), stt]), frames(silence(0.5) + pcm16 + silence(1.0)), timeout=ENGINE_TIMEOUT
+    )
     (turn,) = heard.downstream_of(UserTextFrame)
     words = turn.text.lower()
     assert all(w in words for w in ("lights", "kitchen", "close", "back window")), turn.text
@@ -82,8 +89,8 @@ def test_clauses_cut_long_text_after_clause_marks() -> None:
 
 async def test_clause_pieces_make_the_same_speech_about_as_long() -> None:
     text = "You said: set a timer for ten minutes, then remind me to call my mother."
-    whole = await run_processor(PiperTTS(split_clauses=False, steady_timing=True), reply(text))
-    split = await run_processor(PiperTTS(steady_timing=True), reply(text))
+    whole = await run_processor(PiperTTS(split_clauses=False, steady_timing=True), reply(text), timeout=ENGINE_TIMEOUT)
+    split = await run_processor(PiperTTS(steady_timing=True), reply(text), timeout=ENGINE_TIMEOUT)
     a, b = len(pcm_of(whole.downstream_of(TTSAudioFrame))), len(pcm_of(split.downstream_of(TTSAudioFrame)))
     assert 0.8 < b / a < 1.3  # the same words, with a little more pause where the pieces meet
 
@@ -91,7 +98,9 @@ async def test_clause_pieces_make_the_same_speech_about_as_long() -> None:
 async def test_length_scale_setting_changes_the_speed_in_order() -> None:
     text = "This sentence is spoken twice at two speeds."
     result = await run_processor(
-        PiperTTS(steady_timing=True), [*reply(text), SettingsFrame(settings={"length_scale": 1.6}), *reply(text)]
+        PiperTTS(steady_timing=True),
+        [*reply(text), SettingsFrame(settings={"length_scale": 1.6}), *reply(text)],
+        timeout=ENGINE_TIMEOUT,
     )
     audio = result.downstream
     cut = next(i for i, f in enumerate(audio) if isinstance(f, SettingsFrame))
@@ -102,7 +111,9 @@ async def test_length_scale_setting_changes_the_speed_in_order() -> None:
 
 async def test_a_bad_setting_is_reported_and_the_old_speed_kept() -> None:
     tts = PiperTTS()
-    result = await run_processor(tts, [SettingsFrame(settings={"length_scale": "fast"}), *reply("Still talking.")])
+    result = await run_processor(
+        tts, [SettingsFrame(settings={"length_scale": "fast"}), *reply("Still talking.")], timeout=ENGINE_TIMEOUT
+    )
     assert [e.message for e in result.errors] == ["piper length_scale must be a number from 0.2 to 5, got 'fast'"]
     assert not result.errors[0].fatal and tts.length_scale is None
     assert result.downstream_of(TTSAudioFrame)
@@ -113,7 +124,7 @@ async def test_a_bad_setting_is_reported_and_the_old_speed_kept() -> None:
 async def test_barge_in_drops_the_old_audio() -> None:
     sentences = [f"This is sentence number {n} of a long answer that keeps the voice busy." for n in range(8)]
     before = [LLMResponseStartFrame(), *(SpeakTextFrame(text=s) for s in sentences)]
-    result = await barge_in_on_first_audio(PiperTTS(), before, reply("And now something new."), timeout=30)
+    result = await barge_in_on_first_audio(PiperTTS(), before, reply("And now something new."), timeout=ENGINE_TIMEOUT)
     seen = result.downstream
     cut = next(i for i, f in enumerate(seen) if isinstance(f, InterruptFrame))
     new_epoch = seen[cut].epoch  # type: ignore[attr-defined]
@@ -129,7 +140,10 @@ async def test_two_sessions_share_one_voice_without_mixing_audio() -> None:
     engine = PiperEngine(workers=1)
     texts = ["The first session says this sentence.", "And the second one says something else entirely, at length."]
     results = await asyncio.gather(
-        *(run_processor(PiperTTS(engine=engine, steady_timing=True), reply(t, t)) for t in texts)
+        *(
+            run_processor(PiperTTS(engine=engine, steady_timing=True), reply(t, t), timeout=ENGINE_TIMEOUT)
+            for t in texts
+        )
     )
     assert engine.loads == 1  # loaded once for both
     assert engine.pool.jobs_run == 4  # four sentences, one worker
@@ -137,9 +151,9 @@ async def test_two_sessions_share_one_voice_without_mixing_audio() -> None:
     solo = [
         len(
             pcm_of(
-                (await run_processor(PiperTTS(engine=engine, steady_timing=True), reply(t))).downstream_of(
-                    TTSAudioFrame
-                )
+                (
+                    await run_processor(PiperTTS(engine=engine, steady_timing=True), reply(t), timeout=ENGINE_TIMEOUT)
+                ).downstream_of(TTSAudioFrame)
             )
         )
         for t in texts

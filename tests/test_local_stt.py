@@ -6,7 +6,7 @@ import asyncio
 import itertools
 
 import pytest
-from audio.speech import Speech, frames, kinds, local, paced, silence, speech
+from audio.speech import ENGINE_TIMEOUT, Speech, frames, kinds, local, paced, silence, speech
 from voxline.frames import (
     EndFrame,
     MetricsFrame,
@@ -26,7 +26,7 @@ __all__ = ["speech"]
 async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech, second_pass: bool) -> None:
     pcm = speech.pcm("What is the capital of France?")
     stt = PocketsphinxSTT(second_pass=second_pass)
-    result = await run_processor(local_stt(stt=stt), paced(frames(pcm)), timeout=20)
+    result = await run_processor(local_stt(stt=stt), paced(frames(pcm)), timeout=ENGINE_TIMEOUT)
     assert result.errors == []
     seq = kinds(result.downstream)
     # Interims come between the start and the final; the VAD's end of speech may overtake interims of audio
@@ -56,7 +56,7 @@ async def test_streams_interims_then_a_final_and_the_user_turn(speech: Speech, s
 async def test_each_turn_gets_its_own_final(speech: Speech) -> None:
     first = speech.pcm("Turn on the kitchen lights.")
     second = speech.pcm("What time is it?", before=0.5)
-    result = await run_processor(local_stt(), paced(frames(first + second), speed=8), timeout=20)
+    result = await run_processor(local_stt(), paced(frames(first + second), speed=8), timeout=ENGINE_TIMEOUT)
     turns = [u.text for u in result.downstream_of(UserTextFrame)]
     assert len(turns) == 2, turns
     assert "kitchen" in turns[0] and "lights" in turns[0]
@@ -66,7 +66,7 @@ async def test_each_turn_gets_its_own_final(speech: Speech) -> None:
 
 async def test_end_of_stream_mid_utterance_still_gives_the_final(speech: Speech) -> None:
     pcm = speech.pcm("What is the capital of France?", after=0.0)
-    result = await run_processor(local_stt(), frames(pcm))
+    result = await run_processor(local_stt(), frames(pcm), timeout=ENGINE_TIMEOUT)
     assert kinds(result.downstream).endswith("FU")
     assert "capital" in result.downstream_of(UserTextFrame)[0].text
     # ... and before the end frame, so nothing is lost when the pipeline stops.
@@ -77,7 +77,7 @@ async def test_an_interrupt_does_not_break_the_utterance_in_progress(speech: Spe
     sent = frames(speech.pcm("What is the capital of France?"))
     middle = len(sent) // 2
     items = [*paced(sent[:middle], speed=8), Interrupt("barge-in"), Sleep(0.05), *paced(sent[middle:], speed=8)]
-    result = await run_processor(local_stt(), items, timeout=20)
+    result = await run_processor(local_stt(), items, timeout=ENGINE_TIMEOUT)
     assert result.task.epoch == 1
     (turn,) = result.downstream_of(UserTextFrame)
     assert "capital" in turn.text and "france" in turn.text
@@ -88,16 +88,16 @@ async def test_a_grammar_limits_recognition_to_its_phrases(speech: Speech) -> No
     grammar = "#JSGF V1.0; grammar cmd; public <cmd> = (turn on | turn off) the (kitchen | bedroom) lights;"
     pcm = speech.pcm("Turn off the bedroom lights.")
     stt = PocketsphinxSTT(grammar=grammar, interim_results=False)
-    result = await run_processor(local_stt(stt=stt), frames(pcm))
+    result = await run_processor(local_stt(stt=stt), frames(pcm), timeout=ENGINE_TIMEOUT)
     assert [u.text for u in result.downstream_of(UserTextFrame)] == ["turn off the bedroom lights"]
     assert [t.is_final for t in result.downstream_of(TranscriptFrame)] == [True]
 
 
 async def test_silence_gives_no_turn_and_decoders_are_reused(speech: Speech) -> None:
-    await run_processor(local_stt(), frames(silence(0.5)))
+    await run_processor(local_stt(), frames(silence(0.5)), timeout=ENGINE_TIMEOUT)
     idle = decoder_pool().idle
     assert idle >= 1  # the finished session's decoder went back to the pool
-    result = await run_processor(local_stt(), frames(silence(1.0)))
+    result = await run_processor(local_stt(), frames(silence(1.0)), timeout=ENGINE_TIMEOUT)
     assert kinds(result.downstream) == ""
     assert not [m for m in result.downstream_of(MetricsFrame) if m.name.startswith("stt.")]
     assert decoder_pool().idle == idle
@@ -120,13 +120,15 @@ async def test_preload_parks_warm_models_for_the_first_session() -> None:
 
 async def test_decoder_options_reach_pocketsphinx(speech: Speech) -> None:
     stt = PocketsphinxSTT(decoder_options={"maxhmmpf": 3000})
-    result = await run_processor(local_stt(stt=stt), frames(speech.pcm("Turn on the kitchen lights.")))
+    result = await run_processor(
+        local_stt(stt=stt), frames(speech.pcm("Turn on the kitchen lights.")), timeout=ENGINE_TIMEOUT
+    )
     (turn,) = result.downstream_of(UserTextFrame)
     assert "kitchen" in turn.text
     assert decoder_pool(None, (("maxhmmpf", 3000),)).idle >= 1  # a pool of its own: it is a different decoder
 
     task = PipelineTask(PocketsphinxSTT(decoder_options={"no_such_option": 1}))
-    await asyncio.wait_for(task.run(), 10)
+    await asyncio.wait_for(task.run(), ENGINE_TIMEOUT)
     assert len(task.errors) == 1 and task.errors[0].fatal
     assert "no decoder option 'no_such_option'" in task.errors[0].message
 
@@ -135,6 +137,6 @@ async def test_8khz_input_is_resampled_for_the_decoder(speech: Speech) -> None:
     """flite's kal voice speaks at 8 kHz, as a telephone line would. The resampler to 16 kHz holds back its first
     samples (an empty chunk), which pocketsphinx used to refuse with an IndexError on every batch."""
     pcm = speech.pcm("Turn on the kitchen lights.", voice="kal", rate=8000)
-    result = await run_processor(local_stt(), frames(pcm, rate=8000), timeout=20)
+    result = await run_processor(local_stt(), frames(pcm, rate=8000), timeout=ENGINE_TIMEOUT)
     assert result.errors == []
     assert len(result.downstream_of(UserTextFrame)) == 1

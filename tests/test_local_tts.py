@@ -9,11 +9,12 @@ fails if the audio is garbled, cut, silent or resampled to the wrong rate.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
 import soxr
-from audio.speech import frames, local, pcm_of, reply, silence
+from audio.speech import ENGINE_TIMEOUT, frames, local, pcm_of, reply, silence
 from voxline.frames import (
     InterruptFrame,
     LLMResponseStartFrame,
@@ -43,7 +44,11 @@ GRAMMAR = "#JSGF V1.0; grammar phrases; public <phrase> = " + " | ".join(f"( {p}
 
 
 async def test_speaks_a_reply_as_streamed_24khz_audio() -> None:
-    result = await run_processor(EspeakTTS(), reply("Hello there.", "The weather is nice today."))
+    began = time.monotonic()
+    result = await run_processor(
+        EspeakTTS(), reply("Hello there.", "The weather is nice today."), timeout=ENGINE_TIMEOUT
+    )
+    took = time.monotonic() - began
     assert result.errors == []
     audio = result.downstream_of(TTSAudioFrame)
     assert len(audio) > 10  # streamed in blocks, not one lump per sentence
@@ -55,24 +60,23 @@ async def test_speaks_a_reply_as_streamed_24khz_audio() -> None:
     names = [type(f).__name__ for f in result.downstream if not isinstance(f, TTSAudioFrame)]
     assert names.index("TTSStartedFrame") < names.index("TTSStoppedFrame") < names.index("LLMResponseEndFrame")
     ttfb = [m for m in result.metrics if m.name == "tts.ttfb"]
-    assert len(ttfb) == 2 and all(0 <= m.value < 1 for m in ttfb)
+    assert len(ttfb) == 2 and all(0 < m.value < took for m in ttfb)  # seconds, inside the run (speed: tests/bench)
 
 
 @pytest.mark.parametrize("phrase", ["turn on the kitchen lights", "close the back window"])
 async def test_round_trip_through_stt_recognises_the_phrase(phrase: str) -> None:
-    tts = await run_processor(EspeakTTS(rate=150), reply(phrase))
+    tts = await run_processor(EspeakTTS(rate=150), reply(phrase), timeout=ENGINE_TIMEOUT)
     pcm24 = np.frombuffer(pcm_of(tts.downstream_of(TTSAudioFrame)), dtype=np.int16)
     pcm16 = soxr.resample(pcm24, 24000, 16000).astype(np.int16).tobytes()
     stt = PocketsphinxSTT(grammar=GRAMMAR, interim_results=False)
-    heard = await run_processor(local_stt(stt=stt), frames(silence(0.5) + pcm16 + silence(1.0)))
+    heard = await run_processor(local_stt(stt=stt), frames(silence(0.5) + pcm16 + silence(1.0)), timeout=ENGINE_TIMEOUT)
     assert [u.text for u in heard.downstream_of(UserTextFrame)] == [phrase]
 
 
 async def test_settings_change_the_voice_in_order() -> None:
     text = "This sentence is spoken twice at two speeds."
     result = await run_processor(
-        EspeakTTS(rate=120),
-        [*reply(text), SettingsFrame(settings={"rate": 300}), *reply(text)],
+        EspeakTTS(rate=120), [*reply(text), SettingsFrame(settings={"rate": 300}), *reply(text)], timeout=ENGINE_TIMEOUT
     )
     audio = result.downstream_of(TTSAudioFrame)
     starts = [i for i, f in enumerate(result.downstream) if isinstance(f, TTSStartedFrame)]
@@ -84,14 +88,14 @@ async def test_settings_change_the_voice_in_order() -> None:
 
 async def test_an_unknown_voice_fails_at_start_with_a_clear_error() -> None:
     task = PipelineTask(EspeakTTS(voice="no-such-voice"))
-    await asyncio.wait_for(task.run(), 5)
+    await asyncio.wait_for(task.run(), ENGINE_TIMEOUT)
     assert len(task.errors) == 1 and task.errors[0].fatal
     assert "no voice named 'no-such-voice'" in task.errors[0].message
 
 
 async def test_a_bad_voice_setting_is_reported_and_the_old_voice_kept() -> None:
     result = await run_processor(
-        EspeakTTS(), [SettingsFrame(settings={"voice": "klingon-xx"}), *reply("Still talking.")]
+        EspeakTTS(), [SettingsFrame(settings={"voice": "klingon-xx"}), *reply("Still talking.")], timeout=ENGINE_TIMEOUT
     )
     assert [e.message for e in result.errors] == ["espeak-ng has no voice named 'klingon-xx'"]
     assert not result.errors[0].fatal
@@ -100,7 +104,9 @@ async def test_a_bad_voice_setting_is_reported_and_the_old_voice_kept() -> None:
 
 async def test_no_old_epoch_audio_after_an_interrupt() -> None:
     long = " ".join(["This is a long sentence that keeps the synthesiser busy for a while."] * 6)
-    result = await barge_in_on_first_audio(EspeakTTS(), [LLMResponseStartFrame(), SpeakTextFrame(text=long)], [])
+    result = await barge_in_on_first_audio(
+        EspeakTTS(), [LLMResponseStartFrame(), SpeakTextFrame(text=long)], [], timeout=ENGINE_TIMEOUT
+    )
     seen = result.downstream
     cut = next(i for i, f in enumerate(seen) if isinstance(f, InterruptFrame))
     assert any(isinstance(f, TTSAudioFrame) for f in seen[:cut])
@@ -113,8 +119,11 @@ async def test_no_old_epoch_audio_after_an_interrupt() -> None:
 async def test_concurrent_sessions_share_espeak_without_mixing_audio() -> None:
     """espeak-ng has one global callback: sessions take turns on its thread, and each gets its own audio."""
     texts = ["The first session says this sentence.", "And the second one says something else entirely."]
-    solo = [pcm_of((await run_processor(EspeakTTS(), reply(t))).downstream_of(TTSAudioFrame)) for t in texts]
-    together = await asyncio.gather(*(run_processor(EspeakTTS(), reply(t, t)) for t in texts))
+    solo = [
+        pcm_of((await run_processor(EspeakTTS(), reply(t), timeout=ENGINE_TIMEOUT)).downstream_of(TTSAudioFrame))
+        for t in texts
+    ]
+    together = await asyncio.gather(*(run_processor(EspeakTTS(), reply(t, t), timeout=ENGINE_TIMEOUT) for t in texts))
     for alone, result in zip(solo, together, strict=True):
         # espeak-ng varies a few samples between calls, so compare lengths: mixed-up blocks would be way off.
         both = len(pcm_of(result.downstream_of(TTSAudioFrame)))

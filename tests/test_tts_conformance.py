@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from audio.speech import needs_engines, needs_piper
+from audio.speech import ENGINE_TIMEOUT, needs_engines, needs_piper
 from conformance import UnderTest, entry, plain
 from voxline.frames import (
     EndFrame,
@@ -125,7 +125,7 @@ def check_brackets(frames: list[Frame]) -> None:
 async def test_a_reply_is_spoken_in_whole_samples_at_the_declared_rate(provider: UnderTest) -> None:
     tts = provider.make()
     assert isinstance(tts, TTSProcessor)
-    result = await run_processor(tts, reply(FIRST, " How are you?"), timeout=30)
+    result = await run_processor(tts, reply(FIRST, " How are you?"), timeout=ENGINE_TIMEOUT)
     assert result.errors == []
     chunks = audio(result.downstream)
     assert chunks and all(len(c.pcm) > 0 and len(c.pcm) % 2 == 0 for c in chunks)
@@ -141,7 +141,9 @@ async def test_a_reply_is_spoken_in_whole_samples_at_the_declared_rate(provider:
 
 
 async def test_the_end_of_the_stream_waits_for_the_audio(provider: UnderTest) -> None:
-    result = await run_processor(provider.make(), [LLMResponseStartFrame(), SpeakTextFrame(text=FIRST)], timeout=30)
+    result = await run_processor(
+        provider.make(), [LLMResponseStartFrame(), SpeakTextFrame(text=FIRST)], timeout=ENGINE_TIMEOUT
+    )
     out = result.downstream
     assert audio(out) and isinstance(out[-1], EndFrame)
     assert isinstance(next(f for f in reversed(out[:-1]) if not isinstance(f, LLMResponseEndFrame)), TTSStoppedFrame)
@@ -150,7 +152,10 @@ async def test_the_end_of_the_stream_waits_for_the_audio(provider: UnderTest) ->
 
 async def test_an_interrupt_drops_the_old_reply_and_the_next_reply_is_spoken(provider: UnderTest) -> None:
     result = await barge_in_on_first_audio(
-        provider.make(), [LLMResponseStartFrame(), *(SpeakTextFrame(text=t) for t in LONG)], reply(NEXT), timeout=30
+        provider.make(),
+        [LLMResponseStartFrame(), *(SpeakTextFrame(text=t) for t in LONG)],
+        reply(NEXT),
+        timeout=ENGINE_TIMEOUT,
     )
     out = result.downstream
     cut = next(i for i, f in enumerate(out) if isinstance(f, InterruptFrame))
@@ -164,7 +169,7 @@ async def test_an_interrupt_drops_the_old_reply_and_the_next_reply_is_spoken(pro
 
 
 async def test_blank_text_is_not_spoken(provider: UnderTest) -> None:
-    result = await run_processor(provider.make(), reply("   ", ""), timeout=30)
+    result = await run_processor(provider.make(), reply("   ", ""), timeout=ENGINE_TIMEOUT)
     assert result.errors == [] and audio(result.downstream) == []
     assert result.downstream_of(TTSStartedFrame) == [] and len(result.downstream_of(LLMResponseEndFrame)) == 1
 
@@ -173,7 +178,7 @@ async def test_a_failure_is_an_error_frame_and_the_next_reply_is_spoken(provider
     if provider.fault is None:
         pytest.skip("this provider cannot be made to fail from outside")
     tts = provider.make()
-    result = await run_processor(tts, [*provider.fault(), *reply(*LONG[:2]), *reply(NEXT)], timeout=30)
+    result = await run_processor(tts, [*provider.fault(), *reply(*LONG[:2]), *reply(NEXT)], timeout=ENGINE_TIMEOUT)
     assert result.errors and not any(e.fatal for e in result.errors)
     second = max(i for i, f in enumerate(result.downstream) if isinstance(f, LLMResponseStartFrame))
     assert audio(result.downstream[second:]), "the reply after the failure was not spoken"
@@ -181,7 +186,7 @@ async def test_a_failure_is_an_error_frame_and_the_next_reply_is_spoken(provider
 
 
 async def test_nothing_outlives_the_stage(provider: UnderTest) -> None:
-    await run_processor(provider.make(), reply(FIRST), timeout=30)  # shared clients and pools settle first
+    await run_processor(provider.make(), reply(FIRST), timeout=ENGINE_TIMEOUT)  # shared clients and pools settle first
     before = len(asyncio.all_tasks())
-    await run_processor(provider.make(), reply(FIRST), timeout=30)
-    await until(lambda: len(asyncio.all_tasks()) <= before, timeout=2, what="the stage's tasks to end")
+    await run_processor(provider.make(), reply(FIRST), timeout=ENGINE_TIMEOUT)
+    await until(lambda: len(asyncio.all_tasks()) <= before, timeout=ENGINE_TIMEOUT, what="the stage's tasks to end")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audio.speech import Speech, frames, local, silence, speech
+from audio.speech import ENGINE_TIMEOUT, Speech, frames, local, silence, speech
 from voxline.frames import (
     AudioFrame,
     BotStartedSpeakingFrame,
@@ -96,7 +96,7 @@ def order(downstream: list[Frame]) -> str:
 async def test_processor_forwards_audio_and_adds_events_in_order(speech: Speech) -> None:
     pcm = speech.pcm(SENTENCE)
     sent = frames(pcm)
-    result = await run_processor(SileroVAD(), sent)
+    result = await run_processor(SileroVAD(), sent, timeout=ENGINE_TIMEOUT)
     assert result.errors == []
     audio = result.downstream_of(AudioFrame)
     assert [f.pcm for f in audio] == [f.pcm for f in sent]
@@ -113,7 +113,7 @@ async def test_other_rates_and_channels_are_converted(speech: Speech) -> None:
     pcm48 = speech.pcm(SENTENCE, rate=48000)
     stereo = np.repeat(np.frombuffer(pcm48, dtype=np.int16), 2).tobytes()
     sent = [AudioFrame(pcm=stereo[i : i + 3840], sample_rate=48000, channels=2) for i in range(0, len(stereo), 3840)]
-    result = await run_processor(SileroVAD(), sent)
+    result = await run_processor(SileroVAD(), sent, timeout=ENGINE_TIMEOUT)
     assert order(result.downstream).replace("A", "") == "SE"
     stop = result.downstream_of(UserStoppedSpeakingFrame)[0]
     assert abs(stop.audio_time - speech_bounds(speech.pcm(SENTENCE))[1]) < 0.25  # type: ignore[operator]
@@ -121,16 +121,16 @@ async def test_other_rates_and_channels_are_converted(speech: Speech) -> None:
 
 async def test_bot_audio_is_not_analysed(speech: Speech) -> None:
     pcm = speech.pcm(SENTENCE)
-    result = await run_processor(SileroVAD(), [TTSAudioFrame(pcm=f.pcm) for f in frames(pcm)])
+    result = await run_processor(SileroVAD(), [TTSAudioFrame(pcm=f.pcm) for f in frames(pcm)], timeout=ENGINE_TIMEOUT)
     assert order(result.downstream) == ""
     assert len(result.downstream_of(TTSAudioFrame)) == len(frames(pcm))
 
 
 async def test_barge_in_asks_for_an_interruption(speech: Speech) -> None:
     pcm = speech.pcm(SENTENCE)
-    quiet = await run_processor(SileroVAD(), frames(pcm))
+    quiet = await run_processor(SileroVAD(), frames(pcm), timeout=ENGINE_TIMEOUT)
     assert quiet.task.epoch == 0
-    barge = await run_processor(SileroVAD(barge_in="always"), frames(pcm))
+    barge = await run_processor(SileroVAD(barge_in="always"), frames(pcm), timeout=ENGINE_TIMEOUT)
     assert barge.task.epoch == 1
     assert [i.reason for i in barge.downstream_of(InterruptFrame)] == ["user started speaking"]
 

@@ -45,6 +45,12 @@ local = [pytest.mark.local, needs_engines]
 when flite or sox is missing (the others still run)."""
 
 
+ENGINE_TIMEOUT = 90.0
+"""How long a run of a local engine may take before the test calls it hung. A safety net, not a speed bound (speed
+lives in tests/bench): whisper on one sentence took 15 s on a 2-core machine with two busy processes beside it,
+and the testing kit's default (10 s) failed such a run."""
+
+
 def needs(what: str, *modules: str) -> pytest.MarkDecorator:
     """Skip unless the Python ``modules`` of an optional local engine (``what``) are installed."""
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
