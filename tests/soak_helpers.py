@@ -42,15 +42,44 @@ def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+_TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+
+
+def _tcp_endpoint(hex_address: str) -> str:
+    """``0100007F:1F90`` (as /proc/net/tcp writes it) → ``127.0.0.1:8080``; IPv6 addresses stay in hex."""
+    host, port = hex_address.split(":")
+    if len(host) == 8:
+        host = ".".join(str(int(host[i : i + 2], 16)) for i in (6, 4, 2, 0))
+    return f"{host}:{int(port, 16)}"
+
+
+def _tcp_sockets() -> dict[str, str]:
+    """inode → ``tcp <local>-><remote> <state>`` for every TCP socket in this network namespace."""
+    found: dict[str, str] = {}
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                state = _TCP_STATES.get(fields[3], fields[3])
+                found[fields[9]] = f"tcp {_tcp_endpoint(fields[1])}->{_tcp_endpoint(fields[2])} {state}"
+    return found
+
+
 def fd_kinds() -> tuple[str, ...]:
-    """What each open fd is (``socket:[…]`` → ``socket``, a path stays a path): named in a failure message."""
+    """What each open fd is, named in a failure message: a TCP socket by its endpoints and state (so a
+    keep-alive connection to a provider can be told from a leaked client socket), another socket or pipe by
+    its kind (``socket``, ``pipe``, ``anon_inode``), a file by its path."""
+    tcp = _tcp_sockets()
     kinds = []
     for fd in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
-        kinds.append(target.split(":", 1)[0] if ":[" in target else target)
+        if target.startswith("socket:[") and target[8:-1] in tcp:
+            kinds.append(tcp[target[8:-1]])
+        else:
+            kinds.append(target.split(":", 1)[0] if ":[" in target else target)
     return tuple(sorted(kinds))
 
 
