@@ -23,69 +23,35 @@ An interrupt always starts at the head of the pipeline: one pushed downstream fr
 task's head, which numbers it and sends it through every stage in order (the pushing stage included).
 
 System frames are never queued: they reach ``process`` the moment they are delivered.
+
+Two neighbours hold what is not frame routing: :mod:`voxline.epochs` the values (``Direction``, ``EpochClock``,
+``WORK_EPOCH``, re-exported here) and :mod:`voxline._tasks` the tasks a processor owns (``create_task`` and their
+teardown, the base class :class:`~voxline._tasks.TaskOwner`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import enum
 import itertools
 import logging
-from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from voxline._lanes import SystemLane
-from voxline._scope import abort, current_scope, register, unregister
+from voxline._scope import abort, current_scope
+from voxline._tasks import STOP_TIMEOUT, TaskOwner
+from voxline.epochs import DOWNSTREAM, UPSTREAM, WORK_EPOCH, Direction, EpochClock
 from voxline.frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, SystemFrame
 
 if TYPE_CHECKING:
     from voxline.observers import Observer
 
-__all__ = ["DOWNSTREAM", "UPSTREAM", "Direction", "EpochClock", "Processor", "link"]
+__all__ = ["DOWNSTREAM", "STOP_TIMEOUT", "UPSTREAM", "WORK_EPOCH", "Direction", "EpochClock", "Processor", "link"]
 
 logger = logging.getLogger("voxline.processor")
 
-WORK_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar("voxline_work_epoch", default=None)
-"""The epoch of the data frame whose processing is running in this task (None outside data processing).
 
-Output made while processing a frame belongs to that frame's epoch, even if an interrupt passed the stage
-meanwhile: so a stage still busy with old work when the interrupt went by cannot pass it off as new.
-"""
-
-STOP_TIMEOUT = 5.0
-"""Seconds a processor's tasks (and its ``on_stop``) get to finish once cancelled before we log and move on."""
-
-
-class Direction(enum.IntEnum):
-    """Which way a frame travels: downstream (towards the output) or upstream (towards the input)."""
-
-    DOWNSTREAM = 0
-    UPSTREAM = 1
-
-
-DOWNSTREAM = Direction.DOWNSTREAM
-UPSTREAM = Direction.UPSTREAM
-
-
-class EpochClock:
-    """Hands out epoch numbers for one pipeline; shared by all its processors so epochs never collide.
-
-    ``head`` is the processor where interrupts start (the task's source); ``None`` outside a task.
-    """
-
-    __slots__ = ("current", "head")
-
-    def __init__(self) -> None:
-        self.current = 0
-        self.head: Processor | None = None
-
-    def advance(self) -> int:
-        self.current += 1
-        return self.current
-
-
-class Processor:
+class Processor(TaskOwner):
     """Base class of every stage. Override :meth:`process`; call :meth:`push` to emit frames.
 
     ``process`` must forward every frame it does not consume (``await self.push(frame, direction)``), system
@@ -105,7 +71,6 @@ class Processor:
         "_prev",
         "_started",
         "_sys_busy",
-        "_tasks",
         "name",
     )
 
@@ -116,7 +81,7 @@ class Processor:
         self._plain_gate = type(self)._deliver is Processor._deliver  # push may run the gate inline
         self._epoch = 0
         self._clock = EpochClock()
-        self._tasks: dict[asyncio.Task[Any], bool] | None = None
+        super().__init__()
         self._observers: tuple[Observer, ...] = ()
         self._dropped = 0
         self._lane = SystemLane(self)
@@ -218,34 +183,6 @@ class Processor:
         finally:
             scope.shield -= 1
         scope.check_deferred_abort()
-
-    def create_task(
-        self, coro: Coroutine[Any, Any, Any], *, name: str | None = None, epoch_bound: bool = True
-    ) -> asyncio.Task[Any]:
-        """Run ``coro`` in a task this processor owns.
-
-        An *epoch-bound* task (the default) is work for the current turn: the next interrupt cancels it.
-        Every task is cancelled and awaited when the pipeline stops, and an exception in one becomes an
-        :class:`ErrorFrame`, never a silent death.
-        """
-        context = None
-        if not epoch_bound and WORK_EPOCH.get() is not None:
-            # Work that outlives turns is not part of the frame being processed now.
-            context = contextvars.copy_context()
-            context.run(WORK_EPOCH.set, None)
-        task = asyncio.get_running_loop().create_task(
-            self._guard(coro), name=name or f"{self.name}-task", context=context
-        )
-        task.add_done_callback(lambda _: coro.close())  # a task cancelled before it ran never awaited its coroutine
-        if self._tasks is None:
-            self._tasks = {}
-        self._tasks[task] = epoch_bound
-        if epoch_bound:
-            work_epoch = WORK_EPOCH.get()
-            if work_epoch is not None and work_epoch < self._epoch:
-                task.cancel()  # made for a frame whose epoch an interrupt has already ended
-        task.add_done_callback(self._forget_task)
-        return task
 
     async def push_error(self, message: str, *, exception: BaseException | None = None, fatal: bool = False) -> None:
         """Report a failure upstream (to the task and the transport) and keep going unless ``fatal``."""
@@ -362,26 +299,6 @@ class Processor:
             # interrupt is safe: each processor ignores an interrupt it has seen.
             await self.push(frame, direction)
 
-    async def _guard(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        scope = register()
-        try:
-            return await coro
-        except asyncio.CancelledError:
-            if scope.aborted or scope.task.cancelling():
-                raise
-            # Nobody cancelled this task (a future it awaited was cancelled): say so rather than die silently.
-            await self.push_error(f"CancelledError in a task of {self.name} (a cancelled future?)")
-            return None
-        except Exception as exc:
-            await self.push_error(f"{type(exc).__name__} in a task of {self.name}: {exc}", exception=exc)
-            return None
-        finally:
-            unregister(scope)
-
-    def _forget_task(self, task: asyncio.Task[Any]) -> None:
-        if self._tasks is not None:
-            self._tasks.pop(task, None)
-
     async def _start(self, clock: EpochClock, observers: tuple[Observer, ...]) -> None:
         self._clock = clock
         self._observers = observers
@@ -398,17 +315,6 @@ class Processor:
                     await self.on_stop()
             finally:
                 await self._cancel_tasks()
-
-    async def _cancel_tasks(self) -> None:
-        while self._tasks:
-            tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-            for task in tasks:
-                self._tasks.pop(task, None)
-            for task in pending:
-                logger.error("%s: task %s ignored cancellation for %g s", self.name, task.get_name(), STOP_TIMEOUT)
 
     def _leaves(self) -> list[Processor]:
         """The processors that actually handle frames (a pipeline returns its flattened children)."""

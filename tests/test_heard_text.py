@@ -22,7 +22,8 @@ from voxline.pipeline import Pipeline
 from voxline.processor import UPSTREAM, Direction, Processor
 from voxline.task import PipelineTask
 from voxline.testing import drive, replies_ended, texts_out
-from voxline.tts import TTSProcessor, _Timeline
+from voxline.tts import TTSProcessor
+from voxline.tts_heard import Timeline
 
 
 class HeardReporter(Processor):
@@ -136,7 +137,7 @@ async def test_the_tts_stage_names_the_text_heard_to_the_word() -> None:
 
 
 def test_the_providers_word_timings_place_the_words_when_it_gives_them() -> None:
-    timeline = _Timeline()
+    timeline = Timeline()
     timeline.pending.append("Well I think so. ")
     timeline.audio(2.0)
     # A long pause after "Well": by characters "I" would be half way through; by the timings it starts at 1.2 s.
@@ -144,7 +145,7 @@ def test_the_providers_word_timings_place_the_words_when_it_gives_them() -> None
     assert timeline.heard(0.9) == "Well"
     assert timeline.heard(1.31) == "Well I"
     assert timeline.heard(2.0) == "Well I think so. "
-    by_chars = _Timeline()
+    by_chars = Timeline()
     by_chars.pending.append("Well I think so. ")
     by_chars.audio(2.0)
     by_chars.end(None)
@@ -152,7 +153,7 @@ def test_the_providers_word_timings_place_the_words_when_it_gives_them() -> None
 
 
 def test_a_piece_whose_audio_is_still_arriving_is_cut_by_a_guess_of_its_length() -> None:
-    timeline = _Timeline()
+    timeline = Timeline()
     timeline.pending.extend(["One two. ", "Three four five six seven eight. "])
     timeline.audio(0.6)
     timeline.end("One two. ")
@@ -163,7 +164,7 @@ def test_a_piece_whose_audio_is_still_arriving_is_cut_by_a_guess_of_its_length()
 
 
 def test_a_provider_flush_of_several_pieces_ends_them_together_and_skips_unspoken_ones() -> None:
-    timeline = _Timeline()
+    timeline = Timeline()
     timeline.pending.extend(["Lost. ", "One. ", "Two. ", "Three."])
     timeline.pushed = 1.0
     timeline.end("One. Two. ")  # "Lost. " never got audio (its request failed)
