@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from voxline.processors.local import choose, pins
 from voxline.processors.local.workers import WorkerPool
+from voxline.testing import until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +47,9 @@ async def test_urgent_jobs_go_ahead_of_queued_ones() -> None:
         gate.wait(5)
 
     first = asyncio.ensure_future(pool.run(blocker))
-    await asyncio.sleep(0.05)  # the only worker is now busy
+    # The only worker has taken the blocker (not merely been handed it: a thread slow to start on a busy
+    # machine would leave it queued, and the three jobs below would then queue behind it as four).
+    await until(lambda: pool.busy == 1, timeout=30, what="the worker to take the blocker")
     assert not pool.idle
     jobs = [
         asyncio.ensure_future(pool.run(order.append, "interim-1")),
@@ -65,7 +68,7 @@ async def test_a_cancelled_job_that_has_not_started_is_skipped() -> None:
     gate = threading.Event()
     ran: list[str] = []
     first = asyncio.ensure_future(pool.run(gate.wait, 5))
-    await asyncio.sleep(0.05)
+    await until(lambda: pool.busy == 1, timeout=30, what="the worker to take the first job")
     skipped = asyncio.ensure_future(pool.run(ran.append, "skipped"))
     await asyncio.sleep(0.01)
     skipped.cancel()
