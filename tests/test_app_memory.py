@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from voxline.apps.voice_agent.memory import MemoryUpkeep, malloc_trim
+from voxline.testing import until
 
 
 @pytest.fixture
@@ -41,19 +42,19 @@ def test_malloc_trim_is_available_on_linux() -> None:
 
 
 async def test_ended_sessions_are_collected_and_trimmed_at_most_once_per_interval(gc_state: None) -> None:
-    upkeep = MemoryUpkeep(enabled=True, interval=0.5)
+    # Waits for what must happen (a thread's trim, a timer's collection) instead of sleeping a guess, and a trim
+    # interval no loaded machine can overrun, so "the next trim waits" cannot be passed by noise.
+    upkeep = MemoryUpkeep(enabled=True, interval=30.0)
     for _ in range(20):  # a burst of sessions ending
         upkeep.session_ended()
-    await asyncio.sleep(0.05)
-    assert upkeep.collections == 1 and upkeep.trims == 1
+    await until(lambda: upkeep.collections == 1 and upkeep.trims == 1, timeout=30, what="one collection and trim")
     for _ in range(20):
         upkeep.session_ended()
-    await asyncio.sleep(0.05)
-    assert upkeep.trims == 1  # the next one waits for the interval
+    # Collections have their own, far shorter interval (0.25 s, or 4 % of the time): the next one comes...
+    await until(lambda: upkeep.collections == 2, timeout=30, what="the second collection")
+    assert upkeep.trims == 1  # ... while the next trim waits for its interval
     await upkeep.settle()  # ... or runs now when asked
-    assert upkeep.trims == 2
-    await asyncio.sleep(0.3)
-    assert upkeep.collections == 2  # collections have their own, shorter interval
+    assert upkeep.trims == 2 and upkeep.collections == 2
     await upkeep.aclose()
 
 
