@@ -321,3 +321,24 @@ def test_the_echo_reference_stays_continuous_where_the_client_plays_on() -> None
         stop = round((end - 100.0) * rate)
         shares[round(end, 2)] = detector.echo_share(mic[stop - int(0.3 * rate) : stop], end)
     assert min(shares.values()) > 0.8, {end: round(s, 2) for end, s in shares.items() if s <= 0.8}
+
+
+def test_a_burst_of_reports_after_a_stall_of_the_servers_loop_moves_nothing() -> None:
+    """Under load the server's event loop can stall for longer than the lag window: no report is read for 0.8 s,
+    then the eight the client sent meanwhile are read at once, all stale but the last. Judged against the last
+    report read in time, none of them moves the estimate or the echo reference."""
+    clock, listener, playback = clocked()
+    playback.audio(0, pcm(6.0), RATE)
+    for k in range(1, 11):  # 100.1 … 101.0: on time
+        clock.now = 100.0 + 0.1 * k
+        assert playback.report(0, 0.1 * k)
+    clock.now = 101.8 + 0.001  # the stall ends: the reports sent at 101.1 … 101.8 are read now
+    for k in range(11, 19):
+        assert playback.report(0, 0.1 * k)
+    assert playback.position() == pytest.approx(1.801)
+    assert [c[0] for c in listener.calls] == ["played"]
+    for k in range(19, 30):  # on time again
+        clock.now = 100.0 + 0.1 * k
+        playback.report(0, 0.1 * k)
+    assert playback.position() == pytest.approx(2.9)
+    assert [c[0] for c in listener.calls] == ["played"]

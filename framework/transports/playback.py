@@ -14,9 +14,11 @@ heard?" needs a model of the client's player. :class:`PlaybackClock` keeps one p
   can only make the client look *behind*, never ahead. So the clock corrects by the smallest lag of the
   reports of the last ``lag_window`` seconds (a minimum filter, as clock synchronisation does), and a late
   report followed by timely ones moves nothing; a lag that lasts is applied once the window holds no earlier
-  report. (Correcting by every report moved the echo reference back and forth by each report's delay and
-  broke the bot's echo into pieces the detector no longer recognised.) Clients that send none (the seed's) are
-  followed on the server's clock alone.
+  report. The window also keeps the last report read before it, so a stall of the server's own event loop
+  (no report read for a while, then a burst of stale ones) is judged against a report read in time.
+  (Correcting by every report moved the echo reference back and forth by each report's delay and broke the
+  bot's echo into pieces the detector no longer recognised.) Clients that send none (the seed's) are followed
+  on the server's clock alone.
 
 The listener's reference stays *continuous* where the client's playback is: a correction under ``tolerance``
 moves the position but not the reference, so audio queued behind it is placed right after the reference's own
@@ -165,7 +167,11 @@ class PlaybackClock:
             self.end = min(self.end, now)  # all of it has played (the client is not ahead of what it got)
             self._lags.clear()  # it ran dry: it starts the next audio after filling its buffer again
             return True
-        self._lags = [(t, lag) for t, lag in self._lags if now - t <= self.lag_window]
+        # The window keeps the last report read before it too: a stall of the server's event loop reads no
+        # report for a while, then a burst of stale ones at once, which must be judged against a report that was
+        # read in time (without it the first of the burst would be the whole window, and applied).
+        recent = [i for i, (t, _) in enumerate(self._lags) if now - t <= self.lag_window]
+        self._lags = self._lags[max(0, (recent[0] if recent else len(self._lags)) - 1) :]
         self._lags.append((now, self.position(now) - played))  # > 0: the client is behind the estimate
         lag = min(lag for _, lag in self._lags)  # time in transit only ever adds to a report's lag
         if lag != 0.0:
