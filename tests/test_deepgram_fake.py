@@ -106,12 +106,52 @@ async def test_speak_metadata_flushed_cleared_warning_and_close() -> None:
         await fake.speak_connections[0].closed.wait()
     types = [m.type for m in events]
     assert types[0] == "Metadata" and events[0].model_name == "aura-2-thalia-en"
-    assert "Warning" in types
+    (warning,) = [m for m in events if m.type == "Warning"]  # the 21st Flush: refused, not processed
+    assert "60-second window" in warning.description
     assert types[-1] == "Cleared" and type(events[-1]).__name__ == "SpeakV1Flushed"  # the SDK quirk
-    flushed = [m.sequence_id for m in events if m.type == "Flushed"]
+    flushed = [m.sequence_id for m in events if m.type == "Flushed"]  # the Clear drops those still queued
     assert flushed == list(range(len(flushed)))
     assert audio == len(flushed) * fake.tts_audio_bytes("Hi.")
+    assert fake.speak_connections[0].refused_flushes == 1
     assert fake.speak_connections[0].close_code == 1000
+
+
+async def test_a_refused_flush_keeps_its_text_for_the_first_flush_after_the_window() -> None:
+    """Deepgram "Flush", Limits: 20 Flushes per 60 s; after that a warning, and no Flush is processed until the
+    window has passed. The refused Flush's text is not lost: the next processed Flush speaks it."""
+    now = [1000.0]
+    fake = FakeDeepgram(tts_seconds_per_char=0.002, clock=lambda: now[0])
+    async with fake, client(fake).speak.v1.connect(model="aura-2-thalia-en", encoding="linear16") as tts:
+
+        async def say(text: str, at: float) -> None:
+            """Speak and Flush ``text``; the fake reads its clock when the Flush arrives: wait for that."""
+            now[0] = at
+            await tts.send_text(SpeakV1Text(text=text))
+            await tts.send_flush()
+            conn = fake.speak_connections[0]
+            while conn.message_types().count("Flush") < flushes + 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+
+        flushes = 0
+        for i in range(20):
+            await say(f"Line {i:02}.", 1001.0 + i)
+            flushes += 1
+        await say("Late one.", 1030.0)  # the 21st within 60 s: refused
+        flushes += 1
+        await say(" And more.", 1061.5)  # 60.5 s after the first Flush: it has left the window
+        audio, seen = 0, []
+        async for message in tts:
+            if isinstance(message, bytes):
+                audio += len(message)
+                continue
+            seen.append(message.type)
+            if seen.count("Flushed") == 21 or seen.count("Warning") > 1:
+                break
+        await tts.send_close()
+    assert seen.count("Warning") == 1 and seen.count("Flushed") == 21
+    spoken = [fake.tts_audio_bytes(f"Line {i:02}.") for i in range(20)]
+    assert audio == sum(spoken) + fake.tts_audio_bytes("Late one. And more.")
+    assert fake.speak_connections[0].refused_flushes == 1
 
 
 async def test_stall_holds_every_message_until_released() -> None:

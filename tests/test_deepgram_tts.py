@@ -91,24 +91,73 @@ async def test_websocket_happy_path_streams_each_sentence_on_one_socket() -> Non
     assert result.errors == []
 
 
+def replies(n: int, start: int = 0) -> list[Frame]:
+    """``n`` two-sentence replies: each costs an early Flush and the Flush that ends it, budget permitting."""
+    frames: list[Frame] = []
+    for i in range(start, start + n):
+        first, second = f"Reply {i}.", " More."
+        frames += [LLMResponseStartFrame(), SpeakTextFrame(text=first), SpeakTextFrame(text=second)]
+        frames.append(LLMResponseEndFrame())
+    return frames
+
+
+def spoken_bytes(fake: FakeDeepgram, n: int, start: int = 0) -> int:
+    return sum(fake.tts_audio_bytes(f"Reply {i}.") + fake.tts_audio_bytes(" More.") for i in range(start, start + n))
+
+
+class ShiftedClock:
+    """``time.monotonic()`` plus an offset a test moves forward (to let most of a 60 s window go by)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        import time
+
+        return time.monotonic() + self.offset
+
+
 async def test_a_busy_flush_window_keeps_its_budget_for_reply_ends() -> None:
     """Deepgram processes 20 Flushes per 60 s per socket ("Flush": Limits). With half of them spent, a reply's
     early Flush is not sent: its sentences go with the one Flush that ends the reply, and it is all spoken."""
-    import time
-
     from voxline.processors.deepgram import tts as tts_module
 
-    async with FakeDeepgram(tts_seconds_per_char=0.005) as fake:
+    early_budget = int(tts_module.FLUSH_LIMIT * tts_module.EARLY_FLUSH_SHARE)
+    async with FakeDeepgram(tts_seconds_per_char=0.002) as fake:
         tts = ws_tts(fake)
-        now = time.monotonic()
-        tts._flush_times.extend([now] * int(tts_module.FLUSH_LIMIT * tts_module.EARLY_FLUSH_SHARE))
-        first, second = "Hello there.", " How are you today?"
-        frames = [LLMResponseStartFrame(), SpeakTextFrame(text=first), SpeakTextFrame(text=second)]
-        result = await run_processor(tts, [*frames, LLMResponseEndFrame()])
+        result = await run_processor(tts, replies(early_budget // 2 + 1))
+        await fake.speak_connections[0].closed.wait()
+        assert tts.flushes_in_window == early_budget + 1
+
+    assert audio_bytes(result) == spoken_bytes(fake, early_budget // 2 + 1)
+    types = fake.speak_connections[0].message_types()
+    assert types.count("Flush") == early_budget + 1
+    assert types[-4:] == ["Speak", "Speak", "Flush", "Close"]  # the last reply: no early Flush
+    assert result.errors == []
+
+
+async def test_a_flush_the_window_has_no_room_for_waits_instead_of_being_refused() -> None:
+    """Past 20 Flushes in 60 s Deepgram answers a Warning and speaks nothing (the fake does too): the stage holds
+    the Flush until the window has room, then the reply is spoken whole."""
+    from voxline.processors.deepgram import tts as tts_module
+
+    clock = ShiftedClock()
+    async with FakeDeepgram(tts_seconds_per_char=0.002, clock=clock) as fake:
+        tts = ws_tts(fake, clock=clock)
+        early = int(tts_module.FLUSH_LIMIT * tts_module.EARLY_FLUSH_SHARE) // 2  # replies with an early Flush
+        full = early + tts_module.FLUSH_LIMIT - 2 * early  # and then replies with one Flush each: 20 in all
+
+        async with asyncio.timeout(20), started(tts) as run:
+            await run.step(*replies(full))
+            await until(lambda: tts.flushes_in_window == tts_module.FLUSH_LIMIT)
+            clock.offset += tts_module.FLUSH_WINDOW - 0.2  # the first Flush leaves the window 0.2 s from now
+            await run.step(*replies(1, start=full))  # no early Flush; its ending Flush is held, then sent
+            result = await run.end(timeout=20)
         await fake.speak_connections[0].closed.wait()
 
-    assert audio_bytes(result) == fake.tts_audio_bytes(first) + fake.tts_audio_bytes(second)
-    assert fake.speak_connections[0].message_types() == ["Speak", "Speak", "Flush", "Close"]
+    assert audio_bytes(result) == spoken_bytes(fake, full + 1)
+    assert fake.speak_connections[0].refused_flushes == 0
+    assert fake.speak_connections[0].message_types().count("Flush") == tts_module.FLUSH_LIMIT + 1
     assert result.errors == []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import numpy as np
 import pytest
 from transport_helpers import MemorySocket
 from voxline.frames import (
@@ -56,8 +57,8 @@ class Listener:
     def resume(self, at: float) -> None:
         self.calls.append(("resume", at))
 
-    def realign(self, at: float, lag: float) -> None:
-        self.calls.append(("realign", at, round(lag, 3)))
+    def realign(self, at: float, lag: float, since: float | None = None) -> None:
+        self.calls.append(("realign", at, round(lag, 3)) if since is None else ("realign", at, round(lag, 3), since))
 
 
 def clocked() -> tuple[Clock, Listener, PlaybackClock]:
@@ -104,7 +105,8 @@ def test_reports_reanchor_the_clock_and_realign_the_echo_reference() -> None:
     assert playback.report(2, 0.85)
     assert playback.position() == pytest.approx(0.85)
     assert playback.ahead() == pytest.approx(2.15)
-    assert listener.calls[-1] == ("realign", 101.0, 0.15)
+    # No report had checked this run: the client was late from its start, so all of it moves (since 100.0).
+    assert listener.calls[-1] == ("realign", 101.0, 0.15, 100.0)
     # A correction below the tolerance (the client 10 ms ahead) moves the position but not the reference.
     clock.now = 101.5
     assert playback.report(2, 1.36)
@@ -262,3 +264,81 @@ async def test_the_turn_engines_end_of_speech_anchors_voice_to_voice() -> None:
     _, sent, _ = await run_output(steps)
     (metrics,) = [m["data"] for m in sent if m["type"] == "metrics"]
     assert 400 <= metrics["voice_to_voice_ms"] < 600
+
+
+def speechlike(seconds: float, seed: int = 1) -> np.ndarray:
+    """Harmonics of a wandering 110 Hz pitch under a syllable envelope (16 kHz): like a voice, the echo
+    detector's correlation falls apart when a copy of it is shifted by a couple of milliseconds."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    phase = 2 * np.pi * np.cumsum(110 * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t))) / 16000
+    harmonics = sum(np.sin(k * phase + rng.uniform(0, 6)) / k for k in range(1, 10))
+    return (0.25 * harmonics * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+def send_piece(playback: PlaybackClock, samples: np.ndarray) -> None:
+    """One TTS piece, sent at once in 0.1 s messages at 24 kHz (as the output sends them)."""
+    from voxline.audio.resample import resample
+
+    for i in range(0, len(samples), 1600):
+        chunk = (np.clip(samples[i : i + 1600], -1, 1) * 32767).astype("<i2").tobytes()
+        playback.audio(0, resample(chunk, 16000, RATE), RATE)
+
+
+def test_the_echo_reference_stays_continuous_where_the_client_plays_on() -> None:
+    """Issue 11: with the page's ``played`` reports, the bot's own echo at -6 dB was taken for the user where
+    its first TTS piece ended. Corrections under the tolerance moved the clock's estimate but not the echo
+    reference, and the next piece was placed after the corrected estimate: a seam of a few milliseconds in the
+    reference where the client played on without a break, and a window across it correlated on one side only.
+    Here: a client 80 ms late from the start (its jitter buffer), one report 2 ms ahead, then the second piece.
+    """
+    from voxline.turns import EchoDetector
+
+    clock, detector = Clock(), EchoDetector()
+    playback = PlaybackClock(clock=clock)
+    playback.listener = detector
+    bot, rate = speechlike(3.0), 16000
+    start = 100.08  # the client plays the reply back to back from here
+
+    send_piece(playback, bot[: int(1.25 * rate)])  # "It will be sunny all day," at 100.0
+    for k, ahead in ((1, 0.0), (2, 0.0), (3, 0.002), (4, 0.0)):  # every 100 ms; the third 2 ms ahead
+        clock.now = 100.0 + 0.1 * k
+        assert playback.report(0, clock.now - start + ahead)
+    clock.now = 100.45
+    send_piece(playback, bot[int(1.25 * rate) :])  # the rest of the reply, queued behind the first piece
+    for k in range(5, 30):
+        clock.now = 100.0 + 0.1 * k
+        playback.report(0, clock.now - start)
+
+    # The microphone: the client's playback, 80 ms later at -6 dB, and a little noise.
+    mic = np.zeros(int(3.5 * rate), dtype=np.float32)
+    at = int((start + 0.08 - 100.0) * rate)
+    mic[at : at + len(bot)] += 0.5 * bot
+    mic += 0.002 * np.random.default_rng(9).standard_normal(len(mic)).astype(np.float32)
+    shares = {}
+    for k in range(51):  # every 50 ms from the VAD's start on the echo (100.45) to the end of the reply
+        end = 100.45 + 0.05 * k
+        stop = round((end - 100.0) * rate)
+        shares[round(end, 2)] = detector.echo_share(mic[stop - int(0.3 * rate) : stop], end)
+    assert min(shares.values()) > 0.8, {end: round(s, 2) for end, s in shares.items() if s <= 0.8}
+
+
+def test_a_burst_of_reports_after_a_stall_of_the_servers_loop_moves_nothing() -> None:
+    """Under load the server's event loop can stall for longer than the lag window: no report is read for 0.8 s,
+    then the eight the client sent meanwhile are read at once, all stale but the last. Judged against the last
+    report read in time, none of them moves the estimate or the echo reference."""
+    clock, listener, playback = clocked()
+    playback.audio(0, pcm(6.0), RATE)
+    for k in range(1, 11):  # 100.1 … 101.0: on time
+        clock.now = 100.0 + 0.1 * k
+        assert playback.report(0, 0.1 * k)
+    clock.now = 101.8 + 0.001  # the stall ends: the reports sent at 101.1 … 101.8 are read now
+    for k in range(11, 19):
+        assert playback.report(0, 0.1 * k)
+    assert playback.position() == pytest.approx(1.801)
+    assert [c[0] for c in listener.calls] == ["played"]
+    for k in range(19, 30):  # on time again
+        clock.now = 100.0 + 0.1 * k
+        playback.report(0, 0.1 * k)
+    assert playback.position() == pytest.approx(2.9)
+    assert [c[0] for c in listener.calls] == ["played"]

@@ -151,3 +151,19 @@ def test_realign_moves_what_had_not_played_to_the_clients_timing() -> None:
     unaligned = EchoDetector(min_delay=-0.02, max_delay=0.1)
     played_bot(unaligned, bot, start=10.0)
     assert not unaligned.is_echo(window, end=12.0)
+
+
+def test_realign_since_moves_the_whole_run_a_late_start_delayed() -> None:
+    bot = voice(2.0, 110, seed=2)
+    heard = mic(bot, gain_db=-6.0, delay=0.33)  # the client started 0.25 s late; the room adds 80 ms
+    window = heard[int(0.33 * RATE) : int(0.63 * RATE)]  # the echo's first 0.3 s, as the VAD starts on it
+    # The first report (0.05 s played at 10.3) says the client is 0.25 s behind, from the run's start at 10.0.
+    whole = EchoDetector(min_delay=-0.02, max_delay=0.1)
+    played_bot(whole, bot, start=10.0)
+    whole.realign(10.3, 0.25, since=10.0)
+    assert whole.echo_share(window, end=10.63) > 0.95
+    # Moving only what had not played by then leaves the first 50 ms where the client never played them.
+    rest = EchoDetector(min_delay=-0.02, max_delay=0.1)
+    played_bot(rest, bot, start=10.0)
+    rest.realign(10.3, 0.25)
+    assert rest.echo_share(window, end=10.63) < 0.9

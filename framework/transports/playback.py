@@ -14,9 +14,21 @@ heard?" needs a model of the client's player. :class:`PlaybackClock` keeps one p
   can only make the client look *behind*, never ahead. So the clock corrects by the smallest lag of the
   reports of the last ``lag_window`` seconds (a minimum filter, as clock synchronisation does), and a late
   report followed by timely ones moves nothing; a lag that lasts is applied once the window holds no earlier
-  report. (Correcting by every report moved the echo reference back and forth by each report's delay and
-  broke the bot's echo into pieces the detector no longer recognised.) Clients that send none (the seed's) are
-  followed on the server's clock alone.
+  report. The window also keeps the last report read before it, so a stall of the server's own event loop
+  (no report read for a while, then a burst of stale ones) is judged against a report read in time.
+  (Correcting by every report moved the echo reference back and forth by each report's delay and broke the
+  bot's echo into pieces the detector no longer recognised.) Clients that send none (the seed's) are followed
+  on the server's clock alone.
+
+The listener's reference stays *continuous* where the client's playback is: a correction under ``tolerance``
+moves the position but not the reference, so audio queued behind it is placed right after the reference's own
+end (``end`` minus the corrections it was not told of), not after the corrected ``end``. Placing it at the
+corrected ``end`` left a gap or overlap of a millisecond or so at the next TTS piece, where the client played
+on without a break; the echo detector correlates sample by sample, so a window across that seam matched only
+on one side of it (the bot's echo at -6 dB read as 0.3-0.65 echo instead of 1.0, and interrupted the bot at
+the end of its first chunk). Corrections add up; once they reach ``tolerance`` the reference is realigned by
+their sum. The first correction of a run of back-to-back audio (the client's jitter buffer, at its start)
+moves the whole run, from its start (``since``), not only what had not played.
 
 Seconds are counted per epoch, from the epoch's first audio, like the TTS stage's record of which text each
 stretch of its audio speaks: :meth:`PlaybackClock.position` is exactly what a ``BotHeardTextFrame`` carries.
@@ -45,7 +57,7 @@ class PlaybackListener(Protocol):
 
     def resume(self, at: float) -> None: ...
 
-    def realign(self, at: float, lag: float) -> None: ...
+    def realign(self, at: float, lag: float, since: float | None = None) -> None: ...
 
 
 class PlaybackClock:
@@ -73,7 +85,10 @@ class PlaybackClock:
         self.reports = 0
         """``played`` reports that were used (for the current epoch or earlier ones)."""
         self.last_lag = 0.0
-        """The last correction a report made: positive when the client was behind the server's estimate."""
+        """The last correction the listener was told of: positive when the client was behind the estimate."""
+        self._untold = 0.0  # corrections of ``end`` the listener was not told of: its reference ends at end - this
+        self._run_start: float | None = None  # when the current run of back-to-back playback began
+        self._run_checked = False  # a report has checked the current run (a later lag arose after its start)
 
     # --- what the server sends ---------------------------------------------------------------------------
 
@@ -94,12 +109,16 @@ class PlaybackClock:
         self.sent += seconds
         if self._paused_ahead is not None:
             self._paused_ahead += seconds
-            at = now
-        else:
-            at = max(now, self.end)
+            at = told = now
+        elif now < self.end:  # queued behind what plays: right after it, in the listener's reference too
+            at, told = self.end, self.end - self._untold
             self.end = at + seconds
+        else:  # the queue ran dry: the client starts afresh
+            at = told = now
+            self.end = at + seconds
+            self._untold, self._run_start, self._run_checked = 0.0, now, False
         if self.listener is not None:
-            self.listener.played(pcm, sample_rate, at)
+            self.listener.played(pcm, sample_rate, told)
         return at
 
     def pause(self) -> None:
@@ -119,6 +138,7 @@ class PlaybackClock:
         self._lags.clear()
         if self.listener is not None:
             self.listener.resume(now)
+        self._tell(now)
 
     def stop(self) -> None:
         """An interrupt: the client flushes what it had not played."""
@@ -126,6 +146,7 @@ class PlaybackClock:
         self.epoch, self.sent, self._paused_ahead = None, 0.0, None
         self.end = min(self.end, now)
         self._lags.clear()
+        self._untold = 0.0
         if self.listener is not None:
             self.listener.stopped(now)
 
@@ -139,24 +160,36 @@ class PlaybackClock:
         now = self.clock()
         played = min(max(0.0, seconds), self.sent)
         if self._paused_ahead is not None:
+            self._untold += (self.sent - played) - self._paused_ahead  # told at the resume
             self._paused_ahead = self.sent - played
             return True
         if played >= self.sent - 1e-6:
             self.end = min(self.end, now)  # all of it has played (the client is not ahead of what it got)
             self._lags.clear()  # it ran dry: it starts the next audio after filling its buffer again
             return True
-        self._lags = [(t, lag) for t, lag in self._lags if now - t <= self.lag_window]
+        # The window keeps the last report read before it too: a stall of the server's event loop reads no
+        # report for a while, then a burst of stale ones at once, which must be judged against a report that was
+        # read in time (without it the first of the burst would be the whole window, and applied).
+        recent = [i for i, (t, _) in enumerate(self._lags) if now - t <= self.lag_window]
+        self._lags = self._lags[max(0, (recent[0] if recent else len(self._lags)) - 1) :]
         self._lags.append((now, self.position(now) - played))  # > 0: the client is behind the estimate
         lag = min(lag for _, lag in self._lags)  # time in transit only ever adds to a report's lag
-        if lag == 0.0:
-            return True
-        self.end += lag
-        self._lags = [(t, earlier - lag) for t, earlier in self._lags]  # against the corrected estimate
-        if abs(lag) >= self.tolerance:
-            self.last_lag = lag
-            if self.listener is not None:
-                self.listener.realign(now, lag)
+        if lag != 0.0:
+            self.end += lag
+            self._untold += lag
+            self._lags = [(t, earlier - lag) for t, earlier in self._lags]  # against the corrected estimate
+            self._tell(now)
+        self._run_checked = True
         return True
+
+    def _tell(self, now: float) -> None:
+        """Realign the listener's reference once the corrections it was not told of reach the tolerance."""
+        if abs(self._untold) < self.tolerance or self._paused_ahead is not None:
+            return
+        lag, self._untold = self._untold, 0.0
+        self.last_lag = lag
+        if self.listener is not None:  # a run no report had checked yet is late (or early) from its start
+            self.listener.realign(now, lag, None if self._run_checked else self._run_start)
 
     # --- what the server asks ----------------------------------------------------------------------------
 

@@ -105,13 +105,17 @@ class EchoDetector:
     def paused(self) -> bool:
         return self._held is not None
 
-    def realign(self, at: float, lag: float) -> None:
+    def realign(self, at: float, lag: float, since: float | None = None) -> None:
         """The client's report says its playback is ``lag`` seconds behind the reference at ``at`` (ahead if
-        negative): what had not played by then is moved to play from ``at`` on."""
+        negative): what had not played by then is moved to play from ``at`` on. With ``since`` (the start of a
+        run of audio no report had checked: the lag is the client's from that start, e.g. its jitter buffer)
+        the whole run from ``since`` is moved by ``lag``, so the audio that played before the report is where
+        the client played it too."""
         if self._t0 is None or self._held is not None or lag == 0:
             return
-        self.pause(at - lag)
-        self.resume(at)
+        cut = at - lag if since is None else min(since, at - lag)
+        self.pause(cut)
+        self.resume(cut + lag)
 
     def resume(self, at: float) -> None:
         """Playback resumed at ``at``: the audio held at the pause plays from here on."""

@@ -4,9 +4,11 @@ Each ``SpeakTextFrame`` is sent as ``Speak`` the moment it arrives. ``Flush`` (w
 what it has) goes out at once when nothing is being synthesised — so the first sentence of a reply is spoken
 while the LLM still writes the second — and otherwise when the previous flush's audio is complete or the reply
 ends. That keeps the audio flowing without gaps while sending far fewer Flushes than sentences: Deepgram allows
-20 per 60 s and processes no more until the window has passed, so once half of a window's budget is spent a
-reply's early Flush is skipped and its text goes with the Flush that ends the reply. The socket is opened at
-the start of the session and kept.
+20 per 60 s and processes no more until the window has passed (it answers a Warning and speaks nothing), so
+once half of a window's budget is spent a reply's early Flush is skipped and its text goes with the Flush that
+ends the reply, and a Flush the window has no room for waits until it has (plus :data:`FLUSH_MARGIN`) instead
+of being refused. The window is counted on the stage's ``clock`` (injectable). The socket is opened at the
+start of the session and kept.
 
 Whose audio is it? Deepgram answers the Flushes of one socket in order, each with its audio and then
 ``Flushed``; so the stage keeps a queue of *segments* (the text of one Flush, its epoch, when it was sent) and
@@ -28,6 +30,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -43,6 +46,9 @@ FLUSH_LIMIT = 20
 """Flushes Deepgram processes per :data:`FLUSH_WINDOW` seconds on one socket; past it, a Warning and no processing
 until the window has passed (Deepgram docs, "Flush": Limits)."""
 FLUSH_WINDOW = 60.0
+FLUSH_MARGIN = 1.0
+"""Seconds a Flush held back by a full window waits beyond it: Deepgram counts a Flush when it arrives, a little
+after it was sent, so its window frees a little later than ours."""
 EARLY_FLUSH_SHARE = 0.5
 """The early Flush (the first words of a reply while the model still writes) is sent only while fewer than this
 share of :data:`FLUSH_LIMIT` went out in the window: the rest of the budget is kept for the Flushes that end a
@@ -81,8 +87,10 @@ class DeepgramTTS(TTSProcessor):
         connect_timeout: float = 10.0,
         close_timeout: float = 2.0,
         drain_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
         name: str | None = None,
     ) -> None:
+        """``clock``: seconds on the scale of ``time.monotonic()`` (a test may shift it), for the Flush window."""
         if sample_rate not in (8000, 16000, 24000, 32000, 48000):
             raise ValueError(f"Aura's WebSocket speaks linear16 at 8, 16, 24, 32 or 48 kHz, not {sample_rate} Hz")
         super().__init__(sample_rate=sample_rate, drain_timeout=drain_timeout, name=name)
@@ -111,7 +119,9 @@ class DeepgramTTS(TTSProcessor):
         self._unflushed: list[str] = []  # text sent with Speak that no Flush covers yet
         self._unflushed_epoch = 0
         self._last_done = 0.0
+        self.clock = clock
         self._flush_times: deque[float] = deque()  # when each Flush of the current window went out
+        self._flush_timer: asyncio.TimerHandle | None = None  # a Flush held back until the window has room
 
     @property
     def connections(self) -> int:
@@ -137,7 +147,16 @@ class DeepgramTTS(TTSProcessor):
         await super().process(frame, direction)
 
     async def on_stop(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         self.socket.stop()
+
+    @property
+    def flushes_in_window(self) -> int:
+        """Flushes sent in the last :data:`FLUSH_WINDOW` seconds (what Deepgram's limit of :data:`FLUSH_LIMIT`
+        counts)."""
+        return self._window(self.clock())
 
     async def health_check(self) -> None:
         """Healthy when the speak socket (which reconnects on its own) is open (what a fallback probes)."""
@@ -192,13 +211,15 @@ class DeepgramTTS(TTSProcessor):
 
     # --- the socket ---------------------------------------------------------------------------------------
 
+    def _window(self, now: float) -> int:
+        while self._flush_times and now - self._flush_times[0] >= FLUSH_WINDOW:
+            self._flush_times.popleft()
+        return len(self._flush_times)
+
     def _early_flush_allowed(self) -> bool:
         """Whether the flush budget leaves room for an early Flush (see :data:`EARLY_FLUSH_SHARE`). Skipped, the
         text goes with the reply's last Flush: the reply starts later but is spoken."""
-        now = time.monotonic()
-        while self._flush_times and now - self._flush_times[0] >= FLUSH_WINDOW:
-            self._flush_times.popleft()
-        return len(self._flush_times) < FLUSH_LIMIT * EARLY_FLUSH_SHARE
+        return self._window(self.clock()) < FLUSH_LIMIT * EARLY_FLUSH_SHARE
 
     def _pending(self) -> bool:
         """Some flushed text has not had all its audio yet."""
@@ -212,14 +233,37 @@ class DeepgramTTS(TTSProcessor):
         """Turn the unflushed text into a segment and ask Deepgram to speak it (on ``conn`` while replaying)."""
         if not self._unflushed:
             return
+        now = self.clock()
+        if self._window(now) >= FLUSH_LIMIT:
+            self._hold_flush(now)  # Deepgram would refuse it (a Warning, nothing spoken): it waits for room
+            return
         segment = _Segment(epoch=self._unflushed_epoch, text="".join(self._unflushed), sent_at=time.monotonic())
         self._unflushed.clear()
         self._segments.append(segment)
-        self._flush_times.append(time.monotonic())
+        self._flush_times.append(now)
         if conn is not None:
             await conn.send_flush()
         else:
             await self.socket.send(lambda conn: conn.send_flush())
+
+    def _hold_flush(self, now: float) -> None:
+        """Flush once the oldest Flush of the window has left it (and :data:`FLUSH_MARGIN` more)."""
+        if self._flush_timer is not None:
+            return
+        wait = max(0.0, self._flush_times[0] + FLUSH_WINDOW - now) + FLUSH_MARGIN
+        logger.warning(
+            "%s: %d Deepgram Flushes in %g s (its limit): the next text waits %.1f s",
+            self.name,
+            len(self._flush_times),
+            FLUSH_WINDOW,
+            wait,
+        )
+        self._flush_timer = asyncio.get_running_loop().call_later(wait, self._held_flush_due)
+
+    def _held_flush_due(self) -> None:
+        self._flush_timer = None
+        if not self._pending():
+            self.create_task(self._flush(), name=f"{self.name}-held-flush", epoch_bound=False)
 
     async def _resend_unspoken(self, conn: Any) -> None:
         """The socket's replay hook: flushed text that got no audio is sent and flushed again, unflushed text resent."""

@@ -174,7 +174,8 @@ async def say_parts(
     scenario: Scenario, mic: SimulatedMic, client: Client | Listener, spoken: list[tuple[float, float]]
 ) -> str:
     """Say the scenario's parts into ``mic``, each after its wait or once the bot has been audible at ``client``
-    long enough, appending (start, end) of each to ``spoken``; a note when the bot never spoke, else ""."""
+    long enough, appending (start, end) of each to ``spoken`` — start at the part's speech onset, not at the
+    clip's first sample; a note when the bot never spoke, else ""."""
     for part in scenario.parts:
         if part.after_bot is not None:
             if not await wait_audible(client, part.after_bot, timeout=15.0):
@@ -182,7 +183,8 @@ async def say_parts(
         else:
             await asyncio.sleep(part.wait)
         if part.clip is not None:
-            spoken.append(await mic.say(part.clip))
+            start, end = await mic.say(part.clip)
+            spoken.append((start + part.onset, end))
     return ""
 
 

@@ -64,6 +64,7 @@ CONFIGS = (
     "offline-smart",
     "offline-whisper-smart",
     "cloud-smart+page",
+    "offline-smart+page",
 )
 CLOUD_REPLY = (
     "It will be sunny all day, with a light breeze in the afternoon and a clear sky in the evening. "

@@ -2,8 +2,8 @@
 
 Speech comes from Debian's flite (voices slt, rms, awb and kal — ``kal16``, the 16 kHz build of kal) and,
 when ``piper`` with a voice package is importable, piper too. Each phrase is synthesised once into a cache
-folder, resampled to 16 kHz mono and trimmed to its speech (so the script knows to the sample where speech
-starts and ends). No audio is committed; ``python tests/bench/turns_corpus.py OUT`` writes the corpus as WAV
+folder, resampled to 16 kHz mono and trimmed to its sound (from the first to the last 10 ms within 40 dB of the
+loudest). No audio is committed; ``python tests/bench/turns_corpus.py OUT`` writes the corpus as WAV
 files plus a JSON manifest, for listening or for other tools.
 
 Scenario families (what the user does; the bench plays the bot):
@@ -18,6 +18,16 @@ Scenario families (what the user does; the bench plays the bot):
   ``interrupt``.
 * ``echo`` — a question; the bot's answer comes back into the microphone at -6 or -12 dB, 80 ms late.
 * ``noise`` — steady background noise throughout, or a cough-like burst while the bot answers.
+
+Where speech starts (the clock of barge-in latency) is :func:`speech_onset`, not the clip's first sample: the
+first 10 ms frame that ITU-T P.56 would count as active speech, i.e. within 15.9 dB of the clip's active speech
+level (P.56's method B, here on 10 ms frames). The trim keeps anything within 40 dB of the peak, and some
+voices open with a murmur that is not speech: flite kal16 begins "Wait, stop. …" and "What is the weather …"
+with 230 ms at -46 dBFS (20 dB under kal's active level, 5 dB under the threshold), then silence, then the
+"W"; dated from the trim, kal's barge-in looked 230 ms slower than it was. The murmur still plays into the
+microphone; only the clock starts at the speech. On the other clips the onset lies 0-140 ms into the clip
+(awb's and slt's "four …": a quiet breath before the "f"); on the barge-in phrases 0-20 ms except kal's
+"Wait, stop".
 """
 
 from __future__ import annotations
@@ -70,6 +80,10 @@ class Part:
     text: str = ""
     wait: float = 0.0
     after_bot: float | None = None
+    onset: float = attrs.field(
+        default=attrs.Factory(lambda self: 0.0 if self.clip is None else speech_onset(self.clip), takes_self=True)
+    )
+    """Seconds into ``clip`` where its speech starts (:func:`speech_onset`)."""
 
 
 @attrs.frozen
@@ -144,6 +158,28 @@ def trim(audio: np.ndarray, threshold_db: float = -40.0) -> np.ndarray:
     return audio[loud[0] * 160 : (loud[-1] + 1) * 160].copy()
 
 
+ACTIVITY_MARGIN_DB = 15.9
+"""ITU-T P.56: speech is active where its envelope is within this margin of the active speech level."""
+
+
+def speech_onset(audio: np.ndarray) -> float:
+    """Seconds into ``audio`` where its speech starts: the first 10 ms frame at or above P.56's activity
+    threshold ``c``, which lies :data:`ACTIVITY_MARGIN_DB` under the active level it yields (the mean power of
+    the frames at or above ``c``). Scanned downwards from the loudest frame in 0.25 dB steps."""
+    frames = len(audio) // 160
+    if frames == 0:
+        return 0.0
+    power = np.mean(audio[: frames * 160].astype(np.float64).reshape(frames, 160) ** 2, axis=1) + 1e-12
+    level = 10 * np.log10(power)
+    threshold = float(level.max())
+    while threshold > level.max() - 60:
+        active = 10 * np.log10(power[level >= threshold].mean())
+        if active - threshold >= ACTIVITY_MARGIN_DB:
+            break
+        threshold -= 0.25
+    return int(np.flatnonzero(level >= threshold)[0]) * 160 / RATE
+
+
 def cough(seconds: float = 0.45, db: float = -16.0, seed: int = 0) -> np.ndarray:
     """A cough-like burst: band-limited noise (300-3000 Hz) with a fast attack and a decay."""
     rng = np.random.default_rng(seed)
@@ -202,7 +238,9 @@ def write_corpus(folder: Path) -> None:
                 w.setsampwidth(2)
                 w.setframerate(RATE)
                 w.writeframes((np.clip(part.clip, -1, 1) * 32767).astype("<i2").tobytes())
-            manifest.append({"file": name, "text": part.text, "wait": part.wait, "after_bot": part.after_bot})
+            manifest.append(
+                {"file": name, "text": part.text, "wait": part.wait, "after_bot": part.after_bot, "onset": part.onset}
+            )
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 

@@ -1,7 +1,9 @@
 """One Aura speak WebSocket of the fake Deepgram: Speak/Flush/Clear/Close in, tone audio and events out.
 
 Operations run in order through one worker: each Flush synthesises the text spoken since the previous Flush (a
-tone whose length is proportional to the text), after ``tts_first_byte_delay``, then sends ``Flushed``. A
+tone whose length is proportional to the text), after ``tts_first_byte_delay``, then sends ``Flushed``. Past
+Deepgram's Flush limit (20 per 60 s on the fake's ``clock``) a Flush is refused: a ``Warning``, nothing spoken,
+and its text waits for the next Flush that is processed (``rules/deepgram_speak.py`` [flush]). A
 Clear drops queued text, stops the audio in progress (after ``faults.tts_audio_after_clear`` seconds, to play a
 server that keeps talking for a moment) and answers ``Cleared``.
 """
@@ -101,13 +103,12 @@ class SpeakSession:
                 await self.worker
 
     async def _flush(self) -> None:
-        now = time.monotonic()
+        now = self.fake.clock()
+        if deepgram_speak.flush_refused(self.flushes, now):
+            self.record.refused_flushes += 1  # [flush] not processed: the text stays for the next Flush
+            await self._send_json(dict(deepgram_speak.FLUSH_LIMIT_WARNING))
+            return
         self.flushes.append(now)
-        while self.flushes and now - self.flushes[0] > deepgram_speak.FLUSH_WINDOW:
-            self.flushes.popleft()
-        if len(self.flushes) > deepgram_speak.FLUSH_LIMIT:
-            warning = {"type": "Warning", "description": "Flush limit exceeded.", "code": "FLUSH_LIMIT_EXCEEDED"}
-            await self._send_json(warning)
         self._queue(("flush", self.sequence, "".join(self.text)))
         self.sequence += 1
         self.text.clear()

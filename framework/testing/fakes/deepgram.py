@@ -6,7 +6,8 @@ after :attr:`FakeDeepgram.idle_timeout` seconds without a client frame (or witho
 opened); HTTP 401 on a bad key. It refuses what Deepgram refuses (:mod:`voxline.testing.fakes.rules`): an
 unknown model or voice, a bad encoding/sample rate/container combination, ``utterance_end_ms`` without interim
 results, a bad ``endpointing`` (HTTP 400 with ``dg-error``); undecodable or empty audio (close 1008
-``DATA-0000``); a speak message that is not a command or too long (1003/1008/1009); REST text too long (413).
+``DATA-0000``); a speak message that is not a command or too long (1003/1008/1009); REST text too long (413); a
+Flush past 20 per 60 s on one speak socket (a ``Warning``, and the Flush is not processed).
 
 Point a voxline Deepgram processor at it with ``base_url=fake.base_url`` (or ``DEEPGRAM_BASE_URL``)::
 
@@ -26,9 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -86,6 +88,8 @@ class DeepgramConnection:
     sent: list[dict[str, Any]] = attrs.field(factory=list)
     """Every JSON message the fake sent."""
     audio_bytes_sent: int = 0
+    refused_flushes: int = 0
+    """Flushes refused past Deepgram's limit of 20 per 60 s (speak only; each got a ``Warning``)."""
     close_code: int | None = None
     """The close code the connection ended with (1006 if the TCP connection was aborted)."""
     close_reason: str = ""
@@ -132,6 +136,7 @@ class FakeDeepgram(FakeServer):
         tts_chunk_interval: float = 0.0,
         idle_timeout: float = 10.0,
         tts_idle_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -148,6 +153,8 @@ class FakeDeepgram(FakeServer):
         self.tts_chunk_interval = tts_chunk_interval
         self.idle_timeout = idle_timeout
         self.tts_idle_timeout = tts_idle_timeout
+        self.clock = clock
+        """The clock of the speak socket's Flush window (a test passes a virtual one to let 60 s go by)."""
         self.faults = DeepgramFaults()
         self.connections: list[DeepgramConnection] = []
         self.attempts: list[tuple[str, int]] = []

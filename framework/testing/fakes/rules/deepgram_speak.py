@@ -15,7 +15,13 @@ Sources (developers.deepgram.com; github.com/deepgram/deepgram-docs fern/docs/ h
   (the API reference's example; the errors page says 2400 — the fake uses the stricter 2000, which is also the
   figure of the TTS latency guide).
 * [ws-limits] "Streaming Text to Speech" getting started, Limits: "The input limit is currently 2000 characters
-  for the text input of each Speak message"; Flush at most 20 times per 60 s, then a Warning.
+  for the text input of each Speak message".
+* [flush] "Flush" (https://developers.deepgram.com/docs/tts-ws-flush), Limits: Flush can be sent at most 20 times
+  every 60 seconds; after that the client receives a warning that no more Flush messages can be processed until
+  the 60-second window has passed. So an excess Flush is refused, not an error: a ``Warning``, no audio and no
+  ``Flushed`` for it; its text stays in the buffer and goes with the next Flush that is processed. The page
+  gives neither the warning's wording nor its code (the fake's are its own), nor whether refused Flushes count
+  towards the window (the fake counts the processed ones, over a sliding window).
 * [tts-net-data] "TTS Troubleshooting WebSocket, NET, and DATA Errors": close 1003 ``MESSAGE-0000`` (a message
   type that is not text), 1008 ``DATA-0000`` (not a valid command), 1009 ``BIG-0001`` (input text has too many
   characters).
@@ -24,12 +30,23 @@ Sources (developers.deepgram.com; github.com/deepgram/deepgram-docs fern/docs/ h
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from voxline.testing.fakes.rules import Close, Refusal
 
-__all__ = ["FLUSH_LIMIT", "FLUSH_WINDOW", "MAX_TEXT", "VOICES", "check_message", "check_rest", "check_speak_query"]
+__all__ = [
+    "FLUSH_LIMIT",
+    "FLUSH_LIMIT_WARNING",
+    "FLUSH_WINDOW",
+    "MAX_TEXT",
+    "VOICES",
+    "check_message",
+    "check_rest",
+    "check_speak_query",
+    "flush_refused",
+]
 
 _AURA_1 = "angus arcas asteria athena helios hera luna orion orpheus perseus stella zeus"
 _AURA_2 = {
@@ -62,7 +79,21 @@ _CONTAINERS = {"linear16": {"wav", "none"}, "mulaw": {"wav", "none"}, "alaw": {"
 MAX_TEXT = 2000
 """[ws-limits], [errors] characters per Speak message / REST request."""
 FLUSH_LIMIT, FLUSH_WINDOW = 20, 60.0
-"""[ws-limits] Flushes allowed per window (seconds); more get a Warning."""
+"""[flush] Flushes processed per window (seconds) on one socket; more are refused with a Warning."""
+FLUSH_LIMIT_WARNING = {
+    "type": "Warning",
+    "description": "Flush limit reached: no more Flush messages are processed until the 60-second window has passed.",
+    "code": "FLUSH_LIMIT_EXCEEDED",
+}
+"""[flush] what a refused Flush gets (the shape of the SDK's ``SpeakV1Warning``; wording and code are the fake's)."""
+
+
+def flush_refused(processed: deque[float], now: float) -> bool:
+    """[flush] Whether Deepgram refuses a Flush at ``now``: :data:`FLUSH_LIMIT` Flushes were processed on the
+    socket in the last :data:`FLUSH_WINDOW` seconds. ``processed`` (their times, oldest first) is pruned."""
+    while processed and now - processed[0] >= FLUSH_WINDOW:
+        processed.popleft()
+    return len(processed) >= FLUSH_LIMIT
 
 
 def check_speak_query(query: Mapping[str, str]) -> None:
