@@ -12,11 +12,8 @@ The user's speech comes in *stretches* (VAD start → stop). Each is one of thre
   STT to finalise and the model to judge, waits (bounded by ``final_timeout``) for both, lets the
   endpointing strategies vote and commits the turn once the silence has lasted the delay their score asks
   for — unless the user speaks again first, which continues the turn.
-* ``candidate`` — the bot is speaking: a possible barge-in. The interruption strategies are asked as the
-  speech and its words come in; when all allow it, :class:`BargeIn` (and the stretch becomes the start of a
-  user turn). Speech long enough but without words yet pauses the bot (:class:`PausePlayback`); a stretch
-  that ends as a backchannel, or without words, is dropped and a paused bot resumes
-  (:class:`FalseInterruption`).
+* ``candidate`` — the bot is speaking: a possible barge-in (:mod:`voxline.turns.barge_in`): it interrupts,
+  pauses the bot, or is let go as a backchannel or a false interruption.
 * ``echo`` — the echo detector says it is the bot's own voice: ignored, its text dropped.
 
 Text arrives after the stretch it belongs to (the STT finalises after the VAD's stop), so stopped stretches
@@ -28,15 +25,13 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
+from voxline.turns.barge_in import BargeInRules
 from voxline.turns.clock import Clock, MonotonicClock
 from voxline.turns.decisions import (
     AnalyzeTurn,
-    Backchannel,
-    BargeIn,
     Decision,
     FalseInterruption,
     FinalizeSTT,
-    PausePlayback,
     TurnEnded,
     TurnStarted,
 )
@@ -50,11 +45,10 @@ from voxline.turns.strategies import (
     STTEndOfSpeech,
     TranscriptCompleteness,
     TurnEvidence,
-    UserSpeech,
     endpointing_delay,
 )
 from voxline.turns.stretch import CANDIDATE, ECHO, TURN, Stretch
-from voxline.turns.words import backchannels_for, is_backchannel, tokens, urgent_for
+from voxline.turns.words import backchannels_for, tokens, urgent_for
 
 __all__ = ["LATE_TEXT_SECS", "TurnEngine"]
 
@@ -63,7 +57,7 @@ LATE_TEXT_SECS = 5.0
 stretch of echo takes an offline STT a while to finalise)."""
 
 
-class TurnEngine:
+class TurnEngine(BargeInRules):
     """Decides user turn start/end, barge-in, backchannel and false interruption. See the module docstring.
 
     ``interruption`` and ``endpointing`` replace the default strategies; ``uses_model`` makes the engine ask
@@ -356,53 +350,6 @@ class TurnEngine:
             stretch.text_by = None
             self._check_candidate(stretch, now, out, settled=True)
 
-    # --- barge-in ------------------------------------------------------------------------------------------
-
-    def _candidate_times(self, stretch: Stretch) -> list[float]:
-        p = self.params
-        now = self.clock.now()
-        times = [stretch.start + p.min_interruption_duration]
-        if p.interrupt_without_words_after is not None:
-            times.append(stretch.start + p.interrupt_without_words_after)
-        settling = stretch.next_stable(now, p.stable_word_secs)
-        if settling is not None:
-            times.append(settling)
-        return [t for t in times if t > now]
-
-    def _check_candidate(self, stretch: Stretch, now: float, out: list[Decision], *, settled: bool = False) -> None:
-        if stretch is not self._candidate:
-            return
-        end = stretch.end if stretch.end is not None else now
-        if stretch.end is not None and not settled:
-            return  # stopped: its final (better evidence than any interim) is on its way
-        reliable = stretch.reliable(now, self.params.stable_word_secs, self.urgent)
-        speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled, reliable)
-        if all(strategy.allows(speech) for strategy in self.interruption):
-            self._candidate = None
-            self.bot_speaking = self.paused = False
-            self._resume_at = None
-            out.append(BargeIn(now, stretch.start, "words" if tokens(stretch.text) else "duration"))
-            self._become_turn(stretch, now, out)
-            return
-        p = self.params
-        if stretch.end is None:
-            long_enough = speech.duration >= p.min_interruption_duration - 1e-9
-            if long_enough and not tokens(stretch.text) and p.resume_false_interruption and not self.paused:
-                self.paused = True
-                self._resume_at = now + p.false_interruption_timeout
-                out.append(PausePlayback(now))
-            return
-        if not settled:
-            return  # stopped: wait for its text
-        self._candidate = None
-        self._resume_at = None
-        text = stretch.text
-        if text and is_backchannel(text, self.backchannels):
-            out.append(Backchannel(now, text))
-        if self.paused:
-            self.paused = False
-            out.append(FalseInterruption(now, "backchannel" if text else "no words"))
-
     def _become_turn(self, stretch: Stretch, now: float, out: list[Decision]) -> None:
         """A candidate that interrupted the bot: the user's turn starts with it."""
         stretch.kind = TURN
@@ -429,14 +376,6 @@ class TurnEngine:
         self._deciding, self._decide_by = True, None
         self._speech_end = self._speech_end or now
         self._evaluate(now, out, reason="late text")
-
-    def _release_candidate(self) -> list[Decision]:
-        stretch, self._candidate = self._candidate, None
-        if stretch is None:
-            return []
-        out: list[Decision] = []
-        self._become_turn(stretch, self.clock.now(), out)
-        return out
 
     # --- end of turn ---------------------------------------------------------------------------------------
 
