@@ -45,6 +45,8 @@ class BargeInRules:
         times = [stretch.start + p.min_interruption_duration]
         if p.interrupt_without_words_after is not None:
             times.append(stretch.start + p.interrupt_without_words_after)
+        if p.one_word_after is not None:
+            times.append(stretch.start + p.one_word_after)
         settling = stretch.next_stable(now, p.stable_word_secs)
         if settling is not None:
             times.append(settling)
@@ -57,7 +59,8 @@ class BargeInRules:
         if stretch.end is not None and not settled:
             return  # stopped: its final (better evidence than any interim) is on its way
         reliable = stretch.reliable(now, self.params.stable_word_secs, self.urgent)
-        speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled, reliable)
+        urgent = any(word in self.urgent for word in tokens(reliable))
+        speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled, reliable, urgent)
         if all(strategy.allows(speech) for strategy in self.interruption):
             self._candidate = None
             self.bot_speaking = self.paused = False
