@@ -9,6 +9,18 @@ from __future__ import annotations
 
 import pytest
 from test_turns_engine import Script, say
+from voxline.frames import (
+    BotStartedSpeakingFrame,
+    Frame,
+    InterruptFrame,
+    SettingsFrame,
+    TranscriptFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTextFrame,
+)
+from voxline.processor import UPSTREAM, Direction, Processor
+from voxline.testing import RunResult
 from voxline.turns import TurnParams
 from voxline.turns.decisions import AnalyzeTurn, BargeIn, TurnEnded
 from voxline.turns.words import Completeness, text_completeness
@@ -159,3 +171,49 @@ def test_text_in_the_stts_order_still_goes_to_the_next_stretch() -> None:
     s.at(8.0)
     (ended,) = s.ended()
     assert ended.text == "i would like a table for Four people tonight."
+
+
+# --- whisper's made-up sentence on a short hum ---------------------------------------------------------------
+
+
+async def _short_stretch_with_final(confidence: float) -> RunResult:
+    from voxline.pipeline import Pipeline
+    from voxline.testing import Sleep, run_processor
+    from voxline.turns import TurnProcessor
+
+    params = TurnParams(
+        vad_start_secs=0.0, vad_stop_secs=0.0, min_interruption_duration=0.1, final_timeout=0.1, min_word_confidence=0.5
+    )
+    return await run_processor(
+        Pipeline([TurnProcessor(params=params), BotSpeaks()]),
+        [
+            SettingsFrame(settings={"bot": "start"}),
+            Sleep(0.02),
+            UserStartedSpeakingFrame(),
+            Sleep(0.15),
+            UserStoppedSpeakingFrame(),
+            TranscriptFrame(text="Thank you.", is_final=True, confidence=confidence),  # whisper: no words
+            UserTextFrame(text="Thank you."),
+            Sleep(0.6),  # past the 0.35 s a finished-looking turn waits
+        ],
+    )
+
+
+class BotSpeaks(Processor):
+    """Sends BotStartedSpeakingFrame upstream on a SettingsFrame({"bot": "start"}), as the output does."""
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, SettingsFrame) and frame.settings.get("bot") == "start":
+            await self.push(BotStartedSpeakingFrame(), UPSTREAM)
+            return
+        await self.push(frame, direction)
+
+
+async def test_a_transcript_whisper_is_unsure_of_does_not_interrupt() -> None:
+    """whisper's "Thank you." for a flite "uh-huh" (confidence 0.37): its words are doubted as a whole."""
+    result = await _short_stretch_with_final(0.37)
+    assert result.errors == []
+    assert result.downstream_of(InterruptFrame) == [] and result.downstream_of(UserTextFrame) == []
+    sure = await _short_stretch_with_final(0.9)
+    assert len(sure.downstream_of(InterruptFrame)) == 1
+    assert [t.text for t in sure.downstream_of(UserTextFrame)] == ["Thank you."]

@@ -154,7 +154,10 @@ class TurnProcessor(Processor):
         elif isinstance(frame, TranscriptFrame):
             if engine.text_is_echo(is_final=frame.is_final):
                 return
-            confidences = [(w.text, w.confidence) for w in frame.words] if frame.is_final else []
+            confidences: list[tuple[str, float | None]] = []
+            if frame.is_final:  # per word; an STT that gives none (whisper) vouches for the whole text at once
+                confidences = [(w.text, w.confidence) for w in frame.words] or [(frame.text, frame.confidence)]
+                logger.debug("%s: final %r (confidence %s)", self.name, frame.text, frame.confidence)
             decisions = engine.transcript(
                 frame.text, is_final=frame.is_final, speech_final=frame.speech_final, confidences=confidences
             )

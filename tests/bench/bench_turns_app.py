@@ -291,7 +291,15 @@ def score(
 
 async def main() -> None:
     parser = corpus_arguments(__doc__.splitlines()[0], "cloud-baseline,cloud-smart,offline-baseline,offline-smart")
+    parser.add_argument(
+        "--whisper-speculate", type=float, default=None, help="WhisperSTT's speculate_secs (default: its own)"
+    )
     args = parser.parse_args()
+    if args.whisper_speculate is not None:  # an A/B of when whisper's speculative pass starts
+        from voxline.processors.local.whisper import WhisperSTT
+
+        assert WhisperSTT.__init__.__kwdefaults__ is not None
+        WhisperSTT.__init__.__kwdefaults__["speculate_secs"] = args.whisper_speculate
     if args.report:
         report(args.report)
         return
@@ -320,14 +328,22 @@ async def main() -> None:
                 emit("scenario", **result)
                 results.append(result)
     summarise(results, emit)
-    for config in configs:  # end of speech → first reply audio, turns that were answered once (issue 12)
-        replies = [
-            r["reply_audio_s"]
-            for r in results
-            if r["config"] == config and r["family"] in ("complete", "pause", "filler") and not r.get("cut_off")
-            if r.get("reply_audio_s") is not None
-        ]
-        emit("reply_audio", config=config, n=len(replies), p50_ms=pct(replies, 50), p95_ms=pct(replies, 95))
+    for config in configs:  # end of speech → first reply audio (issue 12): finished questions; all turns answered once
+        for families in (("complete",), ("complete", "pause", "filler")):
+            replies = [
+                r["reply_audio_s"]
+                for r in results
+                if r["config"] == config and r["family"] in families and not r.get("cut_off")
+                if r.get("reply_audio_s") is not None
+            ]
+            emit(
+                "reply_audio",
+                config=config,
+                families=list(families),
+                n=len(replies),
+                p50_ms=pct(replies, 50),
+                p95_ms=pct(replies, 95),
+            )
     lat = [r["latency_s"] for r in results if r.get("latency_s") is not None]
     emit("barge_in_latency_all", p50_ms=pct(lat, 50), p95_ms=pct(lat, 95))
     emit("load_average_1min", value=round(os.getloadavg()[0], 2), cores=os.cpu_count())
