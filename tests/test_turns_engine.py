@@ -261,8 +261,8 @@ def test_endpointing_delay_is_monotonic_in_the_score() -> None:
 # --- barge-in -----------------------------------------------------------------------------------------------
 
 
-def bot_speaking() -> Script:
-    s = Script()
+def bot_speaking(params: TurnParams | None = None) -> Script:
+    s = Script(params)
     s.do(s.engine.bot_started_speaking())
     return s
 
@@ -331,7 +331,7 @@ def test_interim_words_that_keep_changing_never_interrupt() -> None:
 
 
 def test_a_word_that_stands_interrupts_once_it_has_stood_long_enough() -> None:
-    s = bot_speaking()
+    s = bot_speaking(TurnParams(one_word_after=None))  # one word is enough (tests/test_turns_offline.py: the default)
     e = s.engine
     s.at(1.2).do(e.user_started_speaking())  # speech began at 1.0
     s.at(1.45).do(e.transcript("what"))

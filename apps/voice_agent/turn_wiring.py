@@ -45,10 +45,21 @@ _FILLER_WORDS = {"additional_query_parameters": {"filler_words": "true"}}
 has no keyword for it, so it rides as an extra query parameter."""
 
 
-WHISPER_FINAL_TIMEOUT = 1.5
+WHISPER_FINAL_TIMEOUT = 2.5
 """How long the engine waits for whisper's final after the VAD's stop (the default, 0.4 s, suits streaming STTs).
-Whisper transcribes the whole utterance only then (~0.3-0.5 s on a quiet machine, more under load); giving up
-sooner answers the pocketsphinx interim instead and drops whisper's better words."""
+Whisper transcribes the whole utterance only then (~0.3-0.5 s on a quiet machine, 0.6-1.6 s measured at load
+2.5-4.5); giving up sooner answers the pocketsphinx interim instead, and the final that comes later was taken
+for the next stretch's text (the user's words mixed up or lost), so the engine waits as long as its longest
+endpointing delay. With whisper the engine also takes no evidence from a full stop (``full_stop_counts``):
+whisper ends every transcript with one."""
+
+
+WHISPER_MIN_CONFIDENCE = 0.55
+"""Below this whisper's confidence in a transcript (exp of its mean token log-probability), its words do not
+interrupt the bot. On a short "uh-huh" whisper makes up a sentence: "Thank you." 0.37-0.44, "you add." 0.48,
+"Have a good one." 0.35, "And that's it." 0.53 on the flite voices, where the words it hears score 0.6-0.94
+("Stop." 0.60-0.69, a whole barge-in 0.72-0.78). A thin margin, measured on synthetic voices: a curt "stop"
+still interrupts on its interim (an urgent word), before whisper's final."""
 
 
 class TurnWiringError(RuntimeError):
@@ -87,7 +98,12 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
     deepgram = sys.modules.get("voxline.processors.deepgram.stt")  # loaded if (and only if) a stage uses it
     whisper = sys.modules.get("voxline.processors.local.whisper")
     if whisper is not None and any(isinstance(stage, whisper.WhisperSTT) for stage in stages):
-        params = attrs.evolve(params, final_timeout=max(params.final_timeout, WHISPER_FINAL_TIMEOUT))
+        params = attrs.evolve(
+            params,
+            final_timeout=max(params.final_timeout, WHISPER_FINAL_TIMEOUT),
+            full_stop_counts=False,
+            min_word_confidence=max(params.min_word_confidence, WHISPER_MIN_CONFIDENCE),
+        )
     for stage in stages:
         if isinstance(stage, STTProcessor):
             stage.speaking_frames = False  # the VAD dates the user's speech

@@ -12,11 +12,8 @@ The user's speech comes in *stretches* (VAD start → stop). Each is one of thre
   STT to finalise and the model to judge, waits (bounded by ``final_timeout``) for both, lets the
   endpointing strategies vote and commits the turn once the silence has lasted the delay their score asks
   for — unless the user speaks again first, which continues the turn.
-* ``candidate`` — the bot is speaking: a possible barge-in. The interruption strategies are asked as the
-  speech and its words come in; when all allow it, :class:`BargeIn` (and the stretch becomes the start of a
-  user turn). Speech long enough but without words yet pauses the bot (:class:`PausePlayback`); a stretch
-  that ends as a backchannel, or without words, is dropped and a paused bot resumes
-  (:class:`FalseInterruption`).
+* ``candidate`` — the bot is speaking: a possible barge-in (:mod:`voxline.turns.barge_in`): it interrupts,
+  pauses the bot, or is let go as a backchannel or a false interruption.
 * ``echo`` — the echo detector says it is the bot's own voice: ignored, its text dropped.
 
 Text arrives after the stretch it belongs to (the STT finalises after the VAD's stop), so stopped stretches
@@ -28,18 +25,17 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
+from voxline.turns.barge_in import BargeInRules
 from voxline.turns.clock import Clock, MonotonicClock
 from voxline.turns.decisions import (
     AnalyzeTurn,
-    Backchannel,
-    BargeIn,
     Decision,
     FalseInterruption,
     FinalizeSTT,
-    PausePlayback,
-    TurnEnded,
     TurnStarted,
 )
+from voxline.turns.ending import EndOfTurn
+from voxline.turns.late_text import LATE_TEXT_SECS, LateText, Owed
 from voxline.turns.params import TurnParams
 from voxline.turns.strategies import (
     EndpointingStrategy,
@@ -49,21 +45,14 @@ from voxline.turns.strategies import (
     ModelVerdict,
     STTEndOfSpeech,
     TranscriptCompleteness,
-    TurnEvidence,
-    UserSpeech,
-    endpointing_delay,
 )
 from voxline.turns.stretch import CANDIDATE, ECHO, TURN, Stretch
-from voxline.turns.words import backchannels_for, is_backchannel, tokens, urgent_for
+from voxline.turns.words import backchannels_for, tokens, urgent_for
 
 __all__ = ["LATE_TEXT_SECS", "TurnEngine"]
 
-LATE_TEXT_SECS = 5.0
-"""How long text for a stretch the engine stopped waiting for is still recognised as that stretch's (a long
-stretch of echo takes an offline STT a while to finalise)."""
 
-
-class TurnEngine:
+class TurnEngine(BargeInRules, LateText, EndOfTurn):
     """Decides user turn start/end, barge-in, backchannel and false interruption. See the module docstring.
 
     ``interruption`` and ``endpointing`` replace the default strategies; ``uses_model`` makes the engine ask
@@ -86,10 +75,12 @@ class TurnEngine:
         if interruption is None:
             interruption = [
                 MinDuration(p.min_interruption_duration),
-                MinWords(p.min_interruption_words, self.backchannels, p.interrupt_without_words_after),
+                MinWords(
+                    p.min_interruption_words, self.backchannels, p.interrupt_without_words_after, p.one_word_after
+                ),
             ]
         if endpointing is None:
-            endpointing = [TranscriptCompleteness(), STTEndOfSpeech()]
+            endpointing = [TranscriptCompleteness(full_stop=p.full_stop_counts), STTEndOfSpeech()]
             if uses_model:
                 endpointing.append(ModelVerdict())
         self.interruption = list(interruption)
@@ -99,13 +90,14 @@ class TurnEngine:
         self.paused = False
         self._speaking: Stretch | None = None
         self._stopped: collections.deque[Stretch] = collections.deque()
-        self._given_up: collections.deque[tuple[str, float]] = collections.deque()  # (kind, until) of late text
+        self._given_up: collections.deque[Owed] = collections.deque()  # stretches whose text may still come
         self._candidate: Stretch | None = None  # the stretch that may interrupt the bot
         self._resume_at: float | None = None
         # the user's turn
         self.in_turn = False
         self._turn_start = 0.0
         self._held: list[str] = []
+        self._turns = 0  # turns committed so far
         self._speech_end: float | None = None
         self._deciding = False  # silent after speech: waiting for text/verdict, then for the delay
         self._decide_by: float | None = None
@@ -185,6 +177,8 @@ class TurnEngine:
         ``confidences``: (word, confidence) of a final's words, when the STT gives them.
         """
         now = self.clock.now()
+        if is_final and self._owed_first(text, now, peek=True) is not None:
+            return []  # the late final of a stretch given up on: its user_text follows
         self._stt_eos = self._stt_eos or speech_final
         oldest = self._stopped[0] if self._stopped else None
         stretch = (oldest or self._speaking) if is_final else (self._speaking or oldest)
@@ -206,7 +200,10 @@ class TurnEngine:
         now = self.clock.now()
         out: list[Decision] = []
         text = text.strip()
-        if self._stopped:
+        owed = self._owed_first(text, now)
+        if owed is not None:
+            self._late_final(owed, text)
+        elif self._stopped:
             stretch = self._stopped.popleft()
             stretch.final = text
             self._settle(stretch, now, out)
@@ -221,18 +218,14 @@ class TurnEngine:
                 speaking.interim, speaking.since = "", []
                 self._check_candidate(speaking, now, out)
             speaking.closed = True
-        elif self._owed(now) in (ECHO, CANDIDATE) or (now < self._echo_until and not self.in_turn):
-            pass  # late text of echo, of speech whose moment passed, or of a stretch whose interim was used
+        elif (owed := self._owed(now)) is not None and owed.kind in (ECHO, CANDIDATE):
+            self._late_final(owed, text)  # late text of echo, of speech whose moment passed, or of a used interim
+        elif now < self._echo_until and not self.in_turn:
+            pass  # text that follows echo
         elif text:
             self._held.append(text)
             self._late_text(now, out)
         return out
-
-    def _owed(self, now: float) -> str | None:
-        """The kind of the oldest stretch given up on whose text may still come (it is then settled)."""
-        while self._given_up and self._given_up[0][1] < now:
-            self._given_up.popleft()
-        return self._given_up.popleft()[0] if self._given_up else None
 
     def end_of_turn_verdict(self, probability: float, request: int) -> list[Decision]:
         """The model's probability that the turn is complete, for :class:`AnalyzeTurn` number ``request``."""
@@ -270,7 +263,7 @@ class TurnEngine:
             # Its late text is dropped if the turn went on with its interim (committing it twice would answer
             # the user twice); text for a stretch that had none is news, and becomes a turn.
             kind = stretch.kind if stretch.kind != TURN or not stretch.text else ECHO
-            self._given_up.append((kind, now + LATE_TEXT_SECS))
+            self._given_up.append(Owed(kind, now + LATE_TEXT_SECS, stretch.text, self._turns))
             self._settle(stretch, now, out)
         if self._resume_at is not None and now >= self._resume_at:
             self._resume_at = None
@@ -295,10 +288,10 @@ class TurnEngine:
         if stretch is not None:
             return stretch.kind == ECHO
         now = self.clock.now()
-        while self._given_up and self._given_up[0][1] < now:
+        while self._given_up and self._given_up[0].until < now:
             self._given_up.popleft()
         if self._given_up:
-            return self._given_up[0][0] in (ECHO, CANDIDATE)
+            return self._given_up[0].kind in (ECHO, CANDIDATE)
         return now < self._echo_until and not self.in_turn
 
     @property
@@ -356,53 +349,6 @@ class TurnEngine:
             stretch.text_by = None
             self._check_candidate(stretch, now, out, settled=True)
 
-    # --- barge-in ------------------------------------------------------------------------------------------
-
-    def _candidate_times(self, stretch: Stretch) -> list[float]:
-        p = self.params
-        now = self.clock.now()
-        times = [stretch.start + p.min_interruption_duration]
-        if p.interrupt_without_words_after is not None:
-            times.append(stretch.start + p.interrupt_without_words_after)
-        settling = stretch.next_stable(now, p.stable_word_secs)
-        if settling is not None:
-            times.append(settling)
-        return [t for t in times if t > now]
-
-    def _check_candidate(self, stretch: Stretch, now: float, out: list[Decision], *, settled: bool = False) -> None:
-        if stretch is not self._candidate:
-            return
-        end = stretch.end if stretch.end is not None else now
-        if stretch.end is not None and not settled:
-            return  # stopped: its final (better evidence than any interim) is on its way
-        reliable = stretch.reliable(now, self.params.stable_word_secs, self.urgent)
-        speech = UserSpeech(end - stretch.start, stretch.text, stretch.end is not None, settled, reliable)
-        if all(strategy.allows(speech) for strategy in self.interruption):
-            self._candidate = None
-            self.bot_speaking = self.paused = False
-            self._resume_at = None
-            out.append(BargeIn(now, stretch.start, "words" if tokens(stretch.text) else "duration"))
-            self._become_turn(stretch, now, out)
-            return
-        p = self.params
-        if stretch.end is None:
-            long_enough = speech.duration >= p.min_interruption_duration - 1e-9
-            if long_enough and not tokens(stretch.text) and p.resume_false_interruption and not self.paused:
-                self.paused = True
-                self._resume_at = now + p.false_interruption_timeout
-                out.append(PausePlayback(now))
-            return
-        if not settled:
-            return  # stopped: wait for its text
-        self._candidate = None
-        self._resume_at = None
-        text = stretch.text
-        if text and is_backchannel(text, self.backchannels):
-            out.append(Backchannel(now, text))
-        if self.paused:
-            self.paused = False
-            out.append(FalseInterruption(now, "backchannel" if text else "no words"))
-
     def _become_turn(self, stretch: Stretch, now: float, out: list[Decision]) -> None:
         """A candidate that interrupted the bot: the user's turn starts with it."""
         stretch.kind = TURN
@@ -429,56 +375,3 @@ class TurnEngine:
         self._deciding, self._decide_by = True, None
         self._speech_end = self._speech_end or now
         self._evaluate(now, out, reason="late text")
-
-    def _release_candidate(self) -> list[Decision]:
-        stretch, self._candidate = self._candidate, None
-        if stretch is None:
-            return []
-        out: list[Decision] = []
-        self._become_turn(stretch, self.clock.now(), out)
-        return out
-
-    # --- end of turn ---------------------------------------------------------------------------------------
-
-    def _evaluate(self, now: float, out: list[Decision], reason: str | None = None) -> None:
-        if not self._deciding or self._speech_end is None:
-            return
-        waiting_text = any(s.kind == TURN for s in self._stopped)
-        waiting_model = self.uses_model and self._model_p is None
-        if (waiting_text or waiting_model) and self._decide_by is not None and now < self._decide_by:
-            return
-        self._decide_by = None  # decided on what is here; late text or a late verdict decide again
-        evidence = TurnEvidence(
-            text=" ".join([*self._held, *(s.text for s in self._stopped if s.kind == TURN)]).strip(),
-            final=not waiting_text,
-            model_probability=self._model_p,
-            stt_end_of_speech=self._stt_eos,
-            language=self.params.language,
-        )
-        votes = [v for v in (s.vote(evidence) for s in self.endpointing) if v is not None]
-        self._score = sum(votes) if votes else None
-        delay = endpointing_delay(self._score, self.params)
-        self._commit_at = self._speech_end + delay
-        if now >= self._commit_at - 1e-9:
-            self._commit(now, out, reason or self._reason(delay))
-
-    def _reason(self, delay: float) -> str:
-        p = self.params
-        if delay <= p.min_endpointing_delay:
-            return "complete"
-        if delay >= p.max_endpointing_delay:
-            return "incomplete"
-        return "unsure"
-
-    def _commit(self, now: float, out: list[Decision], reason: str) -> None:
-        for stretch in [s for s in self._stopped if s.kind == TURN]:
-            self._stopped.remove(stretch)
-            if stretch.text:
-                self._held.append(stretch.text)
-        text = " ".join(self._held).strip()
-        speech_end = self._speech_end if self._speech_end is not None else now
-        out.append(TurnEnded(now, text, speech_end, now - speech_end, reason if text else "no words", self._score))
-        self._held.clear()
-        self.in_turn = False
-        self._deciding, self._decide_by, self._commit_at = False, None, None
-        self._model_p, self._stt_eos = None, False

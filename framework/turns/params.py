@@ -52,6 +52,10 @@ class TurnParams:
     interrupt_without_words_after: float | None = attrs.field(default=1.0, validator=_non_negative)
     """Speech this long with no words from the STT yet interrupts anyway (an STT without interim results, a
     voice it cannot read). None: never without words."""
+    one_word_after: float | None = attrs.field(default=0.8, validator=_non_negative)
+    """Until user speech has lasted this long, one interim word that says something does not interrupt unless it
+    is urgent ("stop", "wait", "no"): a backchannel is short and a rough STT reads it as a word ("uh-huh" → "the
+    flood"); its final decides. None: one word always does."""
     stable_word_secs: float = attrs.field(default=0.15, validator=_non_negative)
     """An interim word counts towards a barge-in once it has stood unchanged this long (STTs revise interims;
     on a hum they try one word after another)."""
@@ -74,6 +78,9 @@ class TurnParams:
     """... when no strategy has an opinion (no words, no model)."""
     max_endpointing_delay: float = attrs.field(default=2.5, validator=_non_negative)
     """... when the turn reads as unfinished ("a table for ..."): the longest the engine waits."""
+    full_stop_counts: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    """A transcript ending in "." reads as finished. False for an STT that ends every transcript with one
+    (whisper: "I would like a table for.", "a taxi to the time." for "to the, um,"): its last word decides."""
     final_timeout: float = attrs.field(default=0.4, validator=_non_negative)
     """After the VAD's stop, how long to wait for the STT's final (and the model's verdict) before deciding
     on what is there."""

@@ -147,13 +147,17 @@ class TurnProcessor(Processor):
             was_echo = engine.speech_is_echo
             end = self.history.clock_time(frame.audio_time) if frame.audio_time is not None else None
             decisions = engine.user_stopped_speaking(end)
+            logger.debug("%s: the VAD's stop", self.name)
             if not was_echo:
                 await self.push(frame, direction)
             await self._act(decisions)
         elif isinstance(frame, TranscriptFrame):
             if engine.text_is_echo(is_final=frame.is_final):
                 return
-            confidences = [(w.text, w.confidence) for w in frame.words] if frame.is_final else []
+            confidences: list[tuple[str, float | None]] = []
+            if frame.is_final:  # per word; an STT that gives none (whisper) vouches for the whole text at once
+                confidences = [(w.text, w.confidence) for w in frame.words] or [(frame.text, frame.confidence)]
+                logger.debug("%s: final %r (confidence %s)", self.name, frame.text, frame.confidence)
             decisions = engine.transcript(
                 frame.text, is_final=frame.is_final, speech_final=frame.speech_final, confidences=confidences
             )
@@ -162,6 +166,7 @@ class TurnProcessor(Processor):
                 self._shown.append(frame.text.strip())
             await self._act(decisions)
         elif isinstance(frame, UserTextFrame) and self._from_stt(frame):
+            logger.debug("%s: the STT's text: %r", self.name, frame.text)
             await self._act(engine.user_text(frame.text))
         else:
             await self.push(frame, direction)
@@ -203,7 +208,9 @@ class TurnProcessor(Processor):
 
     async def _apply(self, d: Decision) -> None:
         if isinstance(d, TurnEnded):
-            logger.debug("%s: turn ended (%s, %.0f ms): %r", self.name, d.reason, d.delay * 1000, d.text)
+            logger.debug(
+                "%s: turn ended (%s, %.0f ms, score %s): %r", self.name, d.reason, d.delay * 1000, d.score, d.text
+            )
             await self.push(UserTurnEndedFrame(text=d.text, reason=d.reason, speech_end=max(0.0, d.speech_end)))
             await self._metric("turn.endpointing_delay", d.delay)
             if d.text:
@@ -254,6 +261,7 @@ class TurnProcessor(Processor):
             await self.push_error(f"the end-of-turn model failed; going on without it: {exc}", exception=exc)
             return
         await self._metric("turn.model", time.perf_counter() - started)
+        logger.debug("%s: end-of-turn model p=%.3f", self.name, probability)
         await self._act(self.engine.end_of_turn_verdict(probability, request.request))
 
     # --- timers -----------------------------------------------------------------------------------------

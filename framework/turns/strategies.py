@@ -53,6 +53,8 @@ class UserSpeech:
     reliable: str | None = None
     """The words of ``text`` that can be relied on: interim words that have stood a while, final words the STT
     was sure of (None: all of ``text``)."""
+    urgent: bool = False
+    """``reliable`` has a word that plainly claims the floor ("stop", "wait", "no": ``voxline.turns.words.URGENT``)."""
 
 
 class InterruptionStrategy(Protocol):
@@ -80,18 +82,25 @@ class MinWords:
 
     ``without_words_after``: speech that has gone on this long with no words at all interrupts anyway (the
     STT may give no interims, or not read this voice); None never does.
+
+    ``one_word_after``: while the speech is shorter than this and its final is not in, the interim must have
+    one word more than ``count`` unless one is urgent. A backchannel is short, and a rough STT reads it as a
+    word that says something (pocketsphinx: "uh-huh" → "the flood"); its final then decides. None: off.
     """
 
     count: int
     backchannels: frozenset[str]
     without_words_after: float | None = 1.0
+    one_word_after: float | None = None
 
     def allows(self, speech: UserSpeech) -> bool:
         if self.count <= 0:
             return True
         reliable = speech.text if speech.reliable is None else speech.reliable
-        if content_words(reliable, self.backchannels) >= self.count:
-            return True
+        found = content_words(reliable, self.backchannels)
+        if found >= self.count:
+            short = self.one_word_after is not None and speech.duration < self.one_word_after - 1e-9
+            return found > self.count or speech.final or speech.urgent or not short
         after = self.without_words_after
         return after is not None and not tokens(speech.text) and not speech.ended and speech.duration >= after
 
@@ -120,12 +129,17 @@ class EndpointingStrategy(Protocol):
 @attrs.frozen(slots=True)
 class TranscriptCompleteness:
     """Reads the words: an unfinished ending ("for", "the", "and", "um") votes strongly against ending the
-    turn, punctuation or a content word for it (:func:`voxline.turns.words.text_completeness`)."""
+    turn, punctuation or a content word for it (:func:`voxline.turns.words.text_completeness`).
+
+    ``full_stop=False`` for an STT whose full stops say nothing (whisper ends every transcript with one, the
+    unfinished ones too): the last word decides, "?" and "!" still count.
+    """
 
     weight: float = 1.0
+    full_stop: bool = True
 
     def vote(self, evidence: TurnEvidence) -> float | None:
-        vote = text_completeness(evidence.text, evidence.language)
+        vote = text_completeness(evidence.text, evidence.language, full_stop=self.full_stop)
         return None if vote is None else vote * self.weight
 
 

@@ -70,8 +70,8 @@ INCOMPLETE_ENDINGS: Mapping[str, frozenset[str]] = {
             "a", "an", "the", "my", "your", "our", "their", "his", "its", "every", "each", "another",
             # a subject or an auxiliary with nothing after it
             "i", "i'd", "i'm", "we", "we're", "let's", "is", "are", "was", "were", "am",
-            # fillers
-            "um", "uh", "erm", "er", "uhm", "umm",
+            # fillers, and the lone letters STTs spell a drawn-out one with ("a taxi to the M." — whisper)
+            "um", "uh", "erm", "er", "uhm", "umm", "hmm", "hm", "mm", "mmm", "m", "h", "n",
         }
     ),
 }
@@ -141,16 +141,21 @@ class Completeness:
     TRAILING_COMMA = -1.5  # "so," or "for example,": the STT heard a continuation
 
 
-def text_completeness(text: str, language: str = "en") -> float | None:
+def text_completeness(text: str, language: str = "en", *, full_stop: bool = True) -> float | None:
     """Log-odds that ``text`` is a finished turn (see :class:`Completeness`), or None when there is no text
-    or no word list for ``language``."""
+    or no word list for ``language``.
+
+    ``full_stop=False``: a final "." is no evidence, the last word decides (for an STT that ends every
+    transcript with one: whisper writes "I would like a table for." and, for "to the, um,", "to the time.");
+    "?" and "!" still count.
+    """
     words = tokens(text)
     if not words:
         return None
     lang = language.lower().split("-")[0]
     endings = INCOMPLETE_ENDINGS.get(lang)
     stripped = text.rstrip()
-    punctuated = stripped[-1:] in (".", "?", "!")
+    punctuated = stripped[-1:] in ("?", "!") or (full_stop and stripped[-1:] == ".")
     if endings is None:
         return Completeness.PUNCTUATED if punctuated else None
     if words[-1] in endings:

@@ -63,6 +63,7 @@ CONFIGS = (
     "offline-engine",
     "offline-smart",
     "offline-whisper-smart",
+    "offline-whisper-piper-smart",
     "cloud-smart+page",
     "offline-smart+page",
 )
@@ -97,8 +98,12 @@ async def served(config: str, scenario: Scenario, tmp: Path) -> Any:
     elif "-engine" in config:
         env["TURN_SMART_TURN"] = "off"
     if not config.startswith("cloud"):
-        # offline-whisper-*: whisper tiny.en with pocketsphinx interims; the other offline configs: pocketsphinx
-        env.update(STT_PROVIDER="whisper" if "whisper" in config else "pocketsphinx", TTS_PROVIDER="espeak")
+        # offline-whisper-*: whisper tiny.en with pocketsphinx interims; the other offline configs: pocketsphinx.
+        # *-piper-*: piper's voice (with whisper: the default local engines); the others speak with espeak-ng.
+        env.update(
+            STT_PROVIDER="whisper" if "whisper" in config else "pocketsphinx",
+            TTS_PROVIDER="piper" if "piper" in config else "espeak",
+        )
         app = create_app(Config(environ=env), static_dir=tmp, preload=False)
         async with serve_app(app) as url:
             yield app, url
@@ -152,6 +157,7 @@ async def run(scenario: Scenario, config: str, tmp: Path) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
     async with served(config, scenario, tmp) as (app, url), connect(url + "/ws", max_size=None) as ws:
+        engine_log = EngineLog()  # after the app's own logging set-up
         client = Listener(ws, page=config.endswith("+page"))
         reader = asyncio.create_task(client.read())
         while not client.session:
@@ -170,7 +176,46 @@ async def run(scenario: Scenario, config: str, tmp: Path) -> dict[str, Any]:
             mic.running = False
             await feeder
             reader.cancel()
-    return score(scenario, config, spoken, client, heard, note)
+            engine_log.close()
+    result = score(scenario, config, spoken, client, heard, note)
+    if spoken:
+        end = spoken[-1][1]  # the engine's lines timed from the end of the user's last speech
+        result.update(what_was_heard(client, end), engine=[f"{t - end:+.2f} {line}" for t, line in engine_log.lines])
+    return result
+
+
+class EngineLog(logging.Handler):
+    """The turn engine's own account of the scenario (its debug lines: each turn's verdict, score and text, the
+    model's probability), for telling an STT's misreading from a rule's mistake."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[float, str]] = []
+        self.logger = logging.getLogger("voxline.turns")
+        self.level_before = self.logger.level
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.created - time.time() + time.monotonic(), record.getMessage()))
+
+    def close(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level_before)
+        super().close()
+
+
+def what_was_heard(client: Listener, speech_end: float) -> dict[str, Any]:
+    """The STT's final transcripts as the client got them, the last interim, and the first reply audio after the
+    end of the user's (last) speech: issue 12's "end of speech → first reply audio", through the whole app."""
+    finals = [m["data"]["text"] for _, m in client.log if m["type"] == "transcript" and m["data"]["is_final"]]
+    interims = [m["data"]["text"] for _, m in client.log if m["type"] == "transcript" and not m["data"]["is_final"]]
+    audio = [t for t in client.times("audio") if t >= speech_end]
+    return {
+        "finals": finals,
+        "last_interim": interims[-1] if interims else None,
+        "reply_audio_s": round(audio[0] - speech_end, 4) if audio else None,
+    }
 
 
 async def heard_text(app: Any, client: Listener) -> dict[str, Any] | None:
@@ -247,7 +292,15 @@ def score(
 
 async def main() -> None:
     parser = corpus_arguments(__doc__.splitlines()[0], "cloud-baseline,cloud-smart,offline-baseline,offline-smart")
+    parser.add_argument(
+        "--whisper-speculate", type=float, default=None, help="WhisperSTT's speculate_secs (default: its own)"
+    )
     args = parser.parse_args()
+    if args.whisper_speculate is not None:  # an A/B of when whisper's speculative pass starts
+        from voxline.processors.local.whisper import WhisperSTT
+
+        assert WhisperSTT.__init__.__kwdefaults__ is not None
+        WhisperSTT.__init__.__kwdefaults__["speculate_secs"] = args.whisper_speculate
     if args.report:
         report(args.report)
         return
@@ -258,7 +311,10 @@ async def main() -> None:
     _, corpus = corpus_of(args)
     from voxline.processors.local import preload
 
-    await preload(stt="whisper" if any("whisper" in c for c in configs) else True)
+    await preload(
+        stt="whisper" if any("whisper" in c for c in configs) else True,
+        tts="piper" if any("piper" in c for c in configs) else True,
+    )
     fake_tts_speaks()
     if any("smart" in c for c in configs):
         from voxline.processors.turns import SmartTurnModel
@@ -273,6 +329,22 @@ async def main() -> None:
                 emit("scenario", **result)
                 results.append(result)
     summarise(results, emit)
+    for config in configs:  # end of speech → first reply audio (issue 12): finished questions; all turns answered once
+        for families in (("complete",), ("complete", "pause", "filler")):
+            replies = [
+                r["reply_audio_s"]
+                for r in results
+                if r["config"] == config and r["family"] in families and not r.get("cut_off")
+                if r.get("reply_audio_s") is not None
+            ]
+            emit(
+                "reply_audio",
+                config=config,
+                families=list(families),
+                n=len(replies),
+                p50_ms=pct(replies, 50),
+                p95_ms=pct(replies, 95),
+            )
     lat = [r["latency_s"] for r in results if r.get("latency_s") is not None]
     emit("barge_in_latency_all", p50_ms=pct(lat, 50), p95_ms=pct(lat, 95))
     emit("load_average_1min", value=round(os.getloadavg()[0], 2), cores=os.cpu_count())

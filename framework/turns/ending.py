@@ -1,0 +1,82 @@
+"""The end of the user's turn: the endpointing strategies' votes on what is known, the silence to wait, the commit.
+
+The part of :class:`~voxline.turns.engine.TurnEngine` that runs once a ``turn`` stretch has stopped: it waits
+(until ``final_timeout``) for the STT's text and the model's verdict, lets the endpointing strategies vote,
+turns their sum into the silence to wait after the end of speech (:func:`~voxline.turns.strategies.
+endpointing_delay`) and commits the held text as one :class:`~voxline.turns.decisions.TurnEnded` when it has
+passed — unless the user speaks again first (the engine's ``_continue_turn`` drops the pending commit).
+"""
+
+from __future__ import annotations
+
+import collections
+
+from voxline.turns.decisions import Decision, TurnEnded
+from voxline.turns.params import TurnParams
+from voxline.turns.strategies import EndpointingStrategy, TurnEvidence, endpointing_delay
+from voxline.turns.stretch import TURN, Stretch
+
+__all__ = ["EndOfTurn"]
+
+
+class EndOfTurn:
+    """Mixed into :class:`~voxline.turns.engine.TurnEngine`, which sets the state."""
+
+    params: TurnParams
+    endpointing: list[EndpointingStrategy]
+    uses_model: bool
+    in_turn: bool
+    _stopped: collections.deque[Stretch]
+    _held: list[str]
+    _turns: int
+    _speech_end: float | None
+    _deciding: bool
+    _decide_by: float | None
+    _commit_at: float | None
+    _score: float | None
+    _model_p: float | None
+    _stt_eos: bool
+
+    def _evaluate(self, now: float, out: list[Decision], reason: str | None = None) -> None:
+        if not self._deciding or self._speech_end is None:
+            return
+        waiting_text = any(s.kind == TURN for s in self._stopped)
+        waiting_model = self.uses_model and self._model_p is None
+        if (waiting_text or waiting_model) and self._decide_by is not None and now < self._decide_by:
+            return
+        self._decide_by = None  # decided on what is here; late text or a late verdict decide again
+        evidence = TurnEvidence(
+            text=" ".join([*self._held, *(s.text for s in self._stopped if s.kind == TURN)]).strip(),
+            final=not waiting_text,
+            model_probability=self._model_p,
+            stt_end_of_speech=self._stt_eos,
+            language=self.params.language,
+        )
+        votes = [v for v in (s.vote(evidence) for s in self.endpointing) if v is not None]
+        self._score = sum(votes) if votes else None
+        delay = endpointing_delay(self._score, self.params)
+        self._commit_at = self._speech_end + delay
+        if now >= self._commit_at - 1e-9:
+            self._commit(now, out, reason or self._reason(delay))
+
+    def _reason(self, delay: float) -> str:
+        p = self.params
+        if delay <= p.min_endpointing_delay:
+            return "complete"
+        if delay >= p.max_endpointing_delay:
+            return "incomplete"
+        return "unsure"
+
+    def _commit(self, now: float, out: list[Decision], reason: str) -> None:
+        for stretch in [s for s in self._stopped if s.kind == TURN]:
+            self._stopped.remove(stretch)
+            if stretch.text:
+                self._held.append(stretch.text)
+        text = " ".join(self._held).strip()
+        speech_end = self._speech_end if self._speech_end is not None else now
+        out.append(TurnEnded(now, text, speech_end, now - speech_end, reason if text else "no words", self._score))
+        self._held.clear()
+        self._turns += 1
+        self.in_turn = False
+        self._deciding, self._decide_by, self._commit_at = False, None, None
+        self._model_p, self._stt_eos = None, False
