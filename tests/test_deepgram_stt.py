@@ -388,3 +388,37 @@ async def test_the_environment_alone_points_the_stages_at_the_fake(monkeypatch: 
         result = await run_processor(DeepgramSTT(), [*feed(voiced(0.5) + quiet(0.4)), Sleep(0.3)])
     assert turns(result) == ["From the environment."]
     assert fake.listen_connections[0].headers["authorization"] == "Token env-key"
+
+
+async def test_while_the_vad_says_quiet_audio_goes_in_40_ms_messages_and_speech_frame_by_frame() -> None:
+    """``quiet_message_seconds`` (the turn engine sets 0.04): between the VAD's stop and its start two 20 ms frames
+    per message; from its start every frame as it comes; held audio goes out before the VAD's start and before
+    ``Finalize``; nothing is lost or reordered."""
+    frame = 640  # bytes of 20 ms
+    room = np.random.default_rng(3).normal(0, 30, RATE).astype("<i2").tobytes()
+    speech = voiced(0.2)
+    async with FakeDeepgram(transcripts=["Batched."]) as fake:
+        stt = stt_for(fake, quiet_message_seconds=0.04)
+        async with started(stt) as run:
+            await run.step(*feed(room[:frame]))
+            await until(lambda: stt.connected)  # the first frame went out with the handshake's replay
+            # (Speaking frames are system frames: out of band, so each waits until the audio before it is through.)
+            await run.step(*feed(room[frame : 22 * frame]))  # 21 frames: 10 messages, one frame held
+            await until(lambda: stt.clock.seconds >= 0.02 * 22 - 1e-9)
+            await run.step(UserStartedSpeakingFrame(), *feed(speech))  # the held frame, then 10 of their own
+            await until(lambda: stt.clock.seconds >= 0.02 * 32 - 1e-9)
+            await run.step(UserStoppedSpeakingFrame(audio_time=0.64), *feed(room[22 * frame : 27 * frame]))
+            await until(lambda: stt.clock.seconds >= 0.02 * 37 - 1e-9)  # every frame seen; the last one is held
+            assert await stt.finalize() is True
+            await run.end()
+        conn = fake.listen_connections[0]
+    sent = room[: 22 * frame] + speech + room[22 * frame : 27 * frame]
+    assert bytes(conn.audio) == sent
+    assert conn.audio_sizes == [frame] + [2 * frame] * 10 + [frame] + [frame] * 10 + [2 * frame] * 2 + [frame]
+    finalize = conn.message_types().index("Finalize")
+    assert conn.audio_before[finalize] == len(sent)  # the held frame went first
+
+
+def test_quiet_message_seconds_is_validated() -> None:
+    with pytest.raises(ValueError, match="quiet_message_seconds"):
+        DeepgramSTT(api_key=KEY, quiet_message_seconds=-0.02)
