@@ -18,12 +18,12 @@ Deepgram's own:
   ``Finalize`` (``from_finalize``) or on ``UtteranceEnd``; ``SpeechStarted`` starts one.
   :meth:`~voxline.stt.STTProcessor.finalize` sends ``Finalize``.
 * **Fewer messages while the user is quiet** (``quiet_message_seconds``, set by the turn engine, which runs a
-  VAD upstream): between the VAD's stop and its next start, audio goes out in messages of at least that length
-  (0.04 s: two 20 ms frames per message, half the messages, each costing the SDK's framing, a mask and a send
-  call); from the VAD's start until its stop every frame goes out as it comes. The end of the user's speech
-  (the VAD stops ``stop_secs`` after it) therefore reaches Deepgram as soon as before; only the onset, before
-  the VAD has confirmed speech, may wait up to one frame. Held audio goes out before ``Finalize`` and
-  ``CloseStream``, and a reconnect replays it like any unsent audio.
+  VAD upstream): between the VAD's stop and its next start, audio below :data:`QUIET_DBFS` (a quiet room)
+  goes out in messages of at least that length (0.04 s: two 20 ms frames per message, half the messages, each
+  costing the SDK's framing, a mask and a send call). Louder audio, and every frame from the VAD's start until
+  its stop, goes out as it comes (with any frame held before it): speech reaches Deepgram as soon as before,
+  whether or not the VAD has confirmed it. Held audio also goes out before ``Finalize`` and ``CloseStream``, and a
+  reconnect replays it like any unsent audio.
 * The SDK yields ``None`` for message types it does not know; those are skipped. A Deepgram ``Error`` message is
   a non-fatal ``ErrorFrame``. ``EndFrame`` sends ``CloseStream`` and waits (bounded) for the last results.
 """
@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 from voxline.frames import AudioFrame, Frame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame, Word
 from voxline.processor import DOWNSTREAM, Direction
 from voxline.processors.deepgram._common import deepgram_socket, resolve_config
@@ -177,7 +178,7 @@ class DeepgramSTT(STTProcessor):
         if not self.socket.ready:
             self.socket.wake()  # the first audio opens the socket; until it is ready the buffer holds the audio
             return
-        if self.quiet_message_seconds and not self._user_speaking:
+        if self.quiet_message_seconds and not self._user_speaking and _quiet(chunk.pcm):
             if self._buffer.sent_seq != chunk.seq:  # audio held back: send it with this frame if enough
                 await self._send_unsent(self.quiet_message_seconds)
             elif chunk.end - chunk.start < self.quiet_message_seconds - 1e-9:
@@ -281,6 +282,19 @@ class DeepgramSTT(STTProcessor):
             )
         if is_final and (message.speech_final or message.from_finalize):
             await self.end_turn()
+
+
+QUIET_DBFS = -55.0
+"""Only audio below this level (RMS) is held back while the user is quiet: the VAD's own quiet floor
+(``VADParams.quiet_dbfs``), a level at which it does not even ask Silero. Anything louder goes out at once, so
+speech the VAD has not confirmed (or misses) costs Deepgram no time."""
+
+_QUIET_POWER = 32768.0**2 * 10.0 ** (QUIET_DBFS / 10.0)  # mean square of Int16 samples at QUIET_DBFS
+
+
+def _quiet(pcm: bytes) -> bool:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    return bool(samples.size) and float(np.dot(samples, samples)) < _QUIET_POWER * samples.size
 
 
 async def _keep_alive(conn: Any) -> None:
