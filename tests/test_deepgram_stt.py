@@ -388,3 +388,45 @@ async def test_the_environment_alone_points_the_stages_at_the_fake(monkeypatch: 
         result = await run_processor(DeepgramSTT(), [*feed(voiced(0.5) + quiet(0.4)), Sleep(0.3)])
     assert turns(result) == ["From the environment."]
     assert fake.listen_connections[0].headers["authorization"] == "Token env-key"
+
+
+async def test_while_the_vad_says_quiet_a_quiet_room_goes_in_40_ms_messages_and_sound_at_once() -> None:
+    """``quiet_message_seconds`` (the turn engine sets 0.04): between the VAD's stop and its start, audio below
+    -55 dBFS goes two 20 ms frames per message; louder audio (speech the VAD has not confirmed yet) and every frame
+    from the VAD's start go out as they come, with any frame held before them; held audio goes before
+    ``Finalize``; nothing is lost or reordered."""
+    frame = 640  # bytes of 20 ms
+    room = np.random.default_rng(3).normal(0, 30, RATE).astype("<i2").tobytes()  # about -61 dBFS
+    onset, speech = voiced(0.06), voiced(0.2)
+    async with FakeDeepgram(transcripts=["Batched."]) as fake:
+        stt = stt_for(fake, quiet_message_seconds=0.04)
+        seen = 0
+
+        async def step(*frames: Frame) -> None:  # (speaking frames are system frames, out of band: each waits
+            nonlocal seen  # until the audio before it is through)
+            await run.step(*frames)
+            seen += sum(f.num_samples for f in frames if isinstance(f, AudioFrame))
+            await until(lambda: stt.clock.seconds * RATE >= seen - 0.5)
+
+        async with started(stt) as run:
+            await step(*feed(room[:frame]))
+            await until(lambda: stt.connected)  # the first frame went out with the handshake's replay
+            await step(*feed(room[frame : 22 * frame]))  # 21 frames: 10 messages, one frame held
+            await step(*feed(onset))  # loud, the VAD has not said start: at once (the held frame with the first)
+            await step(UserStartedSpeakingFrame(), *feed(speech))  # 10 messages of their own
+            await step(UserStoppedSpeakingFrame(audio_time=0.7), *feed(room[22 * frame : 27 * frame]))  # 2, 1 held
+            assert await stt.finalize() is True
+            await run.end()
+        conn = fake.listen_connections[0]
+    sent = room[: 22 * frame] + onset + speech + room[22 * frame : 27 * frame]
+    assert bytes(conn.audio) == sent
+    assert conn.audio_sizes == [frame] + [2 * frame] * 10 + [2 * frame, frame, frame] + [frame] * 10 + [
+        2 * frame
+    ] * 2 + [frame]
+    finalize = conn.message_types().index("Finalize")
+    assert conn.audio_before[finalize] == len(sent)  # the held frame went first
+
+
+def test_quiet_message_seconds_is_validated() -> None:
+    with pytest.raises(ValueError, match="quiet_message_seconds"):
+        DeepgramSTT(api_key=KEY, quiet_message_seconds=-0.02)

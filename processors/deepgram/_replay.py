@@ -73,6 +73,11 @@ class ReplayBuffer:
         index = max(0, seq - self._chunks[0].seq)
         return self._chunks[index] if index < len(self._chunks) else None
 
+    def unsent(self) -> list[Chunk]:
+        """The chunks from :attr:`sent_seq` on, oldest first (the newest one or two, in the live path)."""
+        count = min(len(self._chunks), self._next_seq - self.sent_seq)
+        return [self._chunks[-k] for k in range(count, 0, -1)]
+
     @property
     def first_seq(self) -> int:
         return self._chunks[0].seq if self._chunks else self._next_seq

@@ -17,6 +17,13 @@ Deepgram's own:
 * **Turns.** ``is_final`` pieces are joined into one turn, ended on ``speech_final``, on the answer to a
   ``Finalize`` (``from_finalize``) or on ``UtteranceEnd``; ``SpeechStarted`` starts one.
   :meth:`~voxline.stt.STTProcessor.finalize` sends ``Finalize``.
+* **Fewer messages while the user is quiet** (``quiet_message_seconds``, set by the turn engine, which runs a
+  VAD upstream): between the VAD's stop and its next start, audio below :data:`QUIET_DBFS` (a quiet room)
+  goes out in messages of at least that length (0.04 s: two 20 ms frames per message, half the messages, each
+  costing the SDK's framing, a mask and a send call). Louder audio, and every frame from the VAD's start until
+  its stop, goes out as it comes (with any frame held before it): speech reaches Deepgram as soon as before,
+  whether or not the VAD has confirmed it. Held audio also goes out before ``Finalize`` and ``CloseStream``, and a
+  reconnect replays it like any unsent audio.
 * The SDK yields ``None`` for message types it does not know; those are skipped. A Deepgram ``Error`` message is
   a non-fatal ``ErrorFrame``. ``EndFrame`` sends ``CloseStream`` and waits (bounded) for the last results.
 """
@@ -26,7 +33,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from voxline.frames import AudioFrame, Word
+import numpy as np
+from voxline.frames import AudioFrame, Frame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame, Word
+from voxline.processor import DOWNSTREAM, Direction
 from voxline.processors.deepgram._common import deepgram_socket, resolve_config
 from voxline.processors.deepgram._replay import ReplayBuffer
 from voxline.processors.deepgram.provider import STT_LANGUAGE, STT_MODEL
@@ -73,6 +82,7 @@ class DeepgramSTT(STTProcessor):
         max_buffer_seconds: float = 15.0,
         close_timeout: float = 2.0,
         speaking_frames: bool = False,
+        quiet_message_seconds: float = 0.0,
         name: str | None = None,
     ) -> None:
         super().__init__(sample_rate=sample_rate, speaking_frames=speaking_frames, name=name)
@@ -91,6 +101,12 @@ class DeepgramSTT(STTProcessor):
         self.vad_events = vad_events
         self.options = dict(options or {})
         self.close_timeout = close_timeout
+        if quiet_message_seconds < 0:
+            raise ValueError(f"quiet_message_seconds must be >= 0, got {quiet_message_seconds}")
+        self.quiet_message_seconds = quiet_message_seconds
+        """While a VAD upstream says the user is not speaking, audio messages of at least this length (0: every
+        frame as it comes). See the module docstring."""
+        self._user_speaking = False  # as the VAD upstream last said
         self._buffer = ReplayBuffer(max_buffer_seconds)
         self._offset = 0.0
         self._bad_format_reported = False
@@ -162,14 +178,44 @@ class DeepgramSTT(STTProcessor):
         if not self.socket.ready:
             self.socket.wake()  # the first audio opens the socket; until it is ready the buffer holds the audio
             return
-        if await self.socket.send(lambda conn: conn.send_media(chunk.pcm)):
+        if self.quiet_message_seconds and not self._user_speaking and _quiet(chunk.pcm):
+            if self._buffer.sent_seq != chunk.seq:  # audio held back: send it with this frame if enough
+                await self._send_unsent(self.quiet_message_seconds)
+            elif chunk.end - chunk.start < self.quiet_message_seconds - 1e-9:
+                return  # held: it goes with the next frame (or before Finalize, CloseStream, the VAD's start)
+            else:
+                await self._send_unsent()
+            return
+        if self._buffer.sent_seq != chunk.seq:
+            await self._send_unsent()
+        elif await self.socket.send(lambda conn: conn.send_media(chunk.pcm)):
             self._buffer.sent_seq = chunk.seq + 1
 
+    async def _send_unsent(self, at_least: float = 0.0) -> None:
+        """Send the audio not sent yet on this connection as one message (if it lasts ``at_least`` seconds)."""
+        chunks = self._buffer.unsent()
+        if not chunks or chunks[-1].end - chunks[0].start < at_least - 1e-9:
+            return
+        pcm = chunks[0].pcm if len(chunks) == 1 else b"".join(c.pcm for c in chunks)
+        if await self.socket.send(lambda conn: conn.send_media(pcm)):
+            self._buffer.sent_seq = chunks[-1].seq + 1
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if direction is DOWNSTREAM and isinstance(frame, (UserStartedSpeakingFrame, UserStoppedSpeakingFrame)):
+            self._user_speaking = isinstance(frame, UserStartedSpeakingFrame)
+            if self._user_speaking and self.socket.ready:
+                await self._send_unsent()  # from now on every frame goes out as it comes
+        await super().process(frame, direction)
+
     async def on_finalize(self) -> bool:
+        if self.socket.ready:
+            await self._send_unsent()  # Deepgram finalises what it has heard: the held audio first
         return await self.socket.send(lambda conn: conn.send_finalize())
 
     async def on_end_of_stream(self) -> None:
         """``CloseStream``, then wait (≤ ``close_timeout``) for the last results and the server's close."""
+        if self.socket.ready:
+            await self._send_unsent()
         await self.socket.close(lambda conn: conn.send_close_stream(), timeout=self.close_timeout)
 
     async def on_stop(self) -> None:
@@ -236,6 +282,19 @@ class DeepgramSTT(STTProcessor):
             )
         if is_final and (message.speech_final or message.from_finalize):
             await self.end_turn()
+
+
+QUIET_DBFS = -55.0
+"""Only audio below this level (RMS) is held back while the user is quiet: the VAD's own quiet floor
+(``VADParams.quiet_dbfs``), a level at which it does not even ask Silero. Anything louder goes out at once, so
+speech the VAD has not confirmed (or misses) costs Deepgram no time."""
+
+_QUIET_POWER = 32768.0**2 * 10.0 ** (QUIET_DBFS / 10.0)  # mean square of Int16 samples at QUIET_DBFS
+
+
+def _quiet(pcm: bytes) -> bool:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    return bool(samples.size) and float(np.dot(samples, samples)) < _QUIET_POWER * samples.size
 
 
 async def _keep_alive(conn: Any) -> None:

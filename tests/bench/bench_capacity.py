@@ -27,7 +27,9 @@ seconds at 14 % CPU). The lines report ``nice``.
 Options: ``--quick`` (two short levels), ``--levels``, ``--workers`` (``voxline serve --workers``),
 ``--turn-engine on|off`` (sets ``TURN_ENGINE`` for apps that have issue 11's turn engine; the lines say
 whether the app knows the setting), ``--profile DIR`` (cProfile of each worker over each measured window),
-``--clients`` (client processes per level).
+``--clients`` (client processes per level), ``--audio tone|speech`` (the turns' audio: the default 1 s tone is
+speech to the fake STT but not to Silero, so the turn engine's VAD events, endpointing and smart-turn model stay
+idle; ``speech`` sends a flite-spoken question instead, and measures them).
 """
 
 from __future__ import annotations
@@ -260,6 +262,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=0, help="client processes per level (0: one per 200)")
     parser.add_argument("--turn-engine", choices=["on", "off"])
     parser.add_argument("--profile", help="write cProfile stats of each worker's measured windows here")
+    parser.add_argument(
+        "--audio",
+        choices=["tone", "speech"],
+        default="tone",
+        help="the turns: a tone (not speech to Silero: the turn engine's VAD path stays idle) or flite speech",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-session level")
     args = parser.parse_args()
     levels = args.levels or ([20, 60] if args.quick else [50, 100, 150, 200, 250, 300, 400])
@@ -267,6 +275,8 @@ def main() -> None:
     nice = _shield()
     common = {"workers": args.workers, "turn_engine": _turn_engine(args.turn_engine), "period_s": args.period}
     common["nice"] = nice
+    common["audio"] = args.audio
+    os.environ["BENCH_AUDIO"] = args.audio  # the clients' processes inherit it
     if args.profile:
         os.environ["BENCH_PROFILE_ACTIVE"] = "1"
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,7 +3,8 @@
 ``python tests/bench/capacity_client.py URL N PERIOD WARMUP SECONDS [FIRST]`` opens N sessions on ``URL/ws``
 and streams real-time audio into all of them: a 20 ms chunk of 16 kHz PCM per session every 20 ms, as the
 seed's JSON ``audio`` message. Each session takes a turn every ``PERIOD`` seconds — 1 s of tone (speech for the
-fake STT's energy detector), then quiet (a -60 dBFS room-noise floor, as a microphone sends) — with the
+fake STT's energy detector; with ``BENCH_AUDIO=speech`` a spoken question instead, see :func:`speech_frames`), then
+quiet (a -60 dBFS room-noise floor, as a microphone sends) — with the
 sessions' turns spread evenly over the period and their chunks over ten 2 ms phase slots (independent
 browsers are not in phase). Voice to voice is timed per turn,
 from writing the last tone chunk to reading the first ``audio`` message after it.
@@ -26,8 +27,13 @@ import json
 import math
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
+import wave
+from array import array
+from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Frame, Opcode
@@ -61,6 +67,28 @@ def tone_frames(count: int, rng: random.Random) -> list[bytes]:
         frames.append(
             _frame(_pcm([8000 * math.sin(2 * math.pi * 220 * (k * 320 + i) / 16000) + noise[i] for i in range(320)]))
         )
+    return frames
+
+
+SENTENCE = "What is the capital of France?"
+
+
+def speech_frames(rng: random.Random) -> list[bytes]:
+    """``BENCH_AUDIO=speech``: a spoken question (flite's slt voice, 16 kHz; about 1.6 s) over the room noise,
+    in 20 ms chunks. A tone is speech to the fake STT's energy detector but not to Silero, so with the tone the
+    turn engine never sees the user speak: its VAD events, its endpointing and the smart-turn model go unmeasured."""
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "speech.wav"
+        subprocess.run(["flite", "-voice", "slt", "-t", SENTENCE, "-o", str(wav)], check=True, capture_output=True)
+        with wave.open(str(wav)) as f:
+            if f.getframerate() != 16000 or f.getnchannels() != 1 or f.getsampwidth() != 2:
+                raise RuntimeError(f"flite made {f.getframerate()} Hz x {f.getnchannels()}, not 16 kHz mono Int16")
+            samples = array("h", f.readframes(f.getnframes()))
+    samples.extend([0] * (-len(samples) % 320))
+    frames = []
+    for k in range(0, len(samples), 320):
+        noise = _noise(rng, NOISE_RMS)
+        frames.append(_frame(_pcm([samples[k + i] + noise[i] for i in range(320)])))
     return frames
 
 
@@ -109,9 +137,12 @@ async def _open(url: str, offset_ticks: int) -> Session:
 async def run(url: str, n: int, period: float, warmup: float, seconds: float, first: int = 0, total: int = 0) -> None:
     total = total or n
     period_ticks = round(period / TICK)
-    speech_ticks = round(SPEECH_SECONDS / TICK)
     rng = random.Random(first)
-    tone = tone_frames(speech_ticks, rng)
+    if os.environ.get("BENCH_AUDIO", "tone") == "speech":
+        tone = speech_frames(rng)
+    else:
+        tone = tone_frames(round(SPEECH_SECONDS / TICK), rng)
+    speech_ticks = len(tone)
     quiet = quiet_frames(rng)
     sessions: list[Session] = []
     for i in range(0, n, 10):  # connect in batches, as a crowd arrives (not one burst of N handshakes)

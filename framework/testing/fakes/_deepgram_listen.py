@@ -83,6 +83,7 @@ class ListenSession:
                     return
                 first_audio = first_audio or last_frame
                 self.record.audio += message
+                self.record.audio_sizes.append(len(message))
                 seconds = self.record.audio_seconds
                 if faults.stt_drop_after_audio is not None and seconds >= faults.stt_drop_after_audio:
                     faults.stt_drop_after_audio = None
@@ -100,6 +101,7 @@ class ListenSession:
             except ValueError:
                 data = {"raw": message}
             self.record.messages.append(data)
+            self.record.audio_before.append(len(self.record.audio))
             self.record.message_times.append(time.monotonic())
             kind = data.get("type")
             if kind == "Finalize":

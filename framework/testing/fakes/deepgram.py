@@ -85,6 +85,10 @@ class DeepgramConnection:
     """``time.monotonic()`` when each of :attr:`messages` arrived."""
     audio: bytearray = attrs.field(factory=bytearray)
     """Every binary byte the client sent (listen only)."""
+    audio_sizes: list[int] = attrs.field(factory=list)
+    """The size of each binary message, in order."""
+    audio_before: list[int] = attrs.field(factory=list)
+    """For each of :attr:`messages`: how many audio bytes had arrived before it."""
     sent: list[dict[str, Any]] = attrs.field(factory=list)
     """Every JSON message the fake sent."""
     audio_bytes_sent: int = 0
