@@ -180,6 +180,7 @@ async def run(scenario: Scenario, config: str, tmp: Path) -> dict[str, Any]:
     if spoken:
         end = spoken[-1][1]  # the engine's lines timed from the end of the user's last speech
         result.update(what_was_heard(client, end), engine=[f"{t - end:+.2f} {line}" for t, line in engine_log.lines])
+        result.update(reply_parts(engine_log.lines, end))
     return result
 
 
@@ -202,6 +203,22 @@ class EngineLog(logging.Handler):
         self.logger.removeHandler(self)
         self.logger.setLevel(self.level_before)
         super().close()
+
+
+def reply_parts(lines: list[tuple[float, str]], speech_end: float) -> dict[str, float | None]:
+    """Where the wait after the last speech went, from the engine's lines: the VAD's stop, the STT's text (the
+    final, e.g. whisper's), the end-of-turn verdict's arrival and the turn's end, each from the end of speech."""
+
+    def first(marker: str) -> float | None:
+        times = [t for t, line in lines if marker in line and t >= speech_end - 0.05]
+        return round(times[0] - speech_end, 4) if times else None
+
+    return {
+        "vad_stop_s": first("the VAD's stop"),
+        "stt_text_s": first("the STT's text"),
+        "model_s": first("end-of-turn model"),
+        "turn_ended_s": first("turn ended"),
+    }
 
 
 def what_was_heard(client: Listener, speech_end: float) -> dict[str, Any]:
@@ -336,8 +353,15 @@ async def main() -> None:
                 if r["config"] == config and r["family"] in families and not r.get("cut_off")
                 if r.get("reply_audio_s") is not None
             ]
+            parts = {
+                key: pct(
+                    [r[key] for r in results if r["config"] == config and r["family"] in families and r.get(key)], 50
+                )
+                for key in ("vad_stop_s", "stt_text_s", "model_s", "turn_ended_s", "generating_s")
+            }
             emit(
                 "reply_audio",
+                p50_parts_ms=parts,
                 config=config,
                 families=list(families),
                 n=len(replies),
