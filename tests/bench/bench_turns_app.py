@@ -15,7 +15,8 @@ it on ``status: interrupted``. Paths:
   with espeak-ng instead, whose word timings are the truth the heard text is scored against (the agent itself
   gets no timings from Deepgram and places words by their characters).
 * ``offline`` — no keys: Silero VAD + pocketsphinx (``offline``) or whisper tiny.en with pocketsphinx interims
-  (``offline-whisper``) + the echo LLM + espeak-ng.
+  (``offline-whisper``) + the echo LLM + espeak-ng; ``offline-whisper-piper`` speaks with piper (the default
+  local engines, for issue 12's end of speech → first reply audio).
 
 Configurations: ``<path>-baseline`` (``TURN_ENGINE=off``: the agent before turn-taking), ``<path>-engine``
 (``TURN_SMART_TURN=off``), ``<path>-smart`` (with smart-turn), and ``+page`` variants in which the client also
@@ -28,8 +29,12 @@ delay (end of the last part's speech → the first ``generating``), false barge-
 received), stale audio (seconds of audio received after ``interrupted`` and before the next reply), heard-text error
 (words between what the model is told of the cut reply — read from the session's context — and what the client had
 played when it flushed, placed by the same word timings: espeak-ng's own on the offline path, the fake's characters
-on the cloud path). Real time on a shared 2-core machine: figures are noisy under load (the load average is
-printed).
+on the cloud path), end of speech → the first reply ``audio`` message (``reply_audio_s``) and where that wait
+went (``vad_stop_s``, ``stt_text_s``, ``model_s``, ``turn_ended_s``, from the engine's debug lines). Each
+scenario also records what was heard: the finals the client was shown, the last interim, and the engine's own
+lines (each turn's verdict, score and text, the model's probability) timed from the end of speech — what tells
+an STT's misreading from a rule's mistake. Real time on a shared 2-core machine: figures are noisy under load
+(the load average is printed). ``--whisper-speculate S`` sets when whisper's speculative pass starts (an A/B).
 
 Run: ``python tests/bench/bench_turns_app.py [--quick] [--configs cloud-engine,offline-smart] [--voices slt]``.
 """
