@@ -182,7 +182,14 @@ async def _short_stretch_with_final(confidence: float) -> RunResult:
     from voxline.turns import TurnProcessor
 
     params = TurnParams(
-        vad_start_secs=0.0, vad_stop_secs=0.0, min_interruption_duration=0.1, final_timeout=0.1, min_word_confidence=0.5
+        vad_start_secs=0.0,
+        vad_stop_secs=0.0,
+        min_interruption_duration=0.1,
+        final_timeout=0.1,
+        min_word_confidence=0.5,
+        min_endpointing_delay=0.05,  # short knobs, long sleeps: nothing here depends on the machine's speed
+        unsure_endpointing_delay=0.15,
+        max_endpointing_delay=0.4,
     )
     return await run_processor(
         Pipeline([TurnProcessor(params=params), BotSpeaks()]),
@@ -194,7 +201,7 @@ async def _short_stretch_with_final(confidence: float) -> RunResult:
             UserStoppedSpeakingFrame(),
             TranscriptFrame(text="Thank you.", is_final=True, confidence=confidence),  # whisper: no words
             UserTextFrame(text="Thank you."),
-            Sleep(0.6),  # past the 0.35 s a finished-looking turn waits
+            Sleep(0.6),  # well past the 0.05 s a finished-looking turn waits
         ],
     )
 
