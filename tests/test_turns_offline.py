@@ -182,7 +182,14 @@ async def _short_stretch_with_final(confidence: float) -> RunResult:
     from voxline.turns import TurnProcessor
 
     params = TurnParams(
-        vad_start_secs=0.0, vad_stop_secs=0.0, min_interruption_duration=0.1, final_timeout=0.1, min_word_confidence=0.5
+        vad_start_secs=0.0,
+        vad_stop_secs=0.0,
+        min_interruption_duration=0.1,
+        final_timeout=0.1,
+        min_word_confidence=0.5,
+        min_endpointing_delay=0.05,  # short knobs, long sleeps: nothing here depends on the machine's speed
+        unsure_endpointing_delay=0.15,
+        max_endpointing_delay=0.4,
     )
     return await run_processor(
         Pipeline([TurnProcessor(params=params), BotSpeaks()]),
@@ -194,7 +201,7 @@ async def _short_stretch_with_final(confidence: float) -> RunResult:
             UserStoppedSpeakingFrame(),
             TranscriptFrame(text="Thank you.", is_final=True, confidence=confidence),  # whisper: no words
             UserTextFrame(text="Thank you."),
-            Sleep(0.6),  # past the 0.35 s a finished-looking turn waits
+            Sleep(0.6),  # well past the 0.05 s a finished-looking turn waits
         ],
     )
 
@@ -217,3 +224,40 @@ async def test_a_transcript_whisper_is_unsure_of_does_not_interrupt() -> None:
     sure = await _short_stretch_with_final(0.9)
     assert len(sure.downstream_of(InterruptFrame)) == 1
     assert [t.text for t in sure.downstream_of(UserTextFrame)] == ["Thank you."]
+
+
+# --- a busy machine: the model's verdict and the STT's final come late -----------------------------------------
+
+
+def test_a_late_verdict_is_waited_for_before_a_finished_looking_turn_is_committed() -> None:
+    """pocketsphinx writes "to the, um," as "to the bum" (reads finished); at load 7 smart-turn's 0.006 came
+    0.5 s after the VAD's stop, after the engine had committed on the words alone (0.4 s): a cut-off."""
+    s = Script(TurnParams(final_timeout=0.4), uses_model=True)
+    e = s.engine
+    say(s, 1.0, 2.8, "i need a taxi to the bum", final_after=0.1)
+    (request,) = s.of(AnalyzeTurn)
+    s.at(3.0 + 0.5).do(e.end_of_turn_verdict(0.006, request.request))
+    say(s, 4.0, 4.9, "airport please", final_after=0.1)
+    later = [r for r in s.of(AnalyzeTurn) if r.request != request.request]
+    s.do(e.end_of_turn_verdict(0.9, later[-1].request))
+    s.at(9.0)
+    (ended,) = s.ended()
+    assert ended.text == "i need a taxi to the bum airport please"
+
+
+def test_a_final_that_comes_just_after_the_turn_was_committed_from_its_interim_is_not_a_second_turn() -> None:
+    """At load 7 the verdict came (and the turn was committed on the interim) before the engine's timer gave up
+    on the final, which came a moment later and was answered again as a turn of its own."""
+    s = Script(TurnParams(final_timeout=0.4), uses_model=True)
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())
+    s.at(2.1).do(e.transcript("for people tonight"))
+    s.at(2.2).do(e.user_stopped_speaking())
+    (request,) = s.of(AnalyzeTurn)
+    e.clock.set(100.0 + 2.75)  # the timer at 2.6 ran late: nothing polled
+    s.do(e.end_of_turn_verdict(0.9, request.request))
+    (ended,) = s.ended()
+    assert ended.text == "for people tonight"
+    s.do(e.transcript("for people tonight", is_final=True)).do(e.user_text("for people tonight"))
+    s.at(6.0)
+    assert len(s.ended()) == 1

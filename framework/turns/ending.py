@@ -12,9 +12,10 @@ from __future__ import annotations
 import collections
 
 from voxline.turns.decisions import Decision, TurnEnded
+from voxline.turns.late_text import LATE_TEXT_SECS, Owed
 from voxline.turns.params import TurnParams
 from voxline.turns.strategies import EndpointingStrategy, TurnEvidence, endpointing_delay
-from voxline.turns.stretch import TURN, Stretch
+from voxline.turns.stretch import ECHO, TURN, Stretch
 
 __all__ = ["EndOfTurn"]
 
@@ -32,6 +33,8 @@ class EndOfTurn:
     _speech_end: float | None
     _deciding: bool
     _decide_by: float | None
+    _model_by: float | None
+    _given_up: collections.deque[Owed]
     _commit_at: float | None
     _score: float | None
     _model_p: float | None
@@ -42,9 +45,13 @@ class EndOfTurn:
             return
         waiting_text = any(s.kind == TURN for s in self._stopped)
         waiting_model = self.uses_model and self._model_p is None
-        if (waiting_text or waiting_model) and self._decide_by is not None and now < self._decide_by:
+        if self._decide_by is not None and now >= self._decide_by:
+            self._decide_by = None  # the STT's text is waited for no longer
+        if self._model_by is not None and now >= self._model_by:
+            self._model_by = None  # nor the model's verdict
+        if (waiting_text and self._decide_by is not None) or (waiting_model and self._model_by is not None):
             return
-        self._decide_by = None  # decided on what is here; late text or a late verdict decide again
+        self._decide_by = self._model_by = None  # decided on what is here; late text or a late verdict decide again
         evidence = TurnEvidence(
             text=" ".join([*self._held, *(s.text for s in self._stopped if s.kind == TURN)]).strip(),
             final=not waiting_text,
@@ -69,7 +76,8 @@ class EndOfTurn:
 
     def _commit(self, now: float, out: list[Decision], reason: str) -> None:
         for stretch in [s for s in self._stopped if s.kind == TURN]:
-            self._stopped.remove(stretch)
+            self._stopped.remove(stretch)  # its text is owed: when it comes, it is not news (answered from the interim)
+            self._given_up.append(Owed(ECHO if stretch.text else TURN, now + LATE_TEXT_SECS, stretch.text, self._turns))
             if stretch.text:
                 self._held.append(stretch.text)
         text = " ".join(self._held).strip()
@@ -78,5 +86,5 @@ class EndOfTurn:
         self._held.clear()
         self._turns += 1
         self.in_turn = False
-        self._deciding, self._decide_by, self._commit_at = False, None, None
+        self._deciding, self._decide_by, self._model_by, self._commit_at = False, None, None, None
         self._model_p, self._stt_eos = None, False

@@ -100,7 +100,8 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         self._turns = 0  # turns committed so far
         self._speech_end: float | None = None
         self._deciding = False  # silent after speech: waiting for text/verdict, then for the delay
-        self._decide_by: float | None = None
+        self._decide_by: float | None = None  # wait for the STT's text until then
+        self._model_by: float | None = None  # ... and for the model's verdict until then
         self._commit_at: float | None = None
         self._score: float | None = None
         self._model_p: float | None = None
@@ -154,6 +155,7 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
             self._speech_end = stretch.end
             self._deciding = True
             self._decide_by = stretch.text_by
+            self._model_by = now + max(self.params.final_timeout, self.params.model_timeout)
             self._commit_at = None
             self._model_p = None
             self._request += 1
@@ -311,7 +313,7 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         if self._resume_at is not None:
             times.append(self._resume_at)
         if self._deciding:
-            times += [t for t in (self._decide_by, self._commit_at) if t is not None]
+            times += [t for t in (self._decide_by, self._model_by, self._commit_at) if t is not None]
         return min(times) if times else None
 
     # --- stretches -----------------------------------------------------------------------------------------
@@ -327,7 +329,7 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         return out
 
     def _continue_turn(self, start: float, now: float, out: list[Decision]) -> None:
-        self._deciding, self._decide_by, self._commit_at = False, None, None
+        self._deciding, self._decide_by, self._model_by, self._commit_at = False, None, None, None
         self._request += 1  # a verdict on the audio before this stretch is stale
         self._stt_eos = False
         if not self.in_turn:
@@ -359,6 +361,7 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         self._speech_end = stretch.end
         self._deciding = True
         self._decide_by = stretch.text_by or now
+        self._model_by = now + max(self.params.final_timeout, self.params.model_timeout)
         out.append(FinalizeSTT(now))
         if self.uses_model:
             out.append(AnalyzeTurn(now, self._turn_start, stretch.end, self._request))
@@ -372,6 +375,6 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         if not self.in_turn:
             self.in_turn = True
             out.append(TurnStarted(now, self._speech_end or now))
-        self._deciding, self._decide_by = True, None
+        self._deciding, self._decide_by, self._model_by = True, None, None
         self._speech_end = self._speech_end or now
         self._evaluate(now, out, reason="late text")

@@ -81,6 +81,10 @@ class TurnParams:
     full_stop_counts: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     """A transcript ending in "." reads as finished. False for an STT that ends every transcript with one
     (whisper: "I would like a table for.", "a taxi to the time." for "to the, um,"): its last word decides."""
+    model_timeout: float = attrs.field(default=1.0, validator=_non_negative)
+    """After the VAD's stop, how long to wait for the end-of-turn model's verdict (at least ``final_timeout``).
+    Longer than the STT's wait: the model is the one sign of a trailing "um" the STT wrote down as a word, and on
+    a busy machine it took 0.5-1.5 s; a turn committed without it was cut off."""
     final_timeout: float = attrs.field(default=0.4, validator=_non_negative)
     """After the VAD's stop, how long to wait for the STT's final (and the model's verdict) before deciding
     on what is there."""

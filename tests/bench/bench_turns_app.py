@@ -15,7 +15,8 @@ it on ``status: interrupted``. Paths:
   with espeak-ng instead, whose word timings are the truth the heard text is scored against (the agent itself
   gets no timings from Deepgram and places words by their characters).
 * ``offline`` — no keys: Silero VAD + pocketsphinx (``offline``) or whisper tiny.en with pocketsphinx interims
-  (``offline-whisper``) + the echo LLM + espeak-ng.
+  (``offline-whisper``) + the echo LLM + espeak-ng; ``offline-whisper-piper`` speaks with piper (the default
+  local engines, for issue 12's end of speech → first reply audio).
 
 Configurations: ``<path>-baseline`` (``TURN_ENGINE=off``: the agent before turn-taking), ``<path>-engine``
 (``TURN_SMART_TURN=off``), ``<path>-smart`` (with smart-turn), and ``+page`` variants in which the client also
@@ -28,8 +29,12 @@ delay (end of the last part's speech → the first ``generating``), false barge-
 received), stale audio (seconds of audio received after ``interrupted`` and before the next reply), heard-text error
 (words between what the model is told of the cut reply — read from the session's context — and what the client had
 played when it flushed, placed by the same word timings: espeak-ng's own on the offline path, the fake's characters
-on the cloud path). Real time on a shared 2-core machine: figures are noisy under load (the load average is
-printed).
+on the cloud path), end of speech → the first reply ``audio`` message (``reply_audio_s``) and where that wait
+went (``vad_stop_s``, ``stt_text_s``, ``model_s``, ``turn_ended_s``, from the engine's debug lines). Each
+scenario also records what was heard: the finals the client was shown, the last interim, and the engine's own
+lines (each turn's verdict, score and text, the model's probability) timed from the end of speech — what tells
+an STT's misreading from a rule's mistake. Real time on a shared 2-core machine: figures are noisy under load
+(the load average is printed). ``--whisper-speculate S`` sets when whisper's speculative pass starts (an A/B).
 
 Run: ``python tests/bench/bench_turns_app.py [--quick] [--configs cloud-engine,offline-smart] [--voices slt]``.
 """
@@ -181,6 +186,7 @@ async def run(scenario: Scenario, config: str, tmp: Path) -> dict[str, Any]:
     if spoken:
         end = spoken[-1][1]  # the engine's lines timed from the end of the user's last speech
         result.update(what_was_heard(client, end), engine=[f"{t - end:+.2f} {line}" for t, line in engine_log.lines])
+        result.update(reply_parts(engine_log.lines, end))
     return result
 
 
@@ -203,6 +209,22 @@ class EngineLog(logging.Handler):
         self.logger.removeHandler(self)
         self.logger.setLevel(self.level_before)
         super().close()
+
+
+def reply_parts(lines: list[tuple[float, str]], speech_end: float) -> dict[str, float | None]:
+    """Where the wait after the last speech went, from the engine's lines: the VAD's stop, the STT's text (the
+    final, e.g. whisper's), the end-of-turn verdict's arrival and the turn's end, each from the end of speech."""
+
+    def first(marker: str) -> float | None:
+        times = [t for t, line in lines if marker in line and t >= speech_end - 0.05]
+        return round(times[0] - speech_end, 4) if times else None
+
+    return {
+        "vad_stop_s": first("the VAD's stop"),
+        "stt_text_s": first("the STT's text"),
+        "model_s": first("end-of-turn model"),
+        "turn_ended_s": first("turn ended"),
+    }
 
 
 def what_was_heard(client: Listener, speech_end: float) -> dict[str, Any]:
@@ -337,8 +359,15 @@ async def main() -> None:
                 if r["config"] == config and r["family"] in families and not r.get("cut_off")
                 if r.get("reply_audio_s") is not None
             ]
+            parts = {
+                key: pct(
+                    [r[key] for r in results if r["config"] == config and r["family"] in families and r.get(key)], 50
+                )
+                for key in ("vad_stop_s", "stt_text_s", "model_s", "turn_ended_s", "generating_s")
+            }
             emit(
                 "reply_audio",
+                p50_parts_ms=parts,
                 config=config,
                 families=list(families),
                 n=len(replies),
