@@ -24,12 +24,15 @@ loudspeaker's distortion, which lower the correlation of true echo; a browser wi
 
 from __future__ import annotations
 
+import logging
 from math import gcd
 
 import numpy as np
 from voxline.audio.resample import resample
 
 __all__ = ["EchoDetector"]
+
+logger = logging.getLogger(__name__)
 
 RATE = 16000
 CONTEXT = 0.02
@@ -224,7 +227,9 @@ class EchoDetector:
             return 0.0
         share = np.zeros_like(corr)
         share[valid] = corr[valid] ** 2 / (mic_energy * window[valid])
-        self.last_share = float(min(1.0, share.max()))
+        best = int(share.argmax())
+        self.last_share = float(min(1.0, share[best]))
+        logger.debug("EchoDetector: share %.3f at %+.0f ms", self.last_share, 1000 * (hi - best) / self.sample_rate)
         return self.last_share
 
     def is_echo(self, mic: np.ndarray, end: float) -> bool:
