@@ -26,9 +26,10 @@ end (``end`` minus the corrections it was not told of), not after the corrected 
 corrected ``end`` left a gap or overlap of a millisecond or so at the next TTS piece, where the client played
 on without a break; the echo detector correlates sample by sample, so a window across that seam matched only
 on one side of it (the bot's echo at -6 dB read as 0.3-0.65 echo instead of 1.0, and interrupted the bot at
-the end of its first chunk). Corrections add up; once they reach ``tolerance`` the reference is realigned by
-the lag that persisted (below). The first correction of a run of back-to-back audio (the client's jitter buffer,
-at its start) moves the whole run, from its start (``since``), not only what had not played, and at once.
+the end of its first chunk). The reference is realigned only by a lag that persisted (below), which is then
+no longer counted among the corrections it was not told of. The first correction of a run of back-to-back audio (the
+client's jitter buffer, at its start) moves the whole run, from its start (``since``), not only what had not played,
+and at once.
 
 The reference follows only a lag that *persists*: every report of the last ``realign_window`` seconds (1.5 s,
 three times ``lag_window``) must put the client behind the reference by ``tolerance`` or more (or all ahead by
