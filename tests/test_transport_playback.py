@@ -136,12 +136,18 @@ def test_a_report_late_in_transit_moves_neither_the_position_nor_the_echo_refere
     assert playback.report(0, 1.1)
     assert playback.position() == pytest.approx(1.1)
     assert [c[0] for c in listener.calls] == ["played"]  # the reference was never moved
-    # A lag that lasts (the client really fell 80 ms behind) is applied once no earlier report contradicts it.
+    # A lag that lasts (the client really fell 80 ms behind) is applied to the position once no earlier report
+    # contradicts it, and to the echo reference once it has lasted ``realign_window`` (1.5 s).
     for k in range(1, 8):
         clock.now = 101.11 + 0.1 * k
         playback.report(0, clock.now - 100.0 - 0.08)
     assert playback.position() == pytest.approx(1.73)
+    assert [c[0] for c in listener.calls] == ["played"]
+    for k in range(8, 20):
+        clock.now = 101.11 + 0.1 * k
+        playback.report(0, clock.now - 100.0 - 0.08)
     assert [(c[0], c[2]) for c in listener.calls if c[0] == "realign"] == [("realign", 0.08)]
+    assert listener.calls[-1][1] == pytest.approx(102.81)  # when the report of 101.21 left the window
 
 
 def test_an_interrupt_stops_the_clock_and_a_new_epoch_counts_from_zero() -> None:
@@ -342,3 +348,50 @@ def test_a_burst_of_reports_after_a_stall_of_the_servers_loop_moves_nothing() ->
         playback.report(0, 0.1 * k)
     assert playback.position() == pytest.approx(2.9)
     assert [c[0] for c in listener.calls] == ["played"]
+
+
+def test_a_lag_the_client_makes_up_within_a_second_moves_the_position_but_not_the_echo_reference() -> None:
+    """Under load a client stalls and catches up: its reports put it 0.3 s behind for 0.8 s, then on schedule
+    again. The position (heard text) follows the lag; the echo reference, which the microphone hears where the
+    catch-up put it back, must not: following the lag and undoing it were two seams in the reference, and the
+    bot's echo at -6 dB fell to a share of 0.27 across them."""
+    from voxline.turns import EchoDetector
+
+    clock, detector = Clock(), EchoDetector()
+    playback = PlaybackClock(clock=clock)
+    playback.listener = detector
+    bot, rate = speechlike(4.0), 16000
+    start = 100.08  # the client plays the reply back to back from here (its jitter buffer)
+    send_piece(playback, bot)
+    positions = {}
+    for k in range(1, 38):  # a report every 100 ms
+        clock.now = 100.0 + 0.1 * k
+        behind = 0.3 if 10 <= k < 18 else 0.0  # 101.0 - 101.7: the stall; 101.8 on: caught up
+        playback.report(0, clock.now - start - behind)
+        positions[k] = playback.position()
+    assert positions[17] == pytest.approx(1.7 - 0.08 - 0.3)  # the heard position followed the lag
+    assert positions[20] == pytest.approx(2.0 - 0.08)  # and its end
+
+    mic = np.zeros(int(4.5 * rate), dtype=np.float32)  # the client's playback, 80 ms later at -6 dB
+    at = int((start + 0.08 - 100.0) * rate)
+    mic[at : at + len(bot)] += 0.5 * bot
+    mic += 0.002 * np.random.default_rng(9).standard_normal(len(mic)).astype(np.float32)
+    shares = {}
+    for k in range(61):  # every 50 ms from 100.45 to the end of the reply
+        end = 100.45 + 0.05 * k
+        stop = round((end - 100.0) * rate)
+        shares[round(end, 2)] = detector.echo_share(mic[stop - int(0.3 * rate) : stop], end)
+    assert min(shares.values()) > 0.8, {end: round(s, 2) for end, s in shares.items() if s <= 0.8}
+
+
+def test_a_lag_that_persists_realigns_the_echo_reference_once() -> None:
+    """A lag that lasts (an underrun the client never makes up) moves the reference once it has held for the
+    realign window, by the smallest lag reported in it, and only once."""
+    clock, listener, playback = clocked()
+    playback.audio(0, pcm(8.0), RATE)
+    for k in range(1, 60):
+        clock.now = 100.0 + 0.1 * k
+        behind = 0.0 if k < 10 else 0.2 + 0.01 * (k % 3)  # 0.20-0.22 s behind from 101.0 on (its jitter)
+        playback.report(0, clock.now - 100.0 - behind)
+    realigns = [c for c in listener.calls if c[0] == "realign"]
+    assert realigns == [("realign", pytest.approx(102.6), 0.2)]

@@ -26,9 +26,19 @@ end (``end`` minus the corrections it was not told of), not after the corrected 
 corrected ``end`` left a gap or overlap of a millisecond or so at the next TTS piece, where the client played
 on without a break; the echo detector correlates sample by sample, so a window across that seam matched only
 on one side of it (the bot's echo at -6 dB read as 0.3-0.65 echo instead of 1.0, and interrupted the bot at
-the end of its first chunk). Corrections add up; once they reach ``tolerance`` the reference is realigned by
-their sum. The first correction of a run of back-to-back audio (the client's jitter buffer, at its start)
-moves the whole run, from its start (``since``), not only what had not played.
+the end of its first chunk). The reference is realigned only by a lag that persisted (below), which is then
+no longer counted among the corrections it was not told of. The first correction of a run of back-to-back audio (the
+client's jitter buffer, at its start) moves the whole run, from its start (``since``), not only what had not played,
+and at once.
+
+The reference follows only a lag that *persists*: every report of the last ``realign_window`` seconds (1.5 s,
+three times ``lag_window``) must put the client behind the reference by ``tolerance`` or more (or all ahead by
+as much), and the reference is moved by the smallest of them. The position (what the user has heard) follows
+the faster estimate. Why the two differ: a wrong position costs a word of heard text; every move of the
+reference is a seam, and a lag the client makes up within a second (a stall and a catch-up: seen under load,
+where the clock followed +0.23 to +0.42 s and then undid it in steps of -0.03 to -0.11 s) costs two or more
+seams for nothing. A lag the reference has not followed is harmless while it is small: the echo detector
+searches delays up to 0.4 s, and finds the echo that much later, without a seam.
 
 Seconds are counted per epoch, from the epoch's first audio, like the TTS stage's record of which text each
 stretch of its audio speaks: :meth:`PlaybackClock.position` is exactly what a ``BotHeardTextFrame`` carries.
@@ -65,15 +75,23 @@ class PlaybackClock:
 
     ``tolerance``: a correction smaller than this only updates the position, not the listener's reference.
     ``lag_window``: seconds of reports whose smallest lag is the correction (see the module docstring).
+    ``realign_window``: seconds for which a lag must persist before the listener's reference follows it.
     """
 
     def __init__(
-        self, *, clock: Callable[[], float] | None = None, tolerance: float = 0.03, lag_window: float = 0.5
+        self,
+        *,
+        clock: Callable[[], float] | None = None,
+        tolerance: float = 0.03,
+        lag_window: float = 0.5,
+        realign_window: float = 1.5,
     ) -> None:
         self.clock = clock or _monotonic
         self.tolerance = tolerance
         self.lag_window = lag_window
+        self.realign_window = realign_window
         self._lags: list[tuple[float, float]] = []  # (when, lag) of recent reports, against the current estimate
+        self._ref_lags: list[tuple[float, float]] = []  # (when, lag) of recent reports, against the reference
         self.listener: PlaybackListener | None = None
         self.epoch: int | None = None
         """The epoch whose audio is being played (None: nothing since the last interrupt)."""
@@ -98,6 +116,7 @@ class PlaybackClock:
             return False
         self.epoch, self.sent = epoch, 0.0
         self._lags.clear()
+        self._ref_lags.clear()
         return True
 
     def audio(self, epoch: int, pcm: bytes, sample_rate: int) -> float:
@@ -117,6 +136,7 @@ class PlaybackClock:
             at = told = now
             self.end = at + seconds
             self._untold, self._run_start, self._run_checked = 0.0, now, False
+            self._ref_lags.clear()
         if self.listener is not None:
             self.listener.played(pcm, sample_rate, told)
         return at
@@ -136,9 +156,11 @@ class PlaybackClock:
         now = self.clock()
         self.end = now + ahead
         self._lags.clear()
+        self._ref_lags.clear()
         if self.listener is not None:
             self.listener.resume(now)
-        self._tell(now)
+        if abs(self._untold) >= self.tolerance:  # the reference has a seam here anyway: the resume
+            self._realign(now, self._untold)
 
     def stop(self) -> None:
         """An interrupt: the client flushes what it had not played."""
@@ -146,6 +168,7 @@ class PlaybackClock:
         self.epoch, self.sent, self._paused_ahead = None, 0.0, None
         self.end = min(self.end, now)
         self._lags.clear()
+        self._ref_lags.clear()
         self._untold = 0.0
         if self.listener is not None:
             self.listener.stopped(now)
@@ -166,30 +189,45 @@ class PlaybackClock:
         if played >= self.sent - 1e-6:
             self.end = min(self.end, now)  # all of it has played (the client is not ahead of what it got)
             self._lags.clear()  # it ran dry: it starts the next audio after filling its buffer again
+            self._ref_lags.clear()
             return True
-        # The window keeps the last report read before it too: a stall of the server's event loop reads no
-        # report for a while, then a burst of stale ones at once, which must be judged against a report that was
-        # read in time (without it the first of the burst would be the whole window, and applied).
-        recent = [i for i, (t, _) in enumerate(self._lags) if now - t <= self.lag_window]
-        self._lags = self._lags[max(0, (recent[0] if recent else len(self._lags)) - 1) :]
+        self._lags = _window(self._lags, now, self.lag_window)
         self._lags.append((now, self.position(now) - played))  # > 0: the client is behind the estimate
+        self._ref_lags = _window(self._ref_lags, now, self.realign_window)
+        self._ref_lags.append((now, self._lags[-1][1] + self._untold))  # the reference ends ``_untold`` earlier
         lag = min(lag for _, lag in self._lags)  # time in transit only ever adds to a report's lag
         if lag != 0.0:
             self.end += lag
             self._untold += lag
             self._lags = [(t, earlier - lag) for t, earlier in self._lags]  # against the corrected estimate
-            self._tell(now)
+        self._tell(now)
         self._run_checked = True
         return True
 
     def _tell(self, now: float) -> None:
-        """Realign the listener's reference once the corrections it was not told of reach the tolerance."""
-        if abs(self._untold) < self.tolerance or self._paused_ahead is not None:
+        """Realign the listener's reference: at the first report of a run by the correction (from the run's
+        start), later by a lag that persisted over ``realign_window`` (see the module docstring)."""
+        if self._paused_ahead is not None:
             return
-        lag, self._untold = self._untold, 0.0
+        if not self._run_checked:  # a run no report had checked yet is late (or early) from its start
+            if abs(self._untold) >= self.tolerance:
+                self._realign(now, self._untold, self._run_start)
+            return
+        if not self._ref_lags or now - self._ref_lags[0][0] < self.realign_window:
+            return  # not yet a window's worth of reports
+        lags = [lag for _, lag in self._ref_lags]
+        low, high = min(lags), max(lags)
+        if low >= self.tolerance:
+            self._realign(now, low)
+        elif high <= -self.tolerance:
+            self._realign(now, high)
+
+    def _realign(self, now: float, lag: float, since: float | None = None) -> None:
+        self._untold -= lag
+        self._ref_lags = [(t, earlier - lag) for t, earlier in self._ref_lags]
         self.last_lag = lag
-        if self.listener is not None:  # a run no report had checked yet is late (or early) from its start
-            self.listener.realign(now, lag, None if self._run_checked else self._run_start)
+        if self.listener is not None:
+            self.listener.realign(now, lag, since)
 
     # --- what the server asks ----------------------------------------------------------------------------
 
@@ -206,6 +244,16 @@ class PlaybackClock:
     def position(self, now: float | None = None) -> float:
         """Seconds of :attr:`epoch`'s audio played by ``now`` (default: now)."""
         return max(0.0, self.sent - self.ahead(now))
+
+
+def _window(reports: list[tuple[float, float]], now: float, seconds: float) -> list[tuple[float, float]]:
+    """The reports of the last ``seconds``, and the last one read before them.
+
+    That one too: a stall of the server's event loop reads no report for a while, then a burst of stale ones at
+    once, which must be judged against a report that was read in time (without it the first of the burst would
+    be the whole window, and applied)."""
+    recent = [i for i, (t, _) in enumerate(reports) if now - t <= seconds]
+    return reports[max(0, (recent[0] if recent else len(reports)) - 1) :]
 
 
 def _monotonic() -> float:

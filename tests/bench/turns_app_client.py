@@ -2,11 +2,13 @@
 a seed client (tests/bench/bench_turns_app.py).
 
 :class:`Listener` reads the socket and plays the bot's audio in real time, as a browser would: back to back
-after an 80 ms jitter buffer, flushed on ``status: interrupted``. As the seed's minimal client it never sends
-``interrupt`` and ignores ``playback``; with ``page=True`` it behaves like voxline's page instead: it honours
-``playback`` pause/resume and reports ``played`` every 100 ms. It notes the ground truth the benchmark scores
-against: when the bot was audible, what had played of each epoch when it was flushed, and audio that arrived
-after ``interrupted`` (stale).
+after an 80 ms jitter buffer, flushed on ``status: interrupted``; the 24 kHz audio is resampled to 16 kHz as one
+stream (a browser's player does not restart at each message: resampling each message on its own rounded its
+length to whole samples, a one-sample seam at most borders that no real client plays). As the seed's minimal
+client it never sends ``interrupt`` and ignores ``playback``; with ``page=True`` it behaves like voxline's page
+instead: it honours ``playback`` pause/resume and reports ``played`` every 100 ms. It notes the ground truth the
+benchmark scores against: when the bot was audible, what had played of each epoch when it was flushed, and
+audio that arrived after ``interrupted`` (stale).
 
 :class:`Microphone` sends 20 ms of audio every 20 ms: the user's scripted speech, plus what the listener played
 fed back ``echo_db`` quieter and 80 ms late (a laptop without headphones), plus background noise.
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from mic_sim import RATE, STEP, SimulatedMic
-from voxline.audio.resample import resample
+from voxline.audio.resample import StreamResampler
 
 LEAD = 0.08
 
@@ -46,6 +48,8 @@ class Listener:
         self.stale_seconds = 0.0
         self.flushed: list[dict[str, Any]] = []
         self.reports = 0
+        self._resampler = StreamResampler(24000, RATE)  # flushed when the queue runs dry (its 37 ms tail)
+        self._resampling: int | None = None  # the epoch of the audio the resampler holds
         self._ticks = 0
         self.session: dict[str, Any] = {}
         self.changed = asyncio.Event()
@@ -64,8 +68,11 @@ class Listener:
     def _on(self, message: dict[str, Any], now: float) -> None:
         kind, data = message["type"], message.get("data")
         if kind == "audio":
-            pcm = resample(base64.b64decode(data), 24000, RATE)
+            self._resampling = self.epoch
+            pcm = self._resampler.process(base64.b64decode(data))
             samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+            if not len(samples):
+                return
             if self.stale_window:
                 self.stale_seconds += len(samples) / RATE
             if not self.buffer and now >= self.play_from:
@@ -74,6 +81,7 @@ class Listener:
         elif kind == "status" and data == "interrupted":
             self.flushed.append({"at": now, "epoch": self.epoch, "played": self.played[self.epoch]})
             self.buffer.clear()
+            self._resampler.reset()
             self.paused = False
             self.stale_window = True
         elif kind == "status" and data == "generating":
@@ -92,7 +100,12 @@ class Listener:
         out = np.zeros(STEP, dtype=np.float32)
         filled = 0
         if not self.paused and now >= self.play_from:
-            while filled < STEP and self.buffer:
+            while filled < STEP and (self.buffer or self._resampler.samples_in):
+                if not self.buffer:  # ran dry: what the resampler holds back plays next, then a fresh stream
+                    tail = np.frombuffer(self._resampler.flush(), dtype="<i2").astype(np.float32) / 32768
+                    if not len(tail):
+                        break
+                    self.buffer.append((self._resampling, tail))
                 epoch, chunk = self.buffer[0]
                 take = min(STEP - filled, len(chunk))
                 out[filled : filled + take] = chunk[:take]
