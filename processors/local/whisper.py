@@ -14,7 +14,7 @@ whisper does not stream, so:
 * **Speculation hides whisper's latency.** A transcription takes about 0.3-0.5 s. The VAD waits
   ``stop_secs`` (0.5 s) of silence before it ends a turn, so that time is spent anyway: this stage runs its
   own Silero analyzer on the same audio, and as soon as the user has been quiet for ``speculate_secs``
-  (0.2 s) it transcribes the utterance so far. When the VAD then ends the turn and no speech came in
+  (0.1 s) it transcribes the utterance so far. When the VAD then ends the turn and no speech came in
   between, that transcript is the final, often already finished; otherwise the utterance is transcribed
   again.
 * **Shared, bounded work.** The model is loaded once per process off the event loop
@@ -97,7 +97,7 @@ class WhisperSTT(Processor):
         self,
         *,
         interims: InterimsFrom = "pocketsphinx",
-        speculate_secs: float | None = 0.2,
+        speculate_secs: float | None = 0.1,
         pre_roll_secs: float = 0.5,
         interim_every_secs: float = 0.5,
         max_secs: float = 30.0,

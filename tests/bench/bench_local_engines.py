@@ -127,7 +127,7 @@ def stt_of(config: str) -> Processor:
     interims, _, speculate = config.removeprefix("whisper").strip("/").partition("/")
     return WhisperSTT(
         interims=interims or "pocketsphinx",  # type: ignore[arg-type]
-        speculate_secs=None if speculate == "off" else float(speculate or 0.2),
+        speculate_secs=None if speculate == "off" else float(speculate or 0.1),
     )
 
 
