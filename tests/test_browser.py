@@ -61,9 +61,11 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     subprocess.run(["sox", str(story), str(long_gap), "pad", "0", "5.0"], check=True, capture_output=True)
     joined = d / "barge-in.wav"
     subprocess.run(["sox", str(long_gap), str(stop), str(joined)], check=True, capture_output=True)
+    # The question, 4 s (the reply plays), a wordless hum like clearing one's throat, 2.5 s, then "Stop, stop". The
+    # hum must land inside the reply, past its first 400 ms: the reply started 1.1-1.5 s after the question, once
+    # 3.4 s under two CPU hogs (with 3 s here the hum then came with the reply's first sound and paused nothing).
     barge = d / "barge.wav"
-    subprocess.run(["sox", str(story), str(barge), "pad", "0", "3.0"], check=True, capture_output=True)
-    # The question, 3 s (the reply plays), a wordless hum like clearing one's throat, 2.5 s, then "Stop, stop".
+    subprocess.run(["sox", str(story), str(barge), "pad", "0", "4.0"], check=True, capture_output=True)
     hum = d / "hum.wav"
     write_wav(hum, _hum(d), 16000)
     gap = d / "gap.wav"
