@@ -28,7 +28,7 @@ STOP_TIMEOUT = 5.0
 
 
 class TaskOwner:
-    """Task ownership for :class:`~voxline.processor.Processor` (which holds the state: its slots)."""
+    """Task ownership for :class:`~voxline.processor.Processor` (``name`` and ``_epoch`` are its slots)."""
 
     __slots__ = ("_tasks",)
 

@@ -54,12 +54,18 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     question = speech_wav(d, QUESTION, "question")
     story = speech_wav(d, "Please tell me a long story about the sea.", "story", pad=(0.5, 0.0))
     stop = speech_wav(d, "Stop, stop, wait a moment please.", "stop", pad=(0.0, 1.5))
-    # First utterance, then 3 s of silence (the reply starts playing), then the user talks over it.
-    barge = d / "barge.wav"
-    subprocess.run(["sox", str(story), str(barge), "pad", "0", "3.0"], check=True, capture_output=True)
+    # First utterance, then 5 s of silence (the reply starts playing), then the user talks over it. The reply must
+    # be playing when the user talks again: it started 1.2-1.8 s after the end of the utterance, under two CPU
+    # hogs; 5 s leaves room for a far slower machine, and the long reply (13 s) still plays on.
+    long_gap = d / "barge-long-gap.wav"
+    subprocess.run(["sox", str(story), str(long_gap), "pad", "0", "5.0"], check=True, capture_output=True)
     joined = d / "barge-in.wav"
-    subprocess.run(["sox", str(barge), str(stop), str(joined)], check=True, capture_output=True)
-    # The question, 3 s (the reply plays), a wordless hum like clearing one's throat, 2.5 s, then "Stop, stop".
+    subprocess.run(["sox", str(long_gap), str(stop), str(joined)], check=True, capture_output=True)
+    # The question, 4 s (the reply plays), a wordless hum like clearing one's throat, 2.5 s, then "Stop, stop". The
+    # hum must land inside the reply, past its first 400 ms: the reply started 1.1-1.5 s after the question, once
+    # 3.4 s under two CPU hogs (with 3 s here the hum then came with the reply's first sound and paused nothing).
+    barge = d / "barge.wav"
+    subprocess.run(["sox", str(story), str(barge), "pad", "0", "4.0"], check=True, capture_output=True)
     hum = d / "hum.wav"
     write_wav(hum, _hum(d), 16000)
     gap = d / "gap.wav"
@@ -274,11 +280,17 @@ def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
     detection), as it does for a server that does not barge in on its own.
 
     The microphone goes out as raw binary frames here (``?binary=1``), so that path is covered end to end too.
+
+    The server is one that does not barge in by itself (``TURN_ENGINE=off``): with its turn engine on, it also
+    hears the user over the reply and pauses it, and whichever of the two noticed first decided whether the page
+    interrupted at all (on a loaded machine the server's pause won, the page then saw no reply playing).
     """
     transcripts = ["please tell me a long story about the sea", "stop stop wait a moment please"]
-    fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY])
+    env = {"TURN_ENGINE": "off"}
+    fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY], env=env)
     with fakes as (server, dg, _g), browser_page(wavs["barge"]) as page:
         open_page(page, server, "?raw=1&binary=1&bargein=client")
+        assert "server_barge_in" not in page.evaluate("window.voxline.session.features")
         page.click("#talk")
         page.wait_for_function("window.voxline.counters.activeSources > 0", timeout=15000)
         page.wait_for_function("window.voxline.counters.bargeIns >= 1", timeout=10000)
@@ -333,6 +345,11 @@ def test_server_barge_in_by_voice_alone_and_resume_after_a_burst(wavs: dict[str,
             speech_start_to_silence_s=round(last_sound - start, 3),
             played_reports=c["playedSent"],
         )
+        # The page counts a turn on its first metrics message, which can come before the LLM request: wait for the
+        # request itself (a second turn on the page once passed this point with the fake's list still one long).
+        deadline = time.monotonic() + 10
+        while (len(gemini.requests) < 2 or gemini.requests[1].chat is None) and time.monotonic() < deadline:
+            time.sleep(0.02)
     heard = gemini.requests[1].chat.turns[1][1]
     assert heard.endswith(" [interrupted]") and LONG_REPLY.startswith(heard.removesuffix(" [interrupted]")), heard
 

@@ -15,9 +15,14 @@ from voxline.apps.voice_agent.app import create_app
 pytestmark = [pytest.mark.browser, pytest.mark.local]
 
 
-def test_offline_demo_round_trip(tmp_path: Path) -> None:
+def test_offline_demo_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pocketsphinx")  # the live interims of whisper, or the STT itself without whisper
     require_tools("flite", "sox")
+    # The turn engine waits 1.5 s after the VAD's stop for whisper's final, then answers pocketsphinx's last interim
+    # instead. On a loaded machine whisper took longer in 3 runs of 5, and that interim was once "what is the cat
+    # that": which engine's words reached the page depended on the machine's speed. Here it always waits for
+    # whisper (the degradation itself is the turn engine's to test, not this round trip's).
+    monkeypatch.setattr("voxline.apps.voice_agent.turn_wiring.WHISPER_FINAL_TIMEOUT", 60.0)
     wav = speech_wav(tmp_path, "What is the capital of France?", "capital")
     app = create_app(Config(environ={"LOG_DIR": ""}), setup_logging=False)
     with ServerThread(app) as server, browser_page(wav) as page:
