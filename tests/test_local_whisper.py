@@ -214,3 +214,16 @@ async def test_a_turn_longer_than_max_secs_is_cut_into_turns(speech: Speech, cap
     assert len(turns) == 2, turns
     assert "remind" in turns[0] and "home" in turns[1] and "home" not in turns[0]
     assert "an utterance reached 2 s: transcribing it as a turn" in caplog.text
+
+
+async def test_a_stage_cancelled_while_a_final_is_being_made_stops_at_once(
+    speech: Speech, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Fed faster than real time, the VAD's end of turn comes at once and the run is cancelled while whisper is
+    # still transcribing: cancelling the stage's output task also cancels the job it awaits, and that must not
+    # read as "the engine shut down" (which would swallow the cancellation and leave the task running on).
+    stt = WhisperSTT(speculate_secs=None)
+    await run_processor(
+        stt_stage(stt), frames(speech.pcm("What is the capital of France?")), send_end=False, timeout=ENGINE_TIMEOUT
+    )
+    assert "ignored cancellation" not in caplog.text

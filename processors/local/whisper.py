@@ -277,8 +277,11 @@ class WhisperSTT(Processor):
         try:
             result = await final.job
         except asyncio.CancelledError:
-            if final.job.cancelled():  # the job, not this task, was cancelled (the engine shut down)
-                return
+            # Cancelling this task while it awaits the job cancels the job too, so the job's state cannot
+            # tell the two apart: only the task's own pending cancellation says the stage is stopping.
+            task = asyncio.current_task()
+            if final.job.cancelled() and not (task is not None and task.cancelling()):
+                return  # the job alone was cancelled (the engine shut down): no final, the stage goes on
             raise
         now = time.perf_counter()
         text = result.text
