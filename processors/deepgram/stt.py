@@ -20,7 +20,8 @@ Deepgram's own:
 * **Fewer messages while the user is quiet** (``quiet_message_seconds``, set by the turn engine, which runs a
   VAD upstream): between the VAD's stop and its next start, audio below :data:`QUIET_DBFS` (a quiet room)
   goes out in messages of at least that length (0.04 s: two 20 ms frames per message, half the messages, each
-  costing the SDK's framing, a mask and a send call). Louder audio, and every frame from the VAD's start until
+  costing the SDK's framing, a mask and a send call; Deepgram recommends sending 20-250 ms of audio per message,
+  https://github.com/orgs/deepgram/discussions/224, answered by Deepgram). Louder audio, and every frame from the VAD's start until
   its stop, goes out as it comes (with any frame held before it): speech reaches Deepgram as soon as before,
   whether or not the VAD has confirmed it. Held audio also goes out before ``Finalize`` and ``CloseStream``, and a
   reconnect replays it like any unsent audio.
