@@ -17,14 +17,14 @@ Deepgram's own:
 * **Turns.** ``is_final`` pieces are joined into one turn, ended on ``speech_final``, on the answer to a
   ``Finalize`` (``from_finalize``) or on ``UtteranceEnd``; ``SpeechStarted`` starts one.
   :meth:`~voxline.stt.STTProcessor.finalize` sends ``Finalize``.
-* **Fewer messages while the user is quiet** (``quiet_message_seconds``, set by the turn engine, which runs a
-  VAD upstream): between the VAD's stop and its next start, audio below :data:`QUIET_DBFS` (a quiet room)
-  goes out in messages of at least that length (0.04 s: two 20 ms frames per message, half the messages, each
-  costing the SDK's framing, a mask and a send call; Deepgram recommends sending 20-250 ms of audio per message,
-  https://github.com/orgs/deepgram/discussions/224, answered by Deepgram). Louder audio, and every frame from the VAD's start until
-  its stop, goes out as it comes (with any frame held before it): speech reaches Deepgram as soon as before,
-  whether or not the VAD has confirmed it. Held audio also goes out before ``Finalize`` and ``CloseStream``, and a
-  reconnect replays it like any unsent audio.
+* **Fewer messages while the user is quiet** (``quiet_message_seconds``, set by the turn engine, which runs a VAD
+  upstream): between the VAD's stop and its next start, audio below :data:`QUIET_DBFS` (a quiet room) goes out in
+  messages of at least that length (0.04 s: two 20 ms frames per message, half the messages, each costing the SDK's
+  framing, a mask and a send call; Deepgram recommends sending 20-250 ms of audio per message,
+  https://github.com/orgs/deepgram/discussions/224, answered by Deepgram). Louder audio, and every frame from the
+  VAD's start until its stop, goes out as it comes (with any frame held before it): speech reaches Deepgram as soon
+  as before, whether or not the VAD has confirmed it. Held audio also goes out before ``Finalize`` and
+  ``CloseStream``, and a reconnect replays it like any unsent audio.
 * The SDK yields ``None`` for message types it does not know; those are skipped. A Deepgram ``Error`` message is
   a non-fatal ``ErrorFrame``. ``EndFrame`` sends ``CloseStream`` and waits (bounded) for the last results.
 """
