@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from voxline.audio import (
     PcmChunker,
     apply_gain,
+    below_dbfs,
     chunk_pcm,
     float32_to_int16,
     float32_to_pcm,
@@ -138,3 +139,13 @@ def test_wav_errors_are_clear(tmp_path: Path) -> None:
         read_wav(tmp_path / "8bit.wav")
     with pytest.raises(ValueError, match="whole number"):
         write_wav(tmp_path / "odd.wav", b"\x00", 16000)
+
+
+def test_below_dbfs_agrees_with_rms_dbfs() -> None:
+    rng = np.random.default_rng(7)
+    for amplitude in (0, 3, 20, 60, 200, 3000):
+        pcm = (rng.standard_normal(320) * amplitude).astype("<i2").tobytes()
+        level = rms_dbfs(pcm)
+        for floor in (-70.0, -55.0, -40.0):
+            assert below_dbfs(pcm, floor) == (level < floor), (amplitude, floor, level)
+    assert not below_dbfs(b"", -55.0)  # no audio is no verdict of quiet

@@ -15,7 +15,7 @@ that never touch raw audio do not pay for numpy.
 from __future__ import annotations
 
 from voxline.audio.chunking import PcmChunker, chunk_pcm, frame_bytes
-from voxline.audio.level import SILENCE_DBFS, peak, peak_dbfs, rms, rms_dbfs, to_dbfs
+from voxline.audio.level import SILENCE_DBFS, below_dbfs, peak, peak_dbfs, rms, rms_dbfs, to_dbfs
 from voxline.audio.pcm import (
     apply_gain,
     float32_to_int16,
@@ -37,6 +37,7 @@ __all__ = [
     "StreamResampler",
     "WavAudio",
     "apply_gain",
+    "below_dbfs",
     "chunk_pcm",
     "float32_to_int16",
     "float32_to_pcm",

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
+from voxline.audio import below_dbfs
 from voxline.frames import AudioFrame, Frame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame, Word
 from voxline.processor import DOWNSTREAM, Direction
 from voxline.processors.deepgram._common import deepgram_socket, resolve_config
@@ -179,7 +179,7 @@ class DeepgramSTT(STTProcessor):
         if not self.socket.ready:
             self.socket.wake()  # the first audio opens the socket; until it is ready the buffer holds the audio
             return
-        if self.quiet_message_seconds and not self._user_speaking and _quiet(chunk.pcm):
+        if self.quiet_message_seconds and not self._user_speaking and below_dbfs(chunk.pcm, QUIET_DBFS):
             if self._buffer.sent_seq != chunk.seq:  # audio held back: send it with this frame if enough
                 await self._send_unsent(self.quiet_message_seconds)
             elif chunk.end - chunk.start < self.quiet_message_seconds - 1e-9:
@@ -289,13 +289,6 @@ QUIET_DBFS = -55.0
 """Only audio below this level (RMS) is held back while the user is quiet: the VAD's own quiet floor
 (``VADParams.quiet_dbfs``), a level at which it does not even ask Silero. Anything louder goes out at once, so
 speech the VAD has not confirmed (or misses) costs Deepgram no time."""
-
-_QUIET_POWER = 32768.0**2 * 10.0 ** (QUIET_DBFS / 10.0)  # mean square of Int16 samples at QUIET_DBFS
-
-
-def _quiet(pcm: bytes) -> bool:
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    return bool(samples.size) and float(np.dot(samples, samples)) < _QUIET_POWER * samples.size
 
 
 async def _keep_alive(conn: Any) -> None:
