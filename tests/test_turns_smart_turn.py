@@ -48,7 +48,7 @@ def _voice_like(seconds: float, seed: int) -> np.ndarray:
     return (0.2 * voice * envelope + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
 
-@pytest.mark.parametrize("seconds", [0.3, 2.0, 8.0, 11.5])
+@pytest.mark.parametrize("seconds", [0.0125, 0.3, 2.0, 7.97, 7.99, 8.0, 11.5])
 def test_log_mel_matches_the_reference(seconds: float) -> None:
     reference = _reference()
     audio = _voice_like(seconds, seed=int(seconds * 10))
@@ -58,6 +58,15 @@ def test_log_mel_matches_the_reference(seconds: float) -> None:
     assert ours.shape == theirs.shape == (80, 800)
     assert ours.dtype == np.float32
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("samples", [1, 200, 1000, 127_520, 127_600, 127_800, 128_000, 200_000])
+def test_the_frames_taken_as_padding_touch_no_audio_and_the_next_one_does(samples: int) -> None:
+    constant = features.padding_frames(samples)
+    padding = max(0, 8 * features.RATE - samples) + features.N_FFT // 2  # in the reflect-padded signal
+    hop = 160
+    assert constant == 0 or (constant - 1) * hop + features.N_FFT <= padding  # the last one taken: all padding
+    assert samples >= 8 * features.RATE or constant * hop + features.N_FFT > padding  # the next: some audio
 
 
 def test_the_window_keeps_the_end_and_pads_in_front() -> None:
