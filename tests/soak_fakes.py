@@ -7,13 +7,15 @@ cleared every few seconds (the audio of open connections too: at real time a ses
 
 ``--realistic`` gives the providers the app benchmark's delays (tests/bench/app_fixtures.py): STT final
 150 ms after the last voiced audio (endpointing 100 ms), Gemini's first token after 400 ms then 40 tokens/s,
-Aura's first byte 250 ms after Flush. Without it they answer at once (the soak test).
+Aura's first byte 250 ms after Flush. Without it they answer at once (the soak test). With ``BENCH_AUDIO=speech``
+(bench_capacity's spoken question) the fake STT writes that question as Deepgram's smart_format does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -29,6 +31,8 @@ async def main(realistic: bool) -> None:
         from voxline.testing.fakes._llm import Pacing
 
         deepgram.update(stt_final_delay=0.15, endpointing=0.1, tts_first_byte_delay=0.25)
+        if os.environ.get("BENCH_AUDIO") == "speech":  # bench_capacity's spoken question, as Deepgram writes it
+            deepgram["default_transcript"] = "What is the capital of France?"  # (smart_format: capital, "?")
         gemini.update(pacing=Pacing.realistic())
     async with FakeDeepgram(**deepgram) as dg, FakeGemini(**gemini) as gm:
         print(json.dumps({"deepgram": dg.base_url, "gemini": gm.url}), flush=True)

@@ -87,6 +87,8 @@ def test_explicit_engines_win_and_missing_keys_are_problems() -> None:
         ({"TURN_MIN_INTERRUPTION_WORDS": "12"}, "TURN_MIN_INTERRUPTION_WORDS must be between 0 and 9, got 12"),
         ({"TURN_SMART_TURN": "maybe"}, "TURN_SMART_TURN='maybe' is not one of: auto, on, off"),
         ({"TURN_ECHO_THRESHOLD": "1"}, "TURN_ECHO_THRESHOLD must be between 0.05 and 0.95, got 1"),
+        ({"TURN_SMART_TURN_DOUBT": "often"}, "TURN_SMART_TURN_DOUBT must be auto, always or a number of seconds"),
+        ({"TURN_SMART_TURN_DOUBT": "4"}, "TURN_SMART_TURN_DOUBT must be between 0 and 3 seconds, got 4"),
         (
             {"TURN_MIN_ENDPOINTING_SECS": "3", "TURN_MAX_ENDPOINTING_SECS": "2"},
             "TURN_MIN_ENDPOINTING_SECS (3) must not exceed TURN_MAX_ENDPOINTING_SECS (2)",
@@ -112,6 +114,7 @@ def test_the_turn_settings_are_read_with_the_rest() -> None:
         TURN_MIN_ENDPOINTING_SECS="0.5",
         TURN_MAX_ENDPOINTING_SECS="0.5",
         TURN_SMART_TURN="OFF",
+        TURN_SMART_TURN_DOUBT="0.25",
         TURN_ECHO_THRESHOLD="0.3",
     )
     assert s.turns == TurnSettings(
@@ -123,8 +126,31 @@ def test_the_turn_settings_are_read_with_the_rest() -> None:
         min_endpointing_secs=0.5,
         max_endpointing_secs=0.5,
         smart_turn="off",
+        smart_turn_doubt="0.25",
         echo_threshold=0.3,
     )
+
+
+@pytest.mark.parametrize(
+    ("doubt", "deepgram", "expected"),
+    [("auto", True, 0.6), ("auto", False, None), ("always", True, None), ("0", True, 0.0), ("1.5", False, 1.5)],
+)
+def test_smart_turn_is_asked_only_in_doubt_on_deepgram_by_default(
+    doubt: str, deepgram: bool, expected: float | None
+) -> None:
+    from voxline.apps.voice_agent.turn_wiring import with_turn_engine
+    from voxline.processors.deepgram.stt import DeepgramSTT
+    from voxline.stt import STTProcessor
+    from voxline.turns import TurnProcessor
+
+    class Local(STTProcessor):
+        async def on_audio(self, frame: object) -> None:  # never run here
+            raise NotImplementedError
+
+    stage = DeepgramSTT(api_key="test-key") if deepgram else Local()
+    stages = with_turn_engine([stage], settings(TURN_SMART_TURN="off", TURN_SMART_TURN_DOUBT=doubt))
+    (engine,) = [s for s in stages if isinstance(s, TurnProcessor)]
+    assert engine.params.model_doubt == expected
 
 
 def test_settings_never_show_keys() -> None:

@@ -25,8 +25,22 @@ __all__ = [
     "TURN_MIN_INTERRUPTION_SECS",
     "TURN_MIN_INTERRUPTION_WORDS",
     "TURN_SMART_TURN",
+    "TURN_SMART_TURN_DOUBT",
     "TurnSettings",
 ]
+
+
+def _doubt(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value in ("auto", "always"):
+        return value
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be auto, always or a number of seconds (0-3), got {raw!r}") from None
+    if not 0 <= seconds <= 3:
+        raise ConfigError(f"{name} must be between 0 and 3 seconds, got {raw}")
+    return f"{seconds:g}"
 
 
 def _words(name: str, raw: str) -> tuple[str, ...]:
@@ -87,6 +101,16 @@ TURN_SMART_TURN = Setting(
     "The smart-turn end-of-turn model: `auto` (used when installed: `python -m voxline.processors.turns.install`), "
     "`on` (a session without it cannot start), `off`.",
 )
+TURN_SMART_TURN_DOUBT = Setting(
+    "TURN_SMART_TURN_DOUBT",
+    _doubt,
+    "auto",
+    "When the engine asks smart-turn: `always` (at every pause of the user's speech, at once), or a number of "
+    "seconds `s` (only once the words are in, and only when some verdict could move the wait after the turn by "
+    "more than `s`: `0` skips only the turns whose words decide whatever it says, such as one ending in "
+    '"for" or "um"). `auto`: 0.6 on Deepgram (its punctuation and fillers decide most turns), `always` on the '
+    "local engines.",
+)
 TURN_ECHO_THRESHOLD = Setting(
     "TURN_ECHO_THRESHOLD",
     number(0.05, 0.95),
@@ -103,6 +127,7 @@ TURNS: tuple[Setting[Any], ...] = (
     TURN_MIN_ENDPOINTING_SECS,
     TURN_MAX_ENDPOINTING_SECS,
     TURN_SMART_TURN,
+    TURN_SMART_TURN_DOUBT,
     TURN_ECHO_THRESHOLD,
 )
 """The turn engine's settings, in table order."""
@@ -130,6 +155,8 @@ class TurnSettings:
     """The longest wait after a turn that reads as unfinished ("a table for ...")."""
     smart_turn: str = TURN_SMART_TURN.default
     """The smart-turn end-of-turn model: ``auto`` (when installed), ``on`` (required), ``off``."""
+    smart_turn_doubt: str = TURN_SMART_TURN_DOUBT.default
+    """When smart-turn is asked: ``always``, ``auto`` (the path's default) or seconds (``TurnParams.model_doubt``)."""
     echo_threshold: float = TURN_ECHO_THRESHOLD.default
     """Share of the microphone's energy the bot's own played audio must explain for speech to count as echo."""
 
@@ -149,6 +176,7 @@ class TurnSettings:
             min_endpointing_secs=values[TURN_MIN_ENDPOINTING_SECS],
             max_endpointing_secs=values[TURN_MAX_ENDPOINTING_SECS],
             smart_turn=values[TURN_SMART_TURN],
+            smart_turn_doubt=values[TURN_SMART_TURN_DOUBT],
             echo_threshold=values[TURN_ECHO_THRESHOLD],
         )
         if settings.min_endpointing_secs > settings.max_endpointing_secs:

@@ -10,7 +10,8 @@ One place assembles it (docs/turn-taking.md), from the ``TURN_*`` settings
   engine owns barge-in). On Deepgram the engine asks for the final with ``Finalize`` when the user falls silent,
   the audio goes out in 40 ms messages while the VAD says the user is quiet, and Deepgram writes the fillers
   ("um", ``filler_words=true``) that tell an unfinished turn. With the smart-turn model installed (and not turned
-  off), the engine asks it too.
+  off), the engine asks it too: on Deepgram only when the words leave the turn in doubt
+  (:data:`DEEPGRAM_MODEL_DOUBT`), elsewhere at every pause.
 * :func:`connect_turns` — per session: hands the engine's echo detector to the transport, whose output tells it
   what the client plays and when; returns the ``features`` the ``session`` message advertises.
 * :func:`preload_turns` — at server start: Silero and the smart-turn model loaded once per process, so no
@@ -69,6 +70,16 @@ the user speaks (``DeepgramSTT.quiet_message_seconds``): half the messages (each
 and a send call; docs/performance.md "Capacity"), and the end of speech reaches Deepgram as soon as before."""
 
 
+DEEPGRAM_MODEL_DOUBT = 0.6
+"""On Deepgram the engine asks smart-turn only when some verdict could move the wait after the turn by more than
+this (``TurnParams.model_doubt``; ``TURN_SMART_TURN_DOUBT=auto``). Deepgram punctuates (smart_format) and writes
+fillers: a turn ending in "for" or "um" waits the longest whatever the model says; one ending in "?" or "." is
+answered after the minimum wait unless the model is almost sure it is unfinished, which on this path moves it by
+at most 0.585 s (2.5 - 2.4 log-odds: 0.94 s instead of 0.35 s), and which the model said mostly of finished
+questions in synthetic voices. The turns left in doubt (no punctuation, a trailing comma, one word) still ask.
+Measured on the cloud turn benchmark and the capacity benchmark: docs/performance.md "Capacity"."""
+
+
 class TurnWiringError(RuntimeError):
     """The turn engine cannot be built as configured (the message says why)."""
 
@@ -121,6 +132,10 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
             query = {**_FILLER_WORDS["additional_query_parameters"], **extra.get("additional_query_parameters", {})}
             stage.options["request_options"] = {**extra, "additional_query_parameters": query}
             finalizer = stage  # Finalize on the engine's decision: the final comes in ~100 ms
+    doubt = turns.smart_turn_doubt
+    if doubt == "auto":
+        doubt = str(DEEPGRAM_MODEL_DOUBT) if finalizer is not None else "always"
+    params = attrs.evolve(params, model_doubt=None if doubt == "always" else float(doubt))
     engine = TurnProcessor(
         params=params,
         model=_model(turns.smart_turn),

@@ -83,7 +83,7 @@ class FinalizeSTT(Decision):
 
 @attrs.frozen(slots=True)
 class AnalyzeTurn(Decision):
-    """Run the end-of-turn model on the user's audio from ``speech_start`` (minus pre-roll) to now.
+    """Run the end-of-turn model on the user's audio from ``speech_start`` (minus pre-roll) to now (``until``).
 
     Its verdict comes back through :meth:`TurnEngine.end_of_turn_verdict` with this ``request`` number; a
     verdict for an older request (the user spoke again meanwhile) is ignored.
@@ -92,3 +92,6 @@ class AnalyzeTurn(Decision):
     speech_start: float
     speech_end: float
     request: int
+    until: float | None = None
+    """The audio up to this clock time (the VAD's stop, when the engine waited for the words before asking);
+    None: up to now."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import collections
 
-from voxline.turns.decisions import Decision, TurnEnded
+from voxline.turns.asking import model_can_move
+from voxline.turns.decisions import AnalyzeTurn, Decision, TurnEnded
 from voxline.turns.late_text import LATE_TEXT_SECS, Owed
 from voxline.turns.params import TurnParams
 from voxline.turns.strategies import EndpointingStrategy, TurnEvidence, endpointing_delay
@@ -39,6 +40,10 @@ class EndOfTurn:
     _score: float | None
     _model_p: float | None
     _stt_eos: bool
+    _turn_start: float
+    _request: int
+    _model_deferred: bool
+    _silent_since: float
 
     def _evaluate(self, now: float, out: list[Decision], reason: str | None = None) -> None:
         if not self._deciding or self._speech_end is None:
@@ -49,9 +54,8 @@ class EndOfTurn:
             self._decide_by = None  # the STT's text is waited for no longer
         if self._model_by is not None and now >= self._model_by:
             self._model_by = None  # nor the model's verdict
-        if (waiting_text and self._decide_by is not None) or (waiting_model and self._model_by is not None):
+        if waiting_text and self._decide_by is not None:
             return
-        self._decide_by = self._model_by = None  # decided on what is here; late text or a late verdict decide again
         evidence = TurnEvidence(
             text=" ".join([*self._held, *(s.text for s in self._stopped if s.kind == TURN)]).strip(),
             final=not waiting_text,
@@ -59,6 +63,16 @@ class EndOfTurn:
             stt_end_of_speech=self._stt_eos,
             language=self.params.language,
         )
+        if waiting_model and self._model_deferred:  # ``model_doubt``: the words are in; do they decide?
+            doubt = self.params.model_doubt or 0.0
+            if model_can_move(self.endpointing, evidence, self.params, doubt):  # (waited for until model_by)
+                self._model_deferred = False
+                out.append(AnalyzeTurn(now, self._turn_start, self._speech_end, self._request, self._silent_since))
+            else:
+                waiting_model = False  # they do (if later text leaves it in doubt, it is asked then)
+        if waiting_model and self._model_by is not None:
+            return
+        self._decide_by = self._model_by = None  # decided on what is here; late text or a late verdict decide again
         votes = [v for v in (s.vote(evidence) for s in self.endpointing) if v is not None]
         self._score = sum(votes) if votes else None
         delay = endpointing_delay(self._score, self.params)
@@ -87,4 +101,4 @@ class EndOfTurn:
         self._turns += 1
         self.in_turn = False
         self._deciding, self._decide_by, self._model_by, self._commit_at = False, None, None, None
-        self._model_p, self._stt_eos = None, False
+        self._model_p, self._stt_eos, self._model_deferred = None, False, False

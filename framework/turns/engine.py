@@ -106,6 +106,8 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         self._score: float | None = None
         self._model_p: float | None = None
         self._request = 0
+        self._model_deferred = False  # the model may still be asked about this silence, once the words are in
+        self._silent_since = 0.0  # the VAD's stop it would be asked about
         self._stt_eos = False
         self._echo_until = 0.0  # text with no stretch of its own until then follows echo: it is echo
 
@@ -160,8 +162,7 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
             self._model_p = None
             self._request += 1
             out.append(FinalizeSTT(now))
-            if self.uses_model:
-                out.append(AnalyzeTurn(now, self._turn_start, stretch.end, self._request))
+            self._ask_model(now, stretch.end, out)
             if stretch.closed:
                 self._evaluate(now, out)
         return out
@@ -363,12 +364,22 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         self._decide_by = stretch.text_by or now
         self._model_by = now + max(self.params.final_timeout, self.params.model_timeout)
         out.append(FinalizeSTT(now))
-        if self.uses_model:
-            out.append(AnalyzeTurn(now, self._turn_start, stretch.end, self._request))
+        self._ask_model(now, stretch.end, out)
         if stretch not in self._stopped:  # its text is in already
             if stretch.text:
                 self._held.append(stretch.text)
             self._evaluate(now, out)
+
+    def _ask_model(self, now: float, speech_end: float, out: list[Decision]) -> None:
+        """The user fell silent: ask the model now, or (``model_doubt`` set) once the words are in and only if
+        they leave the turn in doubt (``_evaluate`` asks)."""
+        self._model_deferred = False
+        if not self.uses_model:
+            return
+        if self.params.model_doubt is None:
+            out.append(AnalyzeTurn(now, self._turn_start, speech_end, self._request))
+        else:
+            self._model_deferred, self._silent_since = True, now
 
     def _late_text(self, now: float, out: list[Decision]) -> None:
         """Text whose stretch was given up on (or committed without words): a turn, decided now."""
@@ -376,5 +387,6 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
             self.in_turn = True
             out.append(TurnStarted(now, self._speech_end or now))
         self._deciding, self._decide_by, self._model_by = True, None, None
+        self._model_deferred = False
         self._speech_end = self._speech_end or now
         self._evaluate(now, out, reason="late text")

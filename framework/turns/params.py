@@ -88,6 +88,13 @@ class TurnParams:
     final_timeout: float = attrs.field(default=0.4, validator=_non_negative)
     """After the VAD's stop, how long to wait for the STT's final (and the model's verdict) before deciding
     on what is there."""
+    model_doubt: float | None = attrs.field(default=None, validator=_non_negative)
+    """Ask the end-of-turn model only when the words leave the turn in doubt (``voxline.turns.asking``): once the
+    STT's text is in (or ``final_timeout`` passed), the engine works out the endpointing delay the other
+    strategies' votes give, and the delays a verdict of "surely unfinished" and "surely finished" would give;
+    when both lie within this many seconds of the first, the words have decided and the model is not asked (its
+    CPU saved). 0: only when no verdict can move the delay at all (an unfinished ending: "for", "um").
+    None: ask at every stop of the user's speech without waiting for the text (the verdict comes soonest)."""
 
     def __attrs_post_init__(self) -> None:
         if not self.min_endpointing_delay <= self.unsure_endpointing_delay <= self.max_endpointing_delay:

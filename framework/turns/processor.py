@@ -249,7 +249,7 @@ class TurnProcessor(Processor):
             logger.warning("%s: the STT could not finalise: %s", self.name, exc)
 
     async def _analyze(self, model: EndOfTurnModel, request: AnalyzeTurn) -> None:
-        audio = self.history.between(request.speech_start - self.pre_speech)
+        audio = self.history.between(request.speech_start - self.pre_speech, request.until)
         audio = audio[-int(model.max_seconds * model.sample_rate) :]
         if len(audio) == 0:
             return

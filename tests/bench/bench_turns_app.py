@@ -98,6 +98,8 @@ async def served(config: str, scenario: Scenario, tmp: Path) -> Any:
     from voxline.apps.voice_agent import create_app
 
     env = {"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "LOG_DIR": str(tmp)}
+    if "TURN_SMART_TURN_DOUBT" in os.environ:  # when smart-turn is asked (before/after runs)
+        env["TURN_SMART_TURN_DOUBT"] = os.environ["TURN_SMART_TURN_DOUBT"]
     if config.endswith("-baseline"):
         env["TURN_ENGINE"] = "off"
     elif "-engine" in config:
