@@ -116,11 +116,25 @@ def test_audio_history_reads_back_by_clock_time() -> None:
         clock.advance(0.02)
         history.append(ramp[i : i + 320])
     assert history.end_time == pytest.approx(52.0) and history.samples == 32000
-    np.testing.assert_array_equal(history.last(0.5), ramp[-8000:])
-    np.testing.assert_array_equal(history.between(51.5, 51.75), ramp[24000:28000])
+    lsb = 1 / 32768  # kept as 16-bit samples, like the microphone's
+    np.testing.assert_allclose(history.last(0.5), ramp[-8000:], rtol=0, atol=lsb / 2)
+    np.testing.assert_allclose(history.between(51.5, 51.75), ramp[24000:28000], rtol=0, atol=lsb / 2)
     assert len(history.between(50.0, 52.0)) == 16000  # only 1 s is kept
     assert history.clock_time(1.0) == pytest.approx(51.0)
     assert len(history.between(53.0)) == 0
+
+
+def test_audio_history_keeps_pcm_bytes_exactly_across_the_ring_edge() -> None:
+    clock = VirtualClock(0.0)
+    history = AudioHistory(clock, seconds=0.05)  # 800 samples: 20 ms frames wrap it
+    frames = [np.arange(i * 320, (i + 1) * 320, dtype="<i2") for i in range(7)]
+    for frame in frames:
+        clock.advance(0.02)
+        history.append(frame.tobytes())
+    expected = np.concatenate(frames)[-800:].astype(np.float32) / 32768
+    np.testing.assert_array_equal(history.last(0.05), expected)
+    history.append(np.concatenate(frames).tobytes())  # longer than the ring: its end is kept
+    np.testing.assert_array_equal(history.last(1.0), expected)
 
 
 def test_audio_sent_during_a_pause_plays_after_the_held_audio_at_the_resume() -> None:
