@@ -8,8 +8,8 @@ and the numpy Whisper front end in :mod:`voxline.processors.turns.features`.
 
 Cost and sharing: one ONNX session per process (8.7 MB model, ~45 ms to load), shared by every session
 (``InferenceSession.run`` is thread-safe); calls run on one process-wide worker thread, so sessions queue
-rather than fight for the 2 cores, and the event loop never waits. About 45 ms per call on one thread
-(features included; measured in tests/bench/bench_turns.py).
+rather than fight for the 2 cores, and the event loop never waits. About 55-65 ms of CPU per call on one thread:
+the ONNX encoder ~50 ms, the features 4-15 ms (docs/performance.md "Capacity").
 
 It implements :class:`voxline.turns.EndOfTurnModel`: hand a :class:`SmartTurnModel` to
 ``TurnProcessor(model=...)``.
