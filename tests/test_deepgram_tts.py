@@ -21,7 +21,17 @@ from voxline.frames import (
 from voxline.processors.deepgram import DeepgramRESTTTS, DeepgramTTS
 from voxline.providers.backoff import Backoff
 from voxline.providers.clients import aclose_shared
-from voxline.testing import RunResult, Sleep, audio_out, barge_in_on_first_audio, drive, run_processor, started, until
+from voxline.testing import (
+    RunResult,
+    Sleep,
+    Until,
+    audio_out,
+    barge_in_on_first_audio,
+    drive,
+    run_processor,
+    started,
+    until,
+)
 from voxline.testing.fakes.deepgram import FakeDeepgram
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated")
@@ -251,8 +261,11 @@ async def test_a_refused_key_is_retried_slowly_and_speech_comes_back_when_it_wor
         fake.faults.refuse_speak, fake.faults.refuse_status = 1, 403
         tts = ws_tts(fake)
         tts.socket.auth_backoff = Backoff(initial=0.3, maximum=0.3, jitter=0)  # 30-60 s in a real session
-        frames = [SpeakTextFrame(text="Skipped."), LLMResponseEndFrame(), Sleep(0.5)]
-        result = await run_processor(tts, [Sleep(0.1), *frames, SpeakTextFrame(text="Heard."), LLMResponseEndFrame()])
+        # Waits for the reconnect itself, not 0.5 s: on a loaded machine the refusal and the backoff took longer,
+        # and "Heard." went out while the socket was still down.
+        reconnected = Until(lambda out: tts.socket.ready)
+        frames = [SpeakTextFrame(text="Skipped."), LLMResponseEndFrame(), reconnected]
+        result = await drive(tts, [Sleep(0.1), *frames, SpeakTextFrame(text="Heard."), LLMResponseEndFrame()])
     assert fake.attempts == [("/v1/speak", 403), ("/v1/speak", 101)]
     assert len(result.errors) == 1 and "rejected the API key (HTTP 403)" in result.errors[0].message
     assert audio_bytes(result) == fake.tts_audio_bytes("Heard.")  # not mute for the rest of the session

@@ -111,9 +111,14 @@ async def test_the_primary_comes_back_after_the_cooldown_when_its_probe_passes(p
 
 
 async def test_a_provider_still_down_after_a_restart_is_probed_again(pair: Pair) -> None:
-    pair.gemini.fail(503, times=2)
+    # Down for the whole first run, however long a loaded machine makes it (its probes fail too): with only the
+    # turn's two failures queued, a slow first run saw the provider recover before it ended, and the second run
+    # had no switch left to wait for.
+    pair.gemini.fail(503, times=1000)
     llm = pair.llm(cooldown=0.05, probe_interval=0.05)
     await run_processor(llm, [UserTextFrame(text="One")])  # fails over; the pipeline stops, and its probe task
+    assert llm.active.name == "openai"
+    pair.gemini.recover()  # back while no pipeline runs: only a probe restarted with the next run can see it
     back = Until(lambda out: len(fallback_metrics(out)) == 1)
     result = await drive(llm, [back, UserTextFrame(text="Two")])
     assert result.text() == "From Gemini." and llm.active.name == "gemini"

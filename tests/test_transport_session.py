@@ -107,6 +107,7 @@ class LateTalker(Processor):
     def __init__(self) -> None:
         super().__init__(name="LateTalker")
         self.pushed = 0
+        self.finished = asyncio.Event()
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if type(frame).__name__ == "AudioFrame":
@@ -119,6 +120,7 @@ class LateTalker(Processor):
             await self.push(TTSAudioFrame(pcm=b"\x00\x00" * 240, epoch=epoch))
             self.pushed += 1
             await asyncio.sleep(0.001)
+        self.finished.set()
 
 
 async def test_stale_audio_from_a_stage_that_ignores_interrupts_never_reaches_the_client() -> None:
@@ -128,7 +130,10 @@ async def test_stale_audio_from_a_stage_that_ignores_interrupts_never_reaches_th
         await sock.wait_for(lambda sent: any(m["type"] == "audio" for m in sent))
         sock.send({"type": "interrupt"})
         await sock.wait_message("status", "interrupted")
-        await asyncio.sleep(0.15)
+        # Its 100 pushes take at least 0.1 s (0.15 s of sleep was too little on a loaded machine): wait for the
+        # last, then give the transport a moment to send (or drop) what is still on its way.
+        await asyncio.wait_for(s.bot.finished.wait(), 10)
+        await asyncio.sleep(0.05)
         assert s.bot.pushed == 100  # it really kept talking
         idx = next(i for i, m in enumerate(sock.sent) if m == {"type": "status", "data": "interrupted"})
         assert all(m["type"] != "audio" for m in sock.sent[idx:])

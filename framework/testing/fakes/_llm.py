@@ -140,6 +140,11 @@ class FakeLLMServer:
         """Answer with a well-formed stream that carries no text."""
         self._queue(Fault("empty"), times)
 
+    def recover(self) -> None:
+        """Drop the faults still queued: the provider is back, from the next request on."""
+        with self._lock:
+            self._faults.clear()
+
     def _queue(self, fault: Fault, times: int) -> None:
         with self._lock:
             self._faults.extend([fault] * times)
