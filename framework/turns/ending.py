@@ -39,6 +39,7 @@ class EndOfTurn:
     _score: float | None
     _model_p: float | None
     _stt_eos: bool
+    _end_confidence: float | None
 
     def _evaluate(self, now: float, out: list[Decision], reason: str | None = None) -> None:
         if not self._deciding or self._speech_end is None:
@@ -58,6 +59,7 @@ class EndOfTurn:
             model_probability=self._model_p,
             stt_end_of_speech=self._stt_eos,
             language=self.params.language,
+            last_word_confidence=None if waiting_text else self._end_confidence,
         )
         votes = [v for v in (s.vote(evidence) for s in self.endpointing) if v is not None]
         self._score = sum(votes) if votes else None
@@ -87,4 +89,4 @@ class EndOfTurn:
         self._turns += 1
         self.in_turn = False
         self._deciding, self._decide_by, self._model_by, self._commit_at = False, None, None, None
-        self._model_p, self._stt_eos = None, False
+        self._model_p, self._stt_eos, self._end_confidence = None, False, None

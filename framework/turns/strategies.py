@@ -118,6 +118,8 @@ class TurnEvidence:
     stt_end_of_speech: bool
     """The STT itself marked the end of speech (Deepgram's ``speech_final``)."""
     language: str
+    last_word_confidence: float | None = None
+    """The STT's confidence in the last word of ``text``, when its final gave one (None: unknown)."""
 
 
 class EndpointingStrategy(Protocol):
@@ -133,14 +135,26 @@ class TranscriptCompleteness:
 
     ``full_stop=False`` for an STT whose full stops say nothing (whisper ends every transcript with one, the
     unfinished ones too): the last word decides, "?" and "!" still count.
+
+    ``doubtful_below``: a last word the STT is less sure of than this (:attr:`TurnEvidence.last_word_confidence`)
+    cannot say the turn is finished — the vote *for* finishing is withheld (None), an unfinished ending still
+    votes against. An STT with a language model completes the sentence it hears cut off: whisper writes "call,
+    uh, …" as "call us?" ("us" 0.22) and "to the, um, …" as "to the pump." ("pump" 0.24), and its "?" and last
+    word then read as a finished question. None: off (every word counts).
     """
 
     weight: float = 1.0
     full_stop: bool = True
+    doubtful_below: float | None = None
 
     def vote(self, evidence: TurnEvidence) -> float | None:
         vote = text_completeness(evidence.text, evidence.language, full_stop=self.full_stop)
-        return None if vote is None else vote * self.weight
+        if vote is None:
+            return None
+        sure = evidence.last_word_confidence
+        if vote > 0 and self.doubtful_below is not None and sure is not None and sure < self.doubtful_below:
+            return None  # a made-up ending says nothing: the other strategies (the model) decide
+        return vote * self.weight
 
 
 @attrs.frozen(slots=True)
