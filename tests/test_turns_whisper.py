@@ -10,12 +10,14 @@ voice agent") relies on; the transcripts and probabilities are whisper tiny.en's
 from __future__ import annotations
 
 import pytest
+from starlette.config import Config
 from test_turns_engine import Script
-from voxline.apps.voice_agent.turn_wiring import WHISPER_DOUBTFUL_WORD, _whisper_endpointing
+from voxline.apps.voice_agent.config import Settings
+from voxline.apps.voice_agent.turn_wiring import WHISPER_DOUBTFUL_WORD, _whisper_endpointing, with_turn_engine
 from voxline.frames import TranscriptFrame, Word
-from voxline.processors.local.whisper import _words
+from voxline.processors.local.whisper import InterimsFrom, WhisperSTT, _words
 from voxline.processors.local.whisper_engine import Transcript, TranscriptWord
-from voxline.turns import TurnParams
+from voxline.turns import TurnParams, TurnProcessor
 from voxline.turns.decisions import AnalyzeTurn, TurnEnded
 from voxline.turns.strategies import (
     EndpointingStrategy,
@@ -146,3 +148,69 @@ def test_whispers_words_carry_the_lower_of_word_and_transcript_confidence() -> N
     assert [w.confidence for w in _words(made_up, 0.0)] == [0.81, 0.23]
     frame = TranscriptFrame(text="Call us?", is_final=True, confidence=0.81, words=_words(made_up, 0.0))
     assert frame.words[-1].confidence == 0.23
+
+
+def _completed_by_whisper(endpointing: list[EndpointingStrategy], interim: str) -> list[TurnEnded]:
+    """ "Can you send the report to … my manager please?", a 0.7 s pause: pocketsphinx's last interim is
+    ``interim``, whisper's final "Can you send the reporter?" (sure of it), smart-turn agrees it is finished (0.97,
+    as on flite slt: synthetic voices say the fragment with a falling tone)."""
+    s = Script(WHISPER, endpointing=endpointing, uses_model=True)
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())  # speech from 1.0 to 2.6
+    s.at(2.0).do(e.transcript("can you send"))
+    s.at(2.6).do(e.transcript(interim))
+    s.at(2.8).do(e.user_stopped_speaking())
+    (request,) = s.of(AnalyzeTurn)
+    s.at(2.9).do(e.end_of_turn_verdict(0.97, request.request))
+    final = "Can you send the reporter?"
+    s.at(3.3).do(e.transcript(final, is_final=True, speech_final=True, confidences=[("reporter?", 0.85)]))
+    s.do(e.user_text(final))
+    s.at(3.5).do(e.user_started_speaking())  # the user goes on at 3.3
+    s.at(4.6).do(e.user_stopped_speaking())
+    later = [r for r in s.of(AnalyzeTurn) if r.request != request.request]
+    s.at(4.7).do(e.end_of_turn_verdict(0.95, later[-1].request))
+    s.at(5.0).do(e.transcript("My manager please.", is_final=True, confidences=[("please.", 0.9)]))
+    s.do(e.user_text("My manager please."))
+    s.at(9.0)
+    return s.ended()
+
+
+def test_pocketsphinx_hearing_an_unfinished_ending_outweighs_whispers_completion() -> None:
+    (ended,) = _completed_by_whisper(_whisper_endpointing(WHISPER, object()), "can you send the report to")
+    assert ended.text == "Can you send the reporter? My manager please."
+    # The same turn without the second opinion (the rules before): cut off after "reporter?".
+    first, _ = _completed_by_whisper(
+        _whisper_endpointing(WHISPER, object(), second_opinion=False), "can you send the report to"
+    )
+    assert first.text == "Can you send the reporter?"
+    # A finished-sounding interim changes nothing: whisper's words and the model decide (cut off here too).
+    first, _ = _completed_by_whisper(_whisper_endpointing(WHISPER, object()), "can you send the reporter")
+    assert first.text == "Can you send the reporter?"
+
+
+@pytest.mark.parametrize(
+    ("interim", "vote"),
+    [
+        ("can you send the report to", Completeness.INCOMPLETE),
+        ("tell me is starry it out in jenin and", Completeness.INCOMPLETE),  # slt's "a dragon and", misread
+        ("what is the weather like to date", Completeness.PUNCTUATED),  # the interim's misreading is no vote
+        (None, Completeness.PUNCTUATED),
+    ],
+)
+def test_second_opinion_votes_only_an_unfinished_interim(interim: str | None, vote: float) -> None:
+    words = TranscriptCompleteness(full_stop=False, second_opinion=True)
+    evidence = TurnEvidence("What is the weather like today?", True, None, True, "en", 0.9, interim)
+    assert words.vote(evidence) == vote
+    # Off (Deepgram: its final extends its own interim): the final alone decides.
+    assert TranscriptCompleteness(full_stop=False).vote(evidence) == Completeness.PUNCTUATED
+
+
+@pytest.mark.parametrize(("interims", "second_opinion"), [("pocketsphinx", True), ("whisper", False)])
+def test_the_app_wires_whispers_strategies(interims: InterimsFrom, second_opinion: bool) -> None:
+    """A second opinion only from another recogniser's interims (whisper's own are the same language model)."""
+    settings = Settings.from_config(Config(environ={"LOG_DIR": "", "TURN_SMART_TURN": "off"}))
+    stages = with_turn_engine([WhisperSTT(interims=interims)], settings)
+    (turns,) = [s for s in stages if isinstance(s, TurnProcessor)]
+    assert turns.engine.endpointing == [
+        TranscriptCompleteness(full_stop=False, doubtful_below=WHISPER_DOUBTFUL_WORD, second_opinion=second_opinion)
+    ]

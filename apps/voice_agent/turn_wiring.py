@@ -131,7 +131,8 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
             stage.options["request_options"] = {**extra, "additional_query_parameters": query}
             finalizer = stage  # Finalize on the engine's decision: the final comes in ~100 ms
     model = _model(turns.smart_turn)
-    endpointing = _whisper_endpointing(params, model) if whisper_stt else None
+    pocketsphinx_interims = any(getattr(stage, "interims", None) == "pocketsphinx" for stage in stages)
+    endpointing = _whisper_endpointing(params, model, second_opinion=pocketsphinx_interims) if whisper_stt else None
     engine = TurnProcessor(
         params=params,
         endpointing=endpointing,
@@ -143,12 +144,15 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
     return [vad, engine.tap, *stages, engine]
 
 
-def _whisper_endpointing(params: Any, model: Any) -> list[Any]:
-    """The endpointing strategies with whisper: its words, unless it doubts the last one; the model's verdict.
-    No ``STTEndOfSpeech``: whisper's final always says end of speech, restating the VAD's stop."""
+def _whisper_endpointing(params: Any, model: Any, *, second_opinion: bool = True) -> list[Any]:
+    """The endpointing strategies with whisper: its words, unless it doubts the last one or pocketsphinx's interim
+    (``second_opinion``) heard them end unfinished; the model's verdict. No ``STTEndOfSpeech``: whisper's final
+    always says end of speech, restating the VAD's stop."""
     from voxline.turns.strategies import ModelVerdict, TranscriptCompleteness
 
-    words = TranscriptCompleteness(full_stop=params.full_stop_counts, doubtful_below=WHISPER_DOUBTFUL_WORD)
+    words = TranscriptCompleteness(
+        full_stop=params.full_stop_counts, doubtful_below=WHISPER_DOUBTFUL_WORD, second_opinion=second_opinion
+    )
     return [words, ModelVerdict()] if model is not None else [words]
 
 

@@ -40,6 +40,7 @@ class EndOfTurn:
     _model_p: float | None
     _stt_eos: bool
     _end_confidence: float | None
+    _end_interim: str | None
 
     def _evaluate(self, now: float, out: list[Decision], reason: str | None = None) -> None:
         if not self._deciding or self._speech_end is None:
@@ -60,6 +61,7 @@ class EndOfTurn:
             stt_end_of_speech=self._stt_eos,
             language=self.params.language,
             last_word_confidence=None if waiting_text else self._end_confidence,
+            interim=None if waiting_text else self._end_interim,
         )
         votes = [v for v in (s.vote(evidence) for s in self.endpointing) if v is not None]
         self._score = sum(votes) if votes else None
@@ -89,4 +91,4 @@ class EndOfTurn:
         self._turns += 1
         self.in_turn = False
         self._deciding, self._decide_by, self._model_by, self._commit_at = False, None, None, None
-        self._model_p, self._stt_eos, self._end_confidence = None, False, None
+        self._model_p, self._stt_eos, self._end_confidence, self._end_interim = None, False, None, None

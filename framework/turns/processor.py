@@ -159,6 +159,8 @@ class TurnProcessor(Processor):
                 confidences = [(w.text, w.confidence) for w in frame.words] or [(frame.text, frame.confidence)]
                 last = confidences[-1]
                 logger.debug("%s: final %r (confidence %s, end %s)", self.name, frame.text, frame.confidence, last)
+            else:
+                logger.debug("%s: interim %r", self.name, frame.text)
             decisions = engine.transcript(
                 frame.text, is_final=frame.is_final, speech_final=frame.speech_final, confidences=confidences
             )
