@@ -3,9 +3,11 @@
 Put a :class:`~voxline.processors.vad.SileroVAD` in front: its speaking frames say where a turn starts and
 ends. Like every voxline STT stage (docs/architecture.md), this one consumes input ``AudioFrame``\\ s (not
 forwarded), emits interim ``TranscriptFrame(is_final=False)`` while the user speaks, and at the VAD's end of
-speech one final ``TranscriptFrame(is_final=True, speech_final=True)``, one ``UserTextFrame`` with the same
-text, and the metrics ``stt.latency`` (from the arrival of the audio at the end of speech to the final: it
-includes the VAD's ``stop_secs`` of silence) and ``stt.finalize`` (from the VAD's end event to the final).
+speech one final ``TranscriptFrame(is_final=True, speech_final=True)`` (with its ``words``, each on the input's
+audio clock, its confidence the lower of whisper's for the word and for the transcript), one
+``UserTextFrame`` with the same text, and the metrics ``stt.latency`` (from the arrival of the audio at the end
+of speech to the final: it includes the VAD's ``stop_secs`` of silence) and ``stt.finalize`` (from the VAD's
+end event to the final).
 
 whisper does not stream, so:
 
