@@ -102,9 +102,8 @@ def test_a_sure_question_still_ends_when_whisper_is_sure_of_it() -> None:
 
 
 def test_no_end_of_speech_vote_with_whisper() -> None:
-    """whisper marks every final as the end of speech: that restates the VAD's stop and is no evidence (it was
-    +0.5: rms's "Tell me a story about adrenaline." against smart-turn's 0.008 committed in 1.6 s, the user
-    resuming after 1.5 s of pause)."""
+    """whisper marks every final as the end of speech: that restates the VAD's stop and is no evidence (its +0.5
+    committed awb's "I need a taxi to the pump." — "pump" doubtful, smart-turn 0.40 — inside a 0.8 s pause)."""
     with_model = _whisper_endpointing(WHISPER, object())
     assert not any(isinstance(s, STTEndOfSpeech) for s in with_model)
     assert any(isinstance(s, ModelVerdict) for s in with_model)
@@ -214,3 +213,32 @@ def test_the_app_wires_whispers_strategies(interims: InterimsFrom, second_opinio
     assert turns.engine.endpointing == [
         TranscriptCompleteness(full_stop=False, doubtful_below=WHISPER_DOUBTFUL_WORD, second_opinion=second_opinion)
     ]
+
+
+def _pump(endpointing: list[EndpointingStrategy]) -> list[TurnEnded]:
+    """ "I need a taxi to the, um, … airport please.", a 0.8 s pause; whisper writes "… to the pump." ("pump"
+    0.27) at once, smart-turn says 0.40 (awb)."""
+    s = Script(WHISPER, endpointing=endpointing, uses_model=True)
+    e = s.engine
+    s.at(1.2).do(e.user_started_speaking())  # speech from 1.0 to 2.5
+    s.at(2.7).do(e.user_stopped_speaking())
+    (request,) = s.of(AnalyzeTurn)
+    s.at(2.8).do(e.end_of_turn_verdict(0.40, request.request))
+    first = "I need a taxi to the pump."
+    s.do(e.transcript(first, is_final=True, speech_final=True, confidences=[("taxi", 0.9), ("pump.", 0.27)]))
+    s.do(e.user_text(first))
+    s.at(3.5).do(e.user_started_speaking())  # the user goes on at 3.3: a 0.8 s pause
+    s.at(4.3).do(e.user_stopped_speaking())
+    s.at(4.4).do(e.transcript("airport please", is_final=True, confidences=[("please", 0.9)]))
+    s.do(e.user_text("airport please"))
+    s.at(9.0)
+    return s.ended()
+
+
+def test_whispers_end_of_speech_does_not_tip_a_doubtful_ending() -> None:
+    (ended,) = _pump(_whisper_endpointing(WHISPER, object()))
+    assert ended.text == "I need a taxi to the pump. airport please"
+    # With the end of speech still voting (+0.5), the same turn is cut off after "pump.".
+    words, model = _whisper_endpointing(WHISPER, object())
+    first, _ = _pump([words, STTEndOfSpeech(), model])
+    assert first.text == "I need a taxi to the pump."
