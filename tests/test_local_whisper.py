@@ -48,6 +48,10 @@ async def test_pocketsphinx_interims_first_then_the_whisper_final_replaces_them(
     assert "capital" in final.text and "France" in final.text and final.text.endswith("?"), final.text
     assert all(t == t.lower() and "?" not in t for t in interims), interims
     assert final.confidence is not None and 0 < final.confidence <= 1
+    # Its words, on the input clock, each no surer than the whole transcript (the turn engine reads the last).
+    assert " ".join(w.text for w in final.words) == final.text
+    assert all(w.confidence is not None and 0 <= w.confidence <= final.confidence for w in final.words)
+    assert 0 <= final.words[0].start <= final.words[-1].end <= len(pcm) / 32000
     assert [u.text for u in result.downstream_of(UserTextFrame)] == [final.text]
     (latency,) = [m.value for m in result.metrics if m.name == "stt.latency"]
     (finalize,) = [m.value for m in result.metrics if m.name == "stt.finalize"]

@@ -44,6 +44,8 @@ class EndOfTurn:
     _request: int
     _model_deferred: bool
     _silent_since: float
+    _end_confidence: float | None
+    _end_interim: str | None
 
     def _evaluate(self, now: float, out: list[Decision], reason: str | None = None) -> None:
         if not self._deciding or self._speech_end is None:
@@ -62,6 +64,8 @@ class EndOfTurn:
             model_probability=self._model_p,
             stt_end_of_speech=self._stt_eos,
             language=self.params.language,
+            last_word_confidence=None if waiting_text else self._end_confidence,
+            interim=None if waiting_text else self._end_interim,
         )
         if waiting_model and self._model_deferred:  # ``model_doubt``: the words are in; do they decide?
             doubt = self.params.model_doubt or 0.0
@@ -102,3 +106,4 @@ class EndOfTurn:
         self.in_turn = False
         self._deciding, self._decide_by, self._model_by, self._commit_at = False, None, None, None
         self._model_p, self._stt_eos, self._model_deferred = None, False, False
+        self._end_confidence, self._end_interim = None, None

@@ -109,6 +109,8 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         self._model_deferred = False  # the model may still be asked about this silence, once the words are in
         self._silent_since = 0.0  # the VAD's stop it would be asked about
         self._stt_eos = False
+        self._end_confidence: float | None = None  # of the last word of the latest final (TurnEvidence)
+        self._end_interim: str | None = None  # the last interim that final replaced
         self._echo_until = 0.0  # text with no stretch of its own until then follows echo: it is echo
 
     # --- signals -------------------------------------------------------------------------------------------
@@ -190,6 +192,9 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         if is_final:
             low = self.params.min_word_confidence
             doubtful = {w for word, c in confidences if c is not None and c < low for w in tokens(word)}
+            if stretch.kind == TURN and tokens(text):
+                self._end_confidence = next((c for word, c in reversed(confidences) if tokens(word)), None)
+                self._end_interim = stretch.interim or None
             stretch.add_final(text, doubtful)
         else:
             stretch.set_interim(text, now)
@@ -333,6 +338,7 @@ class TurnEngine(BargeInRules, LateText, EndOfTurn):
         self._deciding, self._decide_by, self._model_by, self._commit_at = False, None, None, None
         self._request += 1  # a verdict on the audio before this stretch is stale
         self._stt_eos = False
+        self._end_confidence = self._end_interim = None  # the turn's text will end with this stretch's words
         if not self.in_turn:
             self.in_turn = True
             self._turn_start = start

@@ -157,7 +157,10 @@ class TurnProcessor(Processor):
             confidences: list[tuple[str, float | None]] = []
             if frame.is_final:  # per word; an STT that gives none (whisper) vouches for the whole text at once
                 confidences = [(w.text, w.confidence) for w in frame.words] or [(frame.text, frame.confidence)]
-                logger.debug("%s: final %r (confidence %s)", self.name, frame.text, frame.confidence)
+                last = confidences[-1]
+                logger.debug("%s: final %r (confidence %s, end %s)", self.name, frame.text, frame.confidence, last)
+            else:
+                logger.debug("%s: interim %r", self.name, frame.text)
             decisions = engine.transcript(
                 frame.text, is_final=frame.is_final, speech_final=frame.speech_final, confidences=confidences
             )

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import attrs
 from voxline.turns.params import TurnParams
-from voxline.turns.words import content_words, text_completeness, tokens
+from voxline.turns.words import Completeness, content_words, text_completeness, tokens
 
 __all__ = [
     "EndpointingStrategy",
@@ -118,6 +118,10 @@ class TurnEvidence:
     stt_end_of_speech: bool
     """The STT itself marked the end of speech (Deepgram's ``speech_final``)."""
     language: str
+    last_word_confidence: float | None = None
+    """The STT's confidence in the last word of ``text``, when its final gave one (None: unknown)."""
+    interim: str | None = None
+    """The STT's last interim for the speech that ends ``text``, which its final replaced (None: none came)."""
 
 
 class EndpointingStrategy(Protocol):
@@ -133,14 +137,37 @@ class TranscriptCompleteness:
 
     ``full_stop=False`` for an STT whose full stops say nothing (whisper ends every transcript with one, the
     unfinished ones too): the last word decides, "?" and "!" still count.
+
+    ``doubtful_below``: a last word the STT is less sure of than this (:attr:`TurnEvidence.last_word_confidence`)
+    cannot say the turn is finished — the vote *for* finishing is withheld (None), an unfinished ending still
+    votes against. An STT with a language model completes the sentence it hears cut off: whisper writes "call,
+    uh, …" as "call us?" ("us" 0.22) and "to the, um, …" as "to the pump." ("pump" 0.24), and its "?" and last
+    word then read as a finished question. None: off (every word counts).
+
+    ``second_opinion``: the interims come from another recogniser than the final (whisper's finals, pocketsphinx's
+    interims): when the last interim ends unfinished ("can you send the report to") and the final reads finished
+    ("Can you send the reporter?"), the unfinished reading wins — the final's recogniser completed the words, the
+    other one heard them end open. Off for an STT whose final merely extends its own interims (Deepgram: "I want
+    to" → "I want to go.").
     """
 
     weight: float = 1.0
     full_stop: bool = True
+    doubtful_below: float | None = None
+    second_opinion: bool = False
 
     def vote(self, evidence: TurnEvidence) -> float | None:
         vote = text_completeness(evidence.text, evidence.language, full_stop=self.full_stop)
-        return None if vote is None else vote * self.weight
+        if vote is None:
+            return None
+        if vote > 0 and self.second_opinion and evidence.interim:
+            heard = text_completeness(evidence.interim, evidence.language, full_stop=self.full_stop)
+            if heard == Completeness.INCOMPLETE:
+                return heard * self.weight
+        sure = evidence.last_word_confidence
+        if vote > 0 and self.doubtful_below is not None and sure is not None and sure < self.doubtful_below:
+            return None  # a made-up ending says nothing: the other strategies (the model) decide
+        return vote * self.weight
 
 
 @attrs.frozen(slots=True)

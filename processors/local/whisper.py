@@ -3,9 +3,11 @@
 Put a :class:`~voxline.processors.vad.SileroVAD` in front: its speaking frames say where a turn starts and
 ends. Like every voxline STT stage (docs/architecture.md), this one consumes input ``AudioFrame``\\ s (not
 forwarded), emits interim ``TranscriptFrame(is_final=False)`` while the user speaks, and at the VAD's end of
-speech one final ``TranscriptFrame(is_final=True, speech_final=True)``, one ``UserTextFrame`` with the same
-text, and the metrics ``stt.latency`` (from the arrival of the audio at the end of speech to the final: it
-includes the VAD's ``stop_secs`` of silence) and ``stt.finalize`` (from the VAD's end event to the final).
+speech one final ``TranscriptFrame(is_final=True, speech_final=True)`` (with its ``words``, each on the input's
+audio clock, its confidence the lower of whisper's for the word and for the transcript), one
+``UserTextFrame`` with the same text, and the metrics ``stt.latency`` (from the arrival of the audio at the end
+of speech to the final: it includes the VAD's ``stop_secs`` of silence) and ``stt.finalize`` (from the VAD's
+end event to the final).
 
 whisper does not stream, so:
 
@@ -45,6 +47,7 @@ from voxline.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     UserTextFrame,
+    Word,
 )
 from voxline.processor import DOWNSTREAM, Direction, Processor
 from voxline.processors.local.audio import TARGET_RATE, To16kMono
@@ -78,6 +81,7 @@ class _Final:
     job: asyncio.Future[Transcript]
     received: float  # when the VAD's end event came (perf_counter)
     speech_end: float  # when the audio at the end of speech had arrived
+    start: float  # the utterance's first sample on the input audio clock (seconds)
 
 
 class WhisperSTT(Processor):
@@ -129,6 +133,7 @@ class WhisperSTT(Processor):
         self._arrivals: collections.deque[tuple[int, float]] = collections.deque(maxlen=1000)
         self._utterance: bytearray | None = None  # the current utterance's audio, pre-roll included
         self._utterance_id = 0
+        self._utterance_start = 0.0  # its first sample (pre-roll included) on the input audio clock, seconds
         self._finalised = 0  # the last utterance whose final went out (or is on its way)
         self._speculation: _Speculation | None = None
         self._analyzer: Any = None
@@ -215,6 +220,7 @@ class WhisperSTT(Processor):
         self._pre_roll.clear()
         self._pre_roll_len = 0
         self._utterance = bytearray(pre_roll)
+        self._utterance_start = (self._samples - len(pre_roll) // 2) / TARGET_RATE
         self._utterance_id += 1
         self._last_interim = ""
         self._drop_speculation()
@@ -239,7 +245,7 @@ class WhisperSTT(Processor):
                 self.speculation_misses += 1
             job = self._transcribe(utterance)
         self._finalised = self._utterance_id
-        self._out.put_nowait(_Final(self._utterance_id, job, now, speech_end))
+        self._out.put_nowait(_Final(self._utterance_id, job, now, speech_end, self._utterance_start))
 
     def _transcribe(self, utterance: bytearray) -> asyncio.Future[Transcript]:
         job = asyncio.ensure_future(self.engine.transcribe(bytes(utterance), urgent=True))
@@ -288,13 +294,30 @@ class WhisperSTT(Processor):
         if text:
             await self.push(
                 TranscriptFrame(
-                    text=text, is_final=True, speech_final=True, confidence=result.confidence, language="en"
+                    text=text,
+                    is_final=True,
+                    speech_final=True,
+                    confidence=result.confidence,
+                    words=_words(result, final.start),
+                    language="en",
                 )
             )
         await self.push(MetricsFrame(name="stt.latency", value=now - final.speech_end, unit="s", source=self.name))
         await self.push(MetricsFrame(name="stt.finalize", value=now - final.received, unit="s", source=self.name))
         if text:
             await self.push(UserTextFrame(text=text))
+
+
+def _words(result: Transcript, start: float) -> tuple[Word, ...]:
+    """The transcript's words on the input audio clock. A word's confidence is the lower of whisper's probability
+    for it and its confidence in the whole transcript: the transcript's tells a made-up sentence (on a short
+    "uh-huh": "Thank you." 0.37-0.44, each word of it likely on its own), the word's a made-up word ("call,
+    uh, …" → "call us?": "us" 0.22 in a transcript of 0.81)."""
+    whole = 1.0 if result.confidence is None else result.confidence
+    return tuple(
+        Word(text=w.text, start=start + w.start, end=start + w.end, confidence=min(whole, max(0.0, w.probability)))
+        for w in result.words
+    )
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

