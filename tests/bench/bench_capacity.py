@@ -30,6 +30,12 @@ whether the app knows the setting), ``--profile DIR`` (cProfile of each worker o
 ``--clients`` (client processes per level), ``--audio tone|speech`` (the turns' audio: the default 1 s tone is
 speech to the fake STT but not to Silero, so the turn engine's VAD events, endpointing and smart-turn model stay
 idle; ``speech`` sends a flite-spoken question instead, and measures them).
+
+Before the levels, ``capacity_idle_server``: the server's CPU with no session for 10 s (its 100 Hz lag probe, the
+app's timers) and the machine's burst tax (tests/bench/wake_tax.py: the CPU of one small unit of work done every
+20 ms over the same work back to back). Each level also reports ``above_idle_ms_per_session_s``, its CPU less
+the idle server's, per session. On the shared VM a single session's figure is mostly that tax: read it with the
+idle line, not as a fixed per-process cost.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ sys.path.insert(0, str(HERE))
 
 from app_fixtures import pct  # noqa: E402
 from app_load import _cpu_seconds, _free_port  # noqa: E402
+from wake_tax import measure as measure_wake_tax  # noqa: E402
 
 LAG_BUDGET_MS = 20.0
 ADDED_BUDGET_MS = 50.0
@@ -173,7 +180,24 @@ class Stack:
         self.fakes.wait(10)
 
 
-def run_level(stack: Stack, n: int, period: float, warmup: float, seconds: float, clients: int) -> dict[str, Any]:
+def idle_server(stack: Stack, seconds: float) -> dict[str, Any]:
+    """The server's CPU with no session (its lag probe, the app's timers), and what the machine charges for
+    short bursts of work (tests/bench/wake_tax.py): what a single session's figure mostly measures."""
+    cpu0, wall0 = _tree_cpu(stack.server.pid), time.monotonic()
+    time.sleep(seconds)
+    cpu1, wall1 = _tree_cpu(stack.server.pid), time.monotonic()
+    wall = wall1 - wall0
+    return {
+        "server_idle_cpu_ms_per_s": round((sum(cpu1) - sum(cpu0)) * 1000 / wall, 1),
+        "probe_ticks_per_s": round(len(stack.lags(wall0, wall1)) / wall, 1),
+        "machine": measure_wake_tax(),
+        "load_avg_1m": os.getloadavg()[0],
+    }
+
+
+def run_level(
+    stack: Stack, n: int, period: float, warmup: float, seconds: float, clients: int, idle_ms: float = 0.0
+) -> dict[str, Any]:
     import signal
 
     shares = [n // clients + (i < n % clients) for i in range(clients)]
@@ -222,6 +246,7 @@ def run_level(stack: Stack, n: int, period: float, warmup: float, seconds: float
         "sessions": n,
         "server_cpu": round((user + system) / wall, 3),
         "server_cpu_ms_per_session_s": round((user + system) * 1000 / wall / n, 3),
+        "above_idle_ms_per_session_s": round(((user + system) * 1000 / wall - idle_ms) / n, 3),
         "server_system_share": round(system / (user + system), 2) if user + system else None,
         "server_gc_share": round(stack.gc_seconds(window_from, window_to) / max(user + system, 1e-9), 3),
         "loop_lag_p50_ms": round(pct(lags, 50) * 1000, 2),
@@ -283,14 +308,17 @@ def main() -> None:
         stack = Stack(args.workers, args.turn_engine, args.profile, Path(tmp))
         try:
             single_p95 = None
+            idle = idle_server(stack, 5.0 if args.quick else 10.0)
+            emit("capacity_idle_server", **common, **idle)
+            idle_ms = idle["server_idle_cpu_ms_per_s"]
             if not args.no_baseline:
-                one = run_level(stack, 1, 4.0, 4.0, 16.0 if args.quick else 40.0, 1)
+                one = run_level(stack, 1, 4.0, 4.0, 16.0 if args.quick else 40.0, 1, idle_ms)
                 single_p95 = one["v2v_p95_ms"]
                 emit("capacity_single_session", **common, **one, period_override_s=4.0)
             best, first_over, costs = 0, None, []
             for n in levels:
                 clients = args.clients or max(1, -(-n // 200))
-                result = run_level(stack, n, args.period, args.period, seconds, clients)
+                result = run_level(stack, n, args.period, args.period, seconds, clients, idle_ms)
                 added = round(result["v2v_p95_ms"] - single_p95, 1) if single_p95 is not None else None
                 over = result["loop_lag_p99_ms"] > LAG_BUDGET_MS
                 ok = not over and result["unanswered"] == 0 and (added is None or added <= ADDED_BUDGET_MS)
