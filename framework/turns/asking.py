@@ -1,6 +1,6 @@
 """Whether the end-of-turn model is worth asking: only when its verdict could still move the endpointing delay.
 
-The model costs 50-110 ms of CPU a call (smart-turn: docs/performance.md "Capacity"), and on a streaming STT
+The model costs about 55-65 ms of CPU a call (smart-turn: docs/performance.md "Capacity"), and on a streaming STT
 that punctuates and writes fillers (Deepgram) the words often settle the turn alone: "a table for" waits the
 longest whatever the model says; "What is the capital of France?" is committed at the minimum delay unless the
 model is close to sure it is unfinished. :func:`model_can_move` asks the endpointing strategies themselves:
