@@ -1,10 +1,12 @@
 """The end of the user's turn: the endpointing strategies' votes on what is known, the silence to wait, the commit.
 
 The part of :class:`~voxline.turns.engine.TurnEngine` that runs once a ``turn`` stretch has stopped: it waits
-(until ``final_timeout``) for the STT's text and the model's verdict, lets the endpointing strategies vote,
-turns their sum into the silence to wait after the end of speech (:func:`~voxline.turns.strategies.
-endpointing_delay`) and commits the held text as one :class:`~voxline.turns.decisions.TurnEnded` when it has
-passed — unless the user speaks again first (the engine's ``_continue_turn`` drops the pending commit).
+for the STT's text (until ``final_timeout``) and the model's verdict (until ``model_timeout``; with
+``model_doubt`` the model is asked here, once the text is in, and only if its verdict could still move the
+delay: :func:`~voxline.turns.asking.model_can_move`), lets the endpointing strategies vote, turns their sum
+into the silence to wait after the end of speech (:func:`~voxline.turns.strategies.endpointing_delay`) and
+commits the held text as one :class:`~voxline.turns.decisions.TurnEnded` when it has passed — unless the user
+speaks again first (the engine's ``_continue_turn`` drops the pending commit).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ the caller's job, so tests move a :class:`~voxline.turns.clock.VirtualClock` ins
 The user's speech comes in *stretches* (VAD start → stop). Each is one of three kinds, fixed at its start:
 
 * ``turn`` — the bot is silent: the stretch is part of the user's turn. When it stops, the engine asks the
-  STT to finalise and the model to judge, waits (bounded by ``final_timeout``) for both, lets the
-  endpointing strategies vote and commits the turn once the silence has lasted the delay their score asks
-  for — unless the user speaks again first, which continues the turn.
+  STT to finalise and the model to judge (with ``model_doubt``: once the words are in, and only if they leave
+  the turn in doubt), waits for both (the text up to ``final_timeout``, the verdict up to ``model_timeout``),
+  lets the endpointing strategies vote and commits the turn once the silence has lasted the delay their score
+  asks for — unless the user speaks again first, which continues the turn.
 * ``candidate`` — the bot is speaking: a possible barge-in (:mod:`voxline.turns.barge_in`): it interrupts,
   pauses the bot, or is let go as a backchannel or a false interruption.
 * ``echo`` — the echo detector says it is the bot's own voice: ignored, its text dropped.

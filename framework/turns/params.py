@@ -86,8 +86,8 @@ class TurnParams:
     Longer than the STT's wait: the model is the one sign of a trailing "um" the STT wrote down as a word, and on
     a busy machine it took 0.5-1.5 s; a turn committed without it was cut off."""
     final_timeout: float = attrs.field(default=0.4, validator=_non_negative)
-    """After the VAD's stop, how long to wait for the STT's final (and the model's verdict) before deciding
-    on what is there."""
+    """After the VAD's stop, how long to wait for the STT's final before deciding on what is there (the model's
+    verdict is waited for up to ``model_timeout``)."""
     model_doubt: float | None = attrs.field(default=None, validator=_non_negative)
     """Ask the end-of-turn model only when the words leave the turn in doubt (``voxline.turns.asking``): once the
     STT's text is in (or ``final_timeout`` passed), the engine works out the endpointing delay the other
