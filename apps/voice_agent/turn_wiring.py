@@ -10,8 +10,11 @@ One place assembles it (docs/turn-taking.md), from the ``TURN_*`` settings
   engine owns barge-in). On Deepgram the engine asks for the final with ``Finalize`` when the user falls silent,
   the audio goes out in 40 ms messages while the VAD says the user is quiet, and Deepgram writes the fillers
   ("um", ``filler_words=true``) that tell an unfinished turn. With the smart-turn model installed (and not turned
-  off), the engine asks it too: on Deepgram only when the words leave the turn in doubt
-  (:data:`DEEPGRAM_MODEL_DOUBT`), elsewhere at every pause.
+  off), the engine asks it too: by default (``TURN_SMART_TURN_DOUBT=auto``) on Deepgram only when the words leave
+  the turn in doubt (:data:`DEEPGRAM_MODEL_DOUBT`), elsewhere at every pause. With whisper the engine waits longer
+  for its final and reads its words differently (:func:`_whisper_endpointing`): no evidence from its full stops
+  or its end of speech, none for finishing from a last word it doubts, and pocketsphinx's interim (when it gives
+  the interims) as a second opinion.
 * :func:`connect_turns` — per session: hands the engine's echo detector to the transport, whose output tells it
   what the client plays and when; returns the ``features`` the ``session`` message advertises.
 * :func:`preload_turns` — at server start: Silero and the smart-turn model loaded once per process, so no
