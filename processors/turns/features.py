@@ -91,7 +91,7 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     A short turn is mostly padding: after normalisation the zeros in front are one constant ``c``, and a frame of
     a constant has a known spectrum — the Hann window's, scaled: ``(200 c)²`` in bin 0, ``(100 c)²`` in bin 1 and
     nothing elsewhere (the reference's FFT gives those bins ~1e-30, below the log's floor) — so only the frames
-    that touch the audio go through the FFT (a 2 s turn: ~300 of 801).
+    that touch the audio go through the FFT (a 2 s turn: 202 of 801).
     """
     x = fit_window(audio)
     mean, std = x.mean(), np.sqrt(x.var() + 1e-7)
