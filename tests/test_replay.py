@@ -161,3 +161,44 @@ def test_the_shipped_recordings_hold_no_key() -> None:
     for name in NAMES:
         with gzip.open(_path(name), "rt") as handle:
             assert "test-key" not in handle.read()
+
+
+def test_the_recorded_endpointing_strategies_are_the_replayed_ones() -> None:
+    # The agent builds its strategies per STT (whisper's are not the defaults): a replay must use the recorded
+    # ones. Here one that always votes "more is coming" holds the turn for the maximum delay; the recording
+    # itself (made before strategies were recorded) replays with the defaults, as it ran.
+    session = load_session(_path("pause_mid_sentence"))
+    turns = {**session.header["turns"], "endpointing": [{"strategy": "STTEndOfSpeech", "vote_for": -5.0}]}
+    changed = attrs.evolve(session, header={**session.header, "turns": turns})
+    held = replay_session(changed, middle=replay_middle(changed)).turns[0]
+    base = replay_file(_path("pause_mid_sentence")).turns[0]
+    maximum = session.header["turns"]["params"]["max_endpointing_delay"] * 1000
+    assert base["latencies"]["turn.endpointing_delay"] < maximum - 500
+    assert held["user"] == base["user"]
+    assert held["latencies"]["turn.endpointing_delay"] == pytest.approx(maximum, abs=30)
+
+
+def test_the_endpointing_strategies_go_into_the_recording_and_come_back_equal() -> None:
+    from voxline.apps.voice_agent.recording import turn_engine_info
+    from voxline.recording.stand_ins import ReplayLLM, ReplaySTT, ReplayTTS
+    from voxline.turns import TurnProcessor
+    from voxline.turns.strategies import ModelVerdict, TranscriptCompleteness
+
+    strategies = [TranscriptCompleteness(full_stop=False, doubtful_below=0.5, second_opinion=True), ModelVerdict()]
+    engine = TurnProcessor(endpointing=strategies)
+    info = json.loads(json.dumps(turn_engine_info([engine.tap, engine])))
+    session = load_session(_path("pause_mid_sentence"))
+    changed = attrs.evolve(session, header={**session.header, "turns": info})
+    built = replay_middle(changed)(ReplaySTT(changed), ReplayLLM(changed), ReplayTTS(changed))
+    rebuilt = next(p for p in built if isinstance(p, TurnProcessor))
+    assert rebuilt.engine.endpointing == strategies
+
+
+def test_a_recording_naming_an_unknown_strategy_is_refused() -> None:
+    from voxline.recording.stand_ins import ReplayLLM, ReplaySTT, ReplayTTS
+
+    session = load_session(_path("pause_mid_sentence"))
+    turns = {**session.header["turns"], "endpointing": [{"strategy": "endpointing_delay"}]}
+    changed = attrs.evolve(session, header={**session.header, "turns": turns})
+    with pytest.raises(ValueError, match="endpointing_delay"):
+        replay_middle(changed)(ReplaySTT(changed), ReplayLLM(changed), ReplayTTS(changed))

@@ -67,7 +67,23 @@ def turn_engine_info(processors: Sequence[Processor]) -> dict[str, Any] | None:
         "vad": attrs.asdict(vad.params) if vad is not None else None,
         "echo_threshold": engine.echo.threshold if engine.echo is not None else None,
         "smart_turn": engine.model is not None,
+        "endpointing": endpointing_info(engine.engine.endpointing),
     }
+
+
+def endpointing_info(strategies: Sequence[Any]) -> list[dict[str, Any]] | None:
+    """The endpointing strategies by name and fields, when all are voxline's own (``voxline.turns.strategies``,
+    attrs values) — the voice agent builds them per STT (whisper's differ: ``turn_wiring``), so a replay must not
+    assume the defaults. None when one is not (a replay then builds the defaults and says so)."""
+    from voxline.turns import strategies as own
+
+    out: list[dict[str, Any]] = []
+    for strategy in strategies:
+        kind = type(strategy)
+        if getattr(own, kind.__name__, None) is not kind or not attrs.has(kind):
+            return None
+        out.append({"strategy": kind.__name__, **attrs.asdict(strategy)})
+    return out
 
 
 def _turn_engine(processors: Sequence[Processor]) -> TurnProcessor | None:

@@ -15,14 +15,18 @@ same virtual instant on any machine (``smart_turn=False`` leaves it out: faster,
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import attrs
 from voxline.processor import Processor
 from voxline.recording import ReplayResult
 from voxline.recording.replay import Middle, agent_middle, replay_session
 from voxline.recording.session_file import RecordedSession, load_session
 from voxline.recording.stand_ins import ReplayLLM, ReplaySTT, ReplayTTS
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["replay_middle", "replay_recording"]
 
@@ -40,6 +44,7 @@ def replay_middle(session: RecordedSession, *, smart_turn: bool = True) -> Middl
         threshold = turns.get("echo_threshold")
         engine = TurnProcessor(
             params=TurnParams(**turns["params"]),
+            endpointing=_endpointing(turns),
             model=_model() if smart_turn and turns.get("smart_turn") else None,
             echo=EchoDetector(threshold=threshold) if threshold is not None else None,
         )
@@ -47,6 +52,26 @@ def replay_middle(session: RecordedSession, *, smart_turn: bool = True) -> Middl
         return [vad, engine.tap, stt, engine, *agent_middle(stt, llm, tts)[1:]]
 
     return middle
+
+
+def _endpointing(turns: dict[str, Any]) -> list[Any] | None:
+    """The recorded session's endpointing strategies (``recording.endpointing_info``); None: the defaults
+    (recordings made before they were recorded, or with a strategy of the application's own)."""
+    from voxline.turns import strategies as own
+
+    recorded = turns.get("endpointing")
+    if recorded is None:
+        if "endpointing" in turns:
+            logger.warning("the session ran endpointing strategies of its own: replaying with the defaults")
+        return None
+    built = []
+    for fields in (dict(r) for r in recorded):
+        name = fields.pop("strategy")
+        kind = getattr(own, name, None)
+        if not (isinstance(kind, type) and attrs.has(kind)):
+            raise ValueError(f"the recording names an endpointing strategy voxline does not have: {name!r}")
+        built.append(kind(**fields))
+    return built
 
 
 def _model() -> Any:
