@@ -13,12 +13,12 @@ whisper does not stream, so:
 
 * **Interims** come from an :mod:`interim source <voxline.processors.local.interims>`: pocketsphinx (the
   default: cheap and word by word) or whisper re-run on the growing utterance. The final replaces them.
-* **Speculation hides whisper's latency.** A transcription takes about 0.3-0.5 s. The VAD waits
-  ``stop_secs`` (0.5 s) of silence before it ends a turn, so that time is spent anyway: this stage runs its
-  own Silero analyzer on the same audio, and as soon as the user has been quiet for ``speculate_secs``
-  (0.1 s) it transcribes the utterance so far. When the VAD then ends the turn and no speech came in
-  between, that transcript is the final, often already finished; otherwise the utterance is transcribed
-  again.
+* **Speculation hides some of whisper's latency.** A transcription takes about 0.3-0.6 s. The VAD waits
+  ``stop_secs`` of silence before it ends a turn (0.5 s by default; 0.2 s under the voice agent's turn engine),
+  time that is spent anyway: this stage runs its own Silero analyzer on the same audio, and as soon as the user
+  has been quiet for ``speculate_secs`` (0.1 s) it transcribes the utterance so far. When the VAD then ends the
+  turn and no speech came in between, that transcript is the final, often already finished; otherwise the
+  utterance is transcribed again.
 * **Shared, bounded work.** The model is loaded once per process off the event loop
   (:class:`~voxline.processors.local.whisper_engine.WhisperEngine`) and every session's transcriptions share
   one bounded pool, finals ahead of interims. Nothing heavier than a Silero window runs on the loop.
