@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from browser_support import ServerThread, browser_page, record, write_wav
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from starlette.config import Config
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -23,6 +24,13 @@ pytestmark = pytest.mark.browser
 
 OUT_RATE = 16000  # the agent's audio, announced instead of 24000
 SWITCH_AFTER = 100  # frames at the first rate (2 s) before a second session message changes it
+AT_12K = 50  # frames at the second rate (1 s) the test waits for
+# Each wait is for an event that comes after ~1 s of real-time audio (the reply played out; 2 s, then 1 s, of
+# capture): ~1-1.2 s each at load 5-7, the whole test 8-11 s with the browser's start. A 10 s wall-clock
+# timeout on them was a speed threshold; the timeout is a hang detector only, generous, and a hang says which
+# counters stopped. Checked every 50 ms on a timer, not on animation frames (Playwright's default), so the check
+# does not depend on the renderer painting.
+POLL_MS, HANG_MS = 50, 60_000
 
 
 class ScriptedAgent:
@@ -67,6 +75,15 @@ class ScriptedAgent:
         await ws.send_text(json.dumps({"type": "status", "data": "complete"}))
 
 
+def wait_for(page: Any, expression: str) -> None:
+    """Wait for ``expression`` (see POLL_MS, HANG_MS); a hang fails with the page's counters, to say where."""
+    try:
+        page.wait_for_function(expression, polling=POLL_MS, timeout=HANG_MS)
+    except PlaywrightTimeout:
+        counters = page.evaluate("window.voxline ? JSON.stringify(window.voxline.counters) : null")
+        raise AssertionError(f"{expression!r} not reached in {HANG_MS} ms; counters: {counters}") from None
+
+
 def peak_hz(pcm: np.ndarray, rate: int) -> float:
     loud = np.flatnonzero(np.abs(pcm) > 1000)
     segment = pcm[loud[0] + rate // 10 : loud[0] + rate // 10 + rate // 2].astype(np.float64)  # 0.5 s
@@ -84,16 +101,17 @@ def test_sample_rates_come_from_the_session_message(tmp_path: Path) -> None:
     app.router.routes.insert(0, WebSocketRoute("/ws-rates", agent.endpoint))
     with ServerThread(app) as server, browser_page(wav) as page:
         page.goto(f"{server.url}/?raw=1&binary=1&ws=ws://127.0.0.1:{server.port}/ws-rates")
-        page.wait_for_function("window.voxline && window.voxline.session !== null", timeout=10000)
+        wait_for(page, "window.voxline && window.voxline.session !== null")
         assert page.evaluate("window.voxline.rates") == {"in": 8000, "out": OUT_RATE}
         page.click("#talk")
-        page.wait_for_function("window.voxline.counters.chunksEnded >= 10", timeout=10000)
+        wait_for(page, "window.voxline.counters.chunksEnded >= 10")
         played = page.evaluate("window.voxline.meterLog")
         scheduled = page.evaluate("window.voxline.counters.samplesScheduled")
-        page.wait_for_function("window.voxline.rates.in === 12000", timeout=10000)
-        deadline = time.monotonic() + 10
-        while sum(len(f) == 480 for f in agent.frames) < 50 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(page, "window.voxline.rates.in === 12000")
+        deadline = time.monotonic() + HANG_MS / 1000
+        while sum(len(f) == 480 for f in agent.frames) < AT_12K and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sum(len(f) == 480 for f in agent.frames) >= AT_12K, "the microphone stopped sending at 12 kHz"
         assert page.errors == []
 
     # Playback: 16000 samples, heard for one second on the audio clock (at 24 kHz it would last 0.67 s).
