@@ -32,7 +32,8 @@ async def main(realistic: bool) -> None:
 
         deepgram.update(stt_final_delay=0.15, endpointing=0.1, tts_first_byte_delay=0.25)
         if os.environ.get("BENCH_AUDIO") == "speech":  # bench_capacity's spoken question, as Deepgram writes it
-            deepgram["default_transcript"] = "What is the capital of France?"  # (smart_format: capital, "?")
+            # smart_format adds punctuation and capitalisation: developers.deepgram.com/docs/smart-format
+            deepgram["default_transcript"] = "What is the capital of France?"
         gemini.update(pacing=Pacing.realistic())
     async with FakeDeepgram(**deepgram) as dg, FakeGemini(**gemini) as gm:
         print(json.dumps({"deepgram": dg.base_url, "gemini": gm.url}), flush=True)

@@ -155,7 +155,7 @@ class TurnProcessor(Processor):
             if engine.text_is_echo(is_final=frame.is_final):
                 return
             confidences: list[tuple[str, float | None]] = []
-            if frame.is_final:  # per word; an STT that gives none (whisper) vouches for the whole text at once
+            if frame.is_final:  # per word; an STT that gives no words vouches for the whole text at once
                 confidences = [(w.text, w.confidence) for w in frame.words] or [(frame.text, frame.confidence)]
                 last = confidences[-1]
                 logger.debug("%s: final %r (confidence %s, end %s)", self.name, frame.text, frame.confidence, last)
