@@ -14,6 +14,7 @@ With ``--workers N`` each worker is a process of its own: it drains on its own (
 writes its own log file (``VOXLINE_WORKERS``: :mod:`voxline.apps.voice_agent.logs`), and writes its metrics to
 a shared directory (``PROMETHEUS_MULTIPROC_DIR``, made here and emptied at every start) that ``/metrics`` sums.
 A client resuming its conversation may land on any worker: that needs ``REDIS_URL`` (a warning says so).
+``serve`` also keeps numpy's BLAS to one thread unless ``OPENBLAS_NUM_THREADS`` is set (:data:`BLAS_THREADS`).
 """
 
 from __future__ import annotations
@@ -89,7 +90,14 @@ def _settings(env_file: str) -> Any:
         return None
 
 
+BLAS_THREADS = "OPENBLAS_NUM_THREADS"
+"""numpy's OpenBLAS starts a thread per core and, after a large enough product, lets them spin ~25 ms waiting
+for more work: CPU taken from the sessions on the other core for nothing (docs/performance.md, smart-turn's
+front end). The server's products are small; ``serve`` keeps BLAS to one thread unless the operator set it."""
+
+
 def serve(args: argparse.Namespace) -> int:
+    os.environ.setdefault(BLAS_THREADS, "1")  # before numpy loads OpenBLAS here or in a worker (inherited)
     settings = _settings(args.env_file)
     if settings is None:
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -413,6 +414,23 @@ def test_cli_refuses_a_bad_configuration(tmp_path: Path, capsys: pytest.CaptureF
     env.write_text("LLM_PROVIDER=telepathy\n")
     assert cli_main(["serve", "--env-file", str(env)]) == 2
     assert "LLM_PROVIDER='telepathy'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("4", "4")])
+def test_serve_keeps_blas_to_one_thread_unless_the_operator_says_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str
+) -> None:
+    from voxline.apps import cli
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(cli, "_run", lambda args, settings, workers: seen.append(os.environ.get(cli.BLAS_THREADS)))
+    monkeypatch.setenv("VOXLINE_ENV_FILE", "")  # serve sets these; monkeypatch restores them
+    monkeypatch.setenv("VOXLINE_WORKERS", "")
+    monkeypatch.setenv(cli.BLAS_THREADS, given or "")  # recorded, so the test leaves the environment as it was
+    if given is None:
+        monkeypatch.delenv(cli.BLAS_THREADS)
+    assert cli_main(["serve", "--env-file", str(tmp_path / "none")]) == 0
+    assert seen == [expected]
 
 
 def test_cli_help_lists_the_serve_options(capsys: pytest.CaptureFixture[str]) -> None:
