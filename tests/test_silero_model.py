@@ -112,3 +112,32 @@ def test_a_specialised_graph_that_scores_otherwise_is_not_used(
     session = silero_model._load_session(ort)
     assert "sr" in [i.name for i in session.get_inputs()]
     assert "differ" in caplog.text
+
+
+def test_windows_of_several_streams_scored_in_one_batched_call_score_as_one_by_one() -> None:
+    """The model's batch dimension works (the original graph's is free; the specialised graph can be built for B
+    streams): each stream's scores are its own, as when scored alone. Batching is measured, not used
+    (docs/performance.md: a loop iteration rarely holds two sessions' windows)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(11)
+    streams = [rng.normal(0.0, scale, (30, 512)).astype(np.float32) for scale in (0.01, 0.1, 0.4)]
+    alone = [_dict_scores(_original_session(), windows) for windows in streams]
+    model = silero_model._model_file().read_bytes()
+    batched = ort.InferenceSession(
+        silero_graph.specialise_16k(model, 512, 64, batch=3), providers=["CPUExecutionProvider"]
+    )
+    for session, extra in ((_original_session(), {"sr": np.array(16000)}), (batched, {})):
+        state = np.zeros((2, 3, 128), dtype=np.float32)
+        context = np.zeros((3, 64), dtype=np.float32)
+        scores: list[list[float]] = [[], [], []]
+        for k in range(30):
+            windows = np.stack([s[k] for s in streams])
+            output, state = session.run(
+                None, {"input": np.concatenate([context, windows], axis=1), "state": state, **extra}
+            )
+            context = windows[:, -64:]
+            for i in range(3):
+                scores[i].append(float(output[i, 0]))
+        for ours, theirs in zip(scores, alone, strict=True):
+            assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) <= 1e-6
