@@ -20,6 +20,12 @@ measured interleaved, so that a change of the machine's load hits them alike; co
 
 ``python tests/bench/bench_client_in.py [--ws websockets-sansio|websockets|wsproto] [--messages N]`` (``wsproto`` needs
 the ``wsproto`` package, which voxline does not install; ``websockets`` is uvicorn's deprecated legacy one).
+
+``--sockets N`` measures the same path with real sockets instead: a uvicorn server process (uvloop, compression
+off, as ``voxline serve`` runs) whose sessions are voxline's input and a sink, N loopback clients sending 20 ms
+chunks in real time (spread over ten 2 ms phase slots), and the server's CPU from /proc over ``--seconds``,
+divided by the messages sent: everything one message costs the server process, the loop's socket read included.
+The clock ticks in 10 ms, so keep N x seconds large (100 sessions for 20 s: 100,000 messages).
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ import asyncio
 import base64
 import json
 import os
+import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from websockets.frames import Frame, Opcode
@@ -196,21 +205,143 @@ async def measure(ws_impl: str, wire: str, n: int) -> dict[str, float]:
     return {k: round(v * 1e6, 2) for k, v in results.items()}
 
 
+# --- with real sockets ------------------------------------------------------------------------------------
+
+
+def socket_app() -> Any:
+    """The server of ``--sockets``: each session is voxline's input and a sink."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from voxline.frames import AudioFrame
+    from voxline.frames import Frame as VFrame
+    from voxline.pipeline import Pipeline
+    from voxline.processor import Direction, Processor
+    from voxline.task import PipelineTask
+    from voxline.transports import WebSocketTransport
+
+    class Sink(Processor):
+        async def process(self, frame: VFrame, direction: Direction) -> None:
+            if type(frame) is not AudioFrame:
+                await self.push(frame, direction)
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        transport = WebSocketTransport(websocket)
+        transport.send_status("connected")
+        try:
+            await PipelineTask(Pipeline([transport.input(), Sink()])).run()
+        finally:
+            await transport.aclose()
+
+    return Starlette(routes=[WebSocketRoute("/ws", ws)])
+
+
+def serve(port: int, ws_impl: str) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        socket_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws=ws_impl,  # type: ignore[arg-type]
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,  # as `voxline serve` runs
+        ws_max_size=16 * 1024 * 1024,
+    )
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def stream(port: int, n: int, seconds: float, wire: str, server_pid: int) -> dict[str, Any]:
+    """N clients streaming 20 ms chunks in real time; the server's CPU per message over ``seconds``."""
+    from websockets.asyncio.client import connect
+
+    frame = wire_frame(wire)
+    clients = []
+    for _ in range(n):
+        ws = await connect(f"ws://127.0.0.1:{port}/ws", ping_interval=None, compression=None)
+        await ws.recv()  # status connected
+        if wire == "binary":
+            await ws.send('{"type":"config","data":{"binary_audio":true}}')
+        clients.append(ws)
+    start = time.monotonic()
+    ticks, sent, cpu0, t0 = 0, 0, -1.0, 0.0
+    while time.monotonic() < start + 2.0 + seconds:
+        for k in range(10):
+            await asyncio.sleep(max(0.0, start + ticks * 0.02 + k * 0.002 - time.monotonic()))
+            for ws in clients[k::10]:
+                ws.transport.write(frame)
+            sent += len(clients[k::10])
+        ticks += 1
+        if cpu0 < 0 and time.monotonic() >= start + 2.0:  # 2 s of warm-up
+            cpu0, t0, sent = _cpu_seconds(server_pid), time.monotonic(), 0
+        await asyncio.sleep(max(0.0, start + ticks * 0.02 - time.monotonic()))
+    await asyncio.sleep(0.1)  # the last chunks read
+    cpu1, t1 = _cpu_seconds(server_pid), time.monotonic()
+    for ws in clients:
+        ws.transport.abort()
+    return {
+        "sessions": n,
+        "messages": sent,
+        "server_cpu": round((cpu1 - cpu0) / (t1 - t0), 3),
+        "server_us_per_message": round((cpu1 - cpu0) / sent * 1e6, 2),
+    }
+
+
+def run_sockets(ws_impl: str, n: int, seconds: float, wires: list[str], repeats: int) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--ws", ws_impl])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        runner = _runner()[0]
+        for _ in range(repeats):
+            for wire in wires:  # interleaved: a change of the machine's load hits both wires alike
+                result = runner(stream(port, n, seconds, wire, server.pid))
+                emit(f"client_in_socket_{wire}", ws=ws_impl, **result, load_avg_1m=os.getloadavg()[0])
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _runner() -> tuple[Any, str]:
+    try:
+        import uvloop
+
+        return uvloop.run, "uvloop"
+    except ImportError:
+        return asyncio.run, "asyncio"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's WebSocket implementation")
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--wire", choices=["json", "binary", "both"], default="both")
+    parser.add_argument("--sockets", type=int, default=0, help="measure with this many real client sockets")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (--sockets)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the --sockets server process
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        runner: Any = uvloop.run
-        loop = "uvloop"
-    except ImportError:
-        runner, loop = asyncio.run, "asyncio"
+    if args.serve:
+        serve(args.serve, args.ws)
+        return
     wires = ["json", "binary"] if args.wire == "both" else [args.wire]
+    if args.sockets:
+        run_sockets(args.ws, args.sockets, args.seconds, wires, args.repeats)
+        return
+    runner, loop = _runner()
     best: dict[str, dict[str, float]] = {w: {} for w in wires}
     for _ in range(args.repeats):
         for wire in wires:
