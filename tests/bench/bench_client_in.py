@@ -245,7 +245,7 @@ def serve(port: int, ws_impl: str) -> None:
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        ws=ws_impl,  # type: ignore[arg-type]
+        ws=ws_impl,
         ws_ping_interval=None,
         ws_per_message_deflate=False,  # as `voxline serve` runs
         ws_max_size=16 * 1024 * 1024,
@@ -363,4 +363,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
