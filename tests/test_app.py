@@ -274,7 +274,7 @@ def test_a_session_whose_engine_cannot_be_built_is_told_what_is_missing(tmp_path
         assert data["audio_in_rate"] == 16000 and data["audio_out_rate"] == 24000
         assert len(data["id"]) == 12
         assert data["ready"] is False and data["problems"] == ["STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY"]
-        assert data["features"] == ["played", "playback"]  # no pipeline, no turn engine: no server barge-in
+        assert data["features"] == ["played", "playback", "binary_audio"]  # no turn engine: no server barge-in
         error = ws.receive_json()
         assert error["type"] == "error"
         assert "DEEPGRAM_API_KEY" in error["data"]
@@ -288,7 +288,7 @@ def test_a_session_that_can_run_says_ready_with_no_problems(tmp_path: Path) -> N
             assert ws.receive_json() == {"type": "status", "data": "connected"}
             data = ws.receive_json()["data"]
             assert data["ready"] is True and data["problems"] == []
-            assert data["features"] == ["played", "playback", "server_barge_in"]
+            assert data["features"] == ["played", "playback", "binary_audio", "server_barge_in"]
 
 
 def _unbuildable(exc: Exception) -> Registry:

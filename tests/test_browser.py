@@ -140,7 +140,10 @@ def played_rms(page: Any, since: float = 0.0) -> float:
 
 
 def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
-    """Speech reaches the STT in real time and intact; the transcript, reply and its audio reach the user."""
+    """Speech reaches the STT in real time and intact; the transcript, reply and its audio reach the user.
+
+    The page's default wire: the server offers ``binary_audio``, so the microphone goes out as raw binary frames.
+    """
     reference, rate = read_wav(wavs["question"])
     assert rate == 16000
     with agent_on_fakes(transcripts=["what is the weather like in paris today"], replies=REPLY) as (server, dg, _):
@@ -152,6 +155,7 @@ def test_spoken_turn_on_fake_providers(wavs: dict[str, Path]) -> None:
             page.click("#talk")
             page.wait_for_function("window.voxline.counters.framesSent > 0", timeout=5000)
             assert page.get_attribute("#talk", "aria-pressed") == "true"
+            assert page.evaluate("window.voxline.binaryAudio") is True
 
             page.wait_for_function("document.querySelector('#log').innerText.includes('paris today')", timeout=15000)
             listen = dg.listen_connections[0]
@@ -279,7 +283,8 @@ def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
     """The user talks over the reply: with ``?bargein=client`` the page interrupts by itself (client-side speech
     detection), as it does for a server that does not barge in on its own.
 
-    The microphone goes out as raw binary frames here (``?binary=1``), so that path is covered end to end too.
+    The microphone goes out as the seed's base64 JSON here (``?binary=0``), so that path is covered end to end too
+    (the page's default is binary frames).
 
     The server is one that does not barge in by itself (``TURN_ENGINE=off``): with its turn engine on, it also
     hears the user over the reply and pauses it, and whichever of the two noticed first decided whether the page
@@ -289,8 +294,9 @@ def test_barge_in_by_voice(wavs: dict[str, Path]) -> None:
     env = {"TURN_ENGINE": "off"}
     fakes = agent_on_fakes(transcripts=transcripts, replies=[LONG_REPLY, REPLY], env=env)
     with fakes as (server, dg, _g), browser_page(wavs["barge"]) as page:
-        open_page(page, server, "?raw=1&binary=1&bargein=client")
+        open_page(page, server, "?raw=1&binary=0&bargein=client")
         assert "server_barge_in" not in page.evaluate("window.voxline.session.features")
+        assert page.evaluate("window.voxline.binaryAudio") is False
         page.click("#talk")
         page.wait_for_function("window.voxline.counters.activeSources > 0", timeout=15000)
         page.wait_for_function("window.voxline.counters.bargeIns >= 1", timeout=10000)

@@ -35,14 +35,20 @@ POLL_MS, HANG_MS = 50, 60_000
 
 class ScriptedAgent:
     """A /ws endpoint announcing 8 kHz in / 16 kHz out. On the first microphone frame it replies with one second of
-    a 440 Hz tone at 16 kHz; after SWITCH_AFTER frames a new `session` message asks for 12 kHz input."""
+    a 440 Hz tone at 16 kHz; after SWITCH_AFTER frames a new `session` message asks for 12 kHz input.
+
+    It offers binary audio (as the voice agent does) and keeps the page's `config` messages and the binary frames
+    that came before the first of them."""
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []
+        self.configs: list[dict[str, Any]] = []
+        self.before_config = 0  # binary frames before the page's config
 
     def session(self, audio_in_rate: int) -> dict[str, Any]:
         data = {"id": "rates0000001", "engines": {"stt": "local", "llm": "echo", "tts": "local"}, "ready": True}
         data.update(problems=[], offline_demo=True, missing=[], audio_in_rate=audio_in_rate, audio_out_rate=OUT_RATE)
+        data["features"] = ["binary_audio"]
         return {"type": "session", "data": data}
 
     async def endpoint(self, ws: WebSocket) -> None:
@@ -56,7 +62,11 @@ class ScriptedAgent:
                 if message["type"] == "websocket.disconnect":
                     return
                 if message.get("bytes") is None:
-                    continue  # the `config` opting in to binary frames
+                    text = json.loads(message["text"])
+                    if text.get("type") == "config":
+                        self.configs.append(text)
+                    continue
+                self.before_config += not self.configs
                 self.frames.append(message["bytes"])
                 if len(self.frames) == 1:
                     await self.reply(ws)
@@ -100,7 +110,7 @@ def test_sample_rates_come_from_the_session_message(tmp_path: Path) -> None:
     app = create_app(Config(environ={"LOG_DIR": ""}), setup_logging=False, preload=False)
     app.router.routes.insert(0, WebSocketRoute("/ws-rates", agent.endpoint))
     with ServerThread(app) as server, browser_page(wav) as page:
-        page.goto(f"{server.url}/?raw=1&binary=1&ws=ws://127.0.0.1:{server.port}/ws-rates")
+        page.goto(f"{server.url}/?raw=1&ws=ws://127.0.0.1:{server.port}/ws-rates")
         wait_for(page, "window.voxline && window.voxline.session !== null")
         assert page.evaluate("window.voxline.rates") == {"in": 8000, "out": OUT_RATE}
         page.click("#talk")
@@ -113,6 +123,10 @@ def test_sample_rates_come_from_the_session_message(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert sum(len(f) == 480 for f in agent.frames) >= AT_12K, "the microphone stopped sending at 12 kHz"
         assert page.errors == []
+
+    # The wire: one opt-in (the second session message, on the same socket, asks for none), then binary frames.
+    assert agent.configs == [{"type": "config", "data": {"binary_audio": True}}]
+    assert agent.before_config == 0
 
     # Playback: 16000 samples, heard for one second on the audio clock (at 24 kHz it would last 0.67 s).
     assert scheduled == OUT_RATE

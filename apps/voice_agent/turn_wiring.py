@@ -38,8 +38,9 @@ __all__ = ["TRANSPORT_FEATURES", "connect_turns", "preload_turns", "turn_params"
 
 logger = logging.getLogger("voxline.apps.voice_agent.turns")
 
-TRANSPORT_FEATURES = ("played", "playback")
-"""What every session's transport understands: the client's ``played`` reports, ``playback`` start/pause/resume."""
+TRANSPORT_FEATURES = ("played", "playback", "binary_audio")
+"""What every session's transport understands: the client's ``played`` reports, ``playback`` start/pause/resume,
+raw binary microphone frames after ``config`` ``binary_audio`` (the bundled page opts in when it sees this)."""
 
 SERVER_BARGE_IN = "server_barge_in"
 """Advertised when the turn engine runs: the server interrupts on the user's voice by itself (and ignores

@@ -8,7 +8,7 @@ Three kinds of process on loopback, so that each one's CPU is its own:
 * **the server** — tests/bench/capacity_server.py: the voice agent exactly as ``voxline serve`` runs it
   (uvloop, the served app's GC tuning and memory upkeep, WebSocket compression off), Deepgram and Gemini
   through their official SDKs pointed at the fakes, plus a 10 ms event-loop lag probe in every worker;
-* **the clients** — tests/bench/capacity_client.py: N sessions streaming real-time 20 ms JSON audio, each
+* **the clients** — tests/bench/capacity_client.py: N sessions streaming real-time 20 ms audio (``--wire``), each
   taking a turn every ``--period`` seconds (1 s of tone, then a room-noise floor; the fake STT answers from
   its script), timing voice to voice (last tone chunk written → first reply ``audio`` read).
 
@@ -29,7 +29,10 @@ Options: ``--quick`` (two short levels), ``--levels``, ``--workers`` (``voxline 
 whether the app knows the setting), ``--profile DIR`` (cProfile of each worker over each measured window),
 ``--clients`` (client processes per level), ``--audio tone|speech`` (the turns' audio: the default 1 s tone is
 speech to the fake STT but not to Silero, so the turn engine's VAD events, endpointing and smart-turn model stay
-idle; ``speech`` sends a flite-spoken question instead, and measures them).
+idle; ``speech`` sends a flite-spoken question instead, and measures them), ``--wire json|binary`` (how the
+clients send the microphone: ``json``, the default, is the seed's base64 ``audio`` message, what a seed-only
+client sends; ``binary`` is what the bundled page sends to a server that offers it: ``config`` ``binary_audio``,
+then raw binary frames).
 
 Before the levels, ``capacity_idle_server``: the server's CPU with no session for 10 s (its 100 Hz lag probe, the
 app's timers) and the machine's burst tax (tests/bench/wake_tax.py: the CPU of one small unit of work done every
@@ -293,6 +296,12 @@ def main() -> None:
         default="tone",
         help="the turns: a tone (not speech to Silero: the turn engine's VAD path stays idle) or flite speech",
     )
+    parser.add_argument(
+        "--wire",
+        choices=["json", "binary"],
+        default="json",
+        help="the clients' microphone frames: the seed's base64 JSON, or raw binary (the bundled page's wire)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-session level")
     args = parser.parse_args()
     levels = args.levels or ([20, 60] if args.quick else [50, 100, 150, 200, 250, 300, 400])
@@ -301,7 +310,9 @@ def main() -> None:
     common = {"workers": args.workers, "turn_engine": _turn_engine(args.turn_engine), "period_s": args.period}
     common["nice"] = nice
     common["audio"] = args.audio
+    common["wire"] = args.wire
     os.environ["BENCH_AUDIO"] = args.audio  # the clients' processes inherit it
+    os.environ["BENCH_WIRE"] = args.wire
     if args.profile:
         os.environ["BENCH_PROFILE_ACTIVE"] = "1"
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,12 +2,13 @@
 
 ``python tests/bench/capacity_client.py URL N PERIOD WARMUP SECONDS [FIRST]`` opens N sessions on ``URL/ws``
 and streams real-time audio into all of them: a 20 ms chunk of 16 kHz PCM per session every 20 ms, as the
-seed's JSON ``audio`` message. Each session takes a turn every ``PERIOD`` seconds — 1 s of tone (speech for the
-fake STT's energy detector; with ``BENCH_AUDIO=speech`` a spoken question instead, see :func:`speech_frames`), then
-quiet (a -60 dBFS room-noise floor, as a microphone sends) — with the
-sessions' turns spread evenly over the period and their chunks over ten 2 ms phase slots (independent
-browsers are not in phase). Voice to voice is timed per turn,
-from writing the last tone chunk to reading the first ``audio`` message after it.
+seed's JSON ``audio`` message, or with ``BENCH_WIRE=binary`` as the bundled page sends it: a ``config``
+``binary_audio`` message once the ``session`` message offers it, then raw binary frames. Each session takes a
+turn every ``PERIOD`` seconds — 1 s of tone (speech for the fake STT's energy detector; with
+``BENCH_AUDIO=speech`` a spoken question instead, see :func:`speech_frames`), then quiet (a -60 dBFS room-noise
+floor, as a microphone sends) — with the sessions' turns spread evenly over the period and their chunks over ten
+2 ms phase slots (independent browsers are not in phase). Voice to voice is timed per turn, from writing the last
+tone chunk to reading the first ``audio`` message after it.
 
 It prints JSON lines: ``{"event": "window", "from": t}`` when the ``WARMUP`` seconds are over (turns begun
 before are not counted) and ``{"event": "done", ...}`` with the figures ``SECONDS`` later (times are
@@ -43,9 +44,14 @@ TICK = 0.02
 SPEECH_SECONDS = 1.0
 NOISE_RMS = 30.0  # about -60 dBFS: far under the fake STT's speech threshold (RMS 500)
 QUIET_CHUNKS = 60  # 38 KiB of distinct noise
+WIRE = os.environ.get("BENCH_WIRE", "json")
+"""How the microphone chunks travel: ``json`` (the seed's base64 ``audio`` messages) or ``binary`` (raw frames)."""
+BINARY_CONFIG = '{"type":"config","data":{"binary_audio":true}}'
 
 
 def _frame(pcm: bytes) -> bytes:
+    if WIRE == "binary":
+        return Frame(Opcode.BINARY, pcm).serialize(mask=True)
     message = json.dumps({"type": "audio", "data": base64.b64encode(pcm).decode()}).encode()
     return Frame(Opcode.TEXT, message).serialize(mask=True)
 
@@ -131,10 +137,16 @@ async def _open(url: str, offset_ticks: int) -> Session:
         if message.get("type") == "session":
             if not message["data"]["ready"]:
                 raise RuntimeError(f"session not ready: {message['data']['problems']}")
+            if WIRE == "binary":
+                if "binary_audio" not in message["data"].get("features", []):
+                    raise RuntimeError("BENCH_WIRE=binary, but the server does not offer binary_audio")
+                await ws.send(BINARY_CONFIG)  # as the bundled page does
             return Session(ws, offset_ticks)
 
 
 async def run(url: str, n: int, period: float, warmup: float, seconds: float, first: int = 0, total: int = 0) -> None:
+    if WIRE not in ("json", "binary"):
+        raise SystemExit(f"BENCH_WIRE must be json or binary, not {WIRE!r}")
     total = total or n
     period_ticks = round(period / TICK)
     rng = random.Random(first)

@@ -104,16 +104,38 @@ describe("the connection", () => {
     assert.equal(page.state.notice.fatal, false); // no error came before the drop
   });
 
-  it("forgets the old session on open and opts in to binary audio when asked", () => {
-    const page = new Page({ binary: true });
+  it("forgets the old session on open and opts in to binary audio, once per socket, where the server offers it", () => {
+    const page = new Page();
+    assert.equal(page.state.options.binary, true); // the default
     page.on({ type: "open" });
-    page.msg("session", { ready: true });
+    const fx = page.msg("session", { ready: true, features: ["played", "binary_audio"] });
+    assert.deepEqual(sent(fx), [{ type: "config", data: { binary_audio: true } }]);
+    assert.equal(page.state.binaryAudio, true);
+    // a second session message on the same socket (new rates) does not opt in again
+    assert.deepEqual(sent(page.msg("session", { ready: true, features: ["binary_audio"], audio_in_rate: 8000 })), []);
     page.on({ type: "reconnecting", attempt: 1, delay: 500 });
     page.on({ type: "connecting" });
-    const fx = page.on({ type: "open" });
+    assert.deepEqual(sent(page.on({ type: "open" })), []); // nothing before the new socket's session message
     assert.equal(page.state.session, null);
-    assert.deepEqual(sent(fx), [{ type: "config", data: { binary_audio: true } }]);
-    assert.deepEqual(sent(Page.connected().effects), []);
+    assert.equal(page.state.binaryAudio, false); // JSON frames until then
+    assert.deepEqual(sent(page.msg("session", { ready: true, features: ["binary_audio"] })), [
+      { type: "config", data: { binary_audio: true } },
+    ]);
+    assert.equal(page.state.binaryAudio, true);
+  });
+
+  it("keeps the seed's JSON audio for a server that does not offer binary frames, or when asked (?binary=0)", () => {
+    const older = Page.connected({ features: ["played", "playback"] }); // no binary_audio
+    assert.equal(older.state.binaryAudio, false);
+    const seed = new Page();
+    seed.on({ type: "open" });
+    assert.deepEqual(sent(seed.msg("status", "connected")), []);
+    assert.deepEqual(sent(seed.msg("audio", "AAAA")), []); // a seed server: no session message, never a config
+    assert.equal(seed.state.binaryAudio, false);
+    const json = new Page({ binary: false });
+    json.on({ type: "open" });
+    assert.deepEqual(sent(json.msg("session", { ready: true, features: ["binary_audio"] })), []);
+    assert.equal(json.state.binaryAudio, false);
   });
 
   it("with an older server clears a stale 'cannot run' once the new connection started cleanly", () => {

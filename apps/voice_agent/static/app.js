@@ -2,7 +2,8 @@
 // voxline browser client: the entry point. Reads the query flags, starts the client, installs the test hooks.
 //
 // Query flags:  ?raw=1     microphone without echo cancellation / noise suppression / auto gain (tests)
-//               ?binary=1  send microphone frames as raw Int16 binary WebSocket messages instead of base64 JSON
+//               ?binary=0  send microphone frames as the seed's base64 JSON `audio` messages (the default: raw
+//                          Int16 binary WebSocket messages, to a server whose session message offers `binary_audio`)
 //               ?ws=URL    connect somewhere other than this page's own /ws
 //               ?token=T   a session token for an agent that requires one (AUTH_TOKEN / SESSION_SECRET)
 //               ?bargein=client|server  who interrupts when the user talks over the agent (default: the server
@@ -18,7 +19,7 @@ const token = params.get("token"); // ?token=: a session token the site that sen
 const client = new Client({
   url: token ? `${wsBase}${wsBase.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : wsBase,
   raw: params.get("raw") === "1",
-  binary: params.get("binary") === "1",
+  binary: params.get("binary") !== "0",
   bargeIn: params.get("bargein"),
 });
 installHooks(client);

@@ -20,7 +20,8 @@ export class Client {
    * @param {object} options
    * @param {string} options.url      the /ws address
    * @param {boolean} options.raw     microphone without audio processing (?raw=1)
-   * @param {boolean} options.binary  send microphone frames as binary messages (?binary=1)
+   * @param {boolean} options.binary  send microphone frames as binary messages where the server offers them
+   *                                  (false: ?binary=0, the seed's base64 JSON)
    * @param {string | null} [options.bargeIn]  who interrupts when the user talks over the agent (?bargein=)
    */
   constructor({ url, raw, binary, bargeIn = null }) {
@@ -33,7 +34,7 @@ export class Client {
       onMessage: (message) => this.dispatch({ type: "message", message }),
       onState: (state, attempt, code, delay) => this.onConnection(state, attempt, code, delay),
     });
-    this.uplink = new Uplink(this.conn, { binary });
+    this.uplink = new Uplink(this.conn); // JSON until a connection opts in to binary (state.binaryAudio)
     this.audio = new AudioSide({
       raw,
       rates: this.state.rates,
@@ -71,6 +72,7 @@ export class Client {
     const { state, effects } = step(prev, event, world);
     this.state = state;
     for (const effect of effects) this.run(effect);
+    this.uplink.binary = state.binaryAudio; // after the effects: the `config` has gone out before any binary frame
     this.render(prev);
   }
 

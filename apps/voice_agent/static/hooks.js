@@ -41,6 +41,9 @@ export function installHooks(client, target = window) {
     get sampleRate() {
       return audio.ctx ? audio.ctx.sampleRate : null;
     },
+    get binaryAudio() {
+      return client.uplink.binary; // microphone frames go out as binary messages on this connection
+    },
     get rates() {
       return { ...client.state.rates };
     },

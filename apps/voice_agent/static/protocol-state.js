@@ -39,7 +39,8 @@
 
 /**
  * @typedef {object} State
- * @property {{binary: boolean, bargeIn: BargeIn}} options  page options (?binary=1, ?bargein=)
+ * @property {{binary: boolean, bargeIn: BargeIn}} options  page options (?binary=0, ?bargein=)
+ * @property {boolean} binaryAudio           this connection opted in to binary microphone frames (`config` sent)
  * @property {ConnectionState} connection
  * @property {string} connectionDetail       e.g. "in 2.1 s (attempt 3)" while reconnecting
  * @property {string} server                 the last `status` the server sent
@@ -132,7 +133,8 @@ const BARGE_IN = ["auto", "client", "server"];
 export function initialState(options = {}) {
   const bargeIn = /** @type {BargeIn} */ (BARGE_IN.includes(options.bargeIn || "") ? options.bargeIn : "auto");
   return {
-    options: { binary: Boolean(options.binary), bargeIn },
+    options: { binary: options.binary !== false, bargeIn },
+    binaryAudio: false,
     connection: "connecting",
     connectionDetail: "",
     server: "",

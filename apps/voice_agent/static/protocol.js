@@ -106,7 +106,7 @@ const EVENTS = {
     // Older servers (no session.ready): a "cannot run" from an earlier connection stays up until this one has
     // started cleanly.
     fx.push({ type: "timer", name: "settle", ms: EARLY_ERROR_MS });
-    if (s.options.binary) send(fx, "config", { binary_audio: true });
+    s.binaryAudio = false; // a new socket: JSON audio until its session message offers binary frames
   },
 
   reconnecting(s, e, w, fx) {
@@ -276,6 +276,12 @@ const SERVER = {
   session(s, data, _w, fx) {
     const session = data && typeof data === "object" ? data : {};
     s.session = session;
+    if (s.options.binary && !s.binaryAudio && serverDoes(s, "binary_audio")) {
+      // Raw binary microphone frames from here on (the server parses no JSON and no base64 per frame). Only to
+      // a server that offers them: one that knows only the seed's messages keeps getting JSON audio.
+      send(fx, "config", { binary_audio: true });
+      s.binaryAudio = true;
+    }
     const rates = ratesOf(session);
     if (rates.in !== s.rates.in || rates.out !== s.rates.out) s.rates = rates;
     const asked = s.resumeAsked;
