@@ -25,9 +25,11 @@ loudspeaker's distortion, which lower the correlation of true echo; a browser wi
 from __future__ import annotations
 
 import logging
+from collections import deque
 from math import gcd
 
 import numpy as np
+import soxr
 from voxline.audio.resample import resample
 
 __all__ = ["EchoDetector"]
@@ -42,6 +44,24 @@ before the chunk on equal those of the whole run resampled at once."""
 REWRITE = 160
 """Output samples before a chunk that are written again: the previous chunk's end, resampled without what
 followed it."""
+
+
+class _Chunk:
+    """A played chunk whose reference is not resampled yet: :meth:`EchoDetector._settle` does it when a read needs
+    it. ``data`` (Int16 at ``rate``) resamples to the outputs from absolute index ``origin`` on; of them the
+    detector still owes ``[lo, hi)`` (later writes took the rest)."""
+
+    __slots__ = ("data", "hi", "lo", "origin", "rate")
+
+    def __init__(self, data: np.ndarray, rate: int, origin: int, lo: int, hi: int) -> None:
+        self.data, self.rate, self.origin, self.lo, self.hi = data, rate, origin, lo, hi
+
+    def samples(self, out_rate: int) -> np.ndarray:
+        """The outputs from ``origin`` on, as :func:`~voxline.audio.resample.resample` rounds them to Int16, over
+        32768: the same float32 values as that bytes round trip, without it (the scalings are powers of two)."""
+        x = self.data.astype(np.float32) / np.float32(32768)
+        out: np.ndarray = soxr.resample(x, self.rate, out_rate, quality="HQ")  # resample()'s quality
+        return np.clip(np.rint(out * np.float32(32768)), -32768, 32767) * np.float32(1.0 / 32768.0)
 
 
 class _Run:
@@ -62,13 +82,12 @@ class _Run:
     def follows(self, rate: int, at: float) -> bool:
         return rate == self.rate and abs(at - self.until) <= 0.5 / rate
 
-    def add(self, pcm: bytes, out_rate: int, at: float) -> tuple[int, np.ndarray]:
-        """Resample ``pcm`` with the run's tail in front; returns (absolute index, samples) to write."""
+    def add(self, pcm: bytes, out_rate: int, at: float) -> _Chunk:
+        """``pcm`` with the run's tail in front, and the absolute outputs ``[lo, hi)`` its resampling writes."""
         chunk = np.frombuffer(pcm, dtype="<i2")
         start = self.n - len(self.tail)  # input index of the tail's first sample
         first = -(-start // self.p) * self.p  # on the output grid: input index a multiple of p
         data = np.concatenate((self.tail[first - start :], chunk))
-        out = np.frombuffer(resample(data.tobytes(), self.rate, out_rate), dtype="<i2")
         at_index = self.out0 + first * self.q // self.p
         skip = 0
         if first > 0:  # the first outputs lack what came before ``first``: keep only those near the chunk
@@ -77,7 +96,16 @@ class _Run:
         self.n += len(chunk)
         self.tail = data[-self.keep :]
         self.until = at + len(chunk) / self.rate
-        return at_index + skip, out[skip:].astype(np.float32) * (1.0 / 32768.0)
+        lo = at_index + skip
+        return _Chunk(
+            data, self.rate, at_index, lo, max(lo, at_index + _resampled_length(len(data), self.rate, out_rate))
+        )
+
+
+def _resampled_length(n: int, rate: int, out_rate: int) -> int:
+    """How many samples ``soxr.resample`` makes of ``n``: python-soxr's one-shot rounds ``n * out_rate / rate``
+    to the nearest (``tests/test_turns_echo_lazy.py`` checks it against soxr at every rate the output takes)."""
+    return int(n * out_rate / rate + 0.5)
 
 
 class EchoDetector:
@@ -105,7 +133,11 @@ class EchoDetector:
         self._until = 0  # absolute index one past the last sample written
         self._held: np.ndarray | None = None  # the reference a pause put aside (and audio sent during it)
         self._run: _Run | None = None  # the back-to-back chunks being resampled as one stream
+        self._pending: deque[_Chunk] = deque()  # played, not resampled yet: ordered, their [lo, hi) disjoint
+        self._horizon = 0  # outputs before this absolute index are no longer kept (the ring has moved past them)
         self.checks = 0
+        self.resampled = 0
+        """Chunks resampled into the reference so far (a counter for tests and metrics)."""
         self.last_share = 0.0
 
     # --- the output side ------------------------------------------------------------------------------------
@@ -118,6 +150,14 @@ class EchoDetector:
         Resampling each chunk on its own rounded its length to whole samples (and its start to the sample grid):
         a seam of a sample at every chunk of odd length, against which a check window across it matches on one
         side only (``test_back_to_back_chunks_of_odd_length_make_one_seamless_reference``).
+
+        Lazily: a chunk of a run is only placed here, and resampled when a check (or a pause) first reads its part
+        of the reference, into the same samples as at once (``tests/test_turns_echo_lazy.py`` holds the two equal).
+        Checks come only when the VAD hears speech, so most of what plays is never compared against, and
+        resampling every chunk was most of the reply path's CPU (64-70 µs per 100 ms chunk; placing one costs
+        ~5). A check pays for what it reads: its window and the delays it searches, ~0.75 s of reference (~0.5 ms
+        of CPU in 100 ms chunks). Later writes (the next chunk's rewrite of the run's end, a stop, a gap) take
+        their range from the chunks still pending, so the order of the writes is kept.
         """
         if not pcm:
             return
@@ -138,11 +178,21 @@ class EchoDetector:
                 self._t0 = at
             if run is None or not run.follows(sample_rate, at):
                 run = self._run = _Run(sample_rate, self.sample_rate, self._index(at), at)
-            start, samples = run.add(pcm, self.sample_rate, at)
+            chunk = run.add(pcm, self.sample_rate, at)
+            if chunk.lo > self._until:  # a gap: nothing played in between
+                self._write(self._until, np.zeros(min(chunk.lo - self._until, len(self._ring)), dtype=np.float32))
+            if chunk.lo < self._horizon or chunk.hi - chunk.lo > len(self._ring):  # not in practice: at once
+                self.resampled += 1
+                self._write(chunk.lo, chunk.samples(self.sample_rate)[chunk.lo - chunk.origin :])
+            elif chunk.hi > chunk.lo:
+                self._claim(chunk.lo, chunk.hi)
+                self._insert(chunk)
+            self._advance(chunk.hi)
+            return
         if start > self._until:  # a gap: nothing played in between
             self._write(self._until, np.zeros(min(start - self._until, len(self._ring)), dtype=np.float32))
         self._write(start, samples)
-        self._until = max(self._until, start + len(samples))
+        self._advance(start + len(samples))
 
     def stopped(self, at: float) -> None:
         """Playback stopped at ``at`` (an interrupt): reference audio after it (or held by a pause) never played."""
@@ -242,11 +292,86 @@ class EchoDetector:
         assert self._t0 is not None
         return round((at - self._t0) * self.sample_rate)
 
+    def _advance(self, end: int) -> None:
+        """Outputs up to ``end`` were written (or placed): the ring keeps the last ``len(_ring)`` before the end."""
+        if end <= self._until:
+            return
+        self._until = end
+        horizon = end - len(self._ring)
+        if horizon > self._horizon:
+            self._horizon = horizon
+            pending = self._pending
+            while pending and pending[0].hi <= horizon:  # overwritten in the ring before anything read it
+                pending.popleft()
+
+    def _aliases(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """The absolute ranges in ``[_horizon, _horizon + len(_ring))`` (where every pending chunk lies) whose ring
+        slots ``[start, stop)`` shares: the range itself but for a stop that moved ``_until`` back (or a write
+        longer than the ring), after which a write or read reaches slots of other times."""
+        size, horizon = len(self._ring), self._horizon
+        if horizon <= start and stop <= horizon + size:
+            return [(start, stop)]
+        if stop - start >= size:
+            return [(horizon, horizon + size)]
+        a = horizon + (start - horizon) % size
+        b = a + stop - start
+        return [(a, b)] if b <= horizon + size else [(a, horizon + size), (horizon, b - size)]
+
+    def _insert(self, chunk: _Chunk) -> None:
+        """Queue ``chunk`` in order of position (after :meth:`_claim` made room: its range overlaps no other)."""
+        pending = self._pending
+        i = len(pending)
+        while i and pending[i - 1].lo >= chunk.hi:  # behind a move back (a realign to an earlier time): rare
+            i -= 1
+        pending.insert(i, chunk)
+
+    def _claim(self, start: int, stop: int) -> None:
+        """A write of outputs ``[start, stop)`` comes after the pending chunks: they no longer owe that range."""
+        pending = self._pending
+        i = len(pending)
+        while i and pending[i - 1].hi > start:
+            i -= 1
+            chunk = pending[i]
+            if chunk.lo >= stop:
+                continue
+            if chunk.lo < start and chunk.hi > stop:  # the write falls inside it: it goes into the ring first
+                del pending[i]
+                self._resample(chunk)
+            elif chunk.lo < start:
+                chunk.hi = start
+            elif chunk.hi > stop:
+                chunk.lo = stop
+            else:
+                del pending[i]
+
+    def _settle(self, start: int, stop: int) -> None:
+        """Resample into the ring every pending chunk that owes outputs in ``[start, stop)`` (a read is coming)."""
+        pending = self._pending
+        if not pending or pending[-1].hi <= start or pending[0].lo >= stop:
+            return
+        due = [chunk for chunk in pending if chunk.hi > start and chunk.lo < stop]
+        for chunk in due:
+            pending.remove(chunk)
+            self._resample(chunk)
+
+    def _resample(self, chunk: _Chunk) -> None:
+        self.resampled += 1
+        lo = max(chunk.lo, self._horizon)
+        if lo < chunk.hi:
+            self._put(lo, chunk.samples(self.sample_rate)[lo - chunk.origin : chunk.hi - chunk.origin])
+
     def _write(self, start: int, samples: np.ndarray) -> None:
         size = len(self._ring)
         samples = samples[-size:]
         if len(samples) == 0:
             return
+        for lo, hi in self._aliases(start, start + len(samples)):
+            self._claim(lo, hi)
+        self._put(start, samples)
+
+    def _put(self, start: int, samples: np.ndarray) -> None:
+        size = len(self._ring)
+        samples = samples[-size:]
         pos = start % size
         first = min(len(samples), size - pos)
         self._ring[pos : pos + first] = samples[:first]
@@ -257,6 +382,8 @@ class EchoDetector:
         out = np.zeros(max(0, stop - start), dtype=np.float32)
         size = len(self._ring)
         lo, hi = max(start, self._until - size, 0), min(stop, self._until)
+        for a, b in self._aliases(lo, hi):
+            self._settle(a, b)
         for i in range(lo, hi, size):  # at most two pieces in practice
             j = min(hi, i + size)
             pos = i % size
