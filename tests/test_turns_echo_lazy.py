@@ -27,7 +27,7 @@ def same(lazy: EchoDetector, eager: EagerEchoDetector) -> None:
     assert lazy._t0 == eager._t0
     assert (lazy._held is None) == (eager._held is None)
     if lazy._held is not None and eager._held is not None:
-        assert np.array_equal(lazy._held, eager._held)
+        assert np.array_equal(lazy._held.settled(RATE), eager._held)
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -143,3 +143,35 @@ def test_the_resampled_length_is_soxrs(rate: int) -> None:
     """Where a chunk's outputs end is known before it is resampled: python-soxr's one-shot length."""
     for n in [*range(1, 200), *range(200, 6000, 37)]:
         assert _resampled_length(n, rate, RATE) == len(soxr.resample(np.zeros(n, dtype=np.float32), rate, RATE))
+
+
+def test_pauses_and_realigns_move_what_is_pending_without_resampling_it() -> None:
+    """The page's reports realign each reply at its start (the jitter buffer), and the turn engine pauses the bot
+    while it listens: neither resamples the reply (each used to, up to the end of what was sent); what is read
+    later is what the eager detector holds, Int16 rounding at every move included."""
+    audio = speechy(4.0, 24000, 5)
+    lazy, eager = EchoDetector(), EagerEchoDetector()
+
+    def both(method: str, *args: float | None) -> None:
+        getattr(lazy, method)(*args)
+        getattr(eager, method)(*args)
+
+    for i in range(0, len(audio), 2401):
+        at = 10.0 + i / 24000
+        if i == 5 * 2401:
+            both("realign", 10.55, 0.08, 10.0)  # the first report: the whole run was 80 ms late
+            both("realign", 10.6, -0.04)  # the client caught up a little
+        if i == 12 * 2401:
+            both("pause", 11.0)
+        if i == 14 * 2401:
+            both("resume", 11.4)
+            both("realign", 11.5, 0.05)
+        lazy.played(audio[i : i + 2401].tobytes(), 24000, at + (0.12 if i >= 5 * 2401 else 0.0))
+        eager.played(audio[i : i + 2401].tobytes(), 24000, at + (0.12 if i >= 5 * 2401 else 0.0))
+    assert lazy.resampled <= 3  # at most the chunks a cut falls inside
+    assert any(chunk.rounds >= 2 for chunk in lazy._pending)
+    for end in np.arange(10.3, 14.5, 0.25):
+        mic = np.zeros(int(0.3 * RATE), dtype=np.float32)
+        mic += lazy._read(lazy._index(end) - len(mic) - 1300, lazy._index(end) - 1300) * 0.5
+        assert lazy.echo_share(mic, end) == eager.echo_share(mic, end)
+    assert np.array_equal(lazy._read(0, lazy._until), eager._read(0, eager._until))

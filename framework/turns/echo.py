@@ -51,10 +51,21 @@ class _Chunk:
     it. ``data`` (Int16 at ``rate``) resamples to the outputs from absolute index ``origin`` on; of them the
     detector still owes ``[lo, hi)`` (later writes took the rest)."""
 
-    __slots__ = ("data", "hi", "lo", "origin", "rate")
+    __slots__ = ("data", "hi", "lo", "origin", "rate", "rounds")
 
-    def __init__(self, data: np.ndarray, rate: int, origin: int, lo: int, hi: int) -> None:
+    def __init__(self, data: np.ndarray, rate: int, origin: int, lo: int, hi: int, rounds: int = 0) -> None:
         self.data, self.rate, self.origin, self.lo, self.hi = data, rate, origin, lo, hi
+        self.rounds = rounds  # pauses (and realigns) it was held through: each rounds it to Int16 again
+
+    def part(self, lo: int, hi: int) -> _Chunk:
+        return _Chunk(self.data, self.rate, self.origin, lo, hi, self.rounds)
+
+    def values(self, out_rate: int) -> np.ndarray:
+        """The outputs it owes, ``[lo, hi)``, as they were when they were written (and held)."""
+        out = self.samples(out_rate)[self.lo - self.origin : self.hi - self.origin]
+        for _ in range(self.rounds):  # what :meth:`EchoDetector.resume` does to the held reference
+            out = (np.clip(out, -1, 1) * 32767).astype("<i2").astype(np.float32) * (1.0 / 32768.0)
+        return out
 
     def samples(self, out_rate: int) -> np.ndarray:
         """The outputs from ``origin`` on, as :func:`~voxline.audio.resample.resample` rounds them to Int16, over
@@ -62,6 +73,23 @@ class _Chunk:
         x = self.data.astype(np.float32) / np.float32(32768)
         out: np.ndarray = soxr.resample(x, self.rate, out_rate, quality="HQ")  # resample()'s quality
         return np.clip(np.rint(out * np.float32(32768)), -32768, 32767) * np.float32(1.0 / 32768.0)
+
+
+class _Held:
+    """What a pause put aside: the reference from absolute index ``base`` on (and audio played during the pause
+    after it), where ``chunks`` (positioned from ``base``) still owe their part, not resampled yet."""
+
+    __slots__ = ("base", "chunks", "samples")
+
+    def __init__(self, base: int, samples: np.ndarray, chunks: list[_Chunk]) -> None:
+        self.base, self.samples, self.chunks = base, samples, chunks
+
+    def settled(self, out_rate: int) -> np.ndarray:
+        """The held reference with the chunks' outputs in place."""
+        out = self.samples.copy()
+        for chunk in self.chunks:
+            out[chunk.lo - self.base : chunk.hi - self.base] = chunk.values(out_rate)
+        return out
 
 
 class _Run:
@@ -131,7 +159,7 @@ class EchoDetector:
         self._ring = np.zeros(int(history * sample_rate), dtype=np.float32)
         self._t0: float | None = None  # clock time of absolute sample 0
         self._until = 0  # absolute index one past the last sample written
-        self._held: np.ndarray | None = None  # the reference a pause put aside (and audio sent during it)
+        self._held: _Held | None = None  # the reference a pause put aside (and audio sent during it)
         self._run: _Run | None = None  # the back-to-back chunks being resampled as one stream
         self._pending: deque[_Chunk] = deque()  # played, not resampled yet: ordered, their [lo, hi) disjoint
         self._horizon = 0  # outputs before this absolute index are no longer kept (the ring has moved past them)
@@ -168,7 +196,7 @@ class EchoDetector:
                 pcm = resample(pcm, sample_rate, self.sample_rate)
             samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) * (1.0 / 32768.0)
             if self._held is not None:  # paused: the client queues it behind what the pause held back
-                self._held = np.concatenate((self._held, samples))
+                self._held.samples = np.concatenate((self._held.samples, samples))
                 return
             if self._t0 is None:
                 self._t0 = at
@@ -214,7 +242,9 @@ class EchoDetector:
             return
         self._run = None
         cut = max(0, self._index(at))
-        self._held = self._read(cut, self._until) if cut < self._until else np.zeros(0, dtype=np.float32)
+        chunks = self._take(cut) if cut < self._until else []
+        samples = self._read(cut, self._until) if cut < self._until else np.zeros(0, dtype=np.float32)
+        self._held = _Held(cut, samples, chunks)
         self._cut(at)
 
     @property
@@ -243,9 +273,23 @@ class EchoDetector:
     def resume(self, at: float) -> None:
         """Playback resumed at ``at``: the audio held at the pause plays from here on."""
         held, self._held = self._held, None
-        if held is not None and len(held):
-            pcm = (np.clip(held, -1, 1) * 32767).astype("<i2").tobytes()
-            self.played(pcm, self.sample_rate, at)
+        if held is None or not len(held.samples):
+            return
+        start = self._index(at)
+        if held.chunks and (start < self._horizon or len(held.samples) > len(self._ring)):  # not in practice
+            held = _Held(held.base, held.settled(self.sample_rate), [])
+        pcm = (np.clip(held.samples, -1, 1) * 32767).astype("<i2").tobytes()
+        self.played(pcm, self.sample_rate, at)
+        shift = start - held.base
+        for chunk in held.chunks:  # the pending chunks go on owing their part, where it plays now
+            chunk.origin, chunk.lo, chunk.hi, chunk.rounds = (
+                chunk.origin + shift,
+                chunk.lo + shift,
+                chunk.hi + shift,
+                chunk.rounds + 1,
+            )
+            self._claim(chunk.lo, chunk.hi)
+            self._insert(chunk)
 
     # --- the input side -------------------------------------------------------------------------------------
 
@@ -344,6 +388,21 @@ class EchoDetector:
             else:
                 del pending[i]
 
+    def _take(self, start: int) -> list[_Chunk]:
+        """Take the pending chunks' parts from ``start`` on out of the queue (a pause holds them), in order."""
+        pending, taken = self._pending, []
+        while pending and pending[-1].hi > start:
+            chunk = pending.pop()
+            lo = max(chunk.lo, start, self._horizon)
+            if lo < chunk.hi:
+                taken.append(chunk.part(lo, chunk.hi))
+            if chunk.lo < start:  # the part before the pause stays
+                chunk.hi = start
+                pending.append(chunk)
+                break
+        taken.reverse()
+        return taken
+
     def _settle(self, start: int, stop: int) -> None:
         """Resample into the ring every pending chunk that owes outputs in ``[start, stop)`` (a read is coming)."""
         pending = self._pending
@@ -356,9 +415,9 @@ class EchoDetector:
 
     def _resample(self, chunk: _Chunk) -> None:
         self.resampled += 1
-        lo = max(chunk.lo, self._horizon)
-        if lo < chunk.hi:
-            self._put(lo, chunk.samples(self.sample_rate)[lo - chunk.origin : chunk.hi - chunk.origin])
+        chunk.lo = max(chunk.lo, self._horizon)
+        if chunk.lo < chunk.hi:
+            self._put(chunk.lo, chunk.values(self.sample_rate))
 
     def _write(self, start: int, samples: np.ndarray) -> None:
         size = len(self._ring)
