@@ -8,7 +8,7 @@ import pytest
 import soxr
 from echo_eager import EagerEchoDetector
 from voxline.turns import EchoDetector
-from voxline.turns.echo import _resampled_length
+from voxline.turns.echo_chunks import resampled_length
 
 RATE = 16000
 
@@ -142,7 +142,7 @@ def test_an_interrupt_drops_what_never_played_without_resampling_it() -> None:
 def test_the_resampled_length_is_soxrs(rate: int) -> None:
     """Where a chunk's outputs end is known before it is resampled: python-soxr's one-shot length."""
     for n in [*range(1, 200), *range(200, 6000, 37)]:
-        assert _resampled_length(n, rate, RATE) == len(soxr.resample(np.zeros(n, dtype=np.float32), rate, RATE))
+        assert resampled_length(n, rate, RATE) == len(soxr.resample(np.zeros(n, dtype=np.float32), rate, RATE))
 
 
 def test_pauses_and_realigns_move_what_is_pending_without_resampling_it() -> None:

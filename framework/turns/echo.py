@@ -26,114 +26,16 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from math import gcd
 
 import numpy as np
-import soxr
 from voxline.audio.resample import resample
+from voxline.turns.echo_chunks import Chunk, Held, Run
 
 __all__ = ["EchoDetector"]
 
 logger = logging.getLogger(__name__)
 
 RATE = 16000
-CONTEXT = 0.02
-"""Seconds of a run's earlier audio resampled again in front of each chunk: twice soxr HQ's reach (measured: a
-cut disturbs 62-81 output samples at 16 kHz, whatever the input rate), so the outputs from :data:`REWRITE`
-before the chunk on equal those of the whole run resampled at once."""
-REWRITE = 160
-"""Output samples before a chunk that are written again: the previous chunk's end, resampled without what
-followed it."""
-
-
-class _Chunk:
-    """A played chunk whose reference is not resampled yet: :meth:`EchoDetector._settle` does it when a read needs
-    it. ``data`` (Int16 at ``rate``) resamples to the outputs from absolute index ``origin`` on; of them the
-    detector still owes ``[lo, hi)`` (later writes took the rest)."""
-
-    __slots__ = ("data", "hi", "lo", "origin", "rate", "rounds")
-
-    def __init__(self, data: np.ndarray, rate: int, origin: int, lo: int, hi: int, rounds: int = 0) -> None:
-        self.data, self.rate, self.origin, self.lo, self.hi = data, rate, origin, lo, hi
-        self.rounds = rounds  # pauses (and realigns) it was held through: each rounds it to Int16 again
-
-    def part(self, lo: int, hi: int) -> _Chunk:
-        return _Chunk(self.data, self.rate, self.origin, lo, hi, self.rounds)
-
-    def values(self, out_rate: int) -> np.ndarray:
-        """The outputs it owes, ``[lo, hi)``, as they were when they were written (and held)."""
-        out = self.samples(out_rate)[self.lo - self.origin : self.hi - self.origin]
-        for _ in range(self.rounds):  # what :meth:`EchoDetector.resume` does to the held reference
-            out = (np.clip(out, -1, 1) * 32767).astype("<i2").astype(np.float32) * (1.0 / 32768.0)
-        return out
-
-    def samples(self, out_rate: int) -> np.ndarray:
-        """The outputs from ``origin`` on, as :func:`~voxline.audio.resample.resample` rounds them to Int16, over
-        32768: the same float32 values as that bytes round trip, without it (the scalings are powers of two)."""
-        x = self.data.astype(np.float32) / np.float32(32768)
-        out: np.ndarray = soxr.resample(x, self.rate, out_rate, quality="HQ")  # resample()'s quality
-        return np.clip(np.rint(out * np.float32(32768)), -32768, 32767) * np.float32(1.0 / 32768.0)
-
-
-class _Held:
-    """What a pause put aside: the reference from absolute index ``base`` on (and audio played during the pause
-    after it), where ``chunks`` (positioned from ``base``) still owe their part, not resampled yet."""
-
-    __slots__ = ("base", "chunks", "samples")
-
-    def __init__(self, base: int, samples: np.ndarray, chunks: list[_Chunk]) -> None:
-        self.base, self.samples, self.chunks = base, samples, chunks
-
-    def settled(self, out_rate: int) -> np.ndarray:
-        """The held reference with the chunks' outputs in place."""
-        out = self.samples.copy()
-        for chunk in self.chunks:
-            out[chunk.lo - self.base : chunk.hi - self.base] = chunk.values(out_rate)
-        return out
-
-
-class _Run:
-    """A run of back-to-back chunks at one input rate, resampled as one stream (see :meth:`EchoDetector.played`)."""
-
-    __slots__ = ("floor", "keep", "n", "out0", "p", "q", "rate", "tail", "until")
-
-    def __init__(self, rate: int, out_rate: int, out0: int, at: float) -> None:
-        g = gcd(rate, out_rate)
-        self.rate, self.p, self.q = rate, rate // g, out_rate // g  # p input samples make q output samples
-        self.out0 = out0  # absolute output index of the run's input sample 0
-        self.floor = out0  # outputs before this index are not rewritten (a realign moved the run past them)
-        self.n = 0  # input samples in the run so far
-        self.keep = int(CONTEXT * rate) + self.p
-        self.tail = np.zeros(0, dtype="<i2")  # the run's last ``keep`` input samples
-        self.until = at  # clock time where the next back-to-back chunk starts
-
-    def follows(self, rate: int, at: float) -> bool:
-        return rate == self.rate and abs(at - self.until) <= 0.5 / rate
-
-    def add(self, pcm: bytes, out_rate: int, at: float) -> _Chunk:
-        """``pcm`` with the run's tail in front, and the absolute outputs ``[lo, hi)`` its resampling writes."""
-        chunk = np.frombuffer(pcm, dtype="<i2")
-        start = self.n - len(self.tail)  # input index of the tail's first sample
-        first = -(-start // self.p) * self.p  # on the output grid: input index a multiple of p
-        data = np.concatenate((self.tail[first - start :], chunk))
-        at_index = self.out0 + first * self.q // self.p
-        skip = 0
-        if first > 0:  # the first outputs lack what came before ``first``: keep only those near the chunk
-            skip = max(0, self.out0 + -(-self.n * self.q // self.p) - REWRITE - at_index)
-        skip = max(skip, self.floor - at_index)
-        self.n += len(chunk)
-        self.tail = data[-self.keep :]
-        self.until = at + len(chunk) / self.rate
-        lo = at_index + skip
-        return _Chunk(
-            data, self.rate, at_index, lo, max(lo, at_index + _resampled_length(len(data), self.rate, out_rate))
-        )
-
-
-def _resampled_length(n: int, rate: int, out_rate: int) -> int:
-    """How many samples ``soxr.resample`` makes of ``n``: python-soxr's one-shot rounds ``n * out_rate / rate``
-    to the nearest (``tests/test_turns_echo_lazy.py`` checks it against soxr at every rate the output takes)."""
-    return int(n * out_rate / rate + 0.5)
 
 
 class EchoDetector:
@@ -159,9 +61,9 @@ class EchoDetector:
         self._ring = np.zeros(int(history * sample_rate), dtype=np.float32)
         self._t0: float | None = None  # clock time of absolute sample 0
         self._until = 0  # absolute index one past the last sample written
-        self._held: _Held | None = None  # the reference a pause put aside (and audio sent during it)
-        self._run: _Run | None = None  # the back-to-back chunks being resampled as one stream
-        self._pending: deque[_Chunk] = deque()  # played, not resampled yet: ordered, their [lo, hi) disjoint
+        self._held: Held | None = None  # the reference a pause put aside (and audio sent during it)
+        self._run: Run | None = None  # the back-to-back chunks being resampled as one stream
+        self._pending: deque[Chunk] = deque()  # played, not resampled yet: ordered, their [lo, hi) disjoint
         self._horizon = 0  # outputs before this absolute index are no longer kept (the ring has moved past them)
         self.checks = 0
         self.resampled = 0
@@ -205,7 +107,7 @@ class EchoDetector:
             if self._t0 is None:
                 self._t0 = at
             if run is None or not run.follows(sample_rate, at):
-                run = self._run = _Run(sample_rate, self.sample_rate, self._index(at), at)
+                run = self._run = Run(sample_rate, self.sample_rate, self._index(at), at)
             chunk = run.add(pcm, self.sample_rate, at)
             if chunk.lo > self._until:  # a gap: nothing played in between
                 self._write(self._until, np.zeros(min(chunk.lo - self._until, len(self._ring)), dtype=np.float32))
@@ -244,7 +146,7 @@ class EchoDetector:
         cut = max(0, self._index(at))
         chunks = self._take(cut) if cut < self._until else []
         samples = self._read(cut, self._until) if cut < self._until else np.zeros(0, dtype=np.float32)
-        self._held = _Held(cut, samples, chunks)
+        self._held = Held(cut, samples, chunks)
         self._cut(at)
 
     @property
@@ -277,7 +179,7 @@ class EchoDetector:
             return
         start = self._index(at)
         if held.chunks and (start < self._horizon or len(held.samples) > len(self._ring)):  # not in practice
-            held = _Held(held.base, held.settled(self.sample_rate), [])
+            held = Held(held.base, held.settled(self.sample_rate), [])
         pcm = (np.clip(held.samples, -1, 1) * 32767).astype("<i2").tobytes()
         self.played(pcm, self.sample_rate, at)
         shift = start - held.base
@@ -361,7 +263,7 @@ class EchoDetector:
         b = a + stop - start
         return [(a, b)] if b <= horizon + size else [(a, horizon + size), (horizon, b - size)]
 
-    def _insert(self, chunk: _Chunk) -> None:
+    def _insert(self, chunk: Chunk) -> None:
         """Queue ``chunk`` in order of position (after :meth:`_claim` made room: its range overlaps no other)."""
         pending = self._pending
         i = len(pending)
@@ -388,7 +290,7 @@ class EchoDetector:
             else:
                 del pending[i]
 
-    def _take(self, start: int) -> list[_Chunk]:
+    def _take(self, start: int) -> list[Chunk]:
         """Take the pending chunks' parts from ``start`` on out of the queue (a pause holds them), in order."""
         pending, taken = self._pending, []
         while pending and pending[-1].hi > start:
@@ -413,7 +315,7 @@ class EchoDetector:
             pending.remove(chunk)
             self._resample(chunk)
 
-    def _resample(self, chunk: _Chunk) -> None:
+    def _resample(self, chunk: Chunk) -> None:
         self.resampled += 1
         chunk.lo = max(chunk.lo, self._horizon)
         if chunk.lo < chunk.hi:
