@@ -110,7 +110,7 @@ class EchoDetector:
                 run = self._run = Run(sample_rate, self.sample_rate, self._index(at), at)
             chunk = run.add(pcm, self.sample_rate, at)
             if chunk.lo > self._until:  # a gap: nothing played in between
-                self._write(self._until, np.zeros(min(chunk.lo - self._until, len(self._ring)), dtype=np.float32))
+                self._zero(self._until, chunk.lo - self._until)
             if chunk.lo < self._horizon or chunk.hi - chunk.lo > len(self._ring):  # not in practice: at once
                 self.resampled += 1
                 self._write(chunk.lo, chunk.samples(self.sample_rate)[chunk.lo - chunk.origin :])
@@ -120,7 +120,7 @@ class EchoDetector:
             self._advance(chunk.hi)
             return
         if start > self._until:  # a gap: nothing played in between
-            self._write(self._until, np.zeros(min(start - self._until, len(self._ring)), dtype=np.float32))
+            self._zero(self._until, start - self._until)
         self._write(start, samples)
         self._advance(start + len(samples))
 
@@ -134,7 +134,7 @@ class EchoDetector:
             return
         cut = max(0, self._index(at))
         if cut < self._until:
-            self._write(cut, np.zeros(min(self._until - cut, len(self._ring)), dtype=np.float32))
+            self._zero(cut, self._until - cut)
             self._until = cut
 
     def pause(self, at: float) -> None:
@@ -329,6 +329,20 @@ class EchoDetector:
         for lo, hi in self._aliases(start, start + len(samples)):
             self._claim(lo, hi)
         self._put(start, samples)
+
+    def _zero(self, start: int, count: int) -> None:
+        """:meth:`_write` of ``count`` zeros (at most the ring's size) without making them: a reply after a long
+        silence fills the whole ring (1.3 MB at 20 s)."""
+        size = len(self._ring)
+        count = min(count, size)
+        if count <= 0:
+            return
+        for lo, hi in self._aliases(start, start + count):
+            self._claim(lo, hi)
+        pos = start % size
+        first = min(count, size - pos)
+        self._ring[pos : pos + first] = 0.0
+        self._ring[: count - first] = 0.0
 
     def _put(self, start: int, samples: np.ndarray) -> None:
         size = len(self._ring)
