@@ -25,59 +25,17 @@ loudspeaker's distortion, which lower the correlation of true echo; a browser wi
 from __future__ import annotations
 
 import logging
-from math import gcd
+from collections import deque
 
 import numpy as np
 from voxline.audio.resample import resample
+from voxline.turns.echo_chunks import Chunk, Held, Run
 
 __all__ = ["EchoDetector"]
 
 logger = logging.getLogger(__name__)
 
 RATE = 16000
-CONTEXT = 0.02
-"""Seconds of a run's earlier audio resampled again in front of each chunk: twice soxr HQ's reach (measured: a
-cut disturbs 62-81 output samples at 16 kHz, whatever the input rate), so the outputs from :data:`REWRITE`
-before the chunk on equal those of the whole run resampled at once."""
-REWRITE = 160
-"""Output samples before a chunk that are written again: the previous chunk's end, resampled without what
-followed it."""
-
-
-class _Run:
-    """A run of back-to-back chunks at one input rate, resampled as one stream (see :meth:`EchoDetector.played`)."""
-
-    __slots__ = ("floor", "keep", "n", "out0", "p", "q", "rate", "tail", "until")
-
-    def __init__(self, rate: int, out_rate: int, out0: int, at: float) -> None:
-        g = gcd(rate, out_rate)
-        self.rate, self.p, self.q = rate, rate // g, out_rate // g  # p input samples make q output samples
-        self.out0 = out0  # absolute output index of the run's input sample 0
-        self.floor = out0  # outputs before this index are not rewritten (a realign moved the run past them)
-        self.n = 0  # input samples in the run so far
-        self.keep = int(CONTEXT * rate) + self.p
-        self.tail = np.zeros(0, dtype="<i2")  # the run's last ``keep`` input samples
-        self.until = at  # clock time where the next back-to-back chunk starts
-
-    def follows(self, rate: int, at: float) -> bool:
-        return rate == self.rate and abs(at - self.until) <= 0.5 / rate
-
-    def add(self, pcm: bytes, out_rate: int, at: float) -> tuple[int, np.ndarray]:
-        """Resample ``pcm`` with the run's tail in front; returns (absolute index, samples) to write."""
-        chunk = np.frombuffer(pcm, dtype="<i2")
-        start = self.n - len(self.tail)  # input index of the tail's first sample
-        first = -(-start // self.p) * self.p  # on the output grid: input index a multiple of p
-        data = np.concatenate((self.tail[first - start :], chunk))
-        out = np.frombuffer(resample(data.tobytes(), self.rate, out_rate), dtype="<i2")
-        at_index = self.out0 + first * self.q // self.p
-        skip = 0
-        if first > 0:  # the first outputs lack what came before ``first``: keep only those near the chunk
-            skip = max(0, self.out0 + -(-self.n * self.q // self.p) - REWRITE - at_index)
-        skip = max(skip, self.floor - at_index)
-        self.n += len(chunk)
-        self.tail = data[-self.keep :]
-        self.until = at + len(chunk) / self.rate
-        return at_index + skip, out[skip:].astype(np.float32) * (1.0 / 32768.0)
 
 
 class EchoDetector:
@@ -103,9 +61,13 @@ class EchoDetector:
         self._ring = np.zeros(int(history * sample_rate), dtype=np.float32)
         self._t0: float | None = None  # clock time of absolute sample 0
         self._until = 0  # absolute index one past the last sample written
-        self._held: np.ndarray | None = None  # the reference a pause put aside (and audio sent during it)
-        self._run: _Run | None = None  # the back-to-back chunks being resampled as one stream
+        self._held: Held | None = None  # the reference a pause put aside (and audio sent during it)
+        self._run: Run | None = None  # the back-to-back chunks being resampled as one stream
+        self._pending: deque[Chunk] = deque()  # played, not resampled yet: ordered, their [lo, hi) disjoint
+        self._horizon = 0  # outputs before this absolute index are no longer kept (the ring has moved past them)
         self.checks = 0
+        self.resampled = 0
+        """Chunks resampled into the reference so far (a counter for tests and metrics)."""
         self.last_share = 0.0
 
     # --- the output side ------------------------------------------------------------------------------------
@@ -118,6 +80,14 @@ class EchoDetector:
         Resampling each chunk on its own rounded its length to whole samples (and its start to the sample grid):
         a seam of a sample at every chunk of odd length, against which a check window across it matches on one
         side only (``test_back_to_back_chunks_of_odd_length_make_one_seamless_reference``).
+
+        Lazily: a chunk of a run is only placed here, and resampled when a check (or a pause) first reads its part
+        of the reference, into the same samples as at once (``tests/test_turns_echo_lazy.py`` holds the two equal).
+        Checks come only when the VAD hears speech, so most of what plays is never compared against, and
+        resampling every chunk was most of the reply path's CPU (64-70 µs per 100 ms chunk; placing one costs
+        ~5). A check pays for what it reads: its window and the delays it searches, ~0.75 s of reference (~0.5 ms
+        of CPU in 100 ms chunks). Later writes (the next chunk's rewrite of the run's end, a stop, a gap) take
+        their range from the chunks still pending, so the order of the writes is kept.
         """
         if not pcm:
             return
@@ -128,7 +98,7 @@ class EchoDetector:
                 pcm = resample(pcm, sample_rate, self.sample_rate)
             samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) * (1.0 / 32768.0)
             if self._held is not None:  # paused: the client queues it behind what the pause held back
-                self._held = np.concatenate((self._held, samples))
+                self._held.samples = np.concatenate((self._held.samples, samples))
                 return
             if self._t0 is None:
                 self._t0 = at
@@ -137,12 +107,22 @@ class EchoDetector:
             if self._t0 is None:
                 self._t0 = at
             if run is None or not run.follows(sample_rate, at):
-                run = self._run = _Run(sample_rate, self.sample_rate, self._index(at), at)
-            start, samples = run.add(pcm, self.sample_rate, at)
+                run = self._run = Run(sample_rate, self.sample_rate, self._index(at), at)
+            chunk = run.add(pcm, self.sample_rate, at)
+            if chunk.lo > self._until:  # a gap: nothing played in between
+                self._zero(self._until, chunk.lo - self._until)
+            if chunk.lo < self._horizon or chunk.hi - chunk.lo > len(self._ring):  # not in practice: at once
+                self.resampled += 1
+                self._write(chunk.lo, chunk.samples(self.sample_rate)[chunk.lo - chunk.origin :])
+            elif chunk.hi > chunk.lo:
+                self._claim(chunk.lo, chunk.hi)
+                self._insert(chunk)
+            self._advance(chunk.hi)
+            return
         if start > self._until:  # a gap: nothing played in between
-            self._write(self._until, np.zeros(min(start - self._until, len(self._ring)), dtype=np.float32))
+            self._zero(self._until, start - self._until)
         self._write(start, samples)
-        self._until = max(self._until, start + len(samples))
+        self._advance(start + len(samples))
 
     def stopped(self, at: float) -> None:
         """Playback stopped at ``at`` (an interrupt): reference audio after it (or held by a pause) never played."""
@@ -154,7 +134,7 @@ class EchoDetector:
             return
         cut = max(0, self._index(at))
         if cut < self._until:
-            self._write(cut, np.zeros(min(self._until - cut, len(self._ring)), dtype=np.float32))
+            self._zero(cut, self._until - cut)
             self._until = cut
 
     def pause(self, at: float) -> None:
@@ -164,7 +144,9 @@ class EchoDetector:
             return
         self._run = None
         cut = max(0, self._index(at))
-        self._held = self._read(cut, self._until) if cut < self._until else np.zeros(0, dtype=np.float32)
+        chunks = self._take(cut) if cut < self._until else []
+        samples = self._read(cut, self._until) if cut < self._until else np.zeros(0, dtype=np.float32)
+        self._held = Held(cut, samples, chunks)
         self._cut(at)
 
     @property
@@ -193,9 +175,23 @@ class EchoDetector:
     def resume(self, at: float) -> None:
         """Playback resumed at ``at``: the audio held at the pause plays from here on."""
         held, self._held = self._held, None
-        if held is not None and len(held):
-            pcm = (np.clip(held, -1, 1) * 32767).astype("<i2").tobytes()
-            self.played(pcm, self.sample_rate, at)
+        if held is None or not len(held.samples):
+            return
+        start = self._index(at)
+        if held.chunks and (start < self._horizon or len(held.samples) > len(self._ring)):  # not in practice
+            held = Held(held.base, held.settled(self.sample_rate), [])
+        pcm = (np.clip(held.samples, -1, 1) * 32767).astype("<i2").tobytes()
+        self.played(pcm, self.sample_rate, at)
+        shift = start - held.base
+        for chunk in held.chunks:  # the pending chunks go on owing their part, where it plays now
+            chunk.origin, chunk.lo, chunk.hi, chunk.rounds = (
+                chunk.origin + shift,
+                chunk.lo + shift,
+                chunk.hi + shift,
+                chunk.rounds + 1,
+            )
+            self._claim(chunk.lo, chunk.hi)
+            self._insert(chunk)
 
     # --- the input side -------------------------------------------------------------------------------------
 
@@ -242,11 +238,115 @@ class EchoDetector:
         assert self._t0 is not None
         return round((at - self._t0) * self.sample_rate)
 
+    def _advance(self, end: int) -> None:
+        """Outputs up to ``end`` were written (or placed): the ring keeps the last ``len(_ring)`` before the end."""
+        if end <= self._until:
+            return
+        self._until = end
+        horizon = end - len(self._ring)
+        if horizon > self._horizon:
+            self._horizon = horizon
+            pending = self._pending
+            while pending and pending[0].hi <= horizon:  # overwritten in the ring before anything read it
+                pending.popleft()
+
+    def _aliases(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """The absolute ranges in ``[_horizon, _horizon + len(_ring))`` (where every pending chunk lies) whose ring
+        slots ``[start, stop)`` shares: the range itself but for a stop that moved ``_until`` back (or a write
+        longer than the ring), after which a write or read reaches slots of other times."""
+        size, horizon = len(self._ring), self._horizon
+        if horizon <= start and stop <= horizon + size:
+            return [(start, stop)]
+        if stop - start >= size:
+            return [(horizon, horizon + size)]
+        a = horizon + (start - horizon) % size
+        b = a + stop - start
+        return [(a, b)] if b <= horizon + size else [(a, horizon + size), (horizon, b - size)]
+
+    def _insert(self, chunk: Chunk) -> None:
+        """Queue ``chunk`` in order of position (after :meth:`_claim` made room: its range overlaps no other)."""
+        pending = self._pending
+        i = len(pending)
+        while i and pending[i - 1].lo >= chunk.hi:  # behind a move back (a realign to an earlier time): rare
+            i -= 1
+        pending.insert(i, chunk)
+
+    def _claim(self, start: int, stop: int) -> None:
+        """A write of outputs ``[start, stop)`` comes after the pending chunks: they no longer owe that range."""
+        pending = self._pending
+        i = len(pending)
+        while i and pending[i - 1].hi > start:
+            i -= 1
+            chunk = pending[i]
+            if chunk.lo >= stop:
+                continue
+            if chunk.lo < start and chunk.hi > stop:  # the write falls inside it: it goes into the ring first
+                del pending[i]
+                self._resample(chunk)
+            elif chunk.lo < start:
+                chunk.hi = start
+            elif chunk.hi > stop:
+                chunk.lo = stop
+            else:
+                del pending[i]
+
+    def _take(self, start: int) -> list[Chunk]:
+        """Take the pending chunks' parts from ``start`` on out of the queue (a pause holds them), in order."""
+        pending, taken = self._pending, []
+        while pending and pending[-1].hi > start:
+            chunk = pending.pop()
+            lo = max(chunk.lo, start, self._horizon)
+            if lo < chunk.hi:
+                taken.append(chunk.part(lo, chunk.hi))
+            if chunk.lo < start:  # the part before the pause stays
+                chunk.hi = start
+                pending.append(chunk)
+                break
+        taken.reverse()
+        return taken
+
+    def _settle(self, start: int, stop: int) -> None:
+        """Resample into the ring every pending chunk that owes outputs in ``[start, stop)`` (a read is coming)."""
+        pending = self._pending
+        if not pending or pending[-1].hi <= start or pending[0].lo >= stop:
+            return
+        due = [chunk for chunk in pending if chunk.hi > start and chunk.lo < stop]
+        for chunk in due:
+            pending.remove(chunk)
+            self._resample(chunk)
+
+    def _resample(self, chunk: Chunk) -> None:
+        self.resampled += 1
+        chunk.lo = max(chunk.lo, self._horizon)
+        if chunk.lo < chunk.hi:
+            self._put(chunk.lo, chunk.values(self.sample_rate))
+
     def _write(self, start: int, samples: np.ndarray) -> None:
         size = len(self._ring)
         samples = samples[-size:]
         if len(samples) == 0:
             return
+        for lo, hi in self._aliases(start, start + len(samples)):
+            self._claim(lo, hi)
+        self._put(start, samples)
+
+    def _zero(self, start: int, count: int) -> None:
+        """:meth:`_write` of ``count`` zeros (at most the ring's size) without making them: a reply after a long
+        silence fills the whole ring (1.3 MB at 20 s)."""
+        size = len(self._ring)
+        count = min(count, size)
+        if count <= 0:
+            return
+        for lo, hi in self._aliases(start, start + count):
+            self._claim(lo, hi)
+        pos = start % size
+        first = min(count, size - pos)
+        self._ring[pos : pos + first] = 0.0
+        self._ring[: count - first] = 0.0
+
+    def _put(self, start: int, samples: np.ndarray) -> None:
+        size = len(self._ring)
+        samples = samples[-size:]
         pos = start % size
         first = min(len(samples), size - pos)
         self._ring[pos : pos + first] = samples[:first]
@@ -257,6 +357,8 @@ class EchoDetector:
         out = np.zeros(max(0, stop - start), dtype=np.float32)
         size = len(self._ring)
         lo, hi = max(start, self._until - size, 0), min(stop, self._until)
+        for a, b in self._aliases(lo, hi):
+            self._settle(a, b)
         for i in range(lo, hi, size):  # at most two pieces in practice
             j = min(hi, i + size)
             pos = i % size
