@@ -9,8 +9,8 @@ for "when did the audio at time *t* arrive".
 
 from __future__ import annotations
 
-import time
 from collections import deque
+from time import monotonic_ns
 
 __all__ = ["AudioClock"]
 
@@ -32,8 +32,8 @@ class AudioClock:
 
     def note(self, num_samples: int, now_ns: int | None = None) -> None:
         """``num_samples`` more samples (at :attr:`sample_rate`) arrived now (or at monotonic ``now_ns``)."""
-        self._samples += num_samples
-        self._marks.append((self._samples, time.monotonic_ns() if now_ns is None else now_ns))
+        samples = self._samples = self._samples + num_samples
+        self._marks.append((samples, monotonic_ns() if now_ns is None else now_ns))
 
     def note_seconds(self, seconds: float, now_ns: int | None = None) -> None:
         """Like :meth:`note`, for audio counted in seconds (a frame at another sample rate)."""

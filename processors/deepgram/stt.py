@@ -202,14 +202,13 @@ class DeepgramSTT(STTProcessor):
             self.socket.wake()  # the first audio opens the socket; until it is ready the buffer holds the audio
             return
         at_least = self._message_seconds(pcm)
-        if buffer.sent_seq == chunk.seq:  # nothing held before this frame
-            if at_least and chunk.end - chunk.start < at_least - 1e-9:
-                return  # held: it goes with the next frames (or before Finalize, CloseStream, the VAD's stop)
-            if await self.socket.send(lambda conn: conn.send_media(pcm)):
-                buffer.sent_seq = chunk.seq + 1
-                self.audio_messages += 1
-            return
-        await self._send_unsent(at_least)
+        if at_least and buffer.unsent_seconds() < at_least - 1e-9:
+            return  # held: it goes with the next frames (or before Finalize, CloseStream, the VAD's stop)
+        if buffer.sent_seq != chunk.seq:  # frames held before this one: all in one message
+            await self._send_unsent()
+        elif await self.socket.send(lambda conn: conn.send_media(pcm)):
+            buffer.sent_seq = chunk.seq + 1
+            self.audio_messages += 1
 
     def _message_seconds(self, pcm: bytes) -> float:
         """How much audio the message this frame goes in must gather before it goes (0: now)."""
@@ -219,10 +218,10 @@ class DeepgramSTT(STTProcessor):
             return self.quiet_message_seconds
         return 0.0
 
-    async def _send_unsent(self, at_least: float = 0.0) -> None:
-        """Send the audio not sent yet on this connection as one message (if it lasts ``at_least`` seconds)."""
+    async def _send_unsent(self) -> None:
+        """Send the audio not sent yet on this connection, as one message."""
         chunks = self._buffer.unsent()
-        if not chunks or chunks[-1].end - chunks[0].start < at_least - 1e-9:
+        if not chunks:
             return
         pcm = chunks[0].pcm if len(chunks) == 1 else b"".join(c.pcm for c in chunks)
         if await self.socket.send(lambda conn: conn.send_media(pcm)):

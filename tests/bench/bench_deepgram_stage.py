@@ -11,7 +11,9 @@ through ``DeepgramSTT.process`` as the pipeline hands them over, back to back, a
 * ``sdk``: the real SDK against the fake Deepgram in a process of its own (tests/soak_fakes.py): this process's
   CPU per frame, the SDK's framing, masking and sends and the results it parses included.
 
-Both print ``messages_per_session_s`` (audio messages toward Deepgram per second of session audio). The
+* ``send``: the SDK's ``send_media`` alone, on that connection: CPU µs per message of 20 ms and of 100 ms.
+
+``stage`` and ``sdk`` print ``messages_per_session_s`` (audio messages toward Deepgram per second of session audio). The
 settings are the turn engine's (``apps/voice_agent/turn_wiring.py``) unless ``--quiet``/``--speech`` say
 otherwise. A shared machine: compare runs made back to back, and read the load average printed with them.
 
@@ -174,15 +176,55 @@ async def run_sdk(frames: list[tuple[Frame, Direction]], quiet: float | None, sp
         fakes.wait(10)
 
 
+async def run_send(messages: int) -> dict[str, Any]:
+    fakes = _start_fakes()
+    try:
+        assert fakes.stdout is not None
+        url = json.loads(fakes.stdout.readline())["deepgram"]
+        stt = DeepgramSTT(api_key="test-key", base_url=url, name="stt")
+        await stt.process(AudioFrame(pcm=b"\x01\x00" * FRAME, sample_rate=RATE), DOWNSTREAM)
+        for _ in range(500):
+            if stt.connected:
+                break
+            await asyncio.sleep(0.01)
+        grabbed: list[Any] = []
+
+        async def grab(conn: Any) -> None:
+            grabbed.append(conn)
+
+        await stt.socket.send(grab)
+        conn = grabbed[0]
+        rng = np.random.default_rng(3)
+        out: dict[str, Any] = {}
+        for ms in (20, 100):
+            pcm = rng.normal(0, 30, FRAME * ms // 20).astype("<i2").tobytes()
+            cpu0 = time.process_time()
+            for _ in range(messages):
+                await conn.send_media(pcm)
+            out[f"cpu_us_per_message_{ms}ms"] = round((time.process_time() - cpu0) * 1e6 / messages, 2)
+            await asyncio.sleep(0.5)
+        await stt.on_stop()
+        return out
+    finally:
+        assert fakes.stdin is not None
+        fakes.stdin.close()
+        fakes.wait(10)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mode", choices=["stage", "sdk"], default="stage")
+    parser.add_argument("--mode", choices=["stage", "sdk", "send"], default="stage")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quiet", type=float, help="quiet_message_seconds (default: the turn engine's)")
     parser.add_argument("--speech", type=float, help="speech_message_seconds (default: the turn engine's)")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
+    if args.mode == "send":
+        sends = [await run_send(int(args.seconds * 50)) for _ in range(args.repeats)]
+        best = {key: min(r[key] for r in sends) for key in sends[0]}
+        print(json.dumps({"bench": "deepgram_stage", "mode": "send", **best, "load_avg_1m": os.getloadavg()[0]}))
+        return
     frames = session(args.seconds)
     runs = []
     for _ in range(args.repeats):
