@@ -537,6 +537,22 @@ async def test_held_speech_never_delays_finalize_whatever_the_moment(held: int) 
     assert [n // frame for n in conn.audio_sizes[:2]] == [1, 3]  # the first message of speech gathered three
 
 
+async def test_a_message_never_exceeds_its_length_whatever_the_frames() -> None:
+    """30 ms frames of a quiet room with ``quiet_message_seconds=0.1``: three per message (90 ms), never four
+    (120 ms would pass Deepgram's 100 ms); a frame longer than the length goes alone."""
+    room = np.random.default_rng(9).normal(0, 30, RATE).astype("<i2").tobytes()
+    async with FakeDeepgram(transcripts=["Quiet."]) as fake:
+        stt = stt_for(fake, quiet_message_seconds=0.1)
+        async with started(stt) as run:
+            await run.step(*feed(room[:960], chunk=0.03))
+            await until(lambda: stt.connected)
+            await run.step(*feed(room[960 : 960 * 10], chunk=0.03), *feed(room[960 * 10 : 960 * 10 + 3840], chunk=0.12))
+            await until(lambda: stt.clock.seconds >= 0.42 - 1e-6)
+            await run.end()
+        conn = fake.listen_connections[0]
+    assert conn.audio_sizes == [960, 2880, 2880, 2880, 3840]
+
+
 def test_message_seconds_are_validated_against_deepgrams_100_ms() -> None:
     with pytest.raises(ValueError, match="quiet_message_seconds"):
         DeepgramSTT(api_key=KEY, quiet_message_seconds=-0.02)

@@ -21,11 +21,12 @@ Deepgram's own:
   comes). Each message costs the SDK's framing, a mask and a send call. Deepgram asks for 20-100 ms of audio per
   message ("Streaming buffer sizes should be between 20 and 100 milliseconds of audio",
   https://developers.deepgram.com/docs/measuring-streaming-latency). ``quiet_message_seconds``: while the VAD says
-  the user is not speaking, audio below :data:`QUIET_DBFS` (a quiet room) is held until a message has that much;
-  louder audio goes at once with whatever was held, so speech reaches Deepgram as soon as it is louder than the
-  room, whether or not the VAD has confirmed it. ``speech_message_seconds``: from the VAD's start until its stop,
-  while the bot is silent, messages of that much audio (a few interims come that much later; the turn is decided
-  at the VAD's stop, which sends the held audio at once, before the engine's ``Finalize``). While the bot speaks
+  the user is not speaking, audio below :data:`QUIET_DBFS` (a quiet room) is held while another frame like the
+  last still fits in a message of that length (100 ms: five 20 ms frames, three of 30 ms); louder audio goes at
+  once with whatever was held, so speech reaches Deepgram as soon as it is louder than the room, whether or not the
+  VAD has confirmed it. ``speech_message_seconds``: from the VAD's start until its stop, while the bot is silent,
+  messages of up to that much audio (a few interims come that much later; the turn is decided at the VAD's stop,
+  which sends the held audio at once, before the engine's ``Finalize``). While the bot speaks
   (``BotStartedSpeakingFrame`` until ``BotStoppedSpeakingFrame``, from the output upstream) speech goes frame by
   frame: its interims decide a barge-in. Held audio also goes out before ``Finalize`` and ``CloseStream``, and a
   reconnect replays it like any unsent audio.
@@ -119,10 +120,10 @@ class DeepgramSTT(STTProcessor):
             if not 0 <= seconds <= MAX_MESSAGE_SECONDS:
                 raise ValueError(f"{what}_message_seconds must be in [0, {MAX_MESSAGE_SECONDS}], got {seconds}")
         self.quiet_message_seconds = quiet_message_seconds
-        """While a VAD upstream says the user is not speaking, quiet audio goes in messages of at least this
-        length (0: every frame as it comes). See the module docstring."""
+        """While a VAD upstream says the user is not speaking, quiet audio goes in messages of up to this length,
+        as full as whole frames make them (0: every frame as it comes). See the module docstring."""
         self.speech_message_seconds = speech_message_seconds
-        """While the VAD says the user speaks and the bot is silent, messages of at least this length (0: every
+        """While the VAD says the user speaks and the bot is silent, messages of up to this length (0: every
         frame as it comes). See the module docstring."""
         self.audio_messages = 0
         """Audio messages sent so far (replays included; for tests, benchmarks and metrics)."""
@@ -201,9 +202,9 @@ class DeepgramSTT(STTProcessor):
         if not self.socket.ready:
             self.socket.wake()  # the first audio opens the socket; until it is ready the buffer holds the audio
             return
-        at_least = self._message_seconds(pcm)
-        if at_least and buffer.unsent_seconds() < at_least - 1e-9:
-            return  # held: it goes with the next frames (or before Finalize, CloseStream, the VAD's stop)
+        up_to = self._message_seconds(pcm)
+        if up_to and buffer.unsent_seconds() + (chunk.end - chunk.start) <= up_to + 1e-9:
+            return  # held: another frame like it still fits (or it goes before Finalize, CloseStream, the VAD's stop)
         if buffer.sent_seq != chunk.seq:  # frames held before this one: all in one message
             await self._send_unsent()
         elif await self.socket.send(lambda conn: conn.send_media(pcm)):
@@ -211,7 +212,7 @@ class DeepgramSTT(STTProcessor):
             self.audio_messages += 1
 
     def _message_seconds(self, pcm: bytes) -> float:
-        """How much audio the message this frame goes in must gather before it goes (0: now)."""
+        """The most audio the message this frame goes in may carry (0: it goes now)."""
         if self._user_speaking:
             return 0.0 if self._bot_speaking else self.speech_message_seconds
         if self.quiet_message_seconds and below_dbfs(pcm, QUIET_DBFS):
