@@ -558,3 +558,19 @@ def test_message_seconds_are_validated_against_deepgrams_100_ms() -> None:
         DeepgramSTT(api_key=KEY, quiet_message_seconds=-0.02)
     with pytest.raises(ValueError, match="speech_message_seconds"):
         DeepgramSTT(api_key=KEY, speech_message_seconds=0.12)
+
+
+def test_the_replay_buffer_drops_exactly_the_finalised_chunks() -> None:
+    """``finalized_until(t)`` (by bisection) keeps what the rule keeps: every chunk that ends after ``t``."""
+    from voxline.processors.deepgram._replay import ReplayBuffer
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        buffer = ReplayBuffer(15.0)
+        for _ in range(int(rng.integers(0, 40))):
+            buffer.append(b"\x00\x00" * 160, float(rng.choice([0.01, 0.02, 0.03])))
+        t = float(rng.uniform(-0.1, buffer.audio_time + 0.1))
+        kept = [c for c in buffer.unsent() if c.end > t + 1e-6]  # nothing sent: unsent() is every chunk
+        buffer.finalized_until(t)
+        assert buffer.unsent() == kept
+        assert buffer.replay_start == (kept[0].start if kept else buffer.audio_time)

@@ -8,7 +8,10 @@ replayed from there, so the new connection hears the whole unfinished utterance.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
+from itertools import islice
+from operator import attrgetter
 from typing import NamedTuple
 
 __all__ = ["Chunk", "ReplayBuffer"]
@@ -68,9 +71,16 @@ class ReplayBuffer:
                 self.lost_seconds += old.end - old.start
 
     def finalized_until(self, t: float) -> None:
-        """Deepgram will not revise audio before ``t``: it need not be replayed."""
-        while self._chunks and self._chunks[0].end <= t + 1e-6:
-            self._chunks.popleft()
+        """Deepgram will not revise audio before ``t``: it need not be replayed. (A final drops a turn's worth of
+        chunks, ~500: found by bisection on their rising ends and dropped in C, not one Python step each.)"""
+        chunks = self._chunks
+        done = bisect_right(chunks, t + 1e-6, key=_END)
+        if done == len(chunks):
+            chunks.clear()
+        elif done:
+            rest = list(islice(chunks, done, None))
+            chunks.clear()
+            chunks.extend(rest)
 
     def first_unsent(self, seq: int) -> Chunk | None:
         """The first chunk with ``seq`` ≥ ``seq`` still held, or None when caught up."""
@@ -92,3 +102,6 @@ class ReplayBuffer:
     @property
     def first_seq(self) -> int:
         return self._chunks[0].seq if self._chunks else self._next_seq
+
+
+_END = attrgetter("end")
