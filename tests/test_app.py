@@ -609,7 +609,8 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
     stt, turns = stages[2], stages[3]
     # The VAD owns the speaking events; the engine finalises Deepgram and reads its fillers.
     assert not stt.speaking_frames and not stt.vad_events  # type: ignore[attr-defined]
-    assert stt.quiet_message_seconds == 0.04  # type: ignore[attr-defined]  # while the VAD says quiet
+    assert stt.quiet_message_seconds == 0.1  # type: ignore[attr-defined]  # while the VAD says quiet
+    assert stt.speech_message_seconds == 0.06  # type: ignore[attr-defined]  # while the user speaks, the bot silent
     query = stt.connect_options()["request_options"]["additional_query_parameters"]  # type: ignore[attr-defined]
     assert query == {"filler_words": "true"}
     assert turns.stt is stt and turns.echo is not None  # type: ignore[attr-defined]
@@ -618,6 +619,7 @@ def test_the_cloud_pipeline_is_built_from_the_provider_processors() -> None:
     assert [type(p).__name__ for p in stages] == ["DeepgramSTT", "GeminiLLM", "SentenceAggregator", "DeepgramTTS"]
     assert stages[0].speaking_frames and stages[0].vad_events  # type: ignore[attr-defined]
     assert stages[0].quiet_message_seconds == 0  # type: ignore[attr-defined]  # no VAD: every frame as it comes
+    assert stages[0].speech_message_seconds == 0  # type: ignore[attr-defined]
 
 
 def test_the_tts_voice_defaults_to_asteria_and_takes_any_aura_voice() -> None:

@@ -11,12 +11,17 @@ import numpy as np
 import pytest
 from voxline.frames import (
     AudioFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     Frame,
+    TextFrame,
     TranscriptFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     UserTextFrame,
 )
+from voxline.pipeline import Pipeline
+from voxline.processor import DOWNSTREAM, UPSTREAM, Direction, Processor
 from voxline.processors.deepgram import DeepgramSTT, DeepgramTTS
 from voxline.processors.deepgram._common import websocket_base
 from voxline.providers.backoff import Backoff
@@ -427,6 +432,145 @@ async def test_while_the_vad_says_quiet_a_quiet_room_goes_in_40_ms_messages_and_
     assert conn.audio_before[finalize] == len(sent)  # the held frame went first
 
 
-def test_quiet_message_seconds_is_validated() -> None:
+class _Output(Processor):
+    """Sends the bot's speaking state upstream as the output transport does, when a test's ``TextFrame`` says so."""
+
+    async def process(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, TextFrame) and direction is DOWNSTREAM:
+            await self.push(
+                BotStartedSpeakingFrame() if frame.text == "bot starts" else BotStoppedSpeakingFrame(), UPSTREAM
+            )
+            return
+        await self.push(frame, direction)
+
+
+async def test_speech_goes_in_60_ms_messages_while_the_bot_is_silent_and_frame_by_frame_while_it_speaks() -> None:
+    """``speech_message_seconds`` (the turn engine sets 0.06, and 0.1 for the quiet room): from the VAD's start to
+    its stop, while the bot is silent, three frames per message; the VAD's stop sends what was held at once, so
+    ``Finalize`` follows all of it; while the bot speaks (from ``BotStartedSpeakingFrame``, upstream) speech goes
+    frame by frame, what was held going with the first frame (barge-in is decided on these interims); after
+    ``BotStoppedSpeakingFrame`` speech gathers again. Nothing is lost or reordered."""
+    frame = 640  # bytes of 20 ms
+    room = np.random.default_rng(5).normal(0, 30, RATE).astype("<i2").tobytes()  # about -61 dBFS
+    speech = voiced(0.6)
+    async with FakeDeepgram(transcripts=["One.", "Two.", "Three."]) as fake:
+        stt = stt_for(fake, quiet_message_seconds=0.1, speech_message_seconds=0.06)
+        seen = 0
+
+        async def step(*frames: Frame) -> None:
+            nonlocal seen
+            await run.step(*frames)
+            seen += sum(f.num_samples for f in frames if isinstance(f, AudioFrame))
+            await until(lambda: stt.clock.seconds * RATE >= seen - 0.5)
+
+        async def bot(text: str) -> None:
+            await run.step(TextFrame(text=text))
+            await until(lambda: stt._bot_speaking is (text == "bot starts"))
+
+        async with started(Pipeline([stt, _Output()])) as run:
+            await step(*feed(room[:frame]))
+            await until(lambda: stt.connected)
+            await step(*feed(room[frame : 13 * frame]))  # 12 quiet frames: 2 messages of 5, 2 held
+            await step(UserStartedSpeakingFrame(), *feed(speech[: 10 * frame]))  # 12 frames: 4 messages of 3
+            await step(*feed(speech[10 * frame : 12 * frame]))  # 2 held ...
+            await step(UserStoppedSpeakingFrame(audio_time=0.5))  # ... and sent at the VAD's stop
+            sent_by_finalize = 13 * frame + 12 * frame
+            await until(lambda: len(fake.listen_connections[0].audio) == sent_by_finalize)  # before any Finalize
+            assert await stt.finalize() is True
+            await bot("bot starts")
+            await step(*feed(room[13 * frame : 16 * frame]))  # quiet: held (3)
+            await step(UserStartedSpeakingFrame(), *feed(speech[12 * frame : 16 * frame]))  # the held 3, then 1 by 1
+            await bot("bot stops")
+            await step(*feed(speech[16 * frame : 22 * frame]))  # 2 messages of 3
+            await step(UserStoppedSpeakingFrame(audio_time=1.0))
+            await run.end()
+        conn = fake.listen_connections[0]
+    sent = room[: 13 * frame] + speech[: 12 * frame] + room[13 * frame : 16 * frame] + speech[12 * frame : 22 * frame]
+    assert bytes(conn.audio) == sent
+    sizes = [n // frame for n in conn.audio_sizes]
+    assert sizes == [1, 5, 5, 3, 3, 3, 3, 2, 3, 1, 1, 1, 1, 3, 3]
+    assert stt.audio_messages == len(conn.audio_sizes)
+    finalize = conn.message_types().index("Finalize")
+    assert conn.audio_before[finalize] == sent_by_finalize  # the held speech went before Finalize
+
+
+async def test_when_the_bot_starts_while_the_user_speaks_the_held_speech_goes_at_once() -> None:
+    """A reply that starts playing while the user speaks: what was held goes at ``BotStartedSpeakingFrame``, and
+    from then on frame by frame (speech over the bot's voice is what a barge-in is decided on)."""
+    frame = 640
+    speech = voiced(0.3)
+    async with FakeDeepgram(transcripts=["Over it."]) as fake:
+        stt = stt_for(fake, quiet_message_seconds=0.1, speech_message_seconds=0.06)
+        async with started(Pipeline([stt, _Output()])) as run:
+            await run.step(*feed(quiet(0.02)))
+            await until(lambda: stt.connected)
+            await run.step(UserStartedSpeakingFrame(), *feed(speech[: 5 * frame]))  # 3 sent, 2 held
+            await until(lambda: stt.clock.seconds * RATE >= 6 * 320 - 0.5)
+            conn = fake.listen_connections[0]
+            assert len(conn.audio) == 4 * frame
+            await run.step(TextFrame(text="bot starts"))
+            await until(lambda: len(conn.audio) == 6 * frame)  # the held two, without waiting for a third
+            await run.step(*feed(speech[5 * frame : 7 * frame]))
+            await until(lambda: len(conn.audio) == 8 * frame)
+            await run.end()
+    assert [n // frame for n in conn.audio_sizes] == [1, 3, 2, 1, 1]
+
+
+@pytest.mark.parametrize("held", [0, 1, 2, 3])
+async def test_held_speech_never_delays_finalize_whatever_the_moment(held: int) -> None:
+    """Whenever the engine asks for the final (right after a message went, or with one, two or three frames held
+    while the user speaks), every frame the stage had went to Deepgram before ``Finalize``."""
+    frame = 640
+    speech = voiced(0.3)
+    async with FakeDeepgram(transcripts=["Now."]) as fake:
+        stt = stt_for(fake, quiet_message_seconds=0.1, speech_message_seconds=0.06)
+        async with started(stt) as run:
+            await run.step(*feed(quiet(0.02)))
+            await until(lambda: stt.connected)
+            await run.step(UserStartedSpeakingFrame(), *feed(speech[: (3 + held) * frame]))
+            await until(lambda: stt.clock.seconds * RATE >= (4 + held) * 320 - 0.5)
+            assert await stt.finalize() is True
+            await run.end()
+        conn = fake.listen_connections[0]
+    finalize = conn.message_types().index("Finalize")
+    assert conn.audio_before[finalize] == (4 + held) * frame
+    assert [n // frame for n in conn.audio_sizes[:2]] == [1, 3]  # the first message of speech gathered three
+
+
+async def test_a_message_never_exceeds_its_length_whatever_the_frames() -> None:
+    """30 ms frames of a quiet room with ``quiet_message_seconds=0.1``: three per message (90 ms), never four
+    (120 ms would pass Deepgram's 100 ms); a frame longer than the length goes alone."""
+    room = np.random.default_rng(9).normal(0, 30, RATE).astype("<i2").tobytes()
+    async with FakeDeepgram(transcripts=["Quiet."]) as fake:
+        stt = stt_for(fake, quiet_message_seconds=0.1)
+        async with started(stt) as run:
+            await run.step(*feed(room[:960], chunk=0.03))
+            await until(lambda: stt.connected)
+            await run.step(*feed(room[960 : 960 * 10], chunk=0.03), *feed(room[960 * 10 : 960 * 10 + 3840], chunk=0.12))
+            await until(lambda: stt.clock.seconds >= 0.42 - 1e-6)
+            await run.end()
+        conn = fake.listen_connections[0]
+    assert conn.audio_sizes == [960, 2880, 2880, 2880, 3840]
+
+
+def test_message_seconds_are_validated_against_deepgrams_100_ms() -> None:
     with pytest.raises(ValueError, match="quiet_message_seconds"):
         DeepgramSTT(api_key=KEY, quiet_message_seconds=-0.02)
+    with pytest.raises(ValueError, match="speech_message_seconds"):
+        DeepgramSTT(api_key=KEY, speech_message_seconds=0.12)
+
+
+def test_the_replay_buffer_drops_exactly_the_finalised_chunks() -> None:
+    """``finalized_until(t)`` (by bisection) keeps what the rule keeps: every chunk that ends after ``t``."""
+    from voxline.processors.deepgram._replay import ReplayBuffer
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        buffer = ReplayBuffer(15.0)
+        for _ in range(int(rng.integers(0, 40))):
+            buffer.append(b"\x00\x00" * 160, float(rng.choice([0.01, 0.02, 0.03])))
+        t = float(rng.uniform(-0.1, buffer.audio_time + 0.1))
+        kept = [c for c in buffer.unsent() if c.end > t + 1e-6]  # nothing sent: unsent() is every chunk
+        buffer.finalized_until(t)
+        assert buffer.unsent() == kept
+        assert buffer.replay_start == (kept[0].start if kept else buffer.audio_time)

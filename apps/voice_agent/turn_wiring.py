@@ -8,7 +8,8 @@ One place assembles it (docs/turn-taking.md), from the ``TURN_*`` settings
   provider path (it dates the user's speech and tells the engine when it stops); the STT no longer emits
   speaking frames or asks its provider for VAD events (the VAD owns them); the VAD's own barge-in stays off (the
   engine owns barge-in). On Deepgram the engine asks for the final with ``Finalize`` when the user falls silent,
-  the audio goes out in 40 ms messages while the VAD says the user is quiet, and Deepgram writes the fillers
+  a quiet room goes out in 100 ms messages and the user's speech in 60 ms ones (frame by frame while the bot
+  speaks), and Deepgram writes the fillers
   ("um", ``filler_words=true``) that tell an unfinished turn. With the smart-turn model installed (and not turned
   off), the engine asks it too: by default (``TURN_SMART_TURN_DOUBT=auto``) on Deepgram only when the words leave
   the turn in doubt (:data:`DEEPGRAM_MODEL_DOUBT`), elsewhere at every pause. With whisper the engine waits longer
@@ -76,10 +77,20 @@ pump." (0.24), "a dragon and …" → "a dragon end." (0.29). Measured on the tu
 the last words of complete questions 0.59-0.99."""
 
 
-QUIET_MESSAGE_SECONDS = 0.04
-"""Deepgram gets two 20 ms frames per message while the VAD says the user is quiet, each frame as it comes while
-the user speaks (``DeepgramSTT.quiet_message_seconds``): half the messages (each costs the SDK's framing, a mask
-and a send call; docs/performance.md "Capacity"), and the end of speech reaches Deepgram as soon as before."""
+QUIET_MESSAGE_SECONDS = 0.1
+"""Deepgram gets 100 ms messages (the most its docs allow) of a quiet room while the VAD says the user is not
+speaking (``DeepgramSTT.quiet_message_seconds``): a fifth of the messages (each costs the SDK's framing, a mask and
+a send call; docs/performance.md "Capacity"). Any louder frame goes at once with what was held: speech reaches
+Deepgram as soon as before."""
+
+
+SPEECH_MESSAGE_SECONDS = 0.06
+"""While the VAD says the user speaks and the bot is silent, Deepgram gets 60 ms messages
+(``DeepgramSTT.speech_message_seconds``; frame by frame while the bot speaks, where interims decide barge-in).
+The VAD's stop sends what was held before the engine's ``Finalize``; the last words reach Deepgram at most 40 ms
+later than frame by frame, inside the 200 ms the VAD waits before its stop, so the final is not later (with a
+final 150 ms after the last voiced audio, as the benchmarks' fake answers, 100 ms messages could make it up to
+30 ms later)."""
 
 
 DEEPGRAM_MODEL_DOUBT = 0.6
@@ -141,6 +152,7 @@ def with_turn_engine(stt_stages: Sequence[Processor], settings: Settings) -> lis
         if deepgram is not None and isinstance(stage, deepgram.DeepgramSTT):
             stage.vad_events = False
             stage.quiet_message_seconds = QUIET_MESSAGE_SECONDS
+            stage.speech_message_seconds = SPEECH_MESSAGE_SECONDS
             extra = dict(stage.options.get("request_options") or {})
             query = {**_FILLER_WORDS["additional_query_parameters"], **extra.get("additional_query_parameters", {})}
             stage.options["request_options"] = {**extra, "additional_query_parameters": query}

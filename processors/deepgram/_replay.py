@@ -8,15 +8,18 @@ replayed from there, so the new connection hears the whole unfinished utterance.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
-
-import attrs
+from itertools import islice
+from operator import attrgetter
+from typing import NamedTuple
 
 __all__ = ["Chunk", "ReplayBuffer"]
 
 
-@attrs.frozen(slots=True)
-class Chunk:
+class Chunk(NamedTuple):
+    """One frame of session audio (a tuple: 0.25 µs to make, where a frozen attrs class took 0.42)."""
+
     seq: int
     start: float
     end: float
@@ -51,20 +54,33 @@ class ReplayBuffer:
 
     def append(self, pcm: bytes, duration: float) -> Chunk:
         start = self.audio_time
-        self.audio_time = start + duration
-        chunk = Chunk(self._next_seq, start, self.audio_time, pcm)
+        self.audio_time = end = start + duration
+        chunk = Chunk(self._next_seq, start, end, pcm)
         self._next_seq += 1
-        self._chunks.append(chunk)
-        while self._chunks and self.buffered_seconds > self.max_seconds:
-            old = self._chunks.popleft()
-            if old.seq >= self.sent_seq:
-                self.lost_seconds += old.end - old.start
+        chunks = self._chunks
+        chunks.append(chunk)
+        if end - chunks[0].start > self.max_seconds:
+            self._trim()
         return chunk
 
+    def _trim(self) -> None:
+        chunks = self._chunks
+        while chunks and self.buffered_seconds > self.max_seconds:
+            old = chunks.popleft()
+            if old.seq >= self.sent_seq:
+                self.lost_seconds += old.end - old.start
+
     def finalized_until(self, t: float) -> None:
-        """Deepgram will not revise audio before ``t``: it need not be replayed."""
-        while self._chunks and self._chunks[0].end <= t + 1e-6:
-            self._chunks.popleft()
+        """Deepgram will not revise audio before ``t``: it need not be replayed. (A final drops a turn's worth of
+        chunks, ~500: found by bisection on their rising ends and dropped in C, not one Python step each.)"""
+        chunks = self._chunks
+        done = bisect_right(chunks, t + 1e-6, key=_END)
+        if done == len(chunks):
+            chunks.clear()
+        elif done:
+            rest = list(islice(chunks, done, None))
+            chunks.clear()
+            chunks.extend(rest)
 
     def first_unsent(self, seq: int) -> Chunk | None:
         """The first chunk with ``seq`` ≥ ``seq`` still held, or None when caught up."""
@@ -74,10 +90,18 @@ class ReplayBuffer:
         return self._chunks[index] if index < len(self._chunks) else None
 
     def unsent(self) -> list[Chunk]:
-        """The chunks from :attr:`sent_seq` on, oldest first (the newest one or two, in the live path)."""
+        """The chunks from :attr:`sent_seq` on, oldest first (the newest few, in the live path)."""
         count = min(len(self._chunks), self._next_seq - self.sent_seq)
         return [self._chunks[-k] for k in range(count, 0, -1)]
+
+    def unsent_seconds(self) -> float:
+        """Seconds of audio from :attr:`sent_seq` on: what the next message would carry (no list made)."""
+        count = min(len(self._chunks), self._next_seq - self.sent_seq)
+        return self.audio_time - self._chunks[-count].start if count > 0 else 0.0
 
     @property
     def first_seq(self) -> int:
         return self._chunks[0].seq if self._chunks else self._next_seq
+
+
+_END = attrgetter("end")

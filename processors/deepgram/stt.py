@@ -17,14 +17,19 @@ Deepgram's own:
 * **Turns.** ``is_final`` pieces are joined into one turn, ended on ``speech_final``, on the answer to a
   ``Finalize`` (``from_finalize``) or on ``UtteranceEnd``; ``SpeechStarted`` starts one.
   :meth:`~voxline.stt.STTProcessor.finalize` sends ``Finalize``.
-* **Fewer messages while the user is quiet** (``quiet_message_seconds``, set by the turn engine, which runs a VAD
-  upstream): between the VAD's stop and its next start, audio below :data:`QUIET_DBFS` (a quiet room) goes out in
-  messages of at least that length (0.04 s: two 20 ms frames per message, half the messages, each costing the SDK's
-  framing, a mask and a send call; Deepgram recommends sending 20-250 ms of audio per message,
-  https://github.com/orgs/deepgram/discussions/224, answered by Deepgram). Louder audio, and every frame from the
-  VAD's start until its stop, goes out as it comes (with any frame held before it): speech reaches Deepgram as soon
-  as before, whether or not the VAD has confirmed it. Held audio also goes out before ``Finalize`` and
-  ``CloseStream``, and a reconnect replays it like any unsent audio.
+* **Fewer messages** (set by the turn engine, which runs a VAD upstream; both 0 by default: every frame as it
+  comes). Each message costs the SDK's framing, a mask and a send call. Deepgram asks for 20-100 ms of audio per
+  message ("Streaming buffer sizes should be between 20 and 100 milliseconds of audio",
+  https://developers.deepgram.com/docs/measuring-streaming-latency). ``quiet_message_seconds``: while the VAD says
+  the user is not speaking, audio below :data:`QUIET_DBFS` (a quiet room) is held while another frame like the
+  last still fits in a message of that length (100 ms: five 20 ms frames, three of 30 ms); louder audio goes at
+  once with whatever was held, so speech reaches Deepgram as soon as it is louder than the room, whether or not the
+  VAD has confirmed it. ``speech_message_seconds``: from the VAD's start until its stop, while the bot is silent,
+  messages of up to that much audio (a few interims come that much later; the turn is decided at the VAD's stop,
+  which sends the held audio at once, before the engine's ``Finalize``). While the bot speaks
+  (``BotStartedSpeakingFrame`` until ``BotStoppedSpeakingFrame``, from the output upstream) speech goes frame by
+  frame: its interims decide a barge-in. Held audio also goes out before ``Finalize`` and ``CloseStream``, and a
+  reconnect replays it like any unsent audio.
 * The SDK yields ``None`` for message types it does not know; those are skipped. A Deepgram ``Error`` message is
   a non-fatal ``ErrorFrame``. ``EndFrame`` sends ``CloseStream`` and waits (bounded) for the last results.
 """
@@ -35,8 +40,16 @@ import logging
 from typing import Any
 
 from voxline.audio import below_dbfs
-from voxline.frames import AudioFrame, Frame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame, Word
-from voxline.processor import DOWNSTREAM, Direction
+from voxline.frames import (
+    AudioFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    Frame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    Word,
+)
+from voxline.processor import DOWNSTREAM, UPSTREAM, Direction
 from voxline.processors.deepgram._common import deepgram_socket, resolve_config
 from voxline.processors.deepgram._replay import ReplayBuffer
 from voxline.processors.deepgram.provider import STT_LANGUAGE, STT_MODEL
@@ -84,6 +97,7 @@ class DeepgramSTT(STTProcessor):
         close_timeout: float = 2.0,
         speaking_frames: bool = False,
         quiet_message_seconds: float = 0.0,
+        speech_message_seconds: float = 0.0,
         name: str | None = None,
     ) -> None:
         super().__init__(sample_rate=sample_rate, speaking_frames=speaking_frames, name=name)
@@ -102,12 +116,19 @@ class DeepgramSTT(STTProcessor):
         self.vad_events = vad_events
         self.options = dict(options or {})
         self.close_timeout = close_timeout
-        if quiet_message_seconds < 0:
-            raise ValueError(f"quiet_message_seconds must be >= 0, got {quiet_message_seconds}")
+        for what, seconds in (("quiet", quiet_message_seconds), ("speech", speech_message_seconds)):
+            if not 0 <= seconds <= MAX_MESSAGE_SECONDS:
+                raise ValueError(f"{what}_message_seconds must be in [0, {MAX_MESSAGE_SECONDS}], got {seconds}")
         self.quiet_message_seconds = quiet_message_seconds
-        """While a VAD upstream says the user is not speaking, audio messages of at least this length (0: every
+        """While a VAD upstream says the user is not speaking, quiet audio goes in messages of up to this length,
+        as full as whole frames make them (0: every frame as it comes). See the module docstring."""
+        self.speech_message_seconds = speech_message_seconds
+        """While the VAD says the user speaks and the bot is silent, messages of up to this length (0: every
         frame as it comes). See the module docstring."""
+        self.audio_messages = 0
+        """Audio messages sent so far (replays included; for tests, benchmarks and metrics)."""
         self._user_speaking = False  # as the VAD upstream last said
+        self._bot_speaking = False  # as the output last said (upstream)
         self._buffer = ReplayBuffer(max_buffer_seconds)
         self._offset = 0.0
         self._bad_format_reported = False
@@ -175,37 +196,51 @@ class DeepgramSTT(STTProcessor):
                     f"got {frame.channels} channel(s) at {frame.sample_rate} Hz (dropped)"
                 )
             return
-        chunk = self._buffer.append(bytes(frame.pcm), frame.duration)
+        pcm = frame.pcm if type(frame.pcm) is bytes else bytes(frame.pcm)
+        buffer = self._buffer
+        chunk = buffer.append(pcm, len(pcm) / (2 * rate))
         if not self.socket.ready:
             self.socket.wake()  # the first audio opens the socket; until it is ready the buffer holds the audio
             return
-        if self.quiet_message_seconds and not self._user_speaking and below_dbfs(chunk.pcm, QUIET_DBFS):
-            if self._buffer.sent_seq != chunk.seq:  # audio held back: send it with this frame if enough
-                await self._send_unsent(self.quiet_message_seconds)
-            elif chunk.end - chunk.start < self.quiet_message_seconds - 1e-9:
-                return  # held: it goes with the next frame (or before Finalize, CloseStream, the VAD's start)
-            else:
-                await self._send_unsent()
-            return
-        if self._buffer.sent_seq != chunk.seq:
+        up_to = self._message_seconds(pcm)
+        if up_to and buffer.unsent_seconds() + (chunk.end - chunk.start) <= up_to + 1e-9:
+            return  # held: another frame like it still fits (or it goes before Finalize, CloseStream, the VAD's stop)
+        if buffer.sent_seq != chunk.seq:  # frames held before this one: all in one message
             await self._send_unsent()
-        elif await self.socket.send(lambda conn: conn.send_media(chunk.pcm)):
-            self._buffer.sent_seq = chunk.seq + 1
+        elif await self.socket.send(lambda conn: conn.send_media(pcm)):
+            buffer.sent_seq = chunk.seq + 1
+            self.audio_messages += 1
 
-    async def _send_unsent(self, at_least: float = 0.0) -> None:
-        """Send the audio not sent yet on this connection as one message (if it lasts ``at_least`` seconds)."""
+    def _message_seconds(self, pcm: bytes) -> float:
+        """The most audio the message this frame goes in may carry (0: it goes now)."""
+        if self._user_speaking:
+            return 0.0 if self._bot_speaking else self.speech_message_seconds
+        if self.quiet_message_seconds and below_dbfs(pcm, QUIET_DBFS):
+            return self.quiet_message_seconds
+        return 0.0
+
+    async def _send_unsent(self) -> None:
+        """Send the audio not sent yet on this connection, as one message."""
         chunks = self._buffer.unsent()
-        if not chunks or chunks[-1].end - chunks[0].start < at_least - 1e-9:
+        if not chunks:
             return
         pcm = chunks[0].pcm if len(chunks) == 1 else b"".join(c.pcm for c in chunks)
         if await self.socket.send(lambda conn: conn.send_media(pcm)):
             self._buffer.sent_seq = chunks[-1].seq + 1
+            self.audio_messages += 1
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if direction is DOWNSTREAM and isinstance(frame, (UserStartedSpeakingFrame, UserStoppedSpeakingFrame)):
             self._user_speaking = isinstance(frame, UserStartedSpeakingFrame)
-            if self._user_speaking and self.socket.ready:
-                await self._send_unsent()  # from now on every frame goes out as it comes
+            # The stop: the end of the speech goes now (before the engine's Finalize). The start: held audio goes
+            # now unless speech is to gather in messages too (then it rides with the first one).
+            gather = self._user_speaking and not self._bot_speaking and self.speech_message_seconds
+            if self.socket.ready and not gather:
+                await self._send_unsent()
+        elif direction is UPSTREAM and isinstance(frame, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)):
+            self._bot_speaking = isinstance(frame, BotStartedSpeakingFrame)
+            if self._bot_speaking and self._user_speaking and self.socket.ready:
+                await self._send_unsent()  # a possible barge-in: its words now, frame by frame from here on
         await super().process(frame, direction)
 
     async def on_finalize(self) -> bool:
@@ -234,6 +269,7 @@ class DeepgramSTT(STTProcessor):
         seq = self._buffer.first_seq
         while (chunk := self._buffer.first_unsent(seq)) is not None:
             await conn.send_media(chunk.pcm)
+            self.audio_messages += 1
             seq = chunk.seq + 1
         self._buffer.sent_seq = seq  # no await since the loop found nothing left: the socket turns ready now
 
@@ -284,6 +320,9 @@ class DeepgramSTT(STTProcessor):
         if is_final and (message.speech_final or message.from_finalize):
             await self.end_turn()
 
+
+MAX_MESSAGE_SECONDS = 0.1
+"""The most audio one message may gather: Deepgram's "between 20 and 100 milliseconds" (module docstring)."""
 
 QUIET_DBFS = -55.0
 """Only audio below this level (RMS) is held back while the user is quiet: the VAD's own quiet floor

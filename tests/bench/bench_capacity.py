@@ -15,7 +15,8 @@ Three kinds of process on loopback, so that each one's CPU is its own:
 One server serves every level in turn. Per level: the server's CPU (all its processes, from /proc) per
 session-second, its loop lag p50/p99/max over the measured window, voice to voice p50/p95 and its p95 minus
 the single-session p95 (``added_p95_ms``, measured first, at N=1 with a turn every 4 s), unanswered turns, and
-the fakes' and clients' CPU (if those saturate a core, the level measures the machine, not the server). A
+the fakes' and clients' CPU (if those saturate a core, the level measures the machine, not the server), and the
+audio messages the fake Deepgram received per session-second (``stt_messages_per_session_s``). A
 level passes when lag p99 <= 20 ms, added p95 <= 50 ms and no turn went unanswered; the summary line gives
 the largest passing N and the first N whose lag p99 exceeds 20 ms. The 2-core machine is shared: each line
 carries the 1-minute load average. ``BENCH_NICE=-10`` (as root) shields the benchmark's processes from the
@@ -110,11 +111,13 @@ class Stack:
     def __init__(self, workers: int, turn_engine: str | None, profile: str | None, tmp: Path) -> None:
         self.lag_dir = tmp / "lag"
         self.lag_dir.mkdir()
+        self.fakes_stats = tmp / "fakes-stats.bin"
         self.fakes = subprocess.Popen(
             [sys.executable, str(HERE.parent / "soak_fakes.py"), "--realistic"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, "BENCH_FAKES_STATS": str(self.fakes_stats)},
         )
         assert self.fakes.stdout is not None
         urls = json.loads(self.fakes.stdout.readline())
@@ -160,6 +163,17 @@ class Stack:
             pairs.frombytes(path.read_bytes())
             values += [pairs[i + 1] for i in range(0, len(pairs) - 1, 2) if start <= pairs[i] < end]
         return values
+
+    def stt_messages_per_s(self, start: float, end: float) -> float | None:
+        """Audio messages the fake Deepgram received per second between ``start`` and ``end`` (its 0.5 s ticks
+        inside the window)."""
+        pairs = array("d")
+        with contextlib.suppress(OSError):
+            pairs.frombytes(self.fakes_stats.read_bytes())
+        inside = [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs) - 1, 2) if start <= pairs[i] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
     def gc_seconds(self, start: float, end: float) -> float:
         """Seconds the workers spent in garbage collection between ``start`` and ``end`` (1 s resolution)."""
@@ -245,6 +259,7 @@ def run_level(
     user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     lags = stack.lags(window_from, window_to)
     latencies = [x for d in done for x in d["latencies_ms"]]
+    stt_messages = stack.stt_messages_per_s(window_from, window_to)
     return {
         "sessions": n,
         "server_cpu": round((user + system) / wall, 3),
@@ -260,6 +275,7 @@ def run_level(
         "turns": len(latencies),
         "unanswered": sum(d["unanswered"] for d in done),
         "sessions_closed_early": sum(d["closed"] for d in done),
+        "stt_messages_per_session_s": round(stt_messages / n, 2) if stt_messages is not None else None,
         "fakes_cpu": round((fakes1 - fakes0) / wall, 3),
         "clients_cpu": round(sum(d["client_cpu_s"] for d in done) / (wall + 3.0), 3),
         "client_late_ticks": sum(d["late_ticks"] for d in done),
