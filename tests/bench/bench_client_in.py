@@ -333,7 +333,10 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=0, help="measure with this many real client sockets")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (--sockets)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the --sockets server process
+    parser.add_argument("--quick", action="store_true", help="a smoke run (nox -s bench -- --quick)")
     args = parser.parse_args()
+    if args.quick:
+        args.messages, args.repeats, args.seconds = 2000, 1, 3.0
     if args.serve:
         serve(args.serve, args.ws)
         return

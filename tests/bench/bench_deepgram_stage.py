@@ -219,7 +219,10 @@ async def main() -> None:
     parser.add_argument("--quiet", type=float, help="quiet_message_seconds (default: the turn engine's)")
     parser.add_argument("--speech", type=float, help="speech_message_seconds (default: the turn engine's)")
     parser.add_argument("--label", default="")
+    parser.add_argument("--quick", action="store_true", help="a smoke run (nox -s bench -- --quick)")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.repeats = 5.0, 1
     if args.mode == "send":
         sends = [await run_send(int(args.seconds * 50)) for _ in range(args.repeats)]
         best = {key: min(r[key] for r in sends) for key in sends[0]}
